@@ -1,0 +1,21 @@
+-- What the request role may touch at all; the per-table policies decide which rows.
+-- Columns a caller must never set directly (counters, seq numbers, the search
+-- vector) are left out of the column grants.
+GRANT USAGE ON SCHEMA public, auth, pgchat TO pgchat_user;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth, pgchat TO pgchat_user;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM pgchat_user;
+GRANT SELECT ON users, conversations, conversation_members, live_chat_sessions, chat_messages TO pgchat_user;
+GRANT INSERT (id, role, name, email, last_seen_at) ON users TO pgchat_user;
+GRANT UPDATE (role, name, email, last_seen_at) ON users TO pgchat_user;
+GRANT INSERT (id, kind, title, description, settings, direct_key, created_by) ON conversations TO pgchat_user;
+GRANT UPDATE (title, description, settings) ON conversations TO pgchat_user;
+GRANT INSERT (conversation_id, user_id, role) ON conversation_members TO pgchat_user;
+GRANT UPDATE (pinned, muted, archived, deleted_at, hidden_before_seq, last_read_seq,
+              last_delivered_seq, left_at, role, banned) ON conversation_members TO pgchat_user;
+GRANT INSERT (id, conversation_id, customer_id, subject, category, priority) ON live_chat_sessions TO pgchat_user;
+GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_at, ended_at,
+              ended_by, rating, feedback, rated_at) ON live_chat_sessions TO pgchat_user;
+GRANT INSERT (id, conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to,
+              internal, attachment_id, metadata) ON chat_messages TO pgchat_user;
+GRANT UPDATE (body, edited_at, deleted_at, metadata) ON chat_messages TO pgchat_user;

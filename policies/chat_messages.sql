@@ -1,0 +1,28 @@
+ALTER TABLE chat_messages ENABLE ROW LEVEL SECURITY;
+
+-- Messages of conversations you can read; internal notes only for staff;
+-- nothing older than your delete-for-me point.
+DROP POLICY IF EXISTS chat_messages_select ON chat_messages;
+CREATE POLICY chat_messages_select ON chat_messages FOR SELECT TO pgchat_user
+  USING (pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
+         AND (NOT internal OR (SELECT auth.is_staff()))
+         AND seq > pgchat.hidden_before(conversation_id, (SELECT auth.uid())));
+
+-- You post in your own name where you may write; only staff write internal
+-- notes. A system notice (joined, ended) records an action of yours and needs
+-- only that you can read the conversation.
+DROP POLICY IF EXISTS chat_messages_insert ON chat_messages;
+CREATE POLICY chat_messages_insert ON chat_messages FOR INSERT TO pgchat_user
+  WITH CHECK (sender_id = (SELECT auth.uid())
+              AND (NOT internal OR (SELECT auth.is_staff()))
+              AND CASE WHEN sender_role = 'system'
+                       THEN kind = 'system' AND pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
+                       ELSE sender_role = (SELECT auth.role())
+                            AND pgchat.can_write(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
+                  END);
+
+-- You edit and delete your own messages.
+DROP POLICY IF EXISTS chat_messages_update ON chat_messages;
+CREATE POLICY chat_messages_update ON chat_messages FOR UPDATE TO pgchat_user
+  USING (sender_id = (SELECT auth.uid()))
+  WITH CHECK (sender_id = (SELECT auth.uid()));

@@ -1,0 +1,18 @@
+ALTER TABLE conversations ENABLE ROW LEVEL SECURITY;
+
+DROP POLICY IF EXISTS conversations_select ON conversations;
+CREATE POLICY conversations_select ON conversations FOR SELECT TO pgchat_user
+  USING (pgchat.can_read(id, (SELECT auth.uid()), (SELECT auth.role())));
+
+-- Anyone signed in may start a conversation in their own name.
+DROP POLICY IF EXISTS conversations_insert ON conversations;
+CREATE POLICY conversations_insert ON conversations FOR INSERT TO pgchat_user
+  WITH CHECK (created_by = (SELECT auth.uid()));
+
+-- Owners and admins of a room edit its title and settings; admins anything.
+DROP POLICY IF EXISTS conversations_update ON conversations;
+CREATE POLICY conversations_update ON conversations FOR UPDATE TO pgchat_user
+  USING ((SELECT auth.role()) = 'admin' OR EXISTS (
+    SELECT 1 FROM conversation_members m
+     WHERE m.conversation_id = conversations.id AND m.user_id = (SELECT auth.uid())
+       AND m.left_at IS NULL AND NOT m.banned AND m.role IN ('owner', 'admin')));

@@ -1,0 +1,89 @@
+-- Sequence numbers are the backbone of realtime delivery: every row change that
+-- belongs to a conversation takes the next value of conversations.last_seq in a
+-- BEFORE trigger, inside the writing transaction. The row lock on the
+-- conversation makes commit order equal seq order, so a client's cursor is one
+-- number and resume is `change_seq > cursor`. Triggers (not application code)
+-- do it so that rows written with psql get their numbers too.
+
+CREATE OR REPLACE FUNCTION pgchat.next_seq(conv uuid) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  n bigint;
+BEGIN
+  UPDATE conversations SET last_seq = last_seq + 1 WHERE id = conv RETURNING last_seq INTO n;
+  IF n IS NULL THEN
+    RAISE foreign_key_violation USING MESSAGE = 'conversation ' || coalesce(conv::text, 'NULL') || ' does not exist';
+  END IF;
+  RETURN n;
+END $$;
+
+-- Messages: seq on insert (also the conversation's last message), change_seq on every change.
+CREATE OR REPLACE FUNCTION pgchat.tg_message_seq() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE conversations
+       SET last_seq = last_seq + 1,
+           last_message_seq = CASE WHEN NEW.internal THEN last_message_seq ELSE last_seq + 1 END,
+           last_message_at = CASE WHEN NEW.internal THEN last_message_at ELSE now() END
+     WHERE id = NEW.conversation_id
+    RETURNING last_seq INTO NEW.seq;
+    IF NEW.seq IS NULL THEN
+      RAISE foreign_key_violation USING MESSAGE = 'conversation ' || coalesce(NEW.conversation_id::text, 'NULL') || ' does not exist';
+    END IF;
+    NEW.change_seq := NEW.seq;
+  ELSE
+    IF NEW.seq <> OLD.seq OR NEW.conversation_id <> OLD.conversation_id OR NEW.id <> OLD.id THEN
+      RAISE check_violation USING MESSAGE = 'a message''s id, conversation and seq are immutable';
+    END IF;
+    NEW.change_seq := pgchat.next_seq(NEW.conversation_id);
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS chat_messages_seq ON chat_messages;
+CREATE TRIGGER chat_messages_seq BEFORE INSERT OR UPDATE ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_seq();
+
+-- Sessions: every change is visible to the conversation, so every change takes a change_seq.
+CREATE OR REPLACE FUNCTION pgchat.tg_session_seq() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  NEW.change_seq := pgchat.next_seq(NEW.conversation_id);
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS live_chat_sessions_seq ON live_chat_sessions;
+CREATE TRIGGER live_chat_sessions_seq BEFORE INSERT OR UPDATE ON live_chat_sessions
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_seq();
+
+-- Members: changes the other members see (join, leave, ban, role, read and
+-- delivered cursors) take a change_seq and record which change it was; the
+-- member's private flags (pinned, muted, archived, deleted) do not.
+CREATE OR REPLACE FUNCTION pgchat.tg_member_seq() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    NEW.last_change := 'joined';
+  ELSIF (NEW.left_at IS NOT NULL AND OLD.left_at IS NULL) OR (NEW.banned AND NOT OLD.banned) THEN
+    NEW.last_change := 'left';
+  ELSIF (NEW.left_at IS NULL AND OLD.left_at IS NOT NULL) OR (OLD.banned AND NOT NEW.banned) THEN
+    NEW.last_change := 'joined';
+  ELSIF NEW.role <> OLD.role THEN
+    NEW.last_change := 'role';
+  ELSIF NEW.last_read_seq <> OLD.last_read_seq THEN
+    NEW.last_change := 'read';
+  ELSIF NEW.last_delivered_seq <> OLD.last_delivered_seq THEN
+    NEW.last_change := 'delivered';
+  ELSE
+    NEW.change_seq := OLD.change_seq;
+    NEW.last_change := OLD.last_change;
+    RETURN NEW;
+  END IF;
+  NEW.change_seq := pgchat.next_seq(NEW.conversation_id);
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS conversation_members_seq ON conversation_members;
+CREATE TRIGGER conversation_members_seq BEFORE INSERT OR UPDATE ON conversation_members
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_member_seq();

@@ -1,0 +1,47 @@
+-- Invariants of a support session that hold whoever writes the row (the API,
+-- psql, a future job): the lifecycle only moves forward and a rating is given
+-- once, by the customer, after the end.
+
+CREATE OR REPLACE FUNCTION pgchat.tg_session_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF OLD.status = 'ended' AND NEW.status <> 'ended' THEN
+    RAISE check_violation USING MESSAGE = 'an ended session cannot be reopened';
+  END IF;
+  IF OLD.status = 'active' AND NEW.status = 'waiting' THEN
+    RAISE check_violation USING MESSAGE = 'an active session cannot go back to waiting';
+  END IF;
+  IF OLD.rating IS NOT NULL AND NEW.rating IS DISTINCT FROM OLD.rating THEN
+    RAISE check_violation USING MESSAGE = 'a session is rated once';
+  END IF;
+  IF NEW.rating IS DISTINCT FROM OLD.rating AND auth.uid() IS NOT NULL AND auth.uid() <> NEW.customer_id THEN
+    RAISE insufficient_privilege USING MESSAGE = 'only the customer rates a session';
+  END IF;
+  -- a customer may end the session and rate it, nothing else
+  IF auth.uid() IS NOT NULL AND auth.role() = 'user'
+     AND (NEW.agent_id, NEW.subject, NEW.category, NEW.priority, NEW.assigned_at, NEW.first_response_at, NEW.customer_id)
+         IS DISTINCT FROM
+         (OLD.agent_id, OLD.subject, OLD.category, OLD.priority, OLD.assigned_at, OLD.first_response_at, OLD.customer_id) THEN
+    RAISE insufficient_privilege USING MESSAGE = 'customers may only end or rate their session';
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS live_chat_sessions_guard ON live_chat_sessions;
+CREATE TRIGGER live_chat_sessions_guard BEFORE UPDATE ON live_chat_sessions
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_guard();
+
+-- A member may not promote, unban or re-admit themselves.
+CREATE OR REPLACE FUNCTION pgchat.tg_member_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF auth.uid() IS NOT NULL AND auth.role() <> 'admin' AND NEW.user_id = auth.uid()
+     AND (NEW.role <> OLD.role OR (OLD.banned AND NOT NEW.banned)) THEN
+    RAISE insufficient_privilege USING MESSAGE = 'members cannot change their own role or ban';
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS conversation_members_guard ON conversation_members;
+CREATE TRIGGER conversation_members_guard BEFORE UPDATE ON conversation_members
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_member_guard();

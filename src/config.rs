@@ -1,0 +1,110 @@
+//! Configuration: every setting is a command-line flag with an environment
+//! variable of the same meaning (README lists them with their defaults).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// Where pgchat keeps its files.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataDir {
+    /// Folder for the embedded PostgreSQL cluster, local attachments and the generated JWT secret.
+    #[arg(
+        long = "data-dir",
+        env = "PGCHAT_DATA_DIR",
+        default_value = "pgchat-data"
+    )]
+    pub path: PathBuf,
+}
+
+/// Settings shared by every sub-command that talks to the database.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DatabaseConfig {
+    /// PostgreSQL connection string (URL or key=value). Unset: run the embedded cluster.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    #[command(flatten)]
+    pub data: DataDir,
+
+    /// Connections in the request pool.
+    #[arg(long, env = "PGCHAT_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+}
+
+/// How tokens are verified and minted.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AuthConfig {
+    /// HS256 shared secret. Unset: a random secret is generated once and kept in
+    /// `<data dir>/jwt-secret`, which `pgchat token` also reads.
+    #[arg(long, env = "PGCHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM public key (RSA or EC) for RS256/ES256 tokens from an outside issuer.
+    /// When set, HS256 is accepted only if PGCHAT_JWT_SECRET is also set.
+    #[arg(long, env = "PGCHAT_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    #[arg(long, env = "PGCHAT_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+}
+
+impl AuthConfig {
+    /// The HS256 secret: configured, or generated once into the data folder.
+    pub fn hs256_secret(&self, data_dir: &Path) -> anyhow::Result<Option<String>> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(Some(secret.clone()));
+        }
+        if self.jwt_public_key.is_some() {
+            return Ok(None);
+        }
+        let path = data_dir.join("jwt-secret");
+        if let Ok(secret) = std::fs::read_to_string(&path) {
+            return Ok(Some(secret.trim().to_owned()));
+        }
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data folder {}", data_dir.display()))?;
+        let secret = crate::auth::random_secret();
+        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Some(secret))
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// Everything `pgchat serve` needs.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+
+    /// Address the HTTP/WebSocket server listens on.
+    #[arg(long, env = "PGCHAT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "PGCHAT_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Enable development helpers (the sign-in page that mints tokens). Never in production.
+    #[arg(long, env = "PGCHAT_DEV", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev: bool,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "PGCHAT_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}

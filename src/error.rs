@@ -1,0 +1,200 @@
+//! The one error type of the API. Each variant documents its status code; every
+//! error answers `{"error": {"code", "message"}}`. Internal errors are logged
+//! once, here, with their whole cause chain, and answered with an opaque message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio_postgres::error::SqlState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a field is invalid.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: no token, or a token that does not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: we know who you are and you may not do this.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// 404: absent, or not visible to you (never reveals that a foreign row exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 409: the request conflicts with the current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 413: the body or frame is too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the body is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed, but not acceptable.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// 429: slow down; retry after the given seconds.
+    #[error("rate limited; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// 503: the database is unreachable right now; retrying is safe.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
+            Self::Unauthorized(_) => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The message a client may see.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// `{"code", "message"}`: the body of an HTTP error and of a WebSocket error frame.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "code": self.code(), "message": self.public_message() })
+    }
+
+    /// Seconds a client should wait before retrying, where retrying makes sense.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Logs internal errors; called wherever an error leaves the server.
+    pub fn log(&self) {
+        if let Self::Internal(error) = self {
+            tracing::error!(error = format!("{error:#}"), "internal error");
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
+        let mut response =
+            (self.status(), axum::Json(json!({ "error": self.body() }))).into_response();
+        if let Some(secs) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// The one place where database errors become API errors.
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let Some(db) = error.as_db_error() else {
+            if error.is_closed() {
+                return Self::Unavailable("database connection lost; retry".into());
+            }
+            return Self::Internal(anyhow::Error::new(error).context("database"));
+        };
+        let message = db.message().to_owned();
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            Self::conflict("conflict", "that already exists")
+        } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            Self::unprocessable("invalid_reference", "a referenced row does not exist")
+        } else if *code == SqlState::CHECK_VIOLATION || *code == SqlState::NOT_NULL_VIOLATION {
+            Self::unprocessable("constraint_violated", message)
+        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            if message.contains("row-level security") || message.starts_with("permission denied") {
+                Self::forbidden("forbidden", "you may not do that here")
+            } else {
+                Self::forbidden("forbidden", message)
+            }
+        } else if *code == SqlState::INVALID_TEXT_REPRESENTATION
+            || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+            || *code == SqlState::UNTRANSLATABLE_CHARACTER
+        {
+            Self::bad_request("invalid_input", message)
+        } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || code.code().starts_with("08")
+        {
+            Self::Unavailable("database busy or restarting; retry".into())
+        } else {
+            Self::Internal(anyhow::Error::new(error).context("database"))
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        match error {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => {
+                tracing::warn!(error = %other, "database pool");
+                Self::Unavailable("database unavailable; retry".into())
+            }
+        }
+    }
+}

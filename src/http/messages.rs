@@ -1,0 +1,109 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{Limit, MessageBody, MessageKind};
+use crate::error::ApiError;
+use crate::http::{AppState, Caller, Json, Path, Query};
+use crate::service::messages::{self, NewMessage, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/conversations/{id}/messages", get(list).post(send))
+        .route("/v1/conversations/{id}/read", post(mark_read))
+}
+
+/// A message as clients send it (REST body, and the `message` of a new session).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageInput {
+    pub body: MessageBody,
+    pub client_msg_id: Uuid,
+    #[serde(default)]
+    pub kind: MessageKind,
+    #[serde(default)]
+    pub reply_to: Option<Uuid>,
+    #[serde(default)]
+    pub internal: bool,
+}
+
+impl From<MessageInput> for NewMessage {
+    fn from(input: MessageInput) -> Self {
+        NewMessage {
+            client_msg_id: input.client_msg_id,
+            body: input.body,
+            kind: input.kind,
+            reply_to: input.reply_to,
+            internal: input.internal,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Query(query): Query<PageQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let page = match (query.before, query.after) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "give either before or after, not both",
+            ))
+        }
+        (_, Some(after)) => Page::After(after),
+        (before, None) => Page::Before(before),
+    };
+    let page = messages::list(&state.db, &caller, id, page, limit).await?;
+    Ok(axum::Json(
+        json!({ "items": page.items, "has_more": page.has_more }),
+    ))
+}
+
+async fn send(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<MessageInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let sent = messages::send(&state.db, &caller, id, input.into()).await?;
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(sent.message)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadInput {
+    seq: i64,
+}
+
+async fn mark_read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<ReadInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let seq = messages::mark_read(&state.db, &caller, id, input.seq).await?;
+    Ok(axum::Json(
+        json!({ "conversation_id": id, "last_read_seq": seq }),
+    ))
+}

@@ -1,0 +1,67 @@
+//! The REST transport: thin handlers that turn requests into service calls.
+//! Each feature module exports its `router()`; `router()` here merges them and
+//! adds the cross-cutting layers (body limit, CORS, tracing, request ids).
+
+mod extract;
+mod health;
+mod messages;
+mod support;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::Router;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+
+pub use extract::{Caller, Json, Path, Query};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub verifier: Arc<Verifier>,
+    pub config: Arc<Config>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(support::router())
+        .merge(messages::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CorsLayer::new().allow_origin(Any).allow_headers(Any).allow_methods(Any))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::bad_request(
+        "method_not_allowed",
+        "this method is not allowed on this path",
+    )
+}

@@ -1,0 +1,137 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, Subject};
+use crate::error::ApiError;
+use crate::http::messages::MessageInput;
+use crate::http::{AppState, Caller, Json, Path, Query};
+use crate::service::support::{self, Cursor, NewSession, SessionFilter};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/support/sessions", get(list).post(open))
+        .route("/v1/support/sessions/{id}", get(get_one))
+        .route("/v1/support/sessions/{id}/claim", post(claim))
+        .route("/v1/support/sessions/{id}/end", post(end))
+        .route("/v1/support/sessions/{id}/rating", post(rate))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenInput {
+    subject: Subject,
+    #[serde(default)]
+    category: Category,
+    #[serde(default)]
+    priority: Priority,
+    message: MessageInput,
+}
+
+async fn open(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(input): Json<OpenInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new = NewSession {
+        subject: input.subject,
+        category: input.category,
+        priority: input.priority,
+        message: input.message.into(),
+    };
+    let opened = support::open(&state.db, &caller, new).await?;
+    let status = if opened.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut body = opened.session;
+    body["message"] = opened.message;
+    Ok((status, axum::Json(body)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<SessionStatus>,
+    agent_id: Option<String>,
+    category: Option<Category>,
+    priority: Option<Priority>,
+    q: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let filter = SessionFilter {
+        status: query.status,
+        agent_id: query.agent_id,
+        category: query.category,
+        priority: query.priority,
+        q: query.q.filter(|q| !q.trim().is_empty()),
+        from: query.from,
+        to: query.to,
+    };
+    let page = support::list(&state.db, &caller, &filter, limit, cursor).await?;
+    Ok(axum::Json(json!({
+        "items": page.items,
+        "next_cursor": page.next_cursor.map(|c| c.encode()),
+    })))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(support::get(&state.db, &caller, id).await?))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(support::claim(&state.db, &caller, id).await?))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(support::end(&state.db, &caller, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingInput {
+    rating: Rating,
+    #[serde(default)]
+    feedback: Option<Feedback>,
+}
+
+async fn rate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<RatingInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        support::rate(&state.db, &caller, id, input.rating, input.feedback).await?,
+    ))
+}

@@ -1,0 +1,13 @@
+//! pgchat: a realtime chat and support-desk backend whose one source of truth is
+//! PostgreSQL. See ARCHITECTURE.md for the map.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod embedded;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod startup;
+pub mod telemetry;

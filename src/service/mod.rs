@@ -1,0 +1,13 @@
+//! The operations, one function each, shared by every transport (REST, the
+//! WebSocket, SSE). Each runs in a transaction as the caller, so RLS applies;
+//! none knows about sockets or HTTP.
+//!
+//! Rows come back in their wire shape, built by the SQL functions of
+//! `sql/05_json.sql` — the same JSON the NOTIFY triggers carry — so a message or
+//! a session reads the same on every path.
+
+pub mod messages;
+pub mod support;
+
+/// A row in its wire shape, as built by `pgchat.*_json()`.
+pub type WireRow = serde_json::Value;

@@ -1,0 +1,476 @@
+//! Support sessions: a customer opens one with a first message; it waits in the
+//! queue until an agent claims it (explicitly or by replying); it ends; the
+//! customer rates it.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::auth::{Identity, Role};
+use crate::db::{Db, Transaction};
+use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, Subject};
+use crate::error::ApiError;
+use crate::service::messages::{self, NewMessage};
+use crate::service::WireRow;
+
+/// A session in wire shape plus the caller's unread count (messages of others
+/// after the caller's read cursor; RLS already hides internal notes from customers).
+const SESSION_VIEW: &str = "pgchat.session_json(s) || jsonb_build_object('unread', (
+    SELECT count(*) FROM chat_messages m
+     WHERE m.conversation_id = s.conversation_id
+       AND m.seq > coalesce((SELECT me.last_read_seq FROM conversation_members me
+                              WHERE me.conversation_id = s.conversation_id AND me.user_id = auth.uid()), 0)
+       AND m.sender_id IS DISTINCT FROM auth.uid() AND m.kind <> 'system' AND m.deleted_at IS NULL))";
+
+pub struct NewSession {
+    pub subject: Subject,
+    pub category: Category,
+    pub priority: Priority,
+    pub message: NewMessage,
+}
+
+/// The session, its first message, and whether this call created them (false: a retry).
+pub struct Opened {
+    pub session: WireRow,
+    pub message: WireRow,
+    pub created: bool,
+}
+
+/// Opens a session. Idempotent by the first message's `client_msg_id`: a retry
+/// (also a concurrent one) returns the session already opened.
+#[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
+pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened, ApiError> {
+    if caller.role != Role::User {
+        return Err(ApiError::forbidden(
+            "customers_only",
+            "support sessions are opened by customers",
+        ));
+    }
+    let mut client = db.client().await?;
+    for _ in 0..3 {
+        let tx = db.begin_as(&mut client, caller).await?;
+        if let Some(opened) = opened_by(&tx, caller, new.message.client_msg_id).await? {
+            return Ok(opened);
+        }
+        let conversation_id = Uuid::new_v4();
+        let session_id = Uuid::new_v4();
+        tx.execute(
+            "INSERT INTO conversations (id, kind, title, created_by) VALUES ($1, 'support', $2, $3)",
+            &[&conversation_id, &new.subject.as_str(), &caller.sub],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'customer')",
+            &[&conversation_id, &caller.sub],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO live_chat_sessions (id, conversation_id, customer_id, subject, category, priority)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &session_id,
+                &conversation_id,
+                &caller.sub,
+                &new.subject.as_str(),
+                &new.category.as_str(),
+                &new.priority.as_str(),
+            ],
+        )
+        .await?;
+        let sent = messages::send_in(&tx, caller, conversation_id, &new.message).await?;
+        if !sent.created {
+            // A concurrent retry opened it first: look again in a fresh transaction.
+            tx.rollback().await?;
+            continue;
+        }
+        let session = view(&tx, session_id).await?;
+        tx.commit().await?;
+        return Ok(Opened {
+            session,
+            message: sent.message,
+            created: true,
+        });
+    }
+    Err(ApiError::conflict(
+        "retry",
+        "a concurrent request is opening this session; retry",
+    ))
+}
+
+/// The session a first message (by client id) opened, if any.
+async fn opened_by(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    client_msg_id: Uuid,
+) -> Result<Option<Opened>, ApiError> {
+    let Some((conversation_id, message)) =
+        messages::find_by_client_id(tx, caller, client_msg_id).await?
+    else {
+        return Ok(None);
+    };
+    let sql =
+        format!("SELECT {SESSION_VIEW} FROM live_chat_sessions s WHERE s.conversation_id = $1");
+    match tx.query_opt(&sql, &[&conversation_id]).await? {
+        Some(row) => Ok(Some(Opened {
+            session: row.get(0),
+            message,
+            created: false,
+        })),
+        None => Err(ApiError::conflict(
+            "client_msg_id_reused",
+            "this client_msg_id was already used for a message in another conversation",
+        )),
+    }
+}
+
+/// Filters of the session list; all optional.
+#[derive(Debug, Default)]
+pub struct SessionFilter {
+    pub status: Option<SessionStatus>,
+    pub agent_id: Option<String>,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+    pub q: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A position in the list (newest first): the last item's start time and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    started_at: DateTime<Utc>,
+    id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!(
+            "{}_{}",
+            self.started_at.timestamp_micros(),
+            self.id.simple()
+        )
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        let invalid =
+            || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
+        let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        Ok(Self {
+            started_at: DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?,
+            id: Uuid::parse_str(id).map_err(|_| invalid())?,
+        })
+    }
+}
+
+pub struct SessionPage {
+    pub items: Vec<WireRow>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Sessions the caller may see (customers: their own; agents: the queue and
+/// theirs; admins: all), newest first.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn list(
+    db: &Db,
+    caller: &Identity,
+    filter: &SessionFilter,
+    limit: Limit,
+    after: Option<Cursor>,
+) -> Result<SessionPage, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let sql = format!(
+        "SELECT {SESSION_VIEW}, s.started_at, s.id FROM live_chat_sessions s
+          WHERE ($1::text IS NULL OR s.status = $1)
+            AND ($2::text IS NULL OR s.agent_id = $2)
+            AND ($3::text IS NULL OR s.category = $3)
+            AND ($4::text IS NULL OR s.priority = $4)
+            AND ($5::text IS NULL OR strpos(lower(s.subject), lower($5)) > 0)
+            AND ($6::timestamptz IS NULL OR s.started_at >= $6)
+            AND ($7::timestamptz IS NULL OR s.started_at < $7)
+            AND ($8::timestamptz IS NULL OR (s.started_at, s.id) < ($8, $9::uuid))
+          ORDER BY s.started_at DESC, s.id DESC
+          LIMIT $10"
+    );
+    let statement = tx.prepare_cached(&sql).await?;
+    let params: [&(dyn ToSql + Sync); 10] = [
+        &filter.status.map(SessionStatus::as_str),
+        &filter.agent_id,
+        &filter.category.map(Category::as_str),
+        &filter.priority.map(Priority::as_str),
+        &filter.q,
+        &filter.from,
+        &filter.to,
+        &after.map(|c| c.started_at),
+        &after.map(|c| c.id),
+        &(limit.get() + 1),
+    ];
+    let rows = tx.query(&statement, &params).await?;
+    tx.commit().await?;
+    let more = rows.len() as i64 > limit.get();
+    let rows = &rows[..rows.len().min(limit.get() as usize)];
+    let next_cursor = rows.last().filter(|_| more).map(|r| Cursor {
+        started_at: r.get(1),
+        id: r.get(2),
+    });
+    Ok(SessionPage {
+        items: rows.iter().map(|r| r.get(0)).collect(),
+        next_cursor,
+    })
+}
+
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn get(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+async fn view(tx: &Transaction<'_>, session_id: Uuid) -> Result<WireRow, ApiError> {
+    let sql = format!("SELECT {SESSION_VIEW} FROM live_chat_sessions s WHERE s.id = $1");
+    let statement = tx.prepare_cached(&sql).await?;
+    let row = tx.query_opt(&statement, &[&session_id]).await?;
+    row.map(|r| r.get(0)).ok_or(ApiError::NotFound("session"))
+}
+
+/// The facts about a session that decide what may happen to it.
+struct State {
+    conversation_id: Uuid,
+    status: SessionStatus,
+    customer_id: String,
+    agent_id: Option<String>,
+    responded: bool,
+}
+
+async fn state_by(tx: &Transaction<'_>, column: &str, id: Uuid) -> Result<State, ApiError> {
+    let sql = format!(
+        "SELECT conversation_id, status, customer_id, agent_id, first_response_at IS NOT NULL
+           FROM live_chat_sessions WHERE {column} = $1"
+    );
+    let statement = tx.prepare_cached(&sql).await?;
+    let row = tx
+        .query_opt(&statement, &[&id])
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    let status: String = row.get(1);
+    Ok(State {
+        conversation_id: row.get(0),
+        status: status.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        customer_id: row.get(2),
+        agent_id: row.get(3),
+        responded: row.get(4),
+    })
+}
+
+fn display_name(who: &Identity) -> &str {
+    who.name.as_deref().unwrap_or(&who.sub)
+}
+
+/// Makes `agent` the session's agent (it must be waiting) and a member of its
+/// conversation, with a notice in the chat.
+async fn assign_in(
+    tx: &Transaction<'_>,
+    agent: &Identity,
+    session_id: Uuid,
+    conversation_id: Uuid,
+) -> Result<(), ApiError> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions SET status = 'active', agent_id = $2, assigned_at = now()
+              WHERE id = $1 AND status = 'waiting'",
+        )
+        .await?;
+    if tx.execute(&statement, &[&session_id, &agent.sub]).await? == 0 {
+        return Err(ApiError::conflict(
+            "session_not_waiting",
+            "another agent took this session first",
+        ));
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'agent')
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL",
+        )
+        .await?;
+    tx.execute(&statement, &[&conversation_id, &agent.sub])
+        .await?;
+    let notice = format!("{} joined the chat", display_name(agent));
+    messages::send_system(tx, agent, conversation_id, &notice).await?;
+    Ok(())
+}
+
+/// Rules of a support conversation before a message goes in: nothing after the
+/// end; an agent's first reply to a waiting session claims it; only the
+/// assigned agent (or an admin) answers; the first public answer is recorded.
+pub(crate) async fn before_message(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    conversation_id: Uuid,
+    internal: bool,
+) -> Result<(), ApiError> {
+    let state = state_by(tx, "conversation_id", conversation_id).await?;
+    if state.status == SessionStatus::Ended {
+        return Err(ApiError::conflict(
+            "session_ended",
+            "this support session has ended",
+        ));
+    }
+    if !caller.role.is_staff() {
+        return Ok(());
+    }
+    let mut agent_id = state.agent_id.clone();
+    if state.status == SessionStatus::Waiting {
+        let session_id = session_id_of(tx, conversation_id).await?;
+        assign_in(tx, caller, session_id, conversation_id).await?;
+        agent_id = Some(caller.sub.clone());
+    }
+    let mine = agent_id.as_deref() == Some(caller.sub.as_str());
+    if !mine && caller.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "not_assigned",
+            "this session is assigned to another agent",
+        ));
+    }
+    if mine && !internal && !state.responded {
+        tx.execute(
+            "UPDATE live_chat_sessions SET first_response_at = now() WHERE conversation_id = $1",
+            &[&conversation_id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn session_id_of(tx: &Transaction<'_>, conversation_id: Uuid) -> Result<Uuid, ApiError> {
+    let row = tx
+        .query_one(
+            "SELECT id FROM live_chat_sessions WHERE conversation_id = $1",
+            &[&conversation_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// An agent takes a waiting session. Claiming a session already yours is a no-op.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn claim(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden(
+            "staff_only",
+            "only agents and admins claim sessions",
+        ));
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let state = state_by(&tx, "id", session_id).await?;
+    match state.status {
+        SessionStatus::Waiting => assign_in(&tx, caller, session_id, state.conversation_id).await?,
+        _ if state.agent_id.as_deref() == Some(caller.sub.as_str()) => {}
+        SessionStatus::Active => {
+            return Err(ApiError::conflict(
+                "session_not_waiting",
+                "this session was already claimed",
+            ))
+        }
+        SessionStatus::Ended => {
+            return Err(ApiError::conflict(
+                "session_ended",
+                "this session has ended",
+            ))
+        }
+    }
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// Ends a session: its customer, its agent or an admin may.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn end(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let state = state_by(&tx, "id", session_id).await?;
+    if state.status == SessionStatus::Ended {
+        return Err(ApiError::conflict(
+            "session_ended",
+            "this session has already ended",
+        ));
+    }
+    let allowed = caller.sub == state.customer_id
+        || caller.role == Role::Admin
+        || (caller.role == Role::Agent
+            && (state.status == SessionStatus::Waiting
+                || state.agent_id.as_deref() == Some(caller.sub.as_str())));
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "not_allowed",
+            "only the customer, the agent or an admin ends a session",
+        ));
+    }
+    let notice = format!("{} ended the chat", display_name(caller));
+    messages::send_system(&tx, caller, state.conversation_id, &notice).await?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions SET status = 'ended', ended_at = now(), ended_by = $2
+              WHERE id = $1 AND status <> 'ended'",
+        )
+        .await?;
+    if tx.execute(&statement, &[&session_id, &caller.sub]).await? == 0 {
+        return Err(ApiError::conflict(
+            "session_ended",
+            "this session has already ended",
+        ));
+    }
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// The customer rates an ended session, once.
+#[tracing::instrument(skip(db, caller, feedback), fields(user = %caller.sub))]
+pub async fn rate(
+    db: &Db,
+    caller: &Identity,
+    session_id: Uuid,
+    rating: Rating,
+    feedback: Option<Feedback>,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let state = state_by(&tx, "id", session_id).await?;
+    if caller.sub != state.customer_id {
+        return Err(ApiError::forbidden(
+            "customer_only",
+            "only the customer rates a session",
+        ));
+    }
+    if state.status != SessionStatus::Ended {
+        return Err(ApiError::conflict(
+            "session_not_ended",
+            "a session is rated after it ends",
+        ));
+    }
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions SET rating = $2, feedback = $3, rated_at = now()
+              WHERE id = $1 AND rating IS NULL",
+        )
+        .await?;
+    let feedback = feedback.as_ref().map(Feedback::as_str);
+    if tx
+        .execute(&statement, &[&session_id, &rating.value(), &feedback])
+        .await?
+        == 0
+    {
+        return Err(ApiError::conflict(
+            "already_rated",
+            "this session has already been rated",
+        ));
+    }
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}

@@ -1,0 +1,128 @@
+//! Building and running the server: resolve the database (embedded or
+//! `DATABASE_URL`), migrate, bind, serve until a shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth::Verifier;
+use crate::config::{Config, DatabaseConfig};
+use crate::db::{self, Db};
+use crate::embedded::EmbeddedPostgres;
+use crate::http::{self, AppState};
+
+/// The database to use, and the embedded cluster behind it if we started one.
+pub struct Database {
+    pub config: tokio_postgres::Config,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// `DATABASE_URL` if set; otherwise the embedded cluster under the data folder.
+    pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        if let Some(url) = &config.database_url {
+            return Ok(Self {
+                config: db::pg_config(url)?,
+                embedded: None,
+            });
+        }
+        let root = config.data.path.join("postgres");
+        let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&root)).await??;
+        let admin = db::pg_config(&cluster.connection_string("postgres"))?;
+        db::ensure_database(&admin, "pgchat").await?;
+        tracing::info!(
+            psql = %format!("psql \"{}\"", cluster.connection_string("pgchat")),
+            "embedded PostgreSQL running"
+        );
+        Ok(Self {
+            config: db::pg_config(&cluster.connection_string("pgchat"))?,
+            embedded: Some(cluster),
+        })
+    }
+
+    /// Applies migrations/, sql/ and policies/.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let mut client = db::connect(&self.config).await?;
+        db::migrate::run(&mut client).await
+    }
+
+    /// Stops the embedded cluster, if we started one.
+    pub fn close(self) {
+        if let Some(cluster) = self.embedded {
+            if let Err(error) = cluster.stop() {
+                tracing::warn!(error = format!("{error:#}"), "stopping embedded PostgreSQL");
+            }
+        }
+    }
+}
+
+/// A bound, ready server. Tests build it on port 0 and read `port()`.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config, database: tokio_postgres::Config) -> anyhow::Result<Self> {
+        let secret = config.auth.hs256_secret(&config.database.data.path)?;
+        let public_key = match &config.auth.jwt_public_key {
+            Some(path) => {
+                Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+            }
+            None => None,
+        };
+        let verifier = Verifier::new(
+            secret.as_deref(),
+            public_key.as_deref(),
+            config.auth.jwt_leeway_secs,
+        )?;
+        let db = Db::new(database, config.database.db_pool_size)?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let state = AppState {
+            db,
+            verifier: Arc::new(verifier),
+            config: Arc::new(config),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(address = %self.listener.local_addr()?, "serving");
+        let app = http::router(self.state);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
