@@ -19,3 +19,4 @@ GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_
 GRANT INSERT (id, conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to,
               internal, attachment_id, metadata) ON chat_messages TO pgchat_user;
 GRANT UPDATE (body, edited_at, deleted_at, metadata) ON chat_messages TO pgchat_user;
+-- presence (and anything not granted above) is the server's own: requests never read it.

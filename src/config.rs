@@ -92,6 +92,9 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthConfig,
 
+    #[command(flatten)]
+    pub realtime: RealtimeConfig,
+
     /// Address the HTTP/WebSocket server listens on.
     #[arg(long, env = "PGCHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -107,4 +110,44 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "PGCHAT_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+}
+
+/// Limits and timings of the realtime gateway.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RealtimeConfig {
+    /// Frames queued per connection before it counts as too slow and is closed (code 4008).
+    #[arg(long, env = "PGCHAT_WS_QUEUE", default_value_t = 1024)]
+    pub ws_queue: usize,
+
+    /// Topics one connection may subscribe to.
+    #[arg(long, env = "PGCHAT_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
+
+    /// Largest accepted client frame, in bytes (larger: close code 1009).
+    #[arg(long, env = "PGCHAT_WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_frame_bytes: usize,
+
+    /// Seconds between server pings; a client silent for two intervals is closed.
+    #[arg(long, env = "PGCHAT_WS_HEARTBEAT_SECS", default_value_t = 25)]
+    pub ws_heartbeat_secs: u64,
+
+    /// Seconds a node's presence rows live without its heartbeat (a dead node's users go offline after this).
+    #[arg(long, env = "PGCHAT_PRESENCE_TTL_SECS", default_value_t = 30)]
+    pub presence_ttl_secs: u64,
+
+    /// Seconds a typing indicator lasts after the last typing_start.
+    #[arg(long, env = "PGCHAT_TYPING_TTL_SECS", default_value_t = 3)]
+    pub typing_ttl_secs: u64,
+}
+
+impl Default for RealtimeConfig {
+    /// The documented defaults (taken from the flags' own, so they cannot drift).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            realtime: RealtimeConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).realtime
+    }
 }

@@ -172,6 +172,7 @@ impl From<tokio_postgres::Error> for ApiError {
         } else if *code == SqlState::INVALID_TEXT_REPRESENTATION
             || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
             || *code == SqlState::UNTRANSLATABLE_CHARACTER
+            || *code == SqlState::DATETIME_VALUE_OUT_OF_RANGE
         {
             Self::bad_request("invalid_input", message)
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE

@@ -12,6 +12,7 @@ use crate::config::{Config, DatabaseConfig};
 use crate::db::{self, Db};
 use crate::embedded::EmbeddedPostgres;
 use crate::http::{self, AppState};
+use crate::realtime::Realtime;
 
 /// The database to use, and the embedded cluster behind it if we started one.
 pub struct Database {
@@ -78,7 +79,12 @@ impl Application {
             public_key.as_deref(),
             config.auth.jwt_leeway_secs,
         )?;
-        let db = Db::new(database, config.database.db_pool_size)?;
+        let db = Db::new(database.clone(), config.database.db_pool_size)?;
+        let realtime = Arc::new(Realtime::start(
+            db.clone(),
+            database,
+            config.realtime.clone(),
+        ));
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -86,6 +92,7 @@ impl Application {
             db,
             verifier: Arc::new(verifier),
             config: Arc::new(config),
+            realtime,
         };
         Ok(Self { listener, state })
     }

@@ -20,6 +20,7 @@ use crate::auth::Verifier;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::realtime::{self, Realtime};
 
 pub use extract::{Caller, Json, Path, Query};
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub db: Db,
     pub verifier: Arc<Verifier>,
     pub config: Arc<Config>,
+    pub realtime: Arc<Realtime>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(support::router())
         .merge(messages::router())
+        .merge(realtime::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

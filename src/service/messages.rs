@@ -37,11 +37,18 @@ pub async fn send(
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let sent = send_in(&tx, caller, conversation_id, &new).await?;
-    tx.commit().await?;
+    if sent.created {
+        tx.commit().await?;
+    } else {
+        // A retry changes nothing. (One that raced the original through the
+        // INSERT has already taken a seq number in the BEFORE trigger.)
+        tx.rollback().await?;
+    }
     Ok(sent)
 }
 
-/// Sends within a transaction already running as `caller`.
+/// Sends within a transaction already running as `caller`. When the result is
+/// a retry (`created == false`) the transaction must be rolled back, not committed.
 pub(crate) async fn send_in(
     tx: &Transaction<'_>,
     caller: &Identity,

@@ -6,6 +6,8 @@
 //! `sql/05_json.sql` — the same JSON the NOTIFY triggers carry — so a message or
 //! a session reads the same on every path.
 
+pub mod changes;
+pub mod ephemeral;
 pub mod messages;
 pub mod support;
 

@@ -77,12 +77,20 @@ pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened,
             ],
         )
         .await?;
-        let sent = messages::send_in(&tx, caller, conversation_id, &new.message).await?;
-        if !sent.created {
-            // A concurrent retry opened it first: look again in a fresh transaction.
-            tx.rollback().await?;
-            continue;
-        }
+        let sent = match messages::send_in(&tx, caller, conversation_id, &new.message).await {
+            Ok(sent) if sent.created => sent,
+            // A concurrent retry opened it first (its message landed in the other
+            // conversation): look again in a fresh transaction.
+            Ok(_)
+            | Err(ApiError::Conflict {
+                code: "client_msg_id_reused",
+                ..
+            }) => {
+                tx.rollback().await?;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let session = view(&tx, session_id).await?;
         tx.commit().await?;
         return Ok(Opened {
@@ -473,4 +481,20 @@ pub async fn rate(
     let session = view(&tx, session_id).await?;
     tx.commit().await?;
     Ok(session)
+}
+
+/// The open sessions an agent's dashboard starts from when it subscribes to
+/// `support:queue`: waiting first (by priority, then age), then active ones.
+pub async fn queue_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let sql = format!(
+        "SELECT {SESSION_VIEW} FROM live_chat_sessions s
+          WHERE s.status <> 'ended'
+          ORDER BY s.status DESC, array_position(ARRAY['urgent', 'high', 'medium', 'low'], s.priority), s.started_at
+          LIMIT 200"
+    );
+    let rows = tx.query(&sql, &[]).await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -1,0 +1,115 @@
+//! Server → client frames, built in one place for every transport (WebSocket,
+//! SSE, long poll). Each is serialized once per topic and shared.
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::realtime::hub::{Audience, Event, Topic};
+use crate::service::changes::{Change, Table};
+
+/// The event of a committed conversation change, for one topic.
+pub fn change(change: &Change, topic: &Topic) -> Event {
+    let mut frame = json!({
+        "type": change.event,
+        "topic": topic.to_string(),
+        "change_seq": change.change_seq,
+        "conversation_id": change.conversation_id,
+    });
+    match change.table {
+        Table::Message => frame["message"] = change.row.clone(),
+        Table::Session => frame["session"] = change.row.clone(),
+        Table::Member => {
+            frame["user_id"] = json!(change.user_id);
+            match change.event.as_str() {
+                "read" => frame["seq"] = change.row["last_read_seq"].clone(),
+                "delivered" => frame["seq"] = change.row["last_delivered_seq"].clone(),
+                _ => {}
+            }
+            frame["member"] = change.row.clone();
+        }
+    }
+    Event {
+        // The cursor is the conversation's: only its own topic dedupes by it.
+        change_seq: matches!(topic, Topic::Conversation(_)).then_some(change.change_seq),
+        audience: if change.internal {
+            Audience::Staff
+        } else {
+            Audience::Everyone
+        },
+        topic: topic.clone(),
+        frame: encode(&frame),
+        ends_subscription: false,
+    }
+}
+
+pub fn typing(conversation_id: Uuid, user_id: &str, name: Option<&str>, typing: bool) -> Event {
+    let topic = Topic::Conversation(conversation_id);
+    let frame = json!({
+        "type": "typing",
+        "topic": topic.to_string(),
+        "conversation_id": conversation_id,
+        "user_id": user_id,
+        "name": name,
+        "typing": typing,
+    });
+    Event {
+        topic,
+        change_seq: None,
+        audience: Audience::AllBut(user_id.into()),
+        frame: encode(&frame),
+        ends_subscription: false,
+    }
+}
+
+pub fn presence(topic: Topic, user_id: &str, status: &str, role: &str) -> Event {
+    let audience = if topic == Topic::SupportQueue {
+        Audience::Staff
+    } else {
+        Audience::Everyone
+    };
+    let frame = json!({
+        "type": "presence",
+        "topic": topic.to_string(),
+        "user_id": user_id,
+        "status": status,
+        "role": role,
+    });
+    Event {
+        topic,
+        change_seq: None,
+        audience,
+        frame: encode(&frame),
+        ends_subscription: false,
+    }
+}
+
+/// A member's own flags (pinned, muted, archived, deleted, read position), for their inbox.
+pub fn flags(user: &str, conversation_id: Uuid, row: Value) -> Event {
+    let topic = Topic::Inbox(user.into());
+    let frame = json!({ "type": "flags", "topic": "inbox", "conversation_id": conversation_id, "flags": row });
+    Event {
+        topic,
+        change_seq: None,
+        audience: Audience::Everyone,
+        frame: encode(&frame),
+        ends_subscription: false,
+    }
+}
+
+/// Told to a subscriber who may no longer see a topic (removed, banned, reassigned).
+pub fn revoked(topic: &Topic) -> Event {
+    let frame =
+        json!({ "type": "unsubscribed", "topic": topic.to_string(), "reason": "access_revoked" });
+    Event {
+        topic: topic.clone(),
+        change_seq: None,
+        audience: Audience::Everyone,
+        frame: encode(&frame),
+        ends_subscription: true,
+    }
+}
+
+pub fn encode(value: &Value) -> Utf8Bytes {
+    Utf8Bytes::from(value.to_string())
+}

@@ -1,0 +1,185 @@
+//! Client → server WebSocket frames: JSON text with `type` and an optional
+//! `ref` echoed in the answer. Parsing never fails the connection: every
+//! problem becomes an `error` frame naming it.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::domain::{MessageBody, MessageKind};
+use crate::error::ApiError;
+use crate::service::ephemeral::Status;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    Subscribe {
+        topic: String,
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    Unsubscribe {
+        topic: String,
+    },
+    SendMessage {
+        conversation_id: Uuid,
+        client_msg_id: Uuid,
+        body: MessageBody,
+        #[serde(default)]
+        kind: MessageKind,
+        #[serde(default)]
+        reply_to: Option<Uuid>,
+        #[serde(default)]
+        internal: bool,
+    },
+    TypingStart {
+        conversation_id: Uuid,
+    },
+    TypingStop {
+        conversation_id: Uuid,
+    },
+    MarkRead {
+        conversation_id: Uuid,
+        seq: i64,
+    },
+    SetPresence {
+        status: Status,
+    },
+    AccessToken {
+        token: String,
+    },
+    Ping,
+}
+
+const TYPES: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "send_message",
+    "typing_start",
+    "typing_stop",
+    "mark_read",
+    "set_presence",
+    "access_token",
+    "ping",
+];
+
+/// A parsed frame: its `ref` (if any) and the command or what was wrong with it.
+#[derive(Debug)]
+pub struct Request {
+    pub reference: Value,
+    pub command: Result<Command, ApiError>,
+}
+
+pub fn parse(text: &str) -> Request {
+    let mut value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            return Request {
+                reference: Value::Null,
+                command: Err(ApiError::bad_request(
+                    "invalid_json",
+                    format!("frame is not valid JSON: {e}"),
+                )),
+            }
+        }
+    };
+    let Some(object) = value.as_object_mut() else {
+        return Request {
+            reference: Value::Null,
+            command: Err(ApiError::bad_request(
+                "invalid_frame",
+                "a frame is a JSON object",
+            )),
+        };
+    };
+    // A ref is echoed back verbatim, so keep it small and simple.
+    let reference = match object.remove("ref") {
+        Some(r @ Value::Number(_)) => r,
+        Some(Value::String(s)) if s.len() <= 128 => Value::String(s),
+        Some(Value::Null) | None => Value::Null,
+        Some(_) => {
+            return Request {
+                reference: Value::Null,
+                command: Err(ApiError::bad_request(
+                    "invalid_ref",
+                    "ref must be a number or a string of at most 128 bytes",
+                )),
+            }
+        }
+    };
+    let command = match object.get("type").and_then(Value::as_str) {
+        None => Err(ApiError::bad_request(
+            "invalid_frame",
+            "a frame needs a string `type`",
+        )),
+        Some(t) if !TYPES.contains(&t) => Err(ApiError::bad_request(
+            "unknown_type",
+            format!("unknown frame type `{t}`"),
+        )),
+        Some(_) => serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request("invalid_frame", e.to_string())),
+    };
+    Request { reference, command }
+}
+
+/// `{"type": "ack", "ref", ...fields}`
+pub fn ack(reference: &Value, fields: Value) -> Value {
+    let mut frame = json!({ "type": "ack", "ref": reference });
+    if let (Some(frame), Value::Object(fields)) = (frame.as_object_mut(), fields) {
+        frame.extend(fields);
+    }
+    frame
+}
+
+/// `{"type": "error", "ref", "code", "message"}` (plus `retry_after` when retrying helps).
+pub fn error(reference: &Value, error: &ApiError) -> Value {
+    error.log();
+    let mut frame = json!({
+        "type": "error", "ref": reference, "code": error.code(), "message": error.public_message(),
+    });
+    if let Some(secs) = error.retry_after() {
+        frame["retry_after"] = json!(secs);
+    }
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_with_their_ref() {
+        let r = parse(r#"{"type":"subscribe","topic":"inbox","since":5,"ref":"a1"}"#);
+        assert_eq!(r.reference, json!("a1"));
+        assert!(matches!(
+            r.command,
+            Ok(Command::Subscribe { since: Some(5), .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"ping"}"#).command,
+            Ok(Command::Ping)
+        ));
+    }
+
+    #[test]
+    fn every_bad_frame_names_its_problem() {
+        let code = |text: &str| parse(text).command.unwrap_err().code();
+        assert_eq!(code("{nope"), "invalid_json");
+        assert_eq!(code("[1,2]"), "invalid_frame");
+        assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
+        assert_eq!(code(r#"{"topic":"inbox"}"#), "invalid_frame");
+        assert_eq!(
+            code(r#"{"type":"subscribe","topic":"inbox","extra":1}"#),
+            "invalid_frame"
+        );
+        assert_eq!(
+            code(
+                r#"{"type":"send_message","conversation_id":"x","client_msg_id":"y","body":"hi"}"#
+            ),
+            "invalid_frame"
+        );
+        assert_eq!(code(r#"{"type":"ping","ref":{"a":1}}"#), "invalid_ref");
+        let nested = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert_eq!(code(&nested), "invalid_json");
+    }
+}

@@ -1,0 +1,576 @@
+//! The harness, zero-to-production style: `spawn_app()` gives each test its own
+//! database (cloned from a migrated template) and its own server on port 0.
+//!
+//! The database server is `DATABASE_URL` (its maintenance database, as given)
+//! when set, otherwise the shared embedded cluster under the temp folder. The
+//! template is named after the schema's fingerprint, so a schema change builds a
+//! new one; it is built under an advisory lock and renamed into place only when
+//! complete, so concurrent test processes never see a half-migrated template.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use pgchat::auth::Role;
+use pgchat::config::{AuthConfig, Config, DataDir, DatabaseConfig};
+use pgchat::startup::Application;
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+/// The admin connection (the server's maintenance database), resolved once per process.
+static ADMIN: OnceLock<tokio_postgres::Config> = OnceLock::new();
+/// The template's name, once this process has made sure it exists.
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+/// Advisory lock key serializing template builds across test processes ("pgchtp").
+const TEMPLATE_LOCK: i64 = 0x7067_6368_7470;
+
+/// A running server with its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    #[allow(dead_code)] // for tests that speak to the port directly (WebSocket)
+    pub port: u16,
+    pub db_name: String,
+    /// Connection settings of this test's database, as the server's role.
+    pub db_config: tokio_postgres::Config,
+    /// A connection to this test's database as the server's role (like psql: RLS does not apply).
+    pub db: tokio_postgres::Client,
+    /// The HS256 secret the server verifies tokens with.
+    pub secret: String,
+    pub http: reqwest::Client,
+    admin: tokio_postgres::Config,
+    data_dir: PathBuf,
+    server: tokio::task::JoinHandle<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        pgchat::telemetry::init("text");
+    }
+    let admin = admin_config().await;
+    let template = TEMPLATE
+        .get_or_init(|| ensure_template(admin.clone()))
+        .await
+        .clone();
+
+    let db_name = format!("test_{}", Uuid::new_v4().simple());
+    let client = pgchat::db::connect(&admin)
+        .await
+        .expect("connecting to the test database server");
+    client
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            ident(&db_name),
+            ident(&template)
+        ))
+        .await
+        .expect("creating the test database from the template");
+    drop(client);
+    let mut db_config = admin.clone();
+    db_config.dbname(&db_name);
+
+    let data_dir = std::env::temp_dir().join(format!("pgchat-test-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data_dir).expect("creating the data folder");
+    let secret = pgchat::auth::random_secret();
+    let config = Config {
+        database: DatabaseConfig {
+            database_url: None,
+            data: DataDir {
+                path: data_dir.clone(),
+            },
+            db_pool_size: 8,
+        },
+        auth: AuthConfig {
+            jwt_secret: Some(secret.clone()),
+            jwt_public_key: None,
+            jwt_leeway_secs: 30,
+        },
+        realtime: pgchat::config::RealtimeConfig::default(),
+        bind: "127.0.0.1:0".parse().expect("a socket address"),
+        max_body_bytes: 64 * 1024,
+        dev: false,
+        log_format: "text".into(),
+    };
+    let app = Application::build(config, db_config.clone())
+        .await
+        .expect("building the application");
+    let port = app.port();
+    let server = tokio::spawn(async move {
+        if let Err(error) = app.run_until_stopped(std::future::pending()).await {
+            eprintln!("test server stopped: {error:#}");
+        }
+    });
+    let db = pgchat::db::connect(&db_config)
+        .await
+        .expect("connecting to the test database");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db_name,
+        db_config,
+        db,
+        secret,
+        http: reqwest::Client::new(),
+        admin,
+        data_dir,
+        server,
+    }
+}
+
+async fn admin_config() -> tokio_postgres::Config {
+    if let Some(config) = ADMIN.get() {
+        return config.clone();
+    }
+    // Starting the embedded cluster is blocking std code.
+    tokio::task::spawn_blocking(|| ADMIN.get_or_init(resolve_admin).clone())
+        .await
+        .expect("resolving the test database server")
+}
+
+fn resolve_admin() -> tokio_postgres::Config {
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            // Shared by every test process (a file lock serializes start-up) and never
+            // stopped here: another process may be using it.
+            let root = std::env::temp_dir().join("pgchat-test-cluster");
+            let cluster = pgchat::embedded::EmbeddedPostgres::start(&root).unwrap_or_else(|e| {
+                panic!("starting the embedded test cluster (or set DATABASE_URL): {e:#}")
+            });
+            cluster.connection_string("postgres")
+        }
+    };
+    pgchat::db::pg_config(&url).expect("parsing the test DATABASE_URL")
+}
+
+/// Makes sure `pgchat_tpl_<fingerprint>` exists and returns its name.
+async fn ensure_template(admin: tokio_postgres::Config) -> String {
+    let name = format!("pgchat_tpl_{}", pgchat::db::migrate::fingerprint());
+    let client = pgchat::db::connect(&admin)
+        .await
+        .expect("connecting to the test database server");
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .expect("taking the template lock");
+    let built = build_template(&client, &admin, &name).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+        .await;
+    if let Err(error) = built {
+        panic!("building the template database {name}: {error:#}");
+    }
+    name
+}
+
+async fn build_template(
+    client: &tokio_postgres::Client,
+    admin: &tokio_postgres::Config,
+    name: &str,
+) -> anyhow::Result<()> {
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    // Leftovers of an interrupted build (we hold the lock: nobody else is building).
+    let leftovers = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'pgchat\\_tplbuild\\_%'",
+            &[],
+        )
+        .await?;
+    for row in leftovers {
+        let leftover: String = row.get(0);
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                ident(&leftover)
+            ))
+            .await?;
+    }
+
+    let building = format!("pgchat_tplbuild_{}", Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {}", ident(&building)))
+        .await?;
+    {
+        let mut config = admin.clone();
+        config.dbname(&building);
+        let mut db = pgchat::db::connect(&config).await?;
+        pgchat::db::migrate::run(&mut db).await?;
+    }
+    // The migration's connection may linger for a moment after being dropped.
+    let mut attempts = 0;
+    loop {
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&building],
+            )
+            .await?;
+        let renamed = client
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                ident(&building),
+                ident(name)
+            ))
+            .await;
+        match renamed {
+            Ok(()) => break,
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // Nobody connects to the template, so CREATE DATABASE ... TEMPLATE never finds it busy.
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {0} WITH IS_TEMPLATE true; ALTER DATABASE {0} WITH ALLOW_CONNECTIONS false",
+            ident(name)
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A quoted SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        let admin = self.admin.clone();
+        let name = self.db_name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a
+        // thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let client = pgchat::db::connect(&admin).await?;
+                client
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        ident(&name)
+                    ))
+                    .await?;
+                Ok(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("dropping test database {}: {error:#}", self.db_name),
+            Err(_) => eprintln!("dropping test database {}: panicked", self.db_name),
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Base64url without padding, as JWT parts are encoded.
+pub fn b64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Asserts an error answer: the status, and the JSON error body with `code`.
+#[track_caller]
+pub fn assert_error(response: &(StatusCode, Value), status: StatusCode, code: &str) {
+    let (got, body) = response;
+    assert_eq!(*got, status, "status of {body}");
+    assert_eq!(body["error"]["code"], code, "error code in {body}");
+    assert!(
+        body["error"]["message"].is_string(),
+        "error message in {body}"
+    );
+}
+
+/// Asserts a 4xx answer with a JSON error body (never a 500 for bad input).
+#[track_caller]
+pub fn assert_client_error(response: &(StatusCode, Value)) {
+    let (status, body) = response;
+    assert!(
+        status.is_client_error(),
+        "expected 4xx, got {status}: {body}"
+    );
+    assert!(
+        body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+        "expected a JSON error body, got {body}"
+    );
+}
+
+/// Row counts of the tables a request could write (users excepted: every
+/// authenticated request provisions its caller).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct Counts {
+    pub conversations: i64,
+    pub members: i64,
+    pub sessions: i64,
+    pub messages: i64,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A token for `sub` with `role` (`user`, `agent` or `admin`), valid for an hour.
+    pub fn token(&self, sub: &str, role: &str) -> String {
+        self.mint(sub, role, None)
+    }
+
+    pub fn token_named(&self, sub: &str, role: &str, name: &str) -> String {
+        self.mint(sub, role, Some(name))
+    }
+
+    fn mint(&self, sub: &str, role: &str, name: Option<&str>) -> String {
+        let role: Role = role.parse().expect("a role");
+        pgchat::auth::mint(&self.secret, sub, role, name, None, 3600).expect("minting a token")
+    }
+
+    /// Sends a request and returns its status and JSON body (`Null` when empty,
+    /// a string when not JSON).
+    pub async fn call(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("sending the request");
+        let status = response.status();
+        let text = response.text().await.expect("reading the response");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.call(self.http.get(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(self.http.post(self.url(path)).bearer_auth(token).json(body))
+            .await
+    }
+
+    #[allow(dead_code)]
+    pub async fn patch(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(
+            self.http
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
+    #[allow(dead_code)]
+    pub async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.call(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    /// Opens a support session as `customer` (a token) and returns it (asserting 201).
+    pub async fn open_session(&self, customer: &str) -> Value {
+        self.open_session_with(customer, "I need help", "Hello?")
+            .await
+    }
+
+    pub async fn open_session_with(&self, customer: &str, subject: &str, body: &str) -> Value {
+        let response = self
+            .post(
+                customer,
+                "/v1/support/sessions",
+                &json!({
+                    "subject": subject,
+                    "message": { "body": body, "client_msg_id": Uuid::new_v4() },
+                }),
+            )
+            .await;
+        assert_eq!(response.0, StatusCode::CREATED, "opening: {}", response.1);
+        response.1
+    }
+
+    /// Sends a message as `token` and returns it (asserting 201).
+    pub async fn send(&self, token: &str, conversation_id: &Value, body: &str) -> Value {
+        let response = self
+            .send_json(
+                token,
+                conversation_id,
+                &json!({ "body": body, "client_msg_id": Uuid::new_v4() }),
+            )
+            .await;
+        assert_eq!(response.0, StatusCode::CREATED, "sending: {}", response.1);
+        response.1
+    }
+
+    /// POSTs `message` to the conversation's messages, whatever the answer.
+    pub async fn send_json(
+        &self,
+        token: &str,
+        conversation_id: &Value,
+        message: &Value,
+    ) -> (StatusCode, Value) {
+        let path = format!("/v1/conversations/{}/messages", as_id(conversation_id));
+        self.post(token, &path, message).await
+    }
+
+    /// The conversation's messages as `token` sees them (asserting 200).
+    pub async fn messages(&self, token: &str, conversation_id: &Value, query: &str) -> Value {
+        let path = format!(
+            "/v1/conversations/{}/messages{query}",
+            as_id(conversation_id)
+        );
+        let response = self.get(token, &path).await;
+        assert_eq!(response.0, StatusCode::OK, "listing: {}", response.1);
+        response.1
+    }
+
+    /// The session as `token` sees it (asserting 200).
+    pub async fn session(&self, token: &str, session_id: &Value) -> Value {
+        let path = format!("/v1/support/sessions/{}", as_id(session_id));
+        let response = self.get(token, &path).await;
+        assert_eq!(response.0, StatusCode::OK, "getting: {}", response.1);
+        response.1
+    }
+
+    /// POSTs to `/v1/support/sessions/{id}/{action}`.
+    pub async fn session_action(
+        &self,
+        token: &str,
+        session_id: &Value,
+        action: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let path = format!("/v1/support/sessions/{}/{action}", as_id(session_id));
+        self.post(token, &path, body).await
+    }
+
+    /// The ids of the sessions `token` lists with `query` (one page, asserting 200).
+    pub async fn session_ids(&self, token: &str, query: &str) -> Vec<String> {
+        let response = self
+            .get(token, &format!("/v1/support/sessions{query}"))
+            .await;
+        assert_eq!(response.0, StatusCode::OK, "listing: {}", response.1);
+        ids(&response.1["items"])
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        self.db
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+
+    pub async fn counts(&self) -> Counts {
+        let row = self
+            .db
+            .query_one(
+                "SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM conversation_members),
+                        (SELECT count(*) FROM live_chat_sessions), (SELECT count(*) FROM chat_messages)",
+                &[],
+            )
+            .await
+            .expect("counting rows");
+        Counts {
+            conversations: row.get(0),
+            members: row.get(1),
+            sessions: row.get(2),
+            messages: row.get(3),
+        }
+    }
+
+    /// Runs `sql` as the request role (`pgchat_user`) with the claims of `sub`
+    /// and `role`, in a transaction, as the server does for a request. Commits
+    /// on success; an error rolls back.
+    pub async fn sql_as(
+        &self,
+        sub: &str,
+        role: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let claims = json!({ "sub": sub, "role": role }).to_string();
+        self.sql_with_claims(&claims, sql, params).await
+    }
+
+    /// Like `sql_as`, with the raw `request.jwt.claims` text ("" for none).
+    pub async fn sql_with_claims(
+        &self,
+        claims: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let mut client = pgchat::db::connect(&self.db_config)
+            .await
+            .expect("connecting to the test database");
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT set_config('role', 'pgchat_user', true), set_config('request.jwt.claims', $1, true)",
+            &[&claims],
+        )
+        .await?;
+        let rows = tx.query(sql, params).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+}
+
+/// A JSON id (string) as text for a path.
+pub fn as_id(value: &Value) -> &str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an id string, got {value}"))
+}
+
+/// The `id`s of a JSON array of rows.
+pub fn ids(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an array, got {items}"))
+        .iter()
+        .map(|item| as_id(&item["id"]).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::b64url;
+
+    #[test]
+    fn b64url_matches_rfc_4648_without_padding() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(b64url(input.as_bytes()), expected);
+        }
+        assert_eq!(b64url(&[0xfb, 0xff]), "-_8");
+    }
+}

@@ -1,0 +1,15 @@
+//! The integration tests: one binary, a module per feature. Each test starts
+//! the real server on port 0 with a database of its own (see `helpers`).
+//!
+//! `cargo test --test api` uses `DATABASE_URL` when set (a server on which the
+//! tests may create databases), otherwise a private PostgreSQL cluster in the
+//! temp folder, shared by test runs. `TEST_LOG=1` shows the server's logs.
+
+mod auth;
+mod bad_input;
+mod helpers;
+mod messages;
+mod realtime;
+mod rls;
+mod support;
+mod ws_client;

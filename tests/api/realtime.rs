@@ -1,0 +1,734 @@
+//! The realtime gateway over real sockets: fan-out, resume by cursor, listener
+//! failure, plain-SQL inserts, internal notes, slow consumers, several nodes,
+//! SSE and long polling, and hub delivery equal to RLS.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+use crate::helpers::{as_id, spawn_app, TestApp};
+use crate::ws_client::{Node, Ws};
+
+/// A claimed support chat: a customer, an agent, and an admin watching.
+struct Chat {
+    conversation: String,
+    customer: String,
+    agent: String,
+    admin: String,
+}
+
+impl Chat {
+    async fn open(app: &TestApp) -> Chat {
+        let customer = app.token_named("cust", "user", "Cus");
+        let agent = app.token_named("agent", "agent", "Agnes");
+        let admin = app.token("boss", "admin");
+        let session = app.open_session(&customer).await;
+        let (status, _) = app
+            .session_action(&agent, &session["id"], "claim", &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let conversation = as_id(&session["conversation_id"]).to_owned();
+        Chat {
+            conversation,
+            customer,
+            agent,
+            admin,
+        }
+    }
+
+    fn topic(&self) -> String {
+        format!("conversation:{}", self.conversation)
+    }
+}
+
+fn send_frame(conversation: &str, body: &str) -> Value {
+    json!({ "type": "send_message", "conversation_id": conversation, "client_msg_id": Uuid::new_v4(), "body": body })
+}
+
+#[tokio::test]
+async fn three_clients_see_each_others_messages_typing_and_read_receipts() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut customer = Ws::connect(app.port, &chat.customer).await;
+    let mut agent = Ws::connect(app.port, &chat.agent).await;
+    let mut admin = Ws::connect(app.port, &chat.admin).await;
+    for ws in [&mut customer, &mut agent, &mut admin] {
+        ws.subscribe(&chat.topic(), None).await;
+    }
+
+    let ack = customer
+        .request(send_frame(&chat.conversation, "hello all"))
+        .await;
+    assert_eq!(ack["type"], "ack");
+    assert_eq!(ack["message"]["body"], "hello all");
+    for ws in [&mut customer, &mut agent, &mut admin] {
+        let event = ws.event_of("message_new").await;
+        assert_eq!(event["message"]["id"], ack["message"]["id"]);
+        assert_eq!(event["topic"], chat.topic());
+    }
+
+    agent
+        .request(json!({ "type": "typing_start", "conversation_id": chat.conversation }))
+        .await;
+    for ws in [&mut customer, &mut admin] {
+        let typing = ws.event_of("typing").await;
+        assert_eq!(
+            (typing["user_id"].as_str(), typing["typing"].as_bool()),
+            (Some("agent"), Some(true))
+        );
+    }
+    // the typist does not hear themselves; the indicator expires 3 s after the last start
+    let stopped = customer.event_of("typing").await;
+    assert_eq!(stopped["typing"], false);
+    assert!(agent
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .all(|f| f["type"] != "typing"));
+
+    let seq = ack["message"]["seq"].as_i64().unwrap();
+    let read = agent
+        .request(json!({ "type": "mark_read", "conversation_id": chat.conversation, "seq": seq }))
+        .await;
+    assert_eq!(read["last_read_seq"], seq);
+    for ws in [&mut customer, &mut admin] {
+        let receipt = ws.event_of("read").await;
+        assert_eq!(
+            (receipt["user_id"].as_str(), receipt["seq"].as_i64()),
+            (Some("agent"), Some(seq))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_in_order() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut customer = Ws::connect(app.port, &chat.customer).await;
+    let cursor = customer.subscribe(&chat.topic(), Some(0)).await["cursor"]
+        .as_i64()
+        .unwrap();
+    customer.close().await;
+
+    let mut sent = Vec::new();
+    for i in 0..500 {
+        sent.push(
+            app.send(
+                &chat.agent,
+                &json!(chat.conversation),
+                &format!("missed {i}"),
+            )
+            .await["id"]
+                .clone(),
+        );
+    }
+
+    let mut customer = Ws::connect(app.port, &chat.customer).await;
+    customer.subscribe(&chat.topic(), Some(cursor)).await;
+    let backlog = customer.messages(500).await;
+    assert_eq!(
+        backlog.iter().map(|m| m["id"].clone()).collect::<Vec<_>>(),
+        sent,
+        "exactly the missed ones, in order"
+    );
+    let live = app
+        .send(&chat.agent, &json!(chat.conversation), "live")
+        .await;
+    let next = customer.event_of("message_new").await;
+    assert_eq!(
+        next["message"]["id"], live["id"],
+        "then live, with nothing repeated"
+    );
+}
+
+#[tokio::test]
+async fn killing_the_listener_backend_loses_and_duplicates_nothing() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut watcher = Ws::connect(app.port, &chat.customer).await;
+    watcher.subscribe(&chat.topic(), None).await;
+
+    let sender = {
+        let (http, url, token, conversation) = (
+            app.http.clone(),
+            app.url(&format!("/v1/conversations/{}/messages", chat.conversation)),
+            chat.agent.clone(),
+            chat.conversation.clone(),
+        );
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..300 {
+                let body = json!({ "body": format!("m{i}"), "client_msg_id": Uuid::new_v4() });
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED, "{conversation}");
+                ids.push(response.json::<Value>().await.unwrap()["id"].clone());
+            }
+            ids
+        })
+    };
+    let kill = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE application_name = '{}' AND datname = current_database()",
+        pgchat::realtime::listener::APPLICATION_NAME
+    );
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // wait for the listener to be back from the previous kill, then kill it again
+        let mut killed = 0;
+        for _ in 0..100 {
+            killed = app.count(&kill).await;
+            if killed > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(killed, 1, "one listener backend per node");
+    }
+    let sent = sender.await.unwrap();
+    let received = watcher.messages(300).await;
+    assert_eq!(
+        received.iter().map(|m| m["id"].clone()).collect::<Vec<_>>(),
+        sent
+    );
+    let extra = watcher.drain(Duration::from_millis(500)).await;
+    assert!(
+        extra.iter().all(|f| f["type"] != "message_new"),
+        "no duplicates: {extra:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_row_inserted_with_plain_sql_reaches_websocket_subscribers() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut customer = Ws::connect(app.port, &chat.customer).await;
+    customer.subscribe(&chat.topic(), None).await;
+    app.db
+        .execute(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body) VALUES ($1, 'agent', 'agent', 'from psql')",
+            &[&Uuid::parse_str(&chat.conversation).unwrap()],
+        )
+        .await
+        .unwrap();
+    let event = customer.event_of("message_new").await;
+    assert_eq!(event["message"]["body"], "from psql");
+    assert!(event["message"]["seq"].as_i64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn an_internal_note_never_reaches_a_customer_socket_sse_stream_or_poll() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut customer = Ws::connect(app.port, &chat.customer).await;
+    let mut agent = Ws::connect(app.port, &chat.agent).await;
+    customer.subscribe(&chat.topic(), Some(0)).await;
+    agent.subscribe(&chat.topic(), Some(0)).await;
+    let mut sse = Sse::open(&app, &chat.customer, &chat.topic(), Some(0)).await;
+
+    let mut note = send_frame(&chat.conversation, "secret: VIP, be nice");
+    note["internal"] = json!(true);
+    let ack = agent.request(note).await;
+    assert_eq!(ack["message"]["internal"], true);
+    let public = app
+        .send(&chat.agent, &json!(chat.conversation), "public answer")
+        .await;
+
+    let seen = agent.messages(4).await; // first message, joined notice, note, answer
+    assert!(
+        seen.iter().any(|m| m["internal"] == true),
+        "staff see the note"
+    );
+    let customer_saw = customer.messages(3).await;
+    assert_eq!(customer_saw.last().unwrap()["id"], public["id"]);
+    let sse_saw = sse.messages(3).await;
+    assert_eq!(sse_saw.last().unwrap()["id"], public["id"]);
+    let polled = app
+        .get(
+            &chat.customer,
+            &format!(
+                "/v1/conversations/{}/poll?since=0&timeout_ms=0",
+                chat.conversation
+            ),
+        )
+        .await;
+    let everywhere = [
+        customer_saw,
+        sse_saw,
+        polled.1["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].clone())
+            .collect(),
+    ];
+    for frames in everywhere {
+        assert!(
+            frames.iter().all(|m| !m.to_string().contains("secret")),
+            "{frames:?}"
+        );
+    }
+    let later = customer.drain(Duration::from_millis(300)).await;
+    assert!(!later.iter().any(|f| f.to_string().contains("secret")));
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_disconnected_while_others_are_unaffected() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let node = Node::start(&app, &[("PGCHAT_WS_QUEUE", "64")]).await;
+    let mut stalled = Ws::connect(node.port, &chat.customer).await;
+    stalled.subscribe(&chat.topic(), None).await;
+    let mut reader = Ws::connect(node.port, &chat.agent).await;
+    reader.subscribe(&chat.topic(), None).await;
+    let reading = tokio::spawn(async move {
+        let got = reader.messages(3000).await;
+        (reader, got)
+    });
+    // ~15 MB in paced bursts of 20: more than the socket buffers hold for the
+    // stalled client, while a reading client keeps up.
+    let conversation = Uuid::parse_str(&chat.conversation).unwrap();
+    for _ in 0..150 {
+        app.db
+            .execute(
+                "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+                 SELECT $1, 'agent', 'agent', repeat('x', 5000) FROM generate_series(1, 20)",
+                &[&conversation],
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_reader, got) = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 3000, "the reading client got everything");
+    assert_eq!(
+        stalled.closed_with().await,
+        4008,
+        "the stalled one was closed as too slow"
+    );
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_node_reaches_a_subscriber_on_another_with_typing_and_presence()
+{
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let node_b = Node::start(&app, &[]).await;
+    let mut on_b = Ws::connect(node_b.port, &chat.customer).await;
+    on_b.subscribe(&chat.topic(), None).await;
+    on_b.subscribe("presence:agent", None).await;
+
+    let mut on_a = Ws::connect(app.port, &chat.agent).await;
+    let presence = on_b.event_of("presence").await;
+    assert_eq!(
+        (presence["user_id"].as_str(), presence["status"].as_str()),
+        (Some("agent"), Some("online"))
+    );
+    let ack = on_a
+        .request(send_frame(&chat.conversation, "across nodes"))
+        .await;
+    let event = on_b.event_of("message_new").await;
+    assert_eq!(event["message"]["id"], ack["message"]["id"]);
+    on_a.request(json!({ "type": "typing_start", "conversation_id": chat.conversation }))
+        .await;
+    assert_eq!(on_b.event_of("typing").await["user_id"], "agent");
+    on_a.request(json!({ "type": "set_presence", "status": "busy" }))
+        .await;
+    assert_eq!(on_b.event_of("presence").await["status"], "busy");
+    on_a.close().await;
+    assert_eq!(on_b.event_of("presence").await["status"], "offline");
+}
+
+#[tokio::test]
+async fn a_dead_nodes_users_go_offline_by_heartbeat_expiry() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut doomed = Node::start(&app, &[("PGCHAT_PRESENCE_TTL_SECS", "3")]).await;
+    let mut watcher = Ws::connect(app.port, &chat.customer).await;
+    watcher.subscribe("presence:agent", None).await;
+    let _agent = Ws::connect(doomed.port, &chat.agent).await;
+    assert_eq!(watcher.event_of("presence").await["status"], "online");
+    doomed.kill();
+    // the surviving node's sweeper notices the expired rows (ttl 3 s; it sweeps every 10 s)
+    let offline = tokio::time::timeout(Duration::from_secs(30), watcher.event_of("presence"))
+        .await
+        .unwrap();
+    assert_eq!(offline["status"], "offline");
+}
+
+#[tokio::test]
+async fn sse_and_long_poll_deliver_the_same_events_as_the_websocket() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut ws = Ws::connect(app.port, &chat.customer).await;
+    ws.subscribe(&chat.topic(), Some(0)).await;
+    let mut sse = Sse::open(&app, &chat.customer, &chat.topic(), Some(0)).await;
+    let poll_path = format!(
+        "/v1/conversations/{}/poll?since=0&timeout_ms=0",
+        chat.conversation
+    );
+    let before = app.get(&chat.customer, &poll_path).await.1;
+
+    let waiting = {
+        let (http, url, token) = (
+            app.http.clone(),
+            app.url(&format!(
+                "/v1/conversations/{}/poll?since={}&timeout_ms=10000",
+                chat.conversation, before["cursor"]
+            )),
+            chat.customer.clone(),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = app
+        .send(&chat.agent, &json!(chat.conversation), "to every transport")
+        .await;
+
+    let by_ws = ws.messages(3).await;
+    let by_sse = sse.messages(3).await;
+    let woken = waiting.await.unwrap();
+    let woken_messages: Vec<Value> = woken["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "message_new")
+        .map(|e| e["message"].clone())
+        .collect();
+    assert_eq!(
+        woken_messages.len(),
+        1,
+        "the long poll woke with it: {woken}"
+    );
+    assert_eq!(woken_messages[0]["id"], sent["id"]);
+    let mut by_poll: Vec<Value> = before["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "message_new")
+        .map(|e| e["message"].clone())
+        .collect();
+    by_poll.extend(woken_messages);
+    let ids = |v: &[Value]| v.iter().map(|m| m["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&by_ws), ids(&by_sse));
+    assert_eq!(ids(&by_ws), ids(&by_poll));
+
+    // Last-Event-ID resumes an SSE stream after the given change_seq.
+    let resumed = Sse::open_after(
+        &app,
+        &chat.customer,
+        &chat.topic(),
+        sent["change_seq"].as_i64().unwrap() - 1,
+    )
+    .await
+    .messages(1)
+    .await;
+    assert_eq!(resumed[0]["id"], sent["id"]);
+}
+
+#[tokio::test]
+async fn an_agent_peeking_at_a_waiting_session_loses_it_when_another_claims_it() {
+    let app = spawn_app().await;
+    let customer = app.token("c1", "user");
+    let session = app.open_session(&customer).await;
+    let topic = format!("conversation:{}", as_id(&session["conversation_id"]));
+    let mut peeker = Ws::connect(app.port, &app.token("peeker", "agent")).await;
+    peeker.subscribe(&topic, Some(0)).await;
+    let (status, _) = app
+        .session_action(
+            &app.token("taker", "agent"),
+            &session["id"],
+            "claim",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let gone = peeker.event_of("unsubscribed").await;
+    assert_eq!(
+        (gone["topic"].as_str(), gone["reason"].as_str()),
+        (Some(topic.as_str()), Some("access_revoked"))
+    );
+    app.send(&customer, &session["conversation_id"], "only for the taker")
+        .await;
+    let later = peeker.drain(Duration::from_millis(400)).await;
+    assert!(
+        later.iter().all(|f| f["type"] != "message_new"),
+        "{later:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_connection_survives() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let other = app.open_session(&app.token("someone-else", "user")).await;
+    let mut ws = Ws::connect(app.port, &chat.customer).await;
+    let cases = [
+        (json!({ "type": "dance" }), "unknown_type"),
+        (json!({ "type": "subscribe" }), "invalid_frame"),
+        (
+            json!({ "type": "subscribe", "topic": "nonsense" }),
+            "invalid_topic",
+        ),
+        (
+            json!({ "type": "subscribe", "topic": format!("conversation:{}", as_id(&other["conversation_id"])) }),
+            "not_found",
+        ),
+        (
+            json!({ "type": "subscribe", "topic": "support:queue" }),
+            "staff_only",
+        ),
+        (
+            json!({ "type": "send_message", "conversation_id": chat.conversation, "client_msg_id": "nope", "body": "x" }),
+            "invalid_frame",
+        ),
+        (
+            json!({ "type": "send_message", "conversation_id": chat.conversation, "client_msg_id": Uuid::new_v4(), "body": "" }),
+            "invalid_frame",
+        ),
+    ];
+    for (frame, code) in cases {
+        let answer = ws.request(frame.clone()).await;
+        assert_eq!(
+            (answer["type"].as_str(), answer["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{frame}"
+        );
+    }
+    ws.send_raw(Message::Text("{not json".into())).await;
+    assert_eq!(ws.event().await["code"], "invalid_json");
+    assert_eq!(
+        ws.request(json!({ "type": "ping" })).await["type"],
+        "pong",
+        "still serving"
+    );
+
+    ws.send_raw(Message::Text("x".repeat(70 * 1024).into()))
+        .await;
+    assert_eq!(
+        ws.closed_with().await,
+        1009,
+        "an oversized frame closes with 1009"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_closes_the_socket_unless_refreshed() {
+    let app = spawn_app().await;
+    let short =
+        pgchat::auth::mint(&app.secret, "cust", pgchat::auth::Role::User, None, None, 2).unwrap();
+    let mut refreshed = Ws::connect(app.port, &short).await;
+    let fresh = app.token("cust", "user");
+    assert_eq!(
+        refreshed
+            .request(json!({ "type": "access_token", "token": fresh }))
+            .await["type"],
+        "ack"
+    );
+    let wrong = app.token("mallory", "user");
+    assert_eq!(
+        refreshed
+            .request(json!({ "type": "access_token", "token": wrong }))
+            .await["code"],
+        "token_identity_mismatch"
+    );
+    let mut lapsing = Ws::connect(app.port, &short).await;
+    assert_eq!(lapsing.closed_with().await, 4001);
+    assert_eq!(
+        refreshed.request(json!({ "type": "ping" })).await["type"],
+        "pong",
+        "the refreshed one lives on"
+    );
+}
+
+#[tokio::test]
+async fn hub_deliveries_equal_what_rls_select_returns_for_each_identity() {
+    let app = spawn_app().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let customers: Vec<String> = (0..4).map(|i| format!("cu{i}")).collect();
+    let agents: Vec<String> = (0..3).map(|i| format!("ag{i}")).collect();
+    let mut identities: Vec<(String, &str)> =
+        customers.iter().map(|c| (c.clone(), "user")).collect();
+    identities.extend(agents.iter().map(|a| (a.clone(), "agent")));
+    identities.push(("root".into(), "admin"));
+
+    // Random sessions: some left waiting, some claimed by a random agent.
+    let mut conversations = Vec::new();
+    for i in 0..8 {
+        let customer = &customers[rng.random_range(0..customers.len())];
+        let session = app.open_session(&app.token(customer, "user")).await;
+        if i % 3 != 0 {
+            let agent = &agents[rng.random_range(0..agents.len())];
+            app.session_action(
+                &app.token(agent, "agent"),
+                &session["id"],
+                "claim",
+                &json!({}),
+            )
+            .await;
+        }
+        conversations.push(session);
+    }
+    // Everyone subscribes to every conversation they are allowed to.
+    let mut sockets = Vec::new();
+    for (user, role) in &identities {
+        let mut ws = Ws::connect(app.port, &app.token(user, role)).await;
+        for session in &conversations {
+            let topic = format!("conversation:{}", as_id(&session["conversation_id"]));
+            ws.request(json!({ "type": "subscribe", "topic": topic }))
+                .await;
+        }
+        sockets.push(ws);
+    }
+    // Random traffic, notes included, from whoever may write.
+    let mut expected_total = 0;
+    for _ in 0..60 {
+        let session = &conversations[rng.random_range(0..conversations.len())];
+        let state = app
+            .session(&app.token("root", "admin"), &session["id"])
+            .await;
+        let (writer, role, internal) = match state["agent_id"].as_str() {
+            Some(agent) if rng.random_bool(0.5) => {
+                (agent.to_owned(), "agent", rng.random_bool(0.4))
+            }
+            _ => (
+                state["customer_id"].as_str().unwrap().to_owned(),
+                "user",
+                false,
+            ),
+        };
+        let body = json!({ "body": "r", "client_msg_id": Uuid::new_v4(), "internal": internal });
+        let (status, _) = app
+            .send_json(
+                &app.token(&writer, role),
+                &session["conversation_id"],
+                &body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        expected_total += 1;
+    }
+    assert!(expected_total > 0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut sizes = Vec::new();
+    for ((user, role), ws) in identities.iter().zip(sockets.iter_mut()) {
+        let delivered: BTreeSet<String> = ws
+            .drain(Duration::from_millis(200))
+            .await
+            .iter()
+            .filter(|f| f["type"] == "message_new")
+            .map(|f| f["message"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let rows = app
+            .sql_as(
+                user,
+                role,
+                "SELECT id::text FROM chat_messages WHERE sender_role <> 'system' AND body = 'r'",
+                &[],
+            )
+            .await
+            .expect("an RLS select");
+        let visible: BTreeSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        assert_eq!(delivered, visible, "{user} ({role})");
+        sizes.push(visible.len());
+    }
+    // Not vacuous: the admin saw everything, and others saw some but not all.
+    assert_eq!(sizes.last(), Some(&expected_total));
+    assert!(
+        sizes.iter().any(|&n| n > 0 && n < expected_total),
+        "{sizes:?}"
+    );
+}
+
+/// A Server-Sent Events reader over a real HTTP response.
+struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    async fn open(app: &TestApp, token: &str, topic: &str, since: Option<i64>) -> Sse {
+        let mut url = format!("{}?topic={topic}", app.url("/v1/events"));
+        if let Some(since) = since {
+            url.push_str(&format!("&since={since}"));
+        }
+        Self::start(app.http.get(url).bearer_auth(token)).await
+    }
+
+    async fn open_after(app: &TestApp, token: &str, topic: &str, last_event_id: i64) -> Sse {
+        let url = format!("{}?topic={topic}", app.url("/v1/events"));
+        Self::start(
+            app.http
+                .get(url)
+                .bearer_auth(token)
+                .header("Last-Event-ID", last_event_id.to_string()),
+        )
+        .await
+    }
+
+    async fn start(request: reqwest::RequestBuilder) -> Sse {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn event(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if !data.is_empty() {
+                    return serde_json::from_str(&data).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(crate::ws_client::PATIENCE, self.response.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    async fn messages(&mut self, n: usize) -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let event = self.event().await;
+            if event["type"] == "message_new" {
+                got.push(event["message"].clone());
+            }
+        }
+        got
+    }
+}
