@@ -108,11 +108,11 @@ impl TryFrom<i64> for Rating {
 
 /// Declares a closed set of lowercase words stored as text in PostgreSQL.
 macro_rules! word_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$attr:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$attr])* $variant),+ }
 
         impl $name {
             pub fn as_str(self) -> &'static str {
@@ -134,11 +134,13 @@ macro_rules! word_enum {
 
 word_enum!(
     /// What a support session is about.
-    Category { Payment => "payment", Shipping => "shipping", Account => "account", Returns => "returns", Technical => "technical", Other => "other" }
+    #[derive(Default)]
+    Category { Payment => "payment", Shipping => "shipping", Account => "account", Returns => "returns", Technical => "technical", #[default] Other => "other" }
 );
 word_enum!(
     /// How urgent a support session is; the queue drains urgent first.
-    Priority { Low => "low", Medium => "medium", High => "high", Urgent => "urgent" }
+    #[derive(Default)]
+    Priority { Low => "low", #[default] Medium => "medium", High => "high", Urgent => "urgent" }
 );
 word_enum!(
     /// waiting → active → ended.
@@ -146,26 +148,9 @@ word_enum!(
 );
 word_enum!(
     /// Kinds a client may send; `system` and `ai_response` are written by the server only.
-    MessageKind { Text => "text", Image => "image", File => "file", Audio => "audio", Video => "video" }
+    #[derive(Default)]
+    MessageKind { #[default] Text => "text", Image => "image", File => "file", Audio => "audio", Video => "video" }
 );
-
-impl Default for Category {
-    fn default() -> Self {
-        Self::Other
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Self::Medium
-    }
-}
-
-impl Default for MessageKind {
-    fn default() -> Self {
-        Self::Text
-    }
-}
 
 /// A page size: 1 to 100, default 50.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +202,13 @@ mod tests {
         assert!(Rating::try_from(0).is_err());
         assert!(Rating::try_from(6).is_err());
         assert_eq!(Rating::try_from(5).unwrap().value(), 5);
+    }
+
+    #[test]
+    fn words_default_to_the_documented_values() {
+        assert_eq!(Category::default(), Category::Other);
+        assert_eq!(Priority::default(), Priority::Medium);
+        assert_eq!(MessageKind::default(), MessageKind::Text);
     }
 
     #[test]

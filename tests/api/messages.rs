@@ -237,7 +237,7 @@ async fn a_row_inserted_with_plain_sql_gets_seq_numbers_and_is_listed() {
         let listed = app
             .messages(token, conversation, &format!("?after={}", seq - 1))
             .await;
-        assert_eq!(ids(&listed["items"]), [id.clone()]);
+        assert_eq!(ids(&listed["items"]), std::slice::from_ref(&id));
     }
     // The customer sees it as unread.
     let (_, list) = app.get(&carol, "/v1/support/sessions").await;
