@@ -338,8 +338,16 @@ impl Session {
                 return Err(failure);
             }
         }
-        if topic == Topic::SupportQueue {
-            ack["sessions"] = json!(support::queue_snapshot(&self.state.db, &self.caller).await?);
+        match topic {
+            Topic::SupportQueue => {
+                ack["sessions"] =
+                    json!(support::queue_snapshot(&self.state.db, &self.caller).await?)
+            }
+            Topic::Inbox(_) => {
+                ack["conversations"] =
+                    json!(messages::inbox_snapshot(&self.state.db, &self.caller).await?)
+            }
+            _ => {}
         }
         Ok(ack)
     }

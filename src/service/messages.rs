@@ -302,3 +302,29 @@ pub async fn mark_read(
     tx.commit().await?;
     Ok(position)
 }
+
+/// The caller's conversations with their unread counts: what an `inbox`
+/// subscriber starts from before live events update it.
+pub async fn inbox_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let statement = tx
+        .prepare_cached(
+            "SELECT jsonb_build_object(
+                      'conversation_id', c.id, 'kind', c.kind, 'title', c.title,
+                      'last_seq', c.last_seq, 'last_message_at', pgchat.ts(c.last_message_at),
+                      'unread', (SELECT count(*) FROM chat_messages m
+                                  WHERE m.conversation_id = c.id AND m.seq > me.last_read_seq
+                                    AND m.sender_id IS DISTINCT FROM me.user_id
+                                    AND m.kind <> 'system' AND m.deleted_at IS NULL))
+                    || pgchat.flags_json(me)
+               FROM conversation_members me JOIN conversations c ON c.id = me.conversation_id
+              WHERE me.user_id = $1 AND me.left_at IS NULL AND NOT me.banned
+              ORDER BY me.pinned DESC, c.last_message_at DESC NULLS LAST
+              LIMIT 500",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&caller.sub]).await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -106,6 +106,40 @@ async fn three_clients_see_each_others_messages_typing_and_read_receipts() {
 }
 
 #[tokio::test]
+async fn the_inbox_starts_with_unread_counts_and_hears_of_new_messages_and_flags() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    app.send(&chat.agent, &json!(chat.conversation), "one")
+        .await;
+    app.send(&chat.agent, &json!(chat.conversation), "two")
+        .await;
+    let mut customer = Ws::connect(app.port, &chat.customer).await;
+    let ack = customer.subscribe("inbox", None).await;
+    let mine = &ack["conversations"][0];
+    assert_eq!(
+        (mine["conversation_id"].as_str(), mine["unread"].as_i64()),
+        (Some(chat.conversation.as_str()), Some(2))
+    );
+
+    let sent = app
+        .send(&chat.agent, &json!(chat.conversation), "three")
+        .await;
+    let event = customer.event_of("message_new").await;
+    assert_eq!(
+        (event["topic"].as_str(), &event["message"]["id"]),
+        (Some("inbox"), &sent["id"])
+    );
+    let path = format!("/v1/conversations/{}/read", chat.conversation);
+    app.post(&chat.customer, &path, &json!({ "seq": sent["seq"] }))
+        .await;
+    let flags = customer.event_of("flags").await;
+    assert_eq!(
+        flags["flags"]["last_read_seq"], sent["seq"],
+        "read position reaches my other devices"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_in_order() {
     let app = spawn_app().await;
     let chat = Chat::open(&app).await;
