@@ -8,6 +8,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod realtime;
 pub mod service;
 pub mod startup;

@@ -5,7 +5,7 @@
 //! down, and nothing is delivered twice.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::realtime::frames;
 use crate::realtime::hub::{Hub, Sequence, Topic};
 use crate::service::changes::{self, Change, Position, Table};
@@ -57,12 +58,10 @@ struct Note {
     role: Option<String>,
 }
 
-/// Shared state other parts read (readiness, metrics).
+/// Shared state other parts read (readiness).
 #[derive(Default)]
 pub struct ListenerStatus {
     pub up: AtomicBool,
-    pub reconnects: AtomicU64,
-    pub notifications: AtomicU64,
 }
 
 pub struct Listener {
@@ -70,6 +69,7 @@ pub struct Listener {
     config: tokio_postgres::Config,
     hub: Arc<Hub>,
     status: Arc<ListenerStatus>,
+    metrics: Arc<Metrics>,
     /// conversation → (member, is staff), for inbox fan-out; dropped on member changes.
     members: HashMap<Uuid, Arc<Vec<(String, bool)>>>,
 }
@@ -80,6 +80,7 @@ impl Listener {
         mut config: tokio_postgres::Config,
         hub: Arc<Hub>,
         status: Arc<ListenerStatus>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         config.application_name(APPLICATION_NAME);
         Self {
@@ -87,6 +88,7 @@ impl Listener {
             config,
             hub,
             status,
+            metrics,
             members: HashMap::new(),
         }
     }
@@ -100,7 +102,8 @@ impl Listener {
                 tracing::warn!(error = format!("{error:#}"), "listener connection lost");
             }
             self.status.up.store(false, Ordering::SeqCst);
-            self.status.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.metrics.listener_up.set(0);
+            self.metrics.listener_reconnects.inc();
             if started.elapsed() > Duration::from_secs(30) {
                 backoff = Duration::from_millis(100);
             }
@@ -135,6 +138,7 @@ impl Listener {
             .await
             .context("LISTEN")?;
         self.status.up.store(true, Ordering::SeqCst);
+        self.metrics.listener_up.set(1);
         tracing::info!("listener connected");
         self.members.clear();
         self.refill_all().await;
@@ -163,7 +167,6 @@ impl Listener {
     }
 
     async fn handle(&mut self, payload: &str) {
-        self.status.notifications.fetch_add(1, Ordering::Relaxed);
         let note: Note = match serde_json::from_str(payload) {
             Ok(note) => note,
             Err(error) => {
@@ -251,6 +254,12 @@ impl Listener {
     }
 
     async fn conversation_change(&mut self, change: Change, users: &[String]) {
+        if change.event == "message_new" {
+            self.metrics.messages_persisted.inc();
+            if let Some(age) = commit_age(&change.row) {
+                self.metrics.dispatch_latency.observe(age);
+            }
+        }
         let c = change.conversation_id;
         let topic = Topic::Conversation(c);
         match self.hub.sequence(c, change.change_seq) {
@@ -393,4 +402,12 @@ impl Listener {
             at = at.next(&backlog);
         }
     }
+}
+
+/// Seconds since a message row was created (its transaction's start, so an
+/// upper bound of commit → dispatch).
+fn commit_age(row: &Value) -> Option<f64> {
+    let created = chrono::DateTime::parse_from_rfc3339(row.get("created_at")?.as_str()?).ok()?;
+    let age = chrono::Utc::now().signed_duration_since(created);
+    Some(age.num_microseconds()? as f64 / 1e6)
 }

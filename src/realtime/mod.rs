@@ -23,12 +23,14 @@ use uuid::Uuid;
 use crate::config::RealtimeConfig;
 use crate::db::Db;
 use crate::http::AppState;
+use crate::metrics::Metrics;
 use crate::service::ephemeral;
 use hub::Hub;
 use listener::{Listener, ListenerStatus};
 
 pub struct Realtime {
     pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
     pub listener: Arc<ListenerStatus>,
     /// This process among the nodes sharing the database (presence rows).
     pub node_id: Uuid,
@@ -41,9 +43,16 @@ impl Realtime {
     /// Starts the listener and the presence heartbeat of this node.
     pub fn start(db: Db, database: tokio_postgres::Config, config: RealtimeConfig) -> Self {
         let hub = Arc::new(Hub::default());
+        let metrics = Arc::new(Metrics::new());
         let status = Arc::new(ListenerStatus::default());
         let node_id = Uuid::new_v4();
-        let listener = Listener::new(db.clone(), database, hub.clone(), status.clone());
+        let listener = Listener::new(
+            db.clone(),
+            database,
+            hub.clone(),
+            status.clone(),
+            metrics.clone(),
+        );
         let ttl = Duration::from_secs(config.presence_ttl_secs.max(3));
         let heartbeat = tokio::spawn(async move {
             let mut tick = tokio::time::interval(ttl / 3);
@@ -57,6 +66,7 @@ impl Realtime {
         let (shutdown, _) = watch::channel(false);
         Self {
             hub,
+            metrics,
             listener: status,
             node_id,
             config,

@@ -91,6 +91,7 @@ impl Session {
 impl Session {
     async fn serve(&mut self, socket: WebSocket, mut rx: tokio::sync::mpsc::Receiver<Event>) {
         let realtime = self.state.realtime.clone();
+        realtime.metrics.connections.inc();
         let (mut sink, mut stream) = socket.split();
         if let Err(error) = ephemeral::connected(
             &self.state.db,
@@ -110,7 +111,10 @@ impl Session {
             let typing_due = self.typing.values().map(|(expires, _)| *expires).min();
             tokio::select! {
                 biased;
-                _ = self.conn.evicted.notified() => break Some((close::TOO_SLOW, "too slow: reconnect and resume with since")),
+                _ = self.conn.evicted.notified() => {
+                    realtime.metrics.slow_consumer_closes.inc();
+                    break Some((close::TOO_SLOW, "too slow: reconnect and resume with since"));
+                }
                 _ = shutdown.changed() => break Some((close::RESTARTING, "server restarting: reconnect")),
                 _ = expiry => break Some((close::TOKEN_EXPIRED, "token expired: reconnect with a fresh token")),
                 incoming = stream.next() => match incoming {
@@ -158,6 +162,7 @@ impl Session {
             let _ = sink.send(Message::Close(Some(frame))).await;
         }
         realtime.hub.disconnect(self.conn.id);
+        realtime.metrics.connections.dec();
         for conversation in self.typing.keys().copied().collect::<Vec<_>>() {
             let _ = ephemeral::typing(&self.state.db, &self.caller, conversation, false).await;
         }
@@ -200,6 +205,7 @@ impl Session {
                 next = rx.try_recv().ok();
             }
         }
+        self.state.realtime.metrics.frames_delivered.inc_by(written);
         sink.flush().await
     }
 

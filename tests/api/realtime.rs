@@ -231,6 +231,20 @@ async fn killing_the_listener_backend_loses_and_duplicates_nothing() {
     }
     let sent = sender.await.unwrap();
     let received = watcher.messages(300).await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let reconnects = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pgchat_listener_reconnects_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(reconnects, Some(3), "{metrics}");
     assert_eq!(
         received.iter().map(|m| m["id"].clone()).collect::<Vec<_>>(),
         sent
