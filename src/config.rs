@@ -31,6 +31,19 @@ pub struct DatabaseConfig {
     /// Connections in the request pool.
     #[arg(long, env = "PGCHAT_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
+
+    /// Group commit of concurrent sends (one transaction and one NOTIFY commit for many messages).
+    #[arg(long, env = "PGCHAT_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub group_commit: bool,
+
+    /// Most messages in one group commit.
+    #[arg(long, env = "PGCHAT_SEND_BATCH_MAX", default_value_t = 50)]
+    pub send_batch_max: usize,
+
+    /// Concurrent group-commit workers (each commits its own batches).
+    #[arg(long, env = "PGCHAT_SEND_WORKERS", default_value_t = 4)]
+    pub send_workers: usize,
 }
 
 /// How tokens are verified and minted.

@@ -79,7 +79,10 @@ impl Application {
             public_key.as_deref(),
             config.auth.jwt_leeway_secs,
         )?;
-        let db = Db::new(database.clone(), config.database.db_pool_size)?;
+        let mut db = Db::new(database.clone(), config.database.db_pool_size)?;
+        if config.database.group_commit {
+            db = db.with_group_commit(config.database.send_workers, config.database.send_batch_max);
+        }
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,

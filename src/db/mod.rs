@@ -17,6 +17,7 @@ use tokio_postgres::NoTls;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
+use crate::service::group_commit::SendBatcher;
 
 /// Parses a `DATABASE_URL` (URL or key=value form).
 pub fn pg_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
@@ -64,6 +65,8 @@ pub async fn ensure_database(admin: &tokio_postgres::Config, dbname: &str) -> an
 pub struct Db {
     pool: Pool,
     known_users: Arc<Mutex<HashMap<String, Identity>>>,
+    /// Group commit of sends, when the server runs it.
+    send_batcher: Option<Arc<SendBatcher>>,
 }
 
 impl Db {
@@ -85,7 +88,22 @@ impl Db {
         Ok(Self {
             pool,
             known_users: Arc::default(),
+            send_batcher: None,
         })
+    }
+
+    /// This handle, with sends going through group commit (see
+    /// `service::group_commit`); its workers use the handle without it.
+    pub fn with_group_commit(self, workers: usize, max_batch: usize) -> Self {
+        let batcher = SendBatcher::start(self.clone(), workers, max_batch);
+        Self {
+            send_batcher: Some(Arc::new(batcher)),
+            ..self
+        }
+    }
+
+    pub fn send_batcher(&self) -> Option<&SendBatcher> {
+        self.send_batcher.as_deref()
     }
 
     pub fn pool(&self) -> &Pool {
@@ -117,7 +135,11 @@ impl Db {
 
     /// Makes sure the caller has a `users` row matching their token. The token is
     /// the authority on role and name; rows are written only when they change.
-    async fn provision(&self, client: &Client, caller: &Identity) -> Result<(), ApiError> {
+    pub(crate) async fn provision(
+        &self,
+        client: &Client,
+        caller: &Identity,
+    ) -> Result<(), ApiError> {
         let known = self.known_users.lock().expect("poisoned").get(&caller.sub) == Some(caller);
         if known {
             return Ok(());

@@ -8,6 +8,7 @@
 
 pub mod changes;
 pub mod ephemeral;
+pub mod group_commit;
 pub mod messages;
 pub mod support;
 

@@ -82,6 +82,9 @@ pub async fn spawn_app() -> TestApp {
                 path: data_dir.clone(),
             },
             db_pool_size: 8,
+            group_commit: true,
+            send_batch_max: 50,
+            send_workers: 2,
         },
         auth: AuthConfig {
             jwt_secret: Some(secret.clone()),

@@ -7,6 +7,7 @@
 
 mod auth;
 mod bad_input;
+mod group_commit;
 mod helpers;
 mod messages;
 mod realtime;

@@ -1,0 +1,210 @@
+//! Group commit of message sends. Concurrent sends are gathered into batches
+//! and inserted by `pgchat.send_batch` (sql/25_send_batch.sql) in one
+//! transaction: one commit, and so one pass through NOTIFY's cluster-wide
+//! commit lock, for many messages. Every guarantee of a single send holds: each
+//! row is inserted under its sender's identity (RLS), `client_msg_id` dedupes,
+//! seq order follows commit order, and a sender hears back only after COMMIT.
+//!
+//! Batching is natural: a worker takes whatever is queued when it becomes free
+//! (up to `max_batch`), so at low load a send goes alone, with no added wait.
+//! Whatever the batch function does not handle (`slow`), and every message of a
+//! batch that failed as a whole, goes through the ordinary one-message path,
+//! which applies all the rules and produces the precise error.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::service::messages::{self, NewMessage, Sent};
+
+struct Job {
+    caller: Identity,
+    conversation_id: Uuid,
+    new: NewMessage,
+    reply: oneshot::Sender<Result<Sent, ApiError>>,
+}
+
+/// The queue in front of the batch workers.
+pub struct SendBatcher {
+    queue: mpsc::Sender<Job>,
+}
+
+impl SendBatcher {
+    /// Starts `workers` tasks, each with its own pooled connection per batch.
+    /// `db` must be a handle without a batcher (the slow path uses it).
+    pub fn start(db: Db, workers: usize, max_batch: usize) -> Self {
+        let (queue, rx) = mpsc::channel::<Job>(max_batch * workers * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers.max(1) {
+            let (db, rx) = (db.clone(), rx.clone());
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&rx, max_batch.max(1)).await {
+                    run(&db, batch).await;
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    pub async fn send(
+        &self,
+        caller: &Identity,
+        conversation_id: Uuid,
+        new: NewMessage,
+    ) -> Result<Sent, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            caller: caller.clone(),
+            conversation_id,
+            new,
+            reply,
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| ApiError::Unavailable("server shutting down; retry".into()))?;
+        answer.await.map_err(|_| {
+            ApiError::Unavailable("send interrupted; retry with the same client_msg_id".into())
+        })?
+    }
+}
+
+/// Waits for one job, then takes whatever else is already queued.
+async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, max: usize) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+async fn run(db: &Db, mut batch: Vec<Job>) {
+    // The same lock order in every batch: no deadlock between concurrent batches.
+    batch.sort_by_key(|job| job.conversation_id);
+    let outcomes = match insert(db, &batch).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            tracing::debug!(%error, size = batch.len(), "batch failed; sending one by one");
+            vec![Outcome::Slow; batch.len()]
+        }
+    };
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        match outcome {
+            Outcome::Done(sent) => {
+                let _ = job.reply.send(Ok(sent));
+            }
+            Outcome::Slow => {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let result =
+                        messages::send_one(&db, &job.caller, job.conversation_id, job.new).await;
+                    let _ = job.reply.send(result);
+                });
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Outcome {
+    Done(Sent),
+    Slow,
+}
+
+/// Inserts the batch; items that raced a concurrent send of the same
+/// `client_msg_id` are taken out (they become `Slow`, and the ordinary path
+/// will find the stored message) and the rest is inserted again, so that no
+/// seq is spent on a row that was not stored.
+async fn insert(db: &Db, batch: &[Job]) -> Result<Vec<Outcome>, ApiError> {
+    let mut client = db.client().await?;
+    for job in batch {
+        db.provision(&client, &job.caller).await?;
+    }
+    let mut outcomes = vec![Outcome::Slow; batch.len()];
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    while !pending.is_empty() {
+        let jobs: Vec<&Job> = pending.iter().map(|&i| &batch[i]).collect();
+        let tx = client.transaction().await?;
+        let rows = attempt(&tx, &jobs).await?;
+        let mut conflicted = Vec::new();
+        let mut done = Vec::new();
+        for (position, outcome, message) in rows {
+            let index = pending[position];
+            match outcome.as_str() {
+                "created" | "existing" => {
+                    done.push((
+                        index,
+                        Sent {
+                            message,
+                            created: outcome == "created",
+                        },
+                    ));
+                }
+                "conflict" => conflicted.push(index),
+                _ => {}
+            }
+        }
+        if conflicted.is_empty() {
+            tx.commit().await?;
+            for (index, sent) in done {
+                outcomes[index] = Outcome::Done(sent);
+            }
+            break;
+        }
+        tx.rollback().await?;
+        pending.retain(|i| !conflicted.contains(i) && done.iter().any(|(d, _)| d == i));
+    }
+    Ok(outcomes)
+}
+
+/// One run of `pgchat.send_batch`: (position in `jobs`, outcome, message).
+async fn attempt(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jobs: &[&Job],
+) -> Result<Vec<(usize, String, serde_json::Value)>, ApiError> {
+    let items: Vec<_> = jobs
+        .iter()
+        .map(|job| {
+            json!({
+                "claims": { "sub": job.caller.sub, "role": job.caller.role },
+                "conversation_id": job.conversation_id,
+                "client_msg_id": job.new.client_msg_id,
+                "kind": job.new.kind.as_str(),
+                "body": job.new.body.as_str(),
+                "reply_to": job.new.reply_to,
+                "internal": job.new.internal,
+            })
+        })
+        .collect();
+    let set_role = tx
+        .prepare_cached("SELECT set_config('role', 'pgchat_user', true)")
+        .await?;
+    let send = tx
+        .prepare_cached("SELECT i, outcome, message FROM pgchat.send_batch($1)")
+        .await?;
+    let items = serde_json::Value::Array(items);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&items];
+    let (_, rows) = tokio::try_join!(tx.execute(&set_role, &[]), tx.query(&send, &params))?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let position = row.get::<_, i32>(0) as usize - 1;
+            (
+                position,
+                row.get(1),
+                row.get::<_, Option<serde_json::Value>>(2)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect())
+}
