@@ -2,6 +2,7 @@
 //! PostgreSQL. See ARCHITECTURE.md for the map.
 
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod db;
 pub mod domain;

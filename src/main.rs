@@ -24,6 +24,8 @@ enum Command {
     Migrate(DatabaseConfig),
     /// Print a signed token for development and tests.
     Token(TokenArgs),
+    /// Drive a running server with load and report what it sustains (BENCHMARKS.md).
+    Bench(Box<pgchat::bench::BenchArgs>),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             pgchat::telemetry::init(&config.log_format);
+            pgchat::startup::raise_fd_limit();
             let database = Database::open(&config.database).await?;
             let served = async {
                 database.migrate().await?;
@@ -72,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrated");
             Ok(())
         }
+        Command::Bench(args) => pgchat::bench::run(*args).await,
         Command::Token(args) => {
             let secret = args
                 .auth

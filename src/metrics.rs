@@ -20,6 +20,9 @@ pub struct Metrics {
     pub notify_queue_usage: prometheus::Gauge,
     pub pool_size: IntGauge,
     pub pool_available: IntGauge,
+    /// User + system CPU of this process (microsecond resolution, unlike a tick counter).
+    pub process_cpu_seconds: prometheus::Gauge,
+    pub process_resident_memory_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -27,6 +30,13 @@ impl Metrics {
         let registry = Registry::new_custom(Some("pgchat".into()), None).expect("a valid prefix");
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let float_gauge = |name: &str, help: &str| {
+            let g = prometheus::Gauge::new(name, help).expect("valid metric");
             registry
                 .register(Box::new(g.clone()))
                 .expect("unique metric");
@@ -80,7 +90,39 @@ impl Metrics {
             notify_queue_usage,
             pool_size: gauge("db_pool_size", "connections in the request pool"),
             pool_available: gauge("db_pool_available", "idle connections in the request pool"),
+            process_cpu_seconds: float_gauge(
+                "process_cpu_seconds_total",
+                "user and system CPU seconds of the server",
+            ),
+            process_resident_memory_bytes: gauge(
+                "process_resident_memory_bytes",
+                "resident memory of the server",
+            ),
             registry,
+        }
+    }
+
+    /// Reads this process's CPU time and resident memory (Linux `/proc`).
+    pub fn sample_process(&self) {
+        use nix::sys::resource::{getrusage, UsageWho};
+        if let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) {
+            let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            self.process_cpu_seconds
+                .set(seconds(usage.user_time()) + seconds(usage.system_time()));
+        }
+        // statm: size resident shared … (in pages)
+        if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+            if let Some(pages) = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<i64>().ok())
+            {
+                let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(4096);
+                self.process_resident_memory_bytes.set(pages * page);
+            }
         }
     }
 

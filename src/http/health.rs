@@ -40,6 +40,7 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiE
 /// Prometheus text format. Database-side gauges are read now.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.realtime.metrics;
+    metrics.sample_process();
     let pool = state.db.pool().status();
     metrics.pool_size.set(pool.size as i64);
     metrics.pool_available.set(pool.available as i64);
