@@ -72,6 +72,8 @@ pub async fn connected(
     ttl: Duration,
 ) -> Result<(), ApiError> {
     let client = db.client().await?;
+    // A socket may be a user's very first request.
+    db.provision(&client, caller).await?;
     let ttl_secs = ttl.as_secs_f64();
     let row = client
         .query_one(
