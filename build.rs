@@ -2,7 +2,7 @@
 //! `include_dir!`/`embed_migrations!`, which cannot see new files by themselves:
 //! tell cargo to rebuild when anything under them changes.
 fn main() {
-    for dir in ["migrations", "sql", "policies"] {
+    for dir in ["migrations", "sql", "policies", "web"] {
         println!("cargo:rerun-if-changed={dir}");
     }
 }

@@ -2,10 +2,12 @@
 //! Each feature module exports its `router()`; `router()` here merges them and
 //! adds the cross-cutting layers (body limit, CORS, tracing, request ids).
 
+mod dev;
 mod extract;
 mod health;
 mod messages;
 mod support;
+mod web;
 
 use std::sync::Arc;
 
@@ -41,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(support::router())
         .merge(messages::router())
         .merge(realtime::router())
+        .merge(web::router(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -1,0 +1,335 @@
+// Shared UI pieces of the widget, the desk and the chat page: a tiny element
+// builder and the message list (date separators, grouping, timestamps,
+// receipts, typing). User text only ever becomes a Text node: never innerHTML.
+
+/**
+ * h('div', {class: 'x', onclick: fn, 'aria-label': 'y'}, 'text', child, ...)
+ * Strings become text nodes; null/false children are skipped.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === 'class') {
+      el.className = value;
+    } else if (key === 'dataset') {
+      Object.assign(el.dataset, value);
+    } else if (key === 'value' || key === 'checked' || key === 'disabled' || key === 'hidden') {
+      el[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Icons are constant markup of ours (never user text). */
+const ICONS = {
+  chat: '<path d="M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.2 3.4A.5.5 0 0 1 5 19v-3.1A2.5 2.5 0 0 1 4 14Z"/>',
+  close: '<path d="M6 6l12 12M18 6 6 18" stroke-width="2" stroke-linecap="round" fill="none"/>',
+  send: '<path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"/>',
+  minimize: '<path d="M6 12h12" stroke-width="2" stroke-linecap="round" fill="none"/>',
+  bell: '<path d="M12 3a6 6 0 0 0-6 6v3.6L4.3 15.4A1 1 0 0 0 5.2 17h13.6a1 1 0 0 0 .9-1.6L18 12.6V9a6 6 0 0 0-6-6Zm-2.5 15a2.5 2.5 0 0 0 5 0Z"/>',
+  star: '<path d="m12 3 2.8 5.7 6.2.9-4.5 4.4 1 6.2L12 17.3 6.5 20.2l1-6.2L3 9.6l6.2-.9Z"/>',
+  note: '<path d="M5 3h10l4 4v14H5Zm9 1.5V8h3.5" stroke-width="1.6" fill="none" stroke-linejoin="round"/>',
+  user: '<circle cx="12" cy="8" r="4"/><path d="M4 21a8 8 0 0 1 16 0Z"/>',
+};
+
+export function icon(name, size = 20) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', size);
+  svg.setAttribute('height', size);
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('fill', 'currentColor');
+  svg.setAttribute('stroke', 'currentColor');
+  svg.setAttribute('stroke-width', '0');
+  svg.innerHTML = ICONS[name] || '';
+  return svg;
+}
+
+export function fmtTime(iso) {
+  const d = new Date(iso);
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export function dayLabel(iso, now = new Date()) {
+  const d = new Date(iso);
+  const start = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((start(now) - start(d)) / 86400000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  return d.toLocaleDateString([], {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    ...(d.getFullYear() !== now.getFullYear() ? { year: 'numeric' } : {}),
+  });
+}
+
+export function ago(iso, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function initials(name) {
+  return (name || '?')
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => w[0].toUpperCase())
+    .join('');
+}
+
+const GROUP_GAP_MS = 5 * 60 * 1000;
+
+const RECEIPTS = {
+  pending: ['🕓', 'Sending'],
+  queued: ['🕓', 'Waiting for connection'],
+  failed: ['!', 'Not sent'],
+  sent: ['✓', 'Sent'],
+  delivered: ['✓✓', 'Delivered'],
+  read: ['✓✓', 'Read'],
+};
+
+/**
+ * The message list of one conversation. Keeps messages by id (placeholders by
+ * client_msg_id until stored), renders them in seq order with date separators,
+ * grouping and receipts, and keeps the view pinned to the bottom when it was.
+ */
+export class MessageList {
+  /**
+   * @param {HTMLElement} root the scrolling container
+   * @param {object} options
+   *   me: the viewer's sub; staff: viewer sees internal notes;
+   *   receipt(message) -> 'sent'|'delivered'|'read'|null for own messages;
+   *   queued(): whether pending messages are waiting for a connection
+   */
+  constructor(root, options = {}) {
+    this.root = root;
+    this.options = options;
+    this.byKey = new Map();
+    this.typingNames = [];
+    this.scheduled = false;
+    root.setAttribute('role', 'log');
+    root.setAttribute('aria-live', 'polite');
+    root.setAttribute('aria-relevant', 'additions');
+    if (!root.hasAttribute('aria-label')) root.setAttribute('aria-label', 'Messages');
+    if (!root.hasAttribute('tabindex')) root.setAttribute('tabindex', '0');
+  }
+
+  /** Adds or updates a message; a stored message replaces its placeholder. */
+  upsert(message) {
+    if (message.client_msg_id) {
+      const pending = this.byKey.get('c:' + message.client_msg_id);
+      if (pending && message.id) this.byKey.delete('c:' + message.client_msg_id);
+      if (!message.id) {
+        if ([...this.byKey.values()].some((m) => m.client_msg_id === message.client_msg_id && m.id)) return;
+        this.byKey.set('c:' + message.client_msg_id, { ...message, pending: true });
+        return this.schedule();
+      }
+    }
+    const old = this.byKey.get(message.id);
+    if (old && (old.change_seq ?? 0) > (message.change_seq ?? 0)) return;
+    this.byKey.set(message.id, message);
+    this.schedule();
+  }
+
+  fail(clientMsgId) {
+    const m = this.byKey.get('c:' + clientMsgId);
+    if (m) {
+      m.failed = true;
+      this.schedule();
+    }
+  }
+
+  messages() {
+    const all = [...this.byKey.values()].filter((m) => !m.internal || this.options.staff);
+    const stored = all.filter((m) => m.id).sort((a, b) => a.seq - b.seq);
+    const pending = all.filter((m) => !m.id).sort((a, b) => a.created_at.localeCompare(b.created_at));
+    return [...stored, ...pending];
+  }
+
+  /** The highest seq of a stored message, and of one written by someone else. */
+  lastSeq({ others = false } = {}) {
+    let max = 0;
+    for (const m of this.byKey.values()) {
+      if (m.id && m.seq > max && (!others || m.sender_id !== this.options.me)) max = m.seq;
+    }
+    return max;
+  }
+
+  setTyping(names) {
+    this.typingNames = names;
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.render();
+    });
+  }
+
+  render() {
+    const root = this.root;
+    const atBottom = root.scrollHeight - root.scrollTop - root.clientHeight < 48;
+    const frag = document.createDocumentFragment();
+    let lastDay = null;
+    let prev = null;
+    const list = this.messages();
+    list.forEach((m, i) => {
+      const day = dayLabel(m.created_at);
+      if (day !== lastDay) {
+        frag.append(h('div', { class: 'pc-day', role: 'separator' }, h('span', {}, day)));
+        lastDay = day;
+        prev = null;
+      }
+      if (m.kind === 'system' || m.sender_role === 'system') {
+        frag.append(h('div', { class: 'pc-notice', dataset: { seq: m.seq } }, h('span', {}, m.body), ' ', h('time', { datetime: m.created_at }, fmtTime(m.created_at))));
+        prev = null;
+        return;
+      }
+      const next = list[i + 1];
+      const sameAs = (a, b) =>
+        a && b && a.kind !== 'system' && a.sender_role !== 'system' && a.sender_id === b.sender_id &&
+        !!a.internal === !!b.internal &&
+        Math.abs(new Date(b.created_at) - new Date(a.created_at)) < GROUP_GAP_MS &&
+        dayLabel(a.created_at) === dayLabel(b.created_at);
+      const first = !sameAs(prev, m);
+      const last = !sameAs(m, next);
+      frag.append(this.bubble(m, first, last));
+      prev = m;
+    });
+    if (this.typingNames.length) {
+      const who = this.typingNames.join(', ');
+      frag.append(
+        h('div', { class: 'pc-typing', role: 'status' },
+          h('span', { class: 'pc-dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
+          `${who} ${this.typingNames.length > 1 ? 'are' : 'is'} typing…`),
+      );
+    }
+    root.replaceChildren(frag);
+    if (atBottom || this.stickNext) root.scrollTop = root.scrollHeight;
+    this.stickNext = false;
+  }
+
+  /** Scrolls to the newest message on the next render. */
+  stick() {
+    this.stickNext = true;
+    this.schedule();
+  }
+
+  bubble(m, first, last) {
+    const mine = m.sender_id === this.options.me;
+    const classes = ['pc-msg', mine ? 'pc-mine' : 'pc-theirs'];
+    if (first) classes.push('pc-first');
+    if (last) classes.push('pc-last');
+    if (m.internal) classes.push('pc-internal');
+    if (m.pending) classes.push('pc-pending');
+    if (m.failed) classes.push('pc-failed');
+    if (m.deleted_at) classes.push('pc-deleted');
+    let receipt = null;
+    if (mine) {
+      const state = m.failed ? 'failed' : m.pending ? (this.options.queued?.() ? 'queued' : 'pending') : this.options.receipt?.(m) || 'sent';
+      const [glyph, label] = RECEIPTS[state];
+      receipt = h('span', { class: `pc-receipt pc-${state}`, title: label, 'aria-label': label, dataset: { receipt: state } }, glyph);
+    }
+    const who = m.sender_name || m.sender_id;
+    return h('div', { class: classes.join(' '), dataset: { seq: m.seq ?? '', id: m.id || '', cmid: m.client_msg_id || '' } },
+      first && !mine ? h('div', { class: 'pc-sender' }, who, m.sender_role === 'agent' || m.sender_role === 'admin' ? h('span', { class: 'pc-role' }, m.sender_role === 'admin' ? 'Admin' : 'Agent') : null) : null,
+      first && m.internal ? h('div', { class: 'pc-note-label' }, mine ? 'Internal note' : `Internal note · ${who}`) : null,
+      h('div', { class: 'pc-bubble' },
+        h('span', { class: 'pc-body' }, m.deleted_at ? 'This message was deleted' : m.body),
+        h('span', { class: 'pc-meta' },
+          m.edited_at ? h('span', { class: 'pc-edited' }, 'edited') : null,
+          h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, fmtTime(m.created_at)),
+          receipt)),
+    );
+  }
+}
+
+/**
+ * Read receipts of one conversation from member rows and `read`/`delivered`
+ * events: the highest position any other member has read / received.
+ */
+export class Receipts {
+  constructor(me) {
+    this.me = me;
+    this.members = new Map();
+  }
+  member(userId, fields) {
+    const m = this.members.get(userId) || { last_read_seq: 0, last_delivered_seq: 0 };
+    for (const key of ['last_read_seq', 'last_delivered_seq']) {
+      if (typeof fields[key] === 'number') m[key] = Math.max(m[key], fields[key]);
+    }
+    for (const key of ['name', 'role', 'left_at']) if (key in fields) m[key] = fields[key];
+    this.members.set(userId, m);
+  }
+  /** Applies a `read`, `delivered`, `member_*` frame. */
+  frame(f) {
+    if (!f.user_id) return;
+    const fields = { ...(f.member || {}) };
+    if (f.type === 'read') fields.last_read_seq = f.seq;
+    if (f.type === 'delivered') fields.last_delivered_seq = f.seq;
+    this.member(f.user_id, fields);
+  }
+  of(message) {
+    let state = 'sent';
+    for (const [id, m] of this.members) {
+      if (id === this.me) continue;
+      if (m.last_read_seq >= message.seq) return 'read';
+      if (m.last_delivered_seq >= message.seq) state = 'delivered';
+    }
+    return state;
+  }
+  lastRead(userId) {
+    return this.members.get(userId)?.last_read_seq ?? 0;
+  }
+}
+
+/** A short two-note chime through Web Audio (no audio file needed). */
+export function chime() {
+  try {
+    const Ctx = globalThis.AudioContext || globalThis.webkitAudioContext;
+    if (!Ctx) return;
+    const ctx = (chime.ctx ||= new Ctx());
+    const now = ctx.currentTime;
+    [880, 1320].forEach((freq, i) => {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.14);
+      gain.gain.exponentialRampToValueAtTime(0.15, now + i * 0.14 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.14 + 0.3);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(now + i * 0.14);
+      osc.stop(now + i * 0.14 + 0.32);
+    });
+  } catch {
+    /* no audio */
+  }
+}
+
+export const CATEGORIES = ['other', 'payment', 'shipping', 'account', 'returns', 'technical'];
+export const PRIORITIES = ['low', 'medium', 'high', 'urgent'];
+
+export function label(word) {
+  return word ? word[0].toUpperCase() + word.slice(1) : '';
+}

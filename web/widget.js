@@ -1,0 +1,499 @@
+/*
+ * pgchat customer widget: one script tag on any page.
+ *
+ *   <script src="https://chat.example.com/widget.js" data-token-url="/pgchat-token" async></script>
+ *
+ * Configuration (data-* attributes of the script tag, or window.pgchatSettings
+ * set before it):
+ *   token        a JWT for the visitor (role `user`)
+ *   tokenUrl     a URL of the host site answering {"token": "…"} (called again
+ *                before the token expires); sent with the site's cookies
+ *   getToken     (pgchatSettings only) async () => token
+ *   dev          "1": development sign-in (servers with PGCHAT_DEV=1 only); the
+ *                visitor is ?user=…&name=… of the page, or a remembered random id
+ *   title        header title (default "Support"); color: accent color
+ *   open         "1": open the panel at once
+ *
+ * Everything lives in a shadow root, so the host page's CSS does not leak in
+ * and ours does not leak out. window.PgChatWidget has open(), close(), toggle().
+ */
+(function () {
+  'use strict';
+  if (window.PgChatWidget) return;
+  var script = document.currentScript;
+  var base = new URL((script && script.src) || location.href).origin;
+  var settings = Object.assign({}, (script && script.dataset) || {}, window.pgchatSettings || {});
+  var api = { queue: [] };
+  ['open', 'close', 'toggle'].forEach(function (name) {
+    api[name] = function () { api.queue.push(name); };
+  });
+  window.PgChatWidget = api;
+
+  Promise.all([import(base + '/client/pgchat.js'), import(base + '/client/ui.js')])
+    .then(function (mods) { return start(mods[0], mods[1]); })
+    .catch(function (error) { console.error('pgchat widget failed to start', error); });
+
+  async function start(lib, ui) {
+    var h = ui.h;
+    var host = document.createElement('div');
+    host.id = 'pgchat-widget';
+    host.style.cssText = 'position:fixed;z-index:2147483000;bottom:0;right:0;width:0;height:0;';
+    if (settings.color) host.style.setProperty('--pc-accent', settings.color);
+    var shadow = host.attachShadow({ mode: 'open' });
+    var sheets = ['/client/chat.css', '/client/widget.css'].map(function (path) {
+      var link = h('link', { rel: 'stylesheet', href: base + path });
+      shadow.append(link);
+      return new Promise(function (resolve) { link.onload = link.onerror = resolve; });
+    });
+    document.body.append(host);
+    await Promise.all(sheets);
+
+    // --- identity ------------------------------------------------------------
+    var getToken = settings.getToken || null;
+    if (!getToken && settings.tokenUrl) {
+      getToken = async function () {
+        var r = await fetch(settings.tokenUrl, { credentials: 'include' });
+        if (!r.ok) throw new Error('token endpoint answered ' + r.status);
+        return (await r.json()).token;
+      };
+    }
+    if (!getToken && !settings.token && settings.dev) {
+      var params = new URLSearchParams(location.search);
+      var sub = params.get('user') || localStorage.getItem('pgchat:visitor');
+      if (!sub) {
+        sub = 'visitor-' + lib.uuid().slice(0, 8);
+        localStorage.setItem('pgchat:visitor', sub);
+      }
+      var name = params.get('name') || settings.name || 'Visitor';
+      getToken = function () { return lib.devToken(base, { sub: sub, role: 'user', name: name }); };
+    }
+    if (!getToken && !settings.token) {
+      console.warn('pgchat widget: no token, tokenUrl or getToken configured');
+      return;
+    }
+    var token = settings.token || (await getToken());
+    var client = new lib.PgChat({ url: base, token: token, getToken: getToken });
+    var me = client.sub;
+
+    // --- state ---------------------------------------------------------------
+    var state = {
+      open: false,
+      view: 'loading',
+      session: null,
+      conversation: null,
+      myLastRead: 0,
+      typers: new Map(),
+      rating: 0,
+      typingSentAt: 0,
+    };
+    var receipts = new ui.Receipts(me);
+
+    // --- DOM -----------------------------------------------------------------
+    var title = settings.title || 'Support';
+    var badge = h('span', { class: 'pcw-badge', hidden: true, 'aria-hidden': 'true' });
+    var launcher = h('button', {
+      class: 'pcw-launcher', type: 'button', 'aria-label': 'Open chat', 'aria-expanded': 'false',
+      'aria-controls': 'pcw-panel', onclick: function () { toggle(); },
+    }, ui.icon('chat', 28), badge);
+    var srUnread = h('span', { class: 'pcw-sr', 'aria-live': 'polite' });
+    var avatar = h('div', { class: 'pcw-avatar', 'aria-hidden': 'true' }, ui.icon('user', 22));
+    var heading = h('h2', { id: 'pcw-title', class: 'pcw-title' }, title);
+    var subtitle = h('div', { class: 'pcw-subtitle', role: 'status' }, 'Connecting…');
+    var endButton = h('button', { class: 'pcw-end', type: 'button', hidden: true, onclick: endChat }, 'End chat');
+    var closeButton = h('button', { class: 'pcw-icon', type: 'button', 'aria-label': 'Minimize chat', onclick: function () { toggle(false); } }, ui.icon('minimize', 20));
+    var banner = h('div', { class: 'pcw-banner', role: 'status', hidden: true });
+    var body = h('div', { class: 'pcw-body' });
+    var panel = h('section', {
+      id: 'pcw-panel', class: 'pcw-panel', role: 'dialog', 'aria-labelledby': 'pcw-title', hidden: true,
+      onkeydown: function (e) { if (e.key === 'Escape') { toggle(false); } },
+    },
+    h('header', { class: 'pcw-header' }, avatar, h('div', { class: 'pcw-heading' }, heading, subtitle), endButton, closeButton),
+    banner, body);
+    shadow.append(panel, launcher, srUnread);
+
+    // Conversation view pieces (made once, kept across re-renders).
+    var log = h('div', { class: 'pc-log pcw-log', 'aria-label': 'Conversation' });
+    var list = new ui.MessageList(log, {
+      me: me,
+      staff: false,
+      receipt: function (m) { return receipts.of(m); },
+      queued: function () { return client.state !== 'open'; },
+    });
+    var input = h('textarea', {
+      id: 'pcw-input', class: 'pcw-input', rows: 1, placeholder: 'Write a message…', 'aria-label': 'Message',
+      maxlength: 5000, onkeydown: onComposerKey, oninput: onComposerInput,
+    });
+    var sendButton = h('button', { class: 'pcw-send', type: 'submit', 'aria-label': 'Send message' }, ui.icon('send', 20));
+    var composer = h('form', { class: 'pcw-composer', onsubmit: function (e) { e.preventDefault(); sendCurrent(); } }, input, sendButton);
+    var chatView = h('div', { class: 'pcw-chat' }, log, composer);
+
+    function render() {
+      var s = state.session;
+      endButton.hidden = !(s && s.status !== 'ended' && state.view === 'chat');
+      if (s && s.agent_name && s.status !== 'waiting') {
+        heading.textContent = s.agent_name;
+        avatar.replaceChildren(ui.initials(s.agent_name));
+        avatar.classList.add('pcw-avatar-agent');
+      } else {
+        heading.textContent = title;
+        avatar.replaceChildren(ui.icon('user', 22));
+        avatar.classList.remove('pcw-avatar-agent');
+      }
+      renderStatus();
+      if (state.view === 'chat') {
+        if (body.firstChild !== chatView) body.replaceChildren(chatView);
+        composer.hidden = !!(s && s.status === 'ended');
+      } else if (state.view === 'start') {
+        state.startEl = state.startEl || startForm();
+        if (body.firstChild !== state.startEl) body.replaceChildren(state.startEl);
+      } else if (state.view === 'rate') {
+        state.rateEl = state.rateEl || rateForm();
+        if (body.lastChild !== state.rateEl) body.replaceChildren(chatView, state.rateEl);
+        composer.hidden = true;
+      } else if (state.view === 'thanks') {
+        body.replaceChildren(chatView, thanks());
+        composer.hidden = true;
+      } else {
+        body.replaceChildren(h('div', { class: 'pcw-loading' }, h('span', { class: 'pc-dots' }, h('i'), h('i'), h('i'))));
+      }
+    }
+
+    function renderStatus() {
+      var s = state.session;
+      var text;
+      if (client.state === 'offline') text = 'Offline';
+      else if (client.state === 'reconnecting') text = 'Reconnecting…';
+      else if (client.state !== 'open') text = 'Connecting…';
+      else if (!s || state.view === 'start') text = 'We typically reply in a few minutes';
+      else if (s.status === 'waiting') text = 'Waiting for an agent…';
+      else if (s.status === 'active') text = 'Support agent · online';
+      else text = 'Chat ended';
+      subtitle.textContent = text;
+      panel.dataset.connection = client.state;
+      var queued = client.outbox().length;
+      if (client.state === 'offline' || client.state === 'reconnecting') {
+        banner.hidden = false;
+        banner.textContent = client.state === 'offline'
+          ? 'You are offline. ' + (queued ? queued + ' message' + (queued > 1 ? 's' : '') + ' will be sent when you are back.' : 'Messages will be sent when you are back.')
+          : 'Connection lost. Reconnecting…';
+      } else banner.hidden = true;
+    }
+
+    function startForm() {
+      var subject = h('input', { id: 'pcw-subject', name: 'subject', required: true, maxlength: 200, placeholder: 'e.g. Where is my order?', autocomplete: 'off' });
+      var category = h('select', { id: 'pcw-category', name: 'category' },
+        ui.CATEGORIES.map(function (c) { return h('option', { value: c }, c === 'other' ? 'Something else' : ui.label(c)); }));
+      var message = h('textarea', { id: 'pcw-first', name: 'message', required: true, rows: 3, maxlength: 5000, placeholder: 'How can we help?' });
+      var error = h('div', { class: 'pcw-error', role: 'alert' });
+      var submit = h('button', { class: 'pcw-primary', type: 'submit' }, 'Start chat');
+      var form = h('form', {
+        class: 'pcw-start', 'aria-label': 'Start a chat',
+        onsubmit: async function (e) {
+          e.preventDefault();
+          if (!subject.value.trim() || !message.value.trim()) {
+            error.textContent = 'Please fill in the subject and your message.';
+            return;
+          }
+          submit.disabled = true;
+          error.textContent = '';
+          try {
+            var opened = await client.api('POST', '/v1/support/sessions', {
+              subject: subject.value.trim(),
+              category: category.value,
+              message: { body: message.value.trim(), client_msg_id: lib.uuid() },
+            });
+            var first = opened.message;
+            delete opened.message;
+            await openSession(opened);
+            if (first) client.ingest(first);
+            client.broadcast({ type: 'session', session: opened });
+            input.focus();
+          } catch (err) {
+            submit.disabled = false;
+            error.textContent = client.state === 'open' ? 'Could not start the chat: ' + err.message : 'You are offline. Please try again when you are back online.';
+          }
+        },
+      },
+      h('p', { class: 'pcw-hello' }, h('strong', {}, 'Hi there!'), h('br'), 'Ask us anything — we usually answer within minutes.'),
+      h('label', { for: 'pcw-subject' }, 'Subject'), subject,
+      h('label', { for: 'pcw-category' }, 'Topic'), category,
+      h('label', { for: 'pcw-first' }, 'Message'), message,
+      error, submit);
+      queueMicrotask(function () { if (state.open) subject.focus(); });
+      return form;
+    }
+
+    function rateForm() {
+      var stars = [];
+      var feedback = h('textarea', { id: 'pcw-feedback', rows: 2, maxlength: 2000, placeholder: 'Tell us more (optional)' });
+      var error = h('div', { class: 'pcw-error', role: 'alert' });
+      function paint() {
+        stars.forEach(function (b, i) {
+          b.setAttribute('aria-checked', String(i + 1 === state.rating));
+          b.tabIndex = (state.rating ? i + 1 === state.rating : i === 0) ? 0 : -1;
+          b.classList.toggle('pcw-on', i < state.rating);
+        });
+      }
+      for (var i = 1; i <= 5; i++) {
+        (function (n) {
+          stars.push(h('button', {
+            type: 'button', role: 'radio', class: 'pcw-star', 'aria-label': n + (n === 1 ? ' star' : ' stars'),
+            onclick: function () { state.rating = n; paint(); },
+            onkeydown: function (e) {
+              var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
+              if (!d) return;
+              e.preventDefault();
+              state.rating = Math.min(5, Math.max(1, (state.rating || n) + d));
+              paint();
+              stars[state.rating - 1].focus();
+            },
+          }, ui.icon('star', 28)));
+        })(i);
+      }
+      paint();
+      return h('form', {
+        class: 'pcw-rate', 'aria-label': 'Rate this chat',
+        onsubmit: async function (e) {
+          e.preventDefault();
+          if (!state.rating) { error.textContent = 'Please choose a rating.'; return; }
+          try {
+            var rated = await client.api('POST', '/v1/support/sessions/' + state.session.id + '/rating', Object.assign({ rating: state.rating }, feedback.value.trim() ? { feedback: feedback.value.trim() } : {}));
+            state.session = rated;
+            state.view = 'thanks';
+            render();
+          } catch (err) {
+            error.textContent = err.code === 'already_rated' ? 'You already rated this chat.' : 'Could not send your rating: ' + err.message;
+          }
+        },
+      },
+      h('h3', {}, 'How was your chat?'),
+      h('div', { class: 'pcw-stars', role: 'radiogroup', 'aria-label': 'Rating' }, stars),
+      h('label', { for: 'pcw-feedback', class: 'pcw-sr' }, 'Feedback'), feedback,
+      error,
+      h('div', { class: 'pcw-row' },
+        h('button', { class: 'pcw-primary', type: 'submit' }, 'Send rating'),
+        h('button', { class: 'pcw-link', type: 'button', onclick: newChat }, 'Skip')));
+    }
+
+    function thanks() {
+      return h('div', { class: 'pcw-thanks', role: 'status' },
+        h('p', {}, h('strong', {}, 'Thanks for your feedback!')),
+        h('button', { class: 'pcw-primary', type: 'button', onclick: newChat }, 'Start a new chat'));
+    }
+
+    function newChat() {
+      if (state.conversation) client.unsubscribe('conversation:' + state.conversation);
+      state.session = null;
+      state.conversation = null;
+      state.rating = 0;
+      state.startEl = null;
+      state.rateEl = null;
+      list.byKey.clear();
+      state.view = 'start';
+      render();
+    }
+
+    // --- behaviour -------------------------------------------------------------
+    function toggle(open) {
+      state.open = open === undefined ? !state.open : open;
+      panel.hidden = !state.open;
+      host.classList.toggle('open', state.open);
+      launcher.setAttribute('aria-expanded', String(state.open));
+      launcher.setAttribute('aria-label', state.open ? 'Close chat' : 'Open chat');
+      launcher.classList.toggle('pcw-launcher-open', state.open);
+      if (state.open) {
+        list.stick();
+        markRead();
+        setTimeout(function () {
+          var target = state.view === 'chat' ? input : body.querySelector('input, textarea, button');
+          if (target) target.focus();
+        }, 0);
+      } else {
+        launcher.focus();
+      }
+      updateUnread();
+    }
+
+    async function openSession(session) {
+      if (state.session && state.session.id === session.id) {
+        state.session = session;
+        return render();
+      }
+      if (state.conversation) client.unsubscribe('conversation:' + state.conversation);
+      state.session = session;
+      state.conversation = session.conversation_id;
+      list.byKey.clear();
+      state.view = session.status === 'ended' ? (session.rating ? 'thanks' : 'rate') : 'chat';
+      render();
+      // The whole conversation: messages, the session and every member's read cursor.
+      await client.subscribe('conversation:' + session.conversation_id, { since: 0 });
+      list.stick();
+    }
+
+    function sendCurrent() {
+      var text = input.value.trim();
+      if (!text || !state.conversation) return;
+      input.value = '';
+      autosize();
+      state.typingSentAt = 0;
+      client.send(state.conversation, text);
+      list.stick();
+      input.focus();
+    }
+
+    function onComposerKey(e) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        sendCurrent();
+      }
+    }
+
+    function onComposerInput() {
+      autosize();
+      if (!state.conversation) return;
+      var now = Date.now();
+      if (input.value.trim() && now - state.typingSentAt > 2000) {
+        state.typingSentAt = now;
+        client.typing(state.conversation, true);
+      } else if (!input.value.trim() && state.typingSentAt) {
+        state.typingSentAt = 0;
+        client.typing(state.conversation, false);
+      }
+    }
+
+    function autosize() {
+      input.style.height = 'auto';
+      input.style.height = Math.min(input.scrollHeight, 120) + 'px';
+    }
+
+    async function endChat() {
+      if (!state.session) return;
+      try {
+        var ended = await client.api('POST', '/v1/support/sessions/' + state.session.id + '/end');
+        sessionChanged(ended);
+      } catch (err) {
+        banner.hidden = false;
+        banner.textContent = 'Could not end the chat: ' + err.message;
+      }
+    }
+
+    function sessionChanged(session) {
+      if (!state.session || session.id !== state.session.id) {
+        if (session.status !== 'ended' && (!state.session || state.session.status === 'ended' || state.view === 'start')) {
+          openSession(session);
+        }
+        return;
+      }
+      var was = state.session.status;
+      state.session = Object.assign({}, state.session, session);
+      if (session.status === 'ended' && was !== 'ended' && state.view === 'chat') {
+        state.view = session.rating ? 'thanks' : 'rate';
+      }
+      if (session.rating && state.view === 'rate') state.view = 'thanks';
+      render();
+    }
+
+    function unreadCount() {
+      var n = 0;
+      list.messages().forEach(function (m) {
+        if (m.id && m.sender_id !== me && m.kind !== 'system' && m.seq > state.myLastRead) n++;
+      });
+      return n;
+    }
+
+    function updateUnread() {
+      var n = state.open ? 0 : unreadCount();
+      badge.hidden = n === 0;
+      badge.textContent = n > 9 ? '9+' : String(n);
+      launcher.setAttribute('aria-label', (state.open ? 'Close chat' : 'Open chat') + (n ? ', ' + n + ' unread message' + (n > 1 ? 's' : '') : ''));
+      var announce = n ? n + ' unread message' + (n > 1 ? 's' : '') : '';
+      if (srUnread.textContent !== announce) srUnread.textContent = announce;
+    }
+
+    var readTimer = null;
+    function markRead() {
+      clearTimeout(readTimer);
+      readTimer = setTimeout(function () {
+        if (!state.open || document.visibilityState !== 'visible' || !state.conversation) return;
+        var seq = list.lastSeq({ others: true });
+        if (seq > state.myLastRead && client.state === 'open') {
+          state.myLastRead = seq;
+          client.markRead(state.conversation, seq).catch(function () {});
+          updateUnread();
+        }
+      }, 150);
+    }
+
+    client.on('message', function (e) {
+      var m = e.message;
+      if (m.conversation_id !== state.conversation) return;
+      list.upsert(m);
+      if (m.sender_id !== me && m.id) {
+        state.typers.delete(m.sender_id);
+        renderTyping();
+        markRead();
+      }
+      if (m.kind === 'system' && state.session && /joined/.test(m.body)) {
+        client.api('GET', '/v1/support/sessions/' + state.session.id).then(sessionChanged).catch(function () {});
+      }
+      updateUnread();
+    });
+    client.on('send_failed', function (e) { list.fail(e.item.client_msg_id); });
+    client.on('member', function (f) {
+      if (f.conversation_id !== state.conversation) return;
+      receipts.frame(f);
+      if (f.user_id === me) {
+        state.myLastRead = Math.max(state.myLastRead, receipts.lastRead(me));
+        updateUnread();
+      }
+      list.schedule();
+    });
+    client.on('typing', function (f) {
+      if (f.conversation_id !== state.conversation || f.user_id === me) return;
+      if (f.typing) state.typers.set(f.user_id, { name: f.name || 'Agent', until: Date.now() + 6000 });
+      else state.typers.delete(f.user_id);
+      renderTyping();
+    });
+    function renderTyping() {
+      var names = [];
+      state.typers.forEach(function (t) { if (t.until > Date.now()) names.push(t.name); });
+      list.setTyping(names);
+    }
+    setInterval(renderTyping, 2000);
+    client.on('session', sessionChanged);
+    client.on('tab', function (data) {
+      if (data && data.type === 'session') sessionChanged(data.session);
+    });
+    client.on('state', function () {
+      renderStatus();
+      list.schedule();
+      if (client.state === 'open') markRead();
+    });
+    client.on('outbox', function () { renderStatus(); });
+    document.addEventListener('visibilitychange', markRead);
+
+    client.connect();
+    client.subscribe('inbox');
+    render();
+
+    // The visitor's current chat: the newest open one, or an ended one still to rate.
+    try {
+      var page = await client.api('GET', '/v1/support/sessions?limit=5');
+      var current = page.items.find(function (s) { return s.status !== 'ended'; }) ||
+        page.items.find(function (s) { return s.status === 'ended' && !s.rating && Date.now() - new Date(s.ended_at) < 3600e3; });
+      if (current) await openSession(current);
+      else { state.view = 'start'; render(); }
+    } catch (err) {
+      state.view = 'start';
+      render();
+    }
+
+    api.open = function () { toggle(true); };
+    api.close = function () { toggle(false); };
+    api.toggle = function () { toggle(); };
+    api.client = client;
+    api.queue.forEach(function (name) { api[name](); });
+    if (settings.open === '1' || settings.open === true) toggle(true);
+    host.dataset.ready = 'true';
+  }
+})();
