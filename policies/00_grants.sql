@@ -20,3 +20,17 @@ GRANT INSERT (id, conversation_id, sender_id, sender_role, client_msg_id, kind, 
               internal, attachment_id, metadata) ON chat_messages TO pgchat_user;
 GRANT UPDATE (body, edited_at, deleted_at, metadata) ON chat_messages TO pgchat_user;
 -- presence (and anything not granted above) is the server's own: requests never read it.
+
+-- Support desk (migrations/V4): agents manage their own row, staff read the
+-- desk; the outbox and the settings are the server's own.
+GRANT SELECT ON agents, session_assignments, canned_responses TO pgchat_user;
+GRANT INSERT (user_id, status, capacity, skills, enabled) ON agents TO pgchat_user;
+GRANT UPDATE (status, capacity, skills, enabled) ON agents TO pgchat_user;
+GRANT DELETE ON agents TO pgchat_user;
+GRANT INSERT (id, owner_id, shortcut, title, body, created_by) ON canned_responses TO pgchat_user;
+GRANT UPDATE (shortcut, title, body, updated_at) ON canned_responses TO pgchat_user;
+GRANT DELETE ON canned_responses TO pgchat_user;
+GRANT UPDATE (ended_reason) ON live_chat_sessions TO pgchat_user;
+-- Jobs of the server (and operators in psql), never of a request.
+REVOKE EXECUTE ON FUNCTION pgchat.assign_waiting(integer), pgchat.end_inactive(integer),
+                           pgchat.agent_presence(text, text) FROM PUBLIC, pgchat_user;

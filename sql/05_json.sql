@@ -43,6 +43,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'first_response_at', pgchat.ts(s.first_response_at),
     'ended_at', pgchat.ts(s.ended_at),
     'ended_by', s.ended_by,
+    'ended_reason', s.ended_reason,
+    'first_response_due_at', pgchat.ts(pgchat.first_response_due(s)),
+    'sla_breached', pgchat.sla_breached(s),
     'rating', s.rating,
     'feedback', s.feedback,
     'rated_at', pgchat.ts(s.rated_at))

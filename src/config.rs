@@ -108,6 +108,9 @@ pub struct Config {
     #[command(flatten)]
     pub realtime: RealtimeConfig,
 
+    #[command(flatten)]
+    pub desk: DeskConfig,
+
     /// Address the HTTP/WebSocket server listens on.
     #[arg(long, env = "PGCHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -162,5 +165,97 @@ impl Default for RealtimeConfig {
             realtime: RealtimeConfig,
         }
         <Defaults as clap::Parser>::parse_from(["pgchat"]).realtime
+    }
+}
+
+/// How sessions are given to agents automatically.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignmentMode {
+    /// Nothing is assigned automatically: agents claim, admins assign.
+    Manual,
+    /// Agents take turns (the one whose last assignment is oldest), whatever their load.
+    #[value(name = "round-robin", alias = "round_robin")]
+    RoundRobin,
+    /// The agent with the fewest active sessions (ties: the longest without an assignment).
+    #[value(name = "least-loaded", alias = "least_loaded")]
+    LeastLoaded,
+}
+
+impl AssignmentMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::RoundRobin => "round-robin",
+            Self::LeastLoaded => "least-loaded",
+        }
+    }
+}
+
+/// The support desk: assignment, timeouts, SLA, offline notifications.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeskConfig {
+    /// How waiting sessions are given to online agents with free capacity.
+    #[arg(long, env = "PGCHAT_ASSIGNMENT_MODE", value_enum, default_value_t = AssignmentMode::LeastLoaded)]
+    pub assignment_mode: AssignmentMode,
+
+    /// Seconds without a message after which a session is ended (0: never).
+    #[arg(long, env = "PGCHAT_INACTIVITY_TIMEOUT_SECS", default_value_t = 1800)]
+    pub inactivity_timeout_secs: u64,
+
+    /// First-response target in seconds; later answers count as SLA breaches (0: no target).
+    #[arg(long, env = "PGCHAT_SLA_FIRST_RESPONSE_SECS", default_value_t = 120)]
+    pub sla_first_response_secs: u64,
+
+    /// Where offline notifications are POSTed. Unset: no notifications are queued.
+    #[arg(long, env = "PGCHAT_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Key of the HMAC-SHA256 signature header of webhook deliveries.
+    #[arg(long, env = "PGCHAT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Delivery attempts before a notification becomes a dead letter.
+    #[arg(long, env = "PGCHAT_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub webhook_max_attempts: u32,
+
+    /// Delay before the first retry, in milliseconds; it doubles with each attempt (at most an hour).
+    #[arg(long, env = "PGCHAT_WEBHOOK_RETRY_BASE_MS", default_value_t = 2000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Seconds one webhook request may take.
+    #[arg(long, env = "PGCHAT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+}
+
+impl Default for DeskConfig {
+    /// The documented defaults (taken from the flags' own, so they cannot drift).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            desk: DeskConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).desk
+    }
+}
+
+/// The retention job (rooms with `retention_days` lose older messages).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RetentionConfig {
+    /// Seconds between two runs of the retention purge on this node (0: never).
+    /// Several nodes may run it at once; they share the work.
+    #[arg(long, env = "PGCHAT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
+    pub retention_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    /// The documented defaults (taken from the flags' own, so they cannot drift).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            retention: RetentionConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).retention
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod db;
+pub mod desk;
 pub mod domain;
 pub mod embedded;
 pub mod error;

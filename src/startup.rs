@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::auth::Verifier;
 use crate::config::{Config, DatabaseConfig};
 use crate::db::{self, Db};
+use crate::desk::Desk;
 use crate::embedded::EmbeddedPostgres;
 use crate::http::{self, AppState};
 use crate::realtime::Realtime;
@@ -63,6 +64,7 @@ impl Database {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    desk: Desk,
 }
 
 impl Application {
@@ -83,6 +85,7 @@ impl Application {
         if config.database.group_commit {
             db = db.with_group_commit(config.database.send_workers, config.database.send_batch_max);
         }
+        let desk = Desk::start(db.clone(), database.clone(), config.desk.clone()).await?;
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,
@@ -97,7 +100,11 @@ impl Application {
             config: Arc::new(config),
             realtime,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            desk,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -109,6 +116,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, "serving");
+        let _desk = self.desk; // the desk's workers run while we serve
         let app = http::router(self.state);
         axum::serve(
             self.listener,

@@ -2,6 +2,9 @@
 //! Each feature module exports its `router()`; `router()` here merges them and
 //! adds the cross-cutting layers (body limit, CORS, tracing, request ids).
 
+mod admin;
+mod agents;
+mod canned;
 mod dev;
 mod extract;
 mod health;
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(support::router())
+        .merge(agents::router().merge(canned::router()).merge(admin::router()))
         .merge(messages::router())
         .merge(realtime::router())
         .merge(web::router(&state.config))

@@ -12,15 +12,18 @@ use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, 
 use crate::error::ApiError;
 use crate::http::messages::MessageInput;
 use crate::http::{AppState, Caller, Json, Path, Query};
-use crate::service::support::{self, Cursor, NewSession, SessionFilter};
+use crate::service::assignment::{self, Reassign};
+use crate::service::support::{self, Cursor, NewSession, SessionChanges, SessionFilter};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/support/sessions", get(list).post(open))
-        .route("/v1/support/sessions/{id}", get(get_one))
+        .route("/v1/support/sessions/{id}", get(get_one).patch(update))
         .route("/v1/support/sessions/{id}/claim", post(claim))
         .route("/v1/support/sessions/{id}/end", post(end))
         .route("/v1/support/sessions/{id}/rating", post(rate))
+        .route("/v1/support/sessions/{id}/assign", post(assign))
+        .route("/v1/support/sessions/{id}/transfer", post(transfer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,11 +64,13 @@ async fn open(
 struct ListQuery {
     status: Option<SessionStatus>,
     agent_id: Option<String>,
+    customer_id: Option<String>,
     category: Option<Category>,
     priority: Option<Priority>,
     q: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    sla_breached: Option<bool>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -80,11 +85,13 @@ async fn list(
     let filter = SessionFilter {
         status: query.status,
         agent_id: query.agent_id,
+        customer_id: query.customer_id,
         category: query.category,
         priority: query.priority,
         q: query.q.filter(|q| !q.trim().is_empty()),
         from: query.from,
         to: query.to,
+        sla_breached: query.sla_breached,
     };
     let page = support::list(&state.db, &caller, &filter, limit, cursor).await?;
     Ok(axum::Json(json!({
@@ -133,5 +140,85 @@ async fn rate(
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(
         support::rate(&state.db, &caller, id, input.rating, input.feedback).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateInput {
+    #[serde(default)]
+    priority: Option<Priority>,
+    #[serde(default)]
+    category: Option<Category>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<UpdateInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    if input.priority.is_none() && input.category.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing_to_change",
+            "give priority, category or both",
+        ));
+    }
+    let changes = SessionChanges {
+        priority: input.priority,
+        category: input.category,
+    };
+    Ok(axum::Json(
+        support::update(&state.db, &caller, id, &changes).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentInput {
+    agent_id: AgentId,
+}
+
+/// A user id as a request names one: 1 to 200 characters.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct AgentId(String);
+
+impl TryFrom<String> for AgentId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.chars().count() {
+            1..=200 if !value.contains('\0') => Ok(Self(value)),
+            _ => Err("agent_id must be a user id of 1 to 200 characters".into()),
+        }
+    }
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<AgentInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        assignment::reassign(&state.db, &caller, id, &input.agent_id.0, Reassign::Assign).await?,
+    ))
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<AgentInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        assignment::reassign(
+            &state.db,
+            &caller,
+            id,
+            &input.agent_id.0,
+            Reassign::Transfer,
+        )
+        .await?,
     ))
 }

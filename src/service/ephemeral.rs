@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::Identity;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::service::messages;
+use crate::service::{agents, messages};
 
 /// Announces that `caller` started or stopped typing in a conversation they can read.
 pub async fn typing(
@@ -61,7 +61,7 @@ async fn announce(
     client
         .execute("SELECT pg_notify('pgchat', $1)", &[&payload.to_string()])
         .await?;
-    Ok(())
+    agents::sync_presence(client, user, role, status).await // an agent's desk status follows
 }
 
 /// A connection of `caller` opened on `node`; announces them online if it is their first.
@@ -145,7 +145,7 @@ pub async fn set_status(db: &Db, caller: &Identity, status: Status) -> Result<()
     if changed > 0 {
         announce(&client, &caller.sub, caller.role.as_str(), status.as_str()).await?;
     }
-    Ok(())
+    agents::sync_presence(&client, &caller.sub, caller.role.as_str(), status.as_str()).await
 }
 
 /// This node is alive: extends its rows. Then sweeps rows of dead nodes and

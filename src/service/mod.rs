@@ -6,10 +6,15 @@
 //! `sql/05_json.sql` — the same JSON the NOTIFY triggers carry — so a message or
 //! a session reads the same on every path.
 
+pub mod agents;
+pub mod assignment;
+pub mod canned;
 pub mod changes;
 pub mod ephemeral;
 pub mod group_commit;
 pub mod messages;
+pub mod notifications;
+pub mod stats;
 pub mod support;
 
 /// A row in its wire shape, as built by `pgchat.*_json()`.

@@ -13,14 +13,23 @@ use crate::error::ApiError;
 use crate::service::messages::{self, NewMessage};
 use crate::service::WireRow;
 
-/// A session in wire shape plus the caller's unread count (messages of others
-/// after the caller's read cursor; RLS already hides internal notes from customers).
+/// A session in wire shape plus, for the caller, the unread count (messages of
+/// others after the caller's read cursor) and a preview of the last message.
+/// Both read `chat_messages` under the caller's RLS, so a customer's count and
+/// preview never include an internal note.
 const SESSION_VIEW: &str = "pgchat.session_json(s) || jsonb_build_object('unread', (
     SELECT count(*) FROM chat_messages m
      WHERE m.conversation_id = s.conversation_id
        AND m.seq > coalesce((SELECT me.last_read_seq FROM conversation_members me
                               WHERE me.conversation_id = s.conversation_id AND me.user_id = auth.uid()), 0)
-       AND m.sender_id IS DISTINCT FROM auth.uid() AND m.kind <> 'system' AND m.deleted_at IS NULL))";
+       AND m.sender_id IS DISTINCT FROM auth.uid() AND m.kind <> 'system' AND m.deleted_at IS NULL),
+    'last_message', (
+    SELECT jsonb_build_object('id', m.id, 'seq', m.seq, 'sender_id', m.sender_id,
+                              'sender_role', m.sender_role, 'kind', m.kind, 'internal', m.internal,
+                              'body', left(m.body, 140), 'created_at', pgchat.ts(m.created_at))
+      FROM chat_messages m
+     WHERE m.conversation_id = s.conversation_id AND m.deleted_at IS NULL
+     ORDER BY m.seq DESC LIMIT 1))";
 
 pub struct NewSession {
     pub subject: Subject,
@@ -136,11 +145,14 @@ async fn opened_by(
 pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     pub agent_id: Option<String>,
+    pub customer_id: Option<String>,
     pub category: Option<Category>,
     pub priority: Option<Priority>,
+    /// Words in the subject (substring) or in a message body visible to the caller (full text).
     pub q: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    pub sla_breached: Option<bool>,
 }
 
 /// A position in the list (newest first): the last item's start time and id.
@@ -194,15 +206,20 @@ pub async fn list(
             AND ($2::text IS NULL OR s.agent_id = $2)
             AND ($3::text IS NULL OR s.category = $3)
             AND ($4::text IS NULL OR s.priority = $4)
-            AND ($5::text IS NULL OR strpos(lower(s.subject), lower($5)) > 0)
+            AND ($5::text IS NULL OR strpos(lower(s.subject), lower($5)) > 0
+                 OR EXISTS (SELECT 1 FROM chat_messages m
+                             WHERE m.conversation_id = s.conversation_id AND m.deleted_at IS NULL
+                               AND m.search @@ websearch_to_tsquery('simple', $5)))
             AND ($6::timestamptz IS NULL OR s.started_at >= $6)
             AND ($7::timestamptz IS NULL OR s.started_at < $7)
             AND ($8::timestamptz IS NULL OR (s.started_at, s.id) < ($8, $9::uuid))
+            AND ($11::text IS NULL OR s.customer_id = $11)
+            AND ($12::bool IS NULL OR pgchat.sla_breached(s) = $12)
           ORDER BY s.started_at DESC, s.id DESC
           LIMIT $10"
     );
     let statement = tx.prepare_cached(&sql).await?;
-    let params: [&(dyn ToSql + Sync); 10] = [
+    let params: [&(dyn ToSql + Sync); 12] = [
         &filter.status.map(SessionStatus::as_str),
         &filter.agent_id,
         &filter.category.map(Category::as_str),
@@ -213,6 +230,8 @@ pub async fn list(
         &after.map(|c| c.started_at),
         &after.map(|c| c.id),
         &(limit.get() + 1),
+        &filter.customer_id,
+        &filter.sla_breached,
     ];
     let rows = tx.query(&statement, &params).await?;
     tx.commit().await?;
@@ -237,6 +256,11 @@ pub async fn get(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow
     Ok(session)
 }
 
+/// The session as the caller sees it, within their transaction (404 when not visible).
+pub(crate) async fn view_in(tx: &Transaction<'_>, session_id: Uuid) -> Result<WireRow, ApiError> {
+    view(tx, session_id).await
+}
+
 async fn view(tx: &Transaction<'_>, session_id: Uuid) -> Result<WireRow, ApiError> {
     let sql = format!("SELECT {SESSION_VIEW} FROM live_chat_sessions s WHERE s.id = $1");
     let statement = tx.prepare_cached(&sql).await?;
@@ -245,12 +269,17 @@ async fn view(tx: &Transaction<'_>, session_id: Uuid) -> Result<WireRow, ApiErro
 }
 
 /// The facts about a session that decide what may happen to it.
-struct State {
-    conversation_id: Uuid,
-    status: SessionStatus,
-    customer_id: String,
-    agent_id: Option<String>,
+pub(crate) struct State {
+    pub conversation_id: Uuid,
+    pub status: SessionStatus,
+    pub customer_id: String,
+    pub agent_id: Option<String>,
     responded: bool,
+}
+
+/// The state of a session visible to the caller (404 otherwise).
+pub(crate) async fn state_of(tx: &Transaction<'_>, session_id: Uuid) -> Result<State, ApiError> {
+    state_by(tx, "id", session_id).await
 }
 
 async fn state_by(tx: &Transaction<'_>, column: &str, id: Uuid) -> Result<State, ApiError> {
@@ -497,4 +526,59 @@ pub async fn queue_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, 
     let rows = tx.query(&sql, &[]).await?;
     tx.commit().await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// What staff may change of a session (PATCH): its priority and category.
+#[derive(Debug, Default)]
+pub struct SessionChanges {
+    pub priority: Option<Priority>,
+    pub category: Option<Category>,
+}
+
+/// Re-prioritizes or re-categorizes a session: admins any, agents a waiting
+/// session or their own. (A waiting session's new priority reorders the queue.)
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn update(
+    db: &Db,
+    caller: &Identity,
+    session_id: Uuid,
+    changes: &SessionChanges,
+) -> Result<WireRow, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden(
+            "staff_only",
+            "only agents and admins change a session's priority or category",
+        ));
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let state = state_by(&tx, "id", session_id).await?;
+    let allowed = caller.role == Role::Admin
+        || state.status == SessionStatus::Waiting
+        || state.agent_id.as_deref() == Some(caller.sub.as_str());
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "not_assigned",
+            "this session is assigned to another agent",
+        ));
+    }
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions
+                SET priority = coalesce($2, priority), category = coalesce($3, category)
+              WHERE id = $1 AND (priority, category) IS DISTINCT FROM (coalesce($2, priority), coalesce($3, category))",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &session_id,
+            &changes.priority.map(Priority::as_str),
+            &changes.category.map(Category::as_str),
+        ],
+    )
+    .await?;
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
 }

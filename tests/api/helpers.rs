@@ -47,6 +47,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// `spawn_app` with settings changed by `configure` (say, the desk's).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         pgchat::telemetry::init("text");
     }
@@ -92,11 +97,14 @@ pub async fn spawn_app() -> TestApp {
             jwt_leeway_secs: 30,
         },
         realtime: pgchat::config::RealtimeConfig::default(),
+        desk: pgchat::config::DeskConfig::default(),
         bind: "127.0.0.1:0".parse().expect("a socket address"),
         max_body_bytes: 64 * 1024,
         dev: false,
         log_format: "text".into(),
     };
+    let mut config = config;
+    configure(&mut config);
     let app = Application::build(config, db_config.clone())
         .await
         .expect("building the application");

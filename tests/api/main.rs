@@ -5,12 +5,17 @@
 //! tests may create databases), otherwise a private PostgreSQL cluster in the
 //! temp folder, shared by test runs. `TEST_LOG=1` shows the server's logs.
 
+mod assignment;
 mod auth;
 mod bad_input;
+mod canned;
+mod desk;
 mod group_commit;
 mod helpers;
 mod messages;
+mod notifications;
 mod realtime;
 mod rls;
+mod stats;
 mod support;
 mod ws_client;

@@ -1,0 +1,233 @@
+//! The support desk's background work, on every node: auto-assignment, the
+//! inactivity timeout and offline-notification delivery. Nodes coordinate
+//! only through PostgreSQL — the desk advisory lock for assignment, `FOR
+//! UPDATE SKIP LOCKED` for timeouts and notifications — so any number of
+//! nodes may run these at once.
+//!
+//! Triggers (sql/60_desk.sql) wake the workers with `NOTIFY pgchat_desk`
+//! (`assign` when a session arrives or capacity frees, `outbox` when a
+//! notification is queued); each node listens on its own connection. A timer
+//! covers what a notification cannot (a node that died mid-way, a retry
+//! falling due, a session idling out).
+
+pub mod domain;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::AsyncMessage;
+
+use crate::config::DeskConfig;
+use crate::db::Db;
+use crate::service::{assignment, notifications};
+use webhook::Webhook;
+
+/// The NOTIFY channel of the desk's triggers.
+pub const CHANNEL: &str = "pgchat_desk";
+
+/// How often the queue is drained without being asked.
+const ASSIGN_SWEEP: Duration = Duration::from_secs(5);
+/// Notifications delivered per transaction.
+const NOTIFY_BATCH: i64 = 32;
+/// Delivered notifications are deleted after this long (dead letters stay).
+const KEEP_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The running workers; dropping it stops them.
+pub struct Desk {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Desk {
+    /// Records the desk settings in the database, then starts the workers.
+    pub async fn start(
+        db: Db,
+        database: tokio_postgres::Config,
+        config: DeskConfig,
+    ) -> anyhow::Result<Self> {
+        assignment::configure(&db, &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .context("writing the desk settings")?;
+        let assign = Arc::new(Notify::new());
+        let outbox = Arc::new(Notify::new());
+        let mut tasks = vec![
+            tokio::spawn(listen(database, assign.clone(), outbox.clone())),
+            tokio::spawn(assigner(db.clone(), assign)),
+        ];
+        if config.inactivity_timeout_secs > 0 {
+            let every = Duration::from_secs(config.inactivity_timeout_secs)
+                .div_f64(4.0)
+                .clamp(Duration::from_millis(250), Duration::from_secs(60));
+            tasks.push(tokio::spawn(sweeper(db.clone(), every)));
+        }
+        if let Some(url) = config.webhook_url.clone() {
+            let hook = Webhook::new(
+                url,
+                config.webhook_secret.clone(),
+                Duration::from_secs(config.webhook_timeout_secs.max(1)),
+            )?;
+            let retry = notifications::Retry {
+                max_attempts: config.webhook_max_attempts.max(1),
+                base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
+            };
+            tasks.push(tokio::spawn(notifier(db, hook, retry, outbox)));
+        }
+        Ok(Self { tasks })
+    }
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// LISTENs on `pgchat_desk` and wakes the workers; reconnects with backoff
+/// and wakes them after every (re)connect, in case something was missed.
+async fn listen(database: tokio_postgres::Config, assign: Arc<Notify>, outbox: Arc<Notify>) {
+    let mut config = database;
+    config.application_name("pgchat-desk");
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let started = std::time::Instant::now();
+        if let Err(error) = listen_once(&config, &assign, &outbox).await {
+            tracing::warn!(error = format!("{error:#}"), "desk listener lost");
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(200);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    assign: &Notify,
+    outbox: &Notify,
+) -> anyhow::Result<()> {
+    let (client, mut connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting")?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message? {
+                if tx.send(n.payload().to_owned()).is_err() {
+                    break;
+                }
+            }
+        }
+        Ok::<_, tokio_postgres::Error>(())
+    });
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .context("LISTEN")?;
+    assign.notify_one();
+    outbox.notify_one();
+    let mut probe = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            payload = rx.recv() => match payload.as_deref() {
+                Some("assign") => assign.notify_one(),
+                Some("outbox") => outbox.notify_one(),
+                Some(other) => tracing::debug!(payload = other, "unknown desk notification"),
+                None => break,
+            },
+            _ = probe.tick() => {
+                tokio::time::timeout(Duration::from_secs(5), client.simple_query("SELECT 1"))
+                    .await
+                    .context("desk listener probe timed out")?
+                    .context("desk listener probe")?;
+            }
+        }
+    }
+    driver.await.context("desk listener task")??;
+    anyhow::bail!("desk listener connection closed")
+}
+
+/// Drains the queue when woken (many wake-ups coalesce into one drain) and every few seconds.
+async fn assigner(db: Db, wake: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(ASSIGN_SWEEP) => {}
+        }
+        match assignment::drain(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(sessions = n, "auto-assigned"),
+            Err(error) => {
+                error.log();
+                tracing::warn!(%error, "auto-assignment");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Ends idle sessions.
+async fn sweeper(db: Db, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match assignment::end_inactive(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "ended for inactivity"),
+            Err(error) => {
+                error.log();
+                tracing::warn!(%error, "inactivity sweep");
+            }
+        }
+    }
+}
+
+/// Delivers due notifications to the webhook, batch after batch; then sleeps
+/// until woken or until the next retry falls due.
+async fn notifier(db: Db, hook: Webhook, retry: notifications::Retry, wake: Arc<Notify>) {
+    let hook = Arc::new(hook);
+    let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+    loop {
+        let pass = notifications::deliver_due(&db, NOTIFY_BATCH, retry, |attempt| {
+            let hook = hook.clone();
+            async move { hook.deliver(&attempt).await }
+        })
+        .await;
+        match pass {
+            Ok(pass) if pass.handled() > 0 => {
+                tracing::debug!(?pass, "notifications");
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                error.log();
+                tracing::warn!(%error, "notification delivery");
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = std::time::Instant::now();
+            if let Err(error) = notifications::prune(&db, KEEP_DELIVERED).await {
+                tracing::warn!(%error, "pruning delivered notifications");
+            }
+        }
+        // Until the next retry falls due (looked at again at least every second).
+        let wait = match notifications::next_due(&db).await {
+            Ok(Some(due)) => due.clamp(Duration::from_millis(10), Duration::from_secs(1)),
+            _ => Duration::from_secs(1),
+        };
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

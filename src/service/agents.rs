@@ -1,0 +1,224 @@
+//! Agents of the desk: availability (online, away, busy, offline), capacity,
+//! skills. A staff user joins the desk (and the auto-assignment pool) by
+//! setting their own status or capacity, or when an admin enrols them.
+//! WebSocket presence keeps an enrolled agent's status current: connecting
+//! makes them online, `set_presence` sets it, losing the last connection makes
+//! them offline (`sync_presence`, called by `service::ephemeral`).
+
+use crate::auth::{Identity, Role};
+use crate::db::{Db, Transaction};
+use crate::desk::domain::{AgentStatus, Capacity};
+use crate::domain::Category;
+use crate::error::ApiError;
+use crate::service::WireRow;
+
+/// Fields to change; absent ones stay as they are (defaults for a new agent).
+#[derive(Debug, Default)]
+pub struct AgentChanges {
+    pub status: Option<AgentStatus>,
+    pub capacity: Option<Capacity>,
+    /// Admins only.
+    pub skills: Option<Vec<Category>>,
+    /// Admins only.
+    pub enabled: Option<bool>,
+}
+
+fn staff_only(caller: &Identity) -> Result<(), ApiError> {
+    if caller.role.is_staff() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "staff_only",
+            "the desk is for agents and admins",
+        ))
+    }
+}
+
+fn admins_only(caller: &Identity) -> Result<(), ApiError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "admins_only",
+            "only admins manage agents",
+        ))
+    }
+}
+
+/// The caller sets their own status and capacity (and joins the desk if new).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn update_me(
+    db: &Db,
+    caller: &Identity,
+    changes: &AgentChanges,
+) -> Result<WireRow, ApiError> {
+    staff_only(caller)?;
+    if caller.role != Role::Admin && (changes.skills.is_some() || changes.enabled.is_some()) {
+        return Err(ApiError::forbidden(
+            "admins_only",
+            "only admins set an agent's skills or enablement",
+        ));
+    }
+    let agent = upsert(db, caller, &caller.sub, changes).await?;
+    if let Some(status) = changes.status {
+        follow_presence(db, &caller.sub, status).await?;
+    }
+    Ok(agent)
+}
+
+/// An admin enrols or changes an agent.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn update(
+    db: &Db,
+    caller: &Identity,
+    agent_id: &str,
+    changes: &AgentChanges,
+) -> Result<WireRow, ApiError> {
+    admins_only(caller)?;
+    let agent = upsert(db, caller, agent_id, changes).await?;
+    if let Some(status) = changes.status {
+        follow_presence(db, agent_id, status).await?;
+    }
+    Ok(agent)
+}
+
+async fn upsert(
+    db: &Db,
+    caller: &Identity,
+    agent_id: &str,
+    changes: &AgentChanges,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    check_staff_user(&tx, agent_id).await?;
+    let skills: Option<Vec<&str>> = changes
+        .skills
+        .as_ref()
+        .map(|s| s.iter().map(|c| c.as_str()).collect());
+    tx.execute(
+        "INSERT INTO agents (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING",
+        &[&agent_id],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "UPDATE agents
+                SET status = coalesce($2, status), capacity = coalesce($3, capacity),
+                    skills = coalesce($4, skills), enabled = coalesce($5, enabled)
+              WHERE user_id = $1
+             RETURNING pgchat.agent_json(agents.*)",
+            &[
+                &agent_id,
+                &changes.status.map(AgentStatus::as_str),
+                &changes.capacity.map(Capacity::value),
+                &skills,
+                &changes.enabled,
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(row.get(0))
+}
+
+/// 404 for an unknown user, 422 for one who is not staff.
+async fn check_staff_user(tx: &Transaction<'_>, user_id: &str) -> Result<(), ApiError> {
+    let row = tx
+        .query_opt("SELECT role FROM users WHERE id = $1", &[&user_id])
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    let role: String = row.get(0);
+    if role == "user" {
+        return Err(ApiError::unprocessable(
+            "not_staff",
+            format!("{user_id} is a customer, not an agent"),
+        ));
+    }
+    Ok(())
+}
+
+/// A status set through REST also becomes the status of the agent's live
+/// connections (their presence rows, the server's own table), so presence
+/// subscribers and the desk agree.
+async fn follow_presence(db: &Db, user: &str, status: AgentStatus) -> Result<(), ApiError> {
+    if status == AgentStatus::Offline {
+        return Ok(());
+    }
+    let client = db.client().await?;
+    client
+        .execute(
+            "UPDATE presence SET status = $2 WHERE user_id = $1 AND status <> $2",
+            &[&user, &status.as_str()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Agents of the desk (staff only), optionally only those with `status`.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn list(
+    db: &Db,
+    caller: &Identity,
+    status: Option<AgentStatus>,
+) -> Result<Vec<WireRow>, ApiError> {
+    staff_only(caller)?;
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let rows = tx
+        .query(
+            "SELECT pgchat.agent_json(a) FROM agents a
+              WHERE $1::text IS NULL OR a.status = $1
+              ORDER BY a.status = 'online' DESC, a.user_id
+              LIMIT 1000",
+            &[&status.map(AgentStatus::as_str)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// One agent (staff only; 404 when not on the desk).
+pub async fn get(db: &Db, caller: &Identity, agent_id: &str) -> Result<WireRow, ApiError> {
+    staff_only(caller)?;
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_opt(
+            "SELECT pgchat.agent_json(a) FROM agents a WHERE a.user_id = $1",
+            &[&agent_id],
+        )
+        .await?;
+    tx.commit().await?;
+    row.map(|r| r.get(0)).ok_or(ApiError::NotFound("agent"))
+}
+
+/// An admin takes an agent off the desk (their sessions stay theirs).
+pub async fn remove(db: &Db, caller: &Identity, agent_id: &str) -> Result<(), ApiError> {
+    admins_only(caller)?;
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let deleted = tx
+        .execute("DELETE FROM agents WHERE user_id = $1", &[&agent_id])
+        .await?;
+    tx.commit().await?;
+    if deleted == 0 {
+        return Err(ApiError::NotFound("agent"));
+    }
+    Ok(())
+}
+
+/// WebSocket presence of a staff user becomes their desk status (if they are
+/// on the desk). Called by `service::ephemeral` with the server's connection.
+pub(crate) async fn sync_presence(
+    client: &deadpool_postgres::Object,
+    user: &str,
+    role: &str,
+    status: &str,
+) -> Result<(), ApiError> {
+    if role == "user" {
+        return Ok(());
+    }
+    client
+        .execute("SELECT pgchat.agent_presence($1, $2)", &[&user, &status])
+        .await?;
+    Ok(())
+}

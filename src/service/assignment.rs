@@ -1,0 +1,169 @@
+//! Who gets a session: auto-assignment (the queue drains by priority, then age,
+//! onto online agents with free capacity, by the configured mode), manual
+//! assignment and transfer. The rules are SQL (`pgchat.assign_waiting`,
+//! `pgchat.desk_assign` in sql/60_desk.sql) so that psql and every node apply
+//! the same ones; every path that checks capacity holds the desk's advisory
+//! lock, so no agent goes over capacity and no session is assigned twice.
+//!
+//! An agent's own claim (`support::claim`, or a first reply) is their choice
+//! and is not bounded by capacity; anything that gives an agent work they did
+//! not take (auto-assignment, assign, transfer) is.
+
+use uuid::Uuid;
+
+use crate::auth::{Identity, Role};
+use crate::config::DeskConfig;
+use crate::db::Db;
+use crate::domain::SessionStatus;
+use crate::error::ApiError;
+use crate::service::support;
+use crate::service::WireRow;
+
+/// Writes this server's desk settings where SQL reads them (`desk_settings`).
+pub async fn configure(db: &Db, config: &DeskConfig) -> Result<(), ApiError> {
+    let client = db.client().await?;
+    let secs = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
+    client
+        .execute(
+            "UPDATE desk_settings
+                SET assignment_mode = $1, sla_first_response_secs = $2,
+                    inactivity_timeout_secs = $3, notifications_enabled = $4, updated_at = now()
+              WHERE id",
+            &[
+                &config.assignment_mode.as_str(),
+                &secs(config.sla_first_response_secs),
+                &secs(config.inactivity_timeout_secs),
+                &config.webhook_url.is_some(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Auto-assignment: drains the queue as far as capacity allows. Returns how
+/// many sessions were assigned. (A job: runs as the server's role.)
+pub async fn drain(db: &Db) -> Result<i32, ApiError> {
+    let client = db.client().await?;
+    let row = client
+        .query_one("SELECT pgchat.assign_waiting()", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Ends sessions idle for longer than the inactivity timeout. (A job.)
+pub async fn end_inactive(db: &Db) -> Result<i32, ApiError> {
+    let client = db.client().await?;
+    let row = client
+        .query_one("SELECT pgchat.end_inactive()", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Which operation: an assignment may start from a waiting session, a transfer
+/// moves an active one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reassign {
+    Assign,
+    Transfer,
+}
+
+/// Gives a session to `agent_id`. Assign: admins any open session; agents a
+/// waiting one or their own. Transfer: the session's agent or an admin, for an
+/// active session. The receiving agent must be on the desk (an enabled row in
+/// `agents`) and below capacity.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn reassign(
+    db: &Db,
+    caller: &Identity,
+    session_id: Uuid,
+    agent_id: &str,
+    how: Reassign,
+) -> Result<WireRow, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden(
+            "staff_only",
+            "only agents and admins assign sessions",
+        ));
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    // One capacity-checking assignment at a time (before any row lock: no deadlock).
+    tx.execute("SELECT pg_advisory_xact_lock(pgchat.desk_lock_key())", &[])
+        .await?;
+    let state = support::state_of(&tx, session_id).await?;
+    let mine = state.agent_id.as_deref() == Some(caller.sub.as_str());
+    match (state.status, how) {
+        (SessionStatus::Ended, _) => {
+            return Err(ApiError::conflict(
+                "session_ended",
+                "this session has ended",
+            ))
+        }
+        (SessionStatus::Waiting, Reassign::Transfer) => {
+            return Err(ApiError::conflict(
+                "session_not_active",
+                "a waiting session has no agent to transfer from; assign it instead",
+            ))
+        }
+        (SessionStatus::Active, _) if !mine && caller.role != Role::Admin => {
+            return Err(ApiError::forbidden(
+                "not_assigned",
+                "this session is assigned to another agent",
+            ))
+        }
+        _ => {}
+    }
+    if state.agent_id.as_deref() == Some(agent_id) {
+        if how == Reassign::Transfer {
+            return Err(ApiError::conflict(
+                "same_agent",
+                "the session is already with this agent",
+            ));
+        }
+        let session = support::view_in(&tx, session_id).await?;
+        tx.commit().await?;
+        return Ok(session);
+    }
+    let target = tx
+        .query_opt(
+            "SELECT a.enabled, a.capacity, pgchat.agent_load(a.user_id)
+               FROM agents a JOIN users u ON u.id = a.user_id AND u.role IN ('agent', 'admin')
+              WHERE a.user_id = $1",
+            &[&agent_id],
+        )
+        .await?;
+    let Some(target) = target else {
+        return Err(ApiError::unprocessable(
+            "unknown_agent",
+            format!("{agent_id} is not an agent of the desk"),
+        ));
+    };
+    let (enabled, capacity, load): (bool, i32, i32) = (target.get(0), target.get(1), target.get(2));
+    if !enabled {
+        return Err(ApiError::conflict(
+            "agent_disabled",
+            format!("{agent_id} is taken out of the desk"),
+        ));
+    }
+    if load >= capacity {
+        return Err(ApiError::conflict(
+            "agent_at_capacity",
+            format!("{agent_id} already has {load} active sessions (capacity {capacity})"),
+        ));
+    }
+    let assigned: WireRow = tx
+        .query_one(
+            "SELECT pgchat.desk_assign($1, $2)",
+            &[&session_id, &agent_id],
+        )
+        .await?
+        .get(0);
+    // With the caller's unread count, unless they just handed it away (and can no longer read it).
+    let session = match support::view_in(&tx, session_id).await {
+        Ok(session) => session,
+        Err(ApiError::NotFound(_)) => assigned,
+        Err(error) => return Err(error),
+    };
+    tx.commit().await?;
+    Ok(session)
+}
