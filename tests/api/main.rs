@@ -18,4 +18,5 @@ mod realtime;
 mod rls;
 mod stats;
 mod support;
+mod web;
 mod ws_client;

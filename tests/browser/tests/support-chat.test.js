@@ -116,6 +116,7 @@ test('the widget is usable on a phone and by keyboard', async () => {
     await page.keyboard.press('Enter');
     await w.getByLabel('Subject').waitFor();
     assert.equal(await w.locator('.pcw-launcher').getAttribute('aria-expanded'), 'true');
+    await w.locator('.pcw-panel').evaluate((el) => Promise.all(el.getAnimations().map((a) => a.finished)));
     const box = await w.locator('.pcw-panel').boundingBox();
     const viewport = await page.evaluate(() => window.innerWidth);
     assert.ok(Math.abs(box.width - viewport) < 1 && box.x === 0, `the panel fills a phone's width (${box.width} of ${viewport})`);
