@@ -7,9 +7,11 @@
 -- support reply that claims or first-answers a session, a message the sender
 -- may not write, a reply_to that does not fit, a client_msg_id used elsewhere):
 -- the server then runs the ordinary one-message path, which applies the rules
--- and produces the precise error. Items are processed in the given order; the
--- caller sorts them by conversation so concurrent batches lock conversations
--- in the same order and cannot deadlock.
+-- and produces the precise error. Once one of a sender's items is 'slow', the
+-- sender's later items are too, so the server sends them after it, in order.
+-- Items are processed in the given order; the caller sorts them by
+-- conversation so concurrent batches lock conversations in the same order and
+-- cannot deadlock.
 CREATE OR REPLACE FUNCTION pgchat.send_batch(items jsonb)
 RETURNS TABLE (i integer, outcome text, message jsonb)
 LANGUAGE plpgsql AS $$
@@ -23,6 +25,7 @@ DECLARE
   parent uuid;
   existing chat_messages;
   inserted chat_messages;
+  held_back text[] := '{}';
 BEGIN
   FOR item IN SELECT value FROM jsonb_array_elements(items) LOOP
     n := n + 1;
@@ -33,6 +36,11 @@ BEGIN
     urole := item -> 'claims' ->> 'role';
     is_internal := (item ->> 'internal')::boolean;
     parent := (item ->> 'reply_to')::uuid;
+    IF uid = ANY (held_back) THEN
+      outcome := 'slow';
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
     PERFORM set_config('request.jwt.claims', (item -> 'claims')::text, true);
 
     SELECT * INTO existing FROM chat_messages
@@ -43,6 +51,7 @@ BEGIN
         message := pgchat.message_json(existing);
       ELSE
         outcome := 'slow';
+        held_back := held_back || uid;
       END IF;
       RETURN NEXT;
       CONTINUE;
@@ -58,6 +67,7 @@ BEGIN
                 AND (s.status = 'waiting' OR s.first_response_at IS NULL OR s.agent_id IS DISTINCT FROM uid)))
     THEN
       outcome := 'slow';
+      held_back := held_back || uid;
       RETURN NEXT;
       CONTINUE;
     END IF;
@@ -74,6 +84,7 @@ BEGIN
       -- trigger already took a seq for nothing: the caller rolls this batch
       -- back and runs it again without the item.
       outcome := 'conflict';
+      held_back := held_back || uid;
     END IF;
     RETURN NEXT;
   END LOOP;

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures::stream::SplitSink;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, SplitSink};
+use futures::FutureExt;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -33,6 +35,9 @@ pub mod close {
     pub const TOKEN_EXPIRED: u16 = 4001;
     pub const TOO_SLOW: u16 = 4008;
 }
+
+/// Sends one socket may have waiting for their commit.
+const MAX_SENDS_IN_FLIGHT: usize = 256;
 
 /// Typing starts are forwarded at most this often per conversation.
 const TYPING_REFRESH: Duration = Duration::from_secs(1);
@@ -71,6 +76,8 @@ struct Session {
     /// Conversations the caller is typing in → (when it expires, when we last announced it).
     typing: HashMap<Uuid, (Instant, Instant)>,
     last_heard: Instant,
+    /// Answers to sends in flight, in the order the sends came.
+    sends: FuturesOrdered<BoxFuture<'static, Value>>,
 }
 
 impl Session {
@@ -83,6 +90,7 @@ impl Session {
             cursors: HashMap::new(),
             typing: HashMap::new(),
             last_heard: Instant::now(),
+            sends: FuturesOrdered::new(),
         };
         (session, rx)
     }
@@ -138,6 +146,11 @@ impl Session {
                             .then_some((close::TOO_LARGE, "frame too large"));
                     }
                 },
+                Some(reply) = self.sends.next(), if !self.sends.is_empty() => {
+                    if send(&mut sink, &reply).await.is_err() {
+                        break None;
+                    }
+                }
                 Some(event) = rx.recv() => {
                     if self.deliver(event, &mut sink, &mut rx).await.is_err() {
                         break None;
@@ -211,16 +224,79 @@ impl Session {
 
     async fn handle(&mut self, text: &str, sink: &mut Sink) -> Result<(), Close> {
         let request = protocol::parse(text);
-        let reply = match request.command {
-            Err(error) => protocol::error(&request.reference, &error),
-            Ok(Command::Ping) => json!({ "type": "pong", "ref": request.reference }),
+        let reference = request.reference;
+        let command = match request.command {
+            Ok(Command::SendMessage {
+                conversation_id,
+                client_msg_id,
+                body,
+                kind,
+                reply_to,
+                internal,
+            }) => {
+                let new = NewMessage {
+                    client_msg_id,
+                    body,
+                    kind,
+                    reply_to,
+                    internal,
+                };
+                return self
+                    .pipeline_send(reference, conversation_id, new, sink)
+                    .await;
+            }
+            other => other,
+        };
+        // Answers keep the order of the frames: the sends in flight come first.
+        while let Some(reply) = self.sends.next().await {
+            send(sink, &reply).await.map_err(|_| None)?;
+        }
+        let reply = match command {
+            Err(error) => protocol::error(&reference, &error),
+            Ok(Command::Ping) => json!({ "type": "pong", "ref": reference }),
             Ok(command) => match self.execute(command, sink).await {
-                Ok(fields) => protocol::ack(&request.reference, fields),
-                Err(Failure::Api(error)) => protocol::error(&request.reference, &error),
+                Ok(fields) => protocol::ack(&reference, fields),
+                Err(Failure::Api(error)) => protocol::error(&reference, &error),
                 Err(Failure::Socket) => return Err(None),
             },
         };
         send(sink, &reply).await.map_err(|_| None)
+    }
+
+    /// Queues a send (the same service call REST makes) without waiting for its
+    /// commit, so one socket can have many sends in flight; the acks are written
+    /// in order as the commits land.
+    async fn pipeline_send(
+        &mut self,
+        reference: Value,
+        conversation_id: Uuid,
+        new: NewMessage,
+        sink: &mut Sink,
+    ) -> Result<(), Close> {
+        if self.sends.len() >= MAX_SENDS_IN_FLIGHT {
+            if let Some(reply) = self.sends.next().await {
+                send(sink, &reply).await.map_err(|_| None)?;
+            }
+        }
+        let reply = match messages::submit(&self.state.db, &self.caller, conversation_id, new).await
+        {
+            Ok(answer) => async move {
+                match answer.await {
+                    Ok(sent) => protocol::ack(
+                        &reference,
+                        json!({ "message": sent.message, "created": sent.created }),
+                    ),
+                    Err(error) => protocol::error(&reference, &error),
+                }
+            }
+            .boxed(),
+            Err(error) => futures::future::ready(protocol::error(&reference, &error)).boxed(),
+        };
+        self.sends.push_back(reply);
+        if self.typing.remove(&conversation_id).is_some() {
+            let _ = ephemeral::typing(&self.state.db, &self.caller, conversation_id, false).await;
+        }
+        Ok(())
     }
 
     async fn execute(&mut self, command: Command, sink: &mut Sink) -> Result<Value, Failure> {
@@ -236,27 +312,10 @@ impl Session {
                 self.cursors.remove(&parsed);
                 Ok(json!({ "topic": topic }))
             }
-            Command::SendMessage {
-                conversation_id,
-                client_msg_id,
-                body,
-                kind,
-                reply_to,
-                internal,
-            } => {
-                let new = NewMessage {
-                    client_msg_id,
-                    body,
-                    kind,
-                    reply_to,
-                    internal,
-                };
-                let sent = messages::send(db, &self.caller, conversation_id, new).await?;
-                if self.typing.remove(&conversation_id).is_some() {
-                    ephemeral::typing(db, &self.caller, conversation_id, false).await?;
-                }
-                Ok(json!({ "message": sent.message, "created": sent.created }))
-            }
+            // handle() pipelines sends before they get here.
+            Command::SendMessage { .. } => Err(Failure::Api(ApiError::Internal(anyhow::anyhow!(
+                "send outside the pipeline"
+            )))),
             Command::TypingStart { conversation_id } => {
                 let now = Instant::now();
                 let ttl = Duration::from_secs(state.realtime.config.typing_ttl_secs.max(1));

@@ -10,11 +10,13 @@
 //! Whatever the batch function does not handle (`slow`), and every message of a
 //! batch that failed as a whole, goes through the ordinary one-message path,
 //! which applies all the rules and produces the precise error.
-
-use std::sync::Arc;
+//!
+//! A sender's messages keep their order: every sender is served by one worker
+//! (by hash), a worker runs its batches one after the other, and a sender's
+//! held-back (`slow`) messages are sent, in order, before the worker's next batch.
 
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::auth::Identity;
@@ -29,34 +31,40 @@ struct Job {
     reply: oneshot::Sender<Result<Sent, ApiError>>,
 }
 
-/// The queue in front of the batch workers.
+/// The queues in front of the batch workers, one per worker.
 pub struct SendBatcher {
-    queue: mpsc::Sender<Job>,
+    queues: Vec<mpsc::Sender<Job>>,
 }
 
+/// The answer to a queued send, to await.
+pub type Answer = oneshot::Receiver<Result<Sent, ApiError>>;
+
 impl SendBatcher {
-    /// Starts `workers` tasks, each with its own pooled connection per batch.
+    /// Starts `workers` tasks, each taking a pooled connection per batch.
     /// `db` must be a handle without a batcher (the slow path uses it).
     pub fn start(db: Db, workers: usize, max_batch: usize) -> Self {
-        let (queue, rx) = mpsc::channel::<Job>(max_batch * workers * 4);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..workers.max(1) {
-            let (db, rx) = (db.clone(), rx.clone());
-            tokio::spawn(async move {
-                while let Some(batch) = next_batch(&rx, max_batch.max(1)).await {
-                    run(&db, batch).await;
-                }
-            });
-        }
-        Self { queue }
+        let queues = (0..workers.max(1))
+            .map(|_| {
+                let (queue, mut rx) = mpsc::channel::<Job>(max_batch.max(1) * 8);
+                let db = db.clone();
+                tokio::spawn(async move {
+                    while let Some(batch) = next_batch(&mut rx, max_batch.max(1)).await {
+                        run(&db, batch).await;
+                    }
+                });
+                queue
+            })
+            .collect();
+        Self { queues }
     }
 
-    pub async fn send(
+    /// Queues a send behind the sender's earlier ones; the answer comes after COMMIT.
+    pub async fn submit(
         &self,
         caller: &Identity,
         conversation_id: Uuid,
         new: NewMessage,
-    ) -> Result<Sent, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             caller: caller.clone(),
@@ -64,19 +72,24 @@ impl SendBatcher {
             new,
             reply,
         };
-        self.queue
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&caller.sub, &mut hasher);
+        let worker = std::hash::Hasher::finish(&hasher) as usize % self.queues.len();
+        self.queues[worker]
             .send(job)
             .await
             .map_err(|_| ApiError::Unavailable("server shutting down; retry".into()))?;
-        answer.await.map_err(|_| {
-            ApiError::Unavailable("send interrupted; retry with the same client_msg_id".into())
-        })?
+        Ok(answer)
     }
 }
 
+/// What a queued send's answer means when its worker went away.
+pub fn interrupted() -> ApiError {
+    ApiError::Unavailable("send interrupted; retry with the same client_msg_id".into())
+}
+
 /// Waits for one job, then takes whatever else is already queued.
-async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, max: usize) -> Option<Vec<Job>> {
-    let mut rx = rx.lock().await;
+async fn next_batch(rx: &mut mpsc::Receiver<Job>, max: usize) -> Option<Vec<Job>> {
     let first = rx.recv().await?;
     let mut batch = vec![first];
     while batch.len() < max {
@@ -98,20 +111,19 @@ async fn run(db: &Db, mut batch: Vec<Job>) {
             vec![Outcome::Slow; batch.len()]
         }
     };
+    let mut held_back = Vec::new();
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         match outcome {
             Outcome::Done(sent) => {
                 let _ = job.reply.send(Ok(sent));
             }
-            Outcome::Slow => {
-                let db = db.clone();
-                tokio::spawn(async move {
-                    let result =
-                        messages::send_one(&db, &job.caller, job.conversation_id, job.new).await;
-                    let _ = job.reply.send(result);
-                });
-            }
+            Outcome::Slow => held_back.push(job),
         }
+    }
+    // In order, before this worker's next batch: a sender's order holds.
+    for job in held_back {
+        let result = messages::send_one(db, &job.caller, job.conversation_id, job.new).await;
+        let _ = job.reply.send(result);
     }
 }
 

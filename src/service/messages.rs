@@ -8,7 +8,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{Limit, MessageBody, MessageKind};
 use crate::error::ApiError;
-use crate::service::{support, WireRow};
+use crate::service::{group_commit, support, WireRow};
 
 /// A message as a client sends it.
 #[derive(Clone, Debug)]
@@ -36,9 +36,27 @@ pub async fn send(
     conversation_id: Uuid,
     new: NewMessage,
 ) -> Result<Sent, ApiError> {
+    submit(db, caller, conversation_id, new).await?.await
+}
+
+/// Queues a send and returns its answer to await, so a connection can have
+/// several sends in flight; a sender's sends are stored in the order queued.
+pub async fn submit(
+    db: &Db,
+    caller: &Identity,
+    conversation_id: Uuid,
+    new: NewMessage,
+) -> Result<futures::future::BoxFuture<'static, Result<Sent, ApiError>>, ApiError> {
+    use futures::FutureExt;
     match db.send_batcher() {
-        Some(batcher) => batcher.send(caller, conversation_id, new).await,
-        None => send_one(db, caller, conversation_id, new).await,
+        Some(batcher) => {
+            let answer = batcher.submit(caller, conversation_id, new).await?;
+            Ok(async move { answer.await.map_err(|_| group_commit::interrupted())? }.boxed())
+        }
+        None => {
+            let sent = send_one(db, caller, conversation_id, new).await;
+            Ok(futures::future::ready(sent).boxed())
+        }
     }
 }
 

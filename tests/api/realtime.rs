@@ -140,6 +140,39 @@ async fn the_inbox_starts_with_unread_counts_and_hears_of_new_messages_and_flags
 }
 
 #[tokio::test]
+async fn pipelined_sends_on_one_socket_are_acked_and_stored_in_the_order_sent() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let mut ws = Ws::connect(app.port, &chat.customer).await;
+    for n in 0..100 {
+        let mut frame = send_frame(&chat.conversation, &format!("p{n}"));
+        frame["ref"] = json!(n);
+        ws.send_raw(Message::Text(frame.to_string().into())).await;
+    }
+    // One frame of another kind in between: its answer waits its turn.
+    ws.send_raw(Message::Text(
+        json!({ "type": "ping", "ref": "last" }).to_string().into(),
+    ))
+    .await;
+    let mut seqs = Vec::new();
+    for n in 0..100 {
+        let ack = ws.event().await;
+        assert_eq!(
+            (ack["type"].as_str(), ack["ref"].as_i64()),
+            (Some("ack"), Some(n)),
+            "{ack}"
+        );
+        assert_eq!(ack["message"]["body"], format!("p{n}"));
+        seqs.push(ack["message"]["seq"].as_i64().unwrap());
+    }
+    assert_eq!(ws.event().await["ref"], "last");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "stored in the order sent: {seqs:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_in_order() {
     let app = spawn_app().await;
     let chat = Chat::open(&app).await;
