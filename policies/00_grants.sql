@@ -34,3 +34,14 @@ GRANT UPDATE (ended_reason) ON live_chat_sessions TO pgchat_user;
 -- Jobs of the server (and operators in psql), never of a request.
 REVOKE EXECUTE ON FUNCTION pgchat.assign_waiting(integer), pgchat.end_inactive(integer),
                            pgchat.agent_presence(text, text) FROM PUBLIC, pgchat_user;
+
+-- Direct conversations, rooms and message features (migrations/V3): reactions
+-- are yours to add and take back; moderators silence members and pin
+-- messages; the room directory lists open rooms to everyone.
+GRANT SELECT ON message_reactions TO pgchat_user;
+GRANT INSERT (message_id, emoji, user_id) ON message_reactions TO pgchat_user;
+GRANT DELETE ON message_reactions TO pgchat_user;
+GRANT UPDATE (silenced_until) ON conversation_members TO pgchat_user;
+GRANT UPDATE (pinned_at, pinned_by) ON chat_messages TO pgchat_user;
+GRANT SELECT ON pgchat.room_directory TO pgchat_user;
+REVOKE EXECUTE ON FUNCTION pgchat.purge_expired(integer) FROM PUBLIC, pgchat_user;

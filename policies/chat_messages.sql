@@ -21,8 +21,11 @@ CREATE POLICY chat_messages_insert ON chat_messages FOR INSERT TO pgchat_user
                             AND pgchat.can_write(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
                   END);
 
--- You edit and delete your own messages.
+-- You edit and delete your own messages; moderators delete others' and pin
+-- (what each may change is decided by sql/45_rooms.sql, tg_message_rules).
 DROP POLICY IF EXISTS chat_messages_update ON chat_messages;
 CREATE POLICY chat_messages_update ON chat_messages FOR UPDATE TO pgchat_user
-  USING (sender_id = (SELECT auth.uid()))
-  WITH CHECK (sender_id = (SELECT auth.uid()));
+  USING (sender_id = (SELECT auth.uid())
+         OR pgchat.can_pin(conversation_id, (SELECT auth.uid()), (SELECT auth.role())))
+  WITH CHECK (sender_id = (SELECT auth.uid())
+              OR pgchat.can_pin(conversation_id, (SELECT auth.uid()), (SELECT auth.role())));

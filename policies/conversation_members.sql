@@ -19,13 +19,25 @@ CREATE POLICY conversation_members_insert ON conversation_members FOR INSERT TO 
     OR (user_id = (SELECT auth.uid()) AND role = 'agent'
         AND pgchat.session_agent(conversation_id) = (SELECT auth.uid()))
     OR (user_id = (SELECT auth.uid())
-        AND pgchat.created_kind(conversation_id, (SELECT auth.uid())) <> 'support'));
+        AND pgchat.created_kind(conversation_id, (SELECT auth.uid())) <> 'support')
+    -- joining an open room, inviting, the other member of a new direct conversation
+    OR pgchat.can_add_member(conversation_id, user_id, role));
 
 -- Your own row (read cursor, flags, leaving); admins any; the assigned agent
--- those of their support conversation (a transfer retires the previous agent).
+-- those of their support conversation (a transfer retires the previous agent);
+-- room moderators those of the members they moderate.
 DROP POLICY IF EXISTS conversation_members_update ON conversation_members;
 CREATE POLICY conversation_members_update ON conversation_members FOR UPDATE TO pgchat_user
   USING (user_id = (SELECT auth.uid())
          OR (SELECT auth.role()) = 'admin'
          OR ((SELECT auth.role()) = 'agent'
-             AND pgchat.session_agent(conversation_id) = (SELECT auth.uid())));
+             AND pgchat.session_agent(conversation_id) = (SELECT auth.uid()))
+         -- room moderation (ban, silence, role, remove) and inviting back someone
+         -- who left; the rank rules are in sql/45_rooms.sql (tg_member_rules)
+         OR pgchat.member_rank(conversation_id, (SELECT auth.uid())) >= 2
+         OR (left_at IS NOT NULL AND pgchat.member_rank(conversation_id, (SELECT auth.uid())) >= 1))
+  WITH CHECK (user_id = (SELECT auth.uid())
+              OR (SELECT auth.role()) = 'admin'
+              OR ((SELECT auth.role()) = 'agent'
+                  AND pgchat.session_agent(conversation_id) = (SELECT auth.uid()))
+              OR pgchat.member_rank(conversation_id, (SELECT auth.uid())) >= 1);

@@ -4,10 +4,12 @@ DROP POLICY IF EXISTS conversations_select ON conversations;
 CREATE POLICY conversations_select ON conversations FOR SELECT TO pgchat_user
   USING (pgchat.can_read(id, (SELECT auth.uid()), (SELECT auth.role())));
 
--- Anyone signed in may start a conversation in their own name.
+-- Anyone signed in may start a conversation in their own name (a direct
+-- conversation only with themselves as one of its pair).
 DROP POLICY IF EXISTS conversations_insert ON conversations;
 CREATE POLICY conversations_insert ON conversations FOR INSERT TO pgchat_user
-  WITH CHECK (created_by = (SELECT auth.uid()));
+  WITH CHECK (created_by = (SELECT auth.uid())
+              AND (kind <> 'direct' OR (direct_key::jsonb) ? (SELECT auth.uid())));
 
 -- Owners and admins of a room edit its title and settings; admins anything.
 DROP POLICY IF EXISTS conversations_update ON conversations;

@@ -2,6 +2,24 @@
 -- NOTIFY triggers embed them, so a message looks the same on every path.
 -- SECURITY DEFINER so that sender names resolve whatever the caller may read of `users`.
 
+-- What a reply shows of its parent: a snippet, its sender, whether it was
+-- deleted. Null when the parent is gone (purged) or is an internal note quoted
+-- by a public message (the reply's JSON is the same for every reader).
+CREATE OR REPLACE FUNCTION pgchat.reply_preview(m chat_messages) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT jsonb_build_object(
+    'id', p.id,
+    'seq', p.seq,
+    'sender_id', CASE WHEN p.anonymous THEN NULL ELSE p.sender_id END,
+    'sender_name', CASE WHEN p.anonymous THEN NULL ELSE (SELECT u.name FROM users u WHERE u.id = p.sender_id) END,
+    'kind', p.kind,
+    'body', CASE WHEN p.deleted_at IS NULL THEN left(p.body, 140) ELSE '' END,
+    'deleted', p.deleted_at IS NOT NULL)
+    FROM chat_messages p
+   WHERE m.reply_to IS NOT NULL AND p.id = m.reply_to AND p.conversation_id = m.conversation_id
+     AND (m.internal OR NOT p.internal)
+$$;
+
 CREATE OR REPLACE FUNCTION pgchat.message_json(m chat_messages) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
   SELECT jsonb_build_object(
@@ -9,19 +27,26 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'conversation_id', m.conversation_id,
     'seq', m.seq,
     'change_seq', m.change_seq,
-    'sender_id', m.sender_id,
+    -- an anonymous post (a room with anonymous posting) does not name its sender
+    'sender_id', CASE WHEN m.anonymous THEN NULL ELSE m.sender_id END,
     'sender_role', m.sender_role,
-    'sender_name', (SELECT u.name FROM users u WHERE u.id = m.sender_id),
+    'sender_name', CASE WHEN m.anonymous THEN NULL ELSE (SELECT u.name FROM users u WHERE u.id = m.sender_id) END,
     'client_msg_id', m.client_msg_id,
     'kind', m.kind,
     'body', CASE WHEN m.deleted_at IS NULL THEN m.body ELSE '' END,
     'reply_to', m.reply_to,
+    'reply_preview', pgchat.reply_preview(m),
     'internal', m.internal,
     'attachment', NULL,
-    'reactions', '{}'::jsonb,
+    -- {"👍": ["alice", "bob"]}: who reacted with what, oldest first (kept by a trigger)
+    'reactions', CASE WHEN m.deleted_at IS NULL THEN m.reactions ELSE '{}'::jsonb END,
+    'anonymous', m.anonymous,
+    'pinned_at', pgchat.ts(m.pinned_at),
+    'pinned_by', m.pinned_by,
     'created_at', pgchat.ts(m.created_at),
     'edited_at', pgchat.ts(m.edited_at),
-    'deleted_at', pgchat.ts(m.deleted_at))
+    'deleted_at', pgchat.ts(m.deleted_at),
+    'deleted_by', m.deleted_by)
 $$;
 
 CREATE OR REPLACE FUNCTION pgchat.session_json(s live_chat_sessions) RETURNS jsonb
@@ -60,6 +85,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'name', (SELECT u.name FROM users u WHERE u.id = m.user_id),
     'role', m.role,
     'banned', m.banned,
+    -- a moderator's mute: no posting while silenced (silenced_until null: until lifted)
+    'silenced', m.silenced_until IS NOT NULL AND m.silenced_until > now(),
+    'silenced_until', CASE WHEN isfinite(m.silenced_until) THEN pgchat.ts(m.silenced_until) END,
     'last_read_seq', m.last_read_seq,
     'last_delivered_seq', m.last_delivered_seq,
     'change_seq', m.change_seq,
@@ -77,4 +105,46 @@ LANGUAGE sql STABLE AS $$
     'archived', m.archived,
     'deleted_at', pgchat.ts(m.deleted_at),
     'last_read_seq', m.last_read_seq)
+$$;
+
+-- A room's settings with the defaults filled in (absent keys take these).
+-- A group holds at most 50 members whatever its max_members says.
+CREATE OR REPLACE FUNCTION pgchat.room_settings(kind text, settings jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT s || CASE WHEN kind = 'group'
+                   THEN jsonb_build_object('max_members', least(coalesce((s ->> 'max_members')::int, 50), 50))
+                   ELSE '{}'::jsonb END
+    FROM (SELECT jsonb_build_object(
+                   'allow_invites', true,
+                   'max_members', NULL,
+                   'allow_file_uploads', true,
+                   'enable_ai', false,
+                   'retention_days', NULL,
+                   'anonymous_posting', false) || coalesce(settings, '{}'::jsonb) AS s) d
+$$;
+
+-- A conversation as listed (GET /v1/conversations, rooms): what every member may know of it.
+CREATE OR REPLACE FUNCTION pgchat.conversation_json(c conversations) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT jsonb_build_object(
+    'id', c.id,
+    'kind', c.kind,
+    'title', c.title,
+    'description', c.description,
+    'settings', CASE WHEN c.kind IN ('public', 'private', 'group', 'announcement')
+                     THEN pgchat.room_settings(c.kind, c.settings) ELSE c.settings END,
+    'created_by', c.created_by,
+    'created_at', pgchat.ts(c.created_at),
+    'change_seq', c.change_seq,
+    'last_seq', c.last_seq,
+    'last_message_seq', c.last_message_seq,
+    'last_message_at', pgchat.ts(c.last_message_at),
+    'member_count', (SELECT count(*) FROM conversation_members m
+                      WHERE m.conversation_id = c.id AND m.left_at IS NULL AND NOT m.banned))
+$$;
+
+-- A room: the conversation, with the names the rooms API speaks (`type`, `name`).
+CREATE OR REPLACE FUNCTION pgchat.room_json(c conversations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT pgchat.conversation_json(c) || jsonb_build_object('type', c.kind, 'name', c.title)
 $$;

@@ -27,6 +27,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
         SELECT 1 FROM conversation_members m
          WHERE m.conversation_id = conv AND m.user_id = uid
            AND m.left_at IS NULL AND NOT m.banned
+           -- silenced by a moderator: reads, does not post
+           AND (m.silenced_until IS NULL OR m.silenced_until <= now())
            AND (c.kind <> 'announcement' OR m.role IN ('owner', 'admin')))
     END
     FROM conversations c WHERE c.id = conv), false)

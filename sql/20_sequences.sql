@@ -57,8 +57,8 @@ DROP TRIGGER IF EXISTS live_chat_sessions_seq ON live_chat_sessions;
 CREATE TRIGGER live_chat_sessions_seq BEFORE INSERT OR UPDATE ON live_chat_sessions
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_seq();
 
--- Members: changes the other members see (join, leave, ban, role, read and
--- delivered cursors) take a change_seq and record which change it was; the
+-- Members: changes the other members see (join, leave, ban, role, silence, read
+-- and delivered cursors) take a change_seq and record which change it was; the
 -- member's private flags (pinned, muted, archived, deleted) do not.
 CREATE OR REPLACE FUNCTION pgchat.tg_member_seq() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -67,10 +67,16 @@ BEGIN
     NEW.last_change := 'joined';
   ELSIF (NEW.left_at IS NOT NULL AND OLD.left_at IS NULL) OR (NEW.banned AND NOT OLD.banned) THEN
     NEW.last_change := 'left';
-  ELSIF (NEW.left_at IS NULL AND OLD.left_at IS NOT NULL) OR (OLD.banned AND NOT NEW.banned) THEN
+  ELSIF (NEW.left_at IS NULL AND OLD.left_at IS NOT NULL)
+        OR (OLD.banned AND NOT NEW.banned AND NEW.left_at IS NULL) THEN
     NEW.last_change := 'joined';
   ELSIF NEW.role <> OLD.role THEN
     NEW.last_change := 'role';
+  ELSIF NEW.silenced_until IS DISTINCT FROM OLD.silenced_until THEN
+    NEW.last_change := 'silenced';
+  ELSIF NEW.banned <> OLD.banned THEN
+    -- lifted while away: not back in, but the others see the change
+    NEW.last_change := 'unbanned';
   ELSIF NEW.last_read_seq <> OLD.last_read_seq THEN
     NEW.last_change := 'read';
   ELSIF NEW.last_delivered_seq <> OLD.last_delivered_seq THEN

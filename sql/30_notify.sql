@@ -21,8 +21,12 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
   PERFORM pgchat.notify(jsonb_build_object(
     't', 'message',
+    -- resume replays reactions and pins as message_updated (the row as it is now)
     'ev', CASE WHEN TG_OP = 'INSERT' THEN 'message_new'
                WHEN NEW.deleted_at IS NOT NULL AND OLD.deleted_at IS NULL THEN 'message_deleted'
+               WHEN NEW.reactions IS DISTINCT FROM OLD.reactions THEN 'reaction'
+               WHEN NEW.pinned_at IS DISTINCT FROM OLD.pinned_at
+                 THEN CASE WHEN NEW.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
                ELSE 'message_updated' END,
     'c', NEW.conversation_id,
     'cs', NEW.change_seq,

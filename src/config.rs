@@ -109,6 +109,9 @@ pub struct Config {
     pub realtime: RealtimeConfig,
 
     #[command(flatten)]
+    pub retention: RetentionConfig,
+
+    #[command(flatten)]
     pub desk: DeskConfig,
 
     /// Address the HTTP/WebSocket server listens on.

@@ -175,6 +175,254 @@ impl Limit {
     }
 }
 
+// ── direct conversations, rooms and message features ──────────────────────
+
+/// A user id (a JWT `sub`): 1 to 200 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
+            return Err("user_id must be 1 to 200 characters without control characters".into());
+        }
+        Ok(Self(value))
+    }
+}
+
+/// A room's name: 1 to 100 characters (trimmed), not blank.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        clean_text("name", &value, 100)?;
+        Ok(Self(value.trim().to_owned()))
+    }
+}
+
+/// A room's description: up to 1000 characters (may be empty).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Description(String);
+
+impl Description {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Description {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.chars().count() > 1000 || value.contains('\0') {
+            return Err("description must be at most 1000 characters, without NUL".into());
+        }
+        Ok(Self(value))
+    }
+}
+
+/// A reaction: one emoji (or a short code such as `:tada:`), 1 to 32
+/// characters, no whitespace, control characters or `/`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Emoji(String);
+
+impl Emoji {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Emoji {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let bad = |c: char| c.is_whitespace() || c.is_control() || c == '/';
+        if value.is_empty() || value.chars().count() > 32 || value.chars().any(bad) {
+            return Err(
+                "a reaction is 1 to 32 characters without whitespace, control characters or /"
+                    .into(),
+            );
+        }
+        Ok(Self(value))
+    }
+}
+
+/// A full-text search query: 1 to 200 characters, not blank.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SearchQuery(String);
+
+impl SearchQuery {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SearchQuery {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        clean_text("q", &value, 200)?;
+        Ok(Self(value.trim().to_owned()))
+    }
+}
+
+word_enum!(
+    /// The kinds of room: public (anyone finds and joins), private (by
+    /// invitation), group (2–50 people, by invitation), announcement (anyone
+    /// joins; only owners and admins post).
+    RoomType { Public => "public", Private => "private", Group => "group", Announcement => "announcement" }
+);
+word_enum!(
+    /// Every kind of conversation.
+    ConversationKind { Support => "support", Direct => "direct", Group => "group", Public => "public", Private => "private", Announcement => "announcement" }
+);
+word_enum!(
+    /// A member's role in a room, highest first.
+    MemberRole { Owner => "owner", Admin => "admin", Moderator => "moderator", Member => "member" }
+);
+
+impl MemberRole {
+    /// owner 4, admin 3, moderator 2, member 1 (as `pgchat.role_rank`).
+    pub fn rank(self) -> i32 {
+        match self {
+            Self::Owner => 4,
+            Self::Admin => 3,
+            Self::Moderator => 2,
+            Self::Member => 1,
+        }
+    }
+}
+
+/// The most members a group may have.
+pub const MAX_GROUP_MEMBERS: u32 = 50;
+
+/// A room's member limit: 2 to 100000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct MaxMembers(u32);
+
+impl MaxMembers {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for MaxMembers {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            2..=100_000 => Ok(Self(value as u32)),
+            _ => Err("max_members must be an integer from 2 to 100000".into()),
+        }
+    }
+}
+
+/// How long a room keeps messages: 1 to 3650 days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct RetentionDays(u32);
+
+impl TryFrom<i64> for RetentionDays {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            1..=3650 => Ok(Self(value as u32)),
+            _ => Err("retention_days must be an integer from 1 to 3650".into()),
+        }
+    }
+}
+
+/// How long a moderator silences a member: 1 minute to 1 year.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct SilenceMinutes(i32);
+
+impl SilenceMinutes {
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for SilenceMinutes {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            1..=525_600 => Ok(Self(value as i32)),
+            _ => Err("silenced_minutes must be an integer from 1 to 525600".into()),
+        }
+    }
+}
+
+/// `null` as `Some(None)`, absent as `None` (with `#[serde(default)]`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Room settings as a client sends them: every field optional (absent: keep,
+/// or the default for a new room); `null` clears `max_members` or `retention_days`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomSettings {
+    pub allow_invites: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_members: Option<Option<MaxMembers>>,
+    pub allow_file_uploads: Option<bool>,
+    pub enable_ai: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub retention_days: Option<Option<RetentionDays>>,
+    pub anonymous_posting: Option<bool>,
+}
+
+impl RoomSettings {
+    /// The JSON merged into the stored settings (`null`: remove the key).
+    pub fn to_patch(&self) -> serde_json::Value {
+        let mut patch = serde_json::Map::new();
+        let mut put = |key: &str, value: serde_json::Value| {
+            patch.insert(key.to_owned(), value);
+        };
+        if let Some(v) = self.allow_invites {
+            put("allow_invites", v.into());
+        }
+        if let Some(v) = self.max_members {
+            put("max_members", v.map(|m| m.0).into());
+        }
+        if let Some(v) = self.allow_file_uploads {
+            put("allow_file_uploads", v.into());
+        }
+        if let Some(v) = self.enable_ai {
+            put("enable_ai", v.into());
+        }
+        if let Some(v) = self.retention_days {
+            put("retention_days", v.map(|d| d.0).into());
+        }
+        if let Some(v) = self.anonymous_posting {
+            put("anonymous_posting", v.into());
+        }
+        serde_json::Value::Object(patch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +464,43 @@ mod tests {
         assert_eq!("urgent".parse::<Priority>().unwrap(), Priority::Urgent);
         assert!("URGENT".parse::<Priority>().is_err());
         assert_eq!(Category::Returns.as_str(), "returns");
+    }
+
+    #[test]
+    fn room_values_parse() {
+        assert!(UserId::try_from("bob".to_owned()).is_ok());
+        assert!(UserId::try_from(String::new()).is_err());
+        assert!(UserId::try_from("a\nb".to_owned()).is_err());
+        assert_eq!(
+            RoomName::try_from("  Lobby ".to_owned()).unwrap().as_str(),
+            "Lobby"
+        );
+        assert!(RoomName::try_from("   ".to_owned()).is_err());
+        assert!(RoomName::try_from("x".repeat(101)).is_err());
+        assert!(Emoji::try_from("👍".to_owned()).is_ok());
+        assert!(Emoji::try_from("👨‍👩‍👧‍👦".to_owned()).is_ok(), "a ZWJ sequence");
+        for bad in ["", "a b", "x/y", "\t"] {
+            assert!(Emoji::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+        assert!(SearchQuery::try_from(" ".to_owned()).is_err());
+        assert!(MaxMembers::try_from(1).is_err());
+        assert!(RetentionDays::try_from(0).is_err());
+        assert!(SilenceMinutes::try_from(525_601).is_err());
+        assert!(MemberRole::Owner.rank() > MemberRole::Admin.rank());
+    }
+
+    #[test]
+    fn room_settings_tell_absent_from_null() {
+        let s: RoomSettings = serde_json::from_str(
+            r#"{"retention_days": null, "max_members": 10, "enable_ai": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.to_patch(),
+            serde_json::json!({"retention_days": null, "max_members": 10, "enable_ai": true})
+        );
+        assert_eq!(RoomSettings::default().to_patch(), serde_json::json!({}));
+        assert!(serde_json::from_str::<RoomSettings>(r#"{"colour": "red"}"#).is_err());
+        assert!(serde_json::from_str::<RoomSettings>(r#"{"max_members": 1}"#).is_err());
     }
 }

@@ -86,6 +86,10 @@ impl Application {
             db = db.with_group_commit(config.database.send_workers, config.database.send_batch_max);
         }
         let desk = Desk::start(db.clone(), database.clone(), config.desk.clone()).await?;
+        if config.retention.retention_interval_secs > 0 {
+            let every = std::time::Duration::from_secs(config.retention.retention_interval_secs);
+            tokio::spawn(crate::service::retention::run(db.clone(), every));
+        }
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,

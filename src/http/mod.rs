@@ -5,10 +5,13 @@
 mod admin;
 mod agents;
 mod canned;
+mod conversations;
 mod dev;
 mod extract;
 mod health;
+mod message_features;
 mod messages;
+mod rooms;
 mod support;
 mod web;
 
@@ -46,6 +49,9 @@ pub fn router(state: AppState) -> Router {
         .merge(support::router())
         .merge(agents::router().merge(canned::router()).merge(admin::router()))
         .merge(messages::router())
+        .merge(conversations::router())
+        .merge(rooms::router())
+        .merge(message_features::router())
         .merge(realtime::router())
         .merge(web::router(&state.config))
         .fallback(not_found)

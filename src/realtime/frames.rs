@@ -19,6 +19,7 @@ pub fn change(change: &Change, topic: &Topic) -> Event {
     match change.table {
         Table::Message => frame["message"] = change.row.clone(),
         Table::Session => frame["session"] = change.row.clone(),
+        Table::Room => frame["room"] = change.row.clone(),
         Table::Member => {
             frame["user_id"] = json!(change.user_id);
             match change.event.as_str() {

@@ -175,7 +175,7 @@ impl Listener {
             }
         };
         match note.t.as_str() {
-            "message" | "session" | "member" => {
+            "message" | "session" | "member" | "room" => {
                 let users: Vec<String> = note.users.iter().flatten().cloned().collect();
                 if let Some(change) = self.change_of(note).await {
                     self.conversation_change(change, &users).await;
@@ -292,7 +292,8 @@ impl Listener {
             }
             Table::Member => {
                 self.members.remove(&change.conversation_id);
-                if change.event == "member_joined" {
+                // the member hears on their inbox that they were added or removed
+                if matches!(change.event.as_str(), "member_joined" | "member_left") {
                     if let Some(user) = &change.user_id {
                         self.hub
                             .dispatch(frames::change(change, &Topic::Inbox(user.as_str().into())));
@@ -310,7 +311,7 @@ impl Listener {
                     }
                 }
             }
-            Table::Message => {}
+            Table::Message | Table::Room => {}
         }
     }
 

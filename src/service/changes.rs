@@ -17,6 +17,8 @@ pub enum Table {
     Message,
     Session,
     Member,
+    /// A room's title, description or settings (`room_updated`).
+    Room,
 }
 
 impl Table {
@@ -25,6 +27,7 @@ impl Table {
             "message" => Some(Self::Message),
             "session" => Some(Self::Session),
             "member" => Some(Self::Member),
+            "room" => Some(Self::Room),
             _ => None,
         }
     }
@@ -35,7 +38,9 @@ impl Table {
 pub struct Change {
     pub table: Table,
     /// The client event: message_new, message_updated, message_deleted,
-    /// session_updated, member_joined, member_left, read, delivered, member_updated.
+    /// session_updated, member_joined, member_left, read, delivered, member_updated,
+    /// room_updated; live only (replayed as message_updated): reaction,
+    /// message_pinned, message_unpinned.
     pub event: String,
     pub conversation_id: Uuid,
     pub change_seq: i64,
@@ -73,6 +78,9 @@ const CHANGES: &str = "
       UNION ALL
       SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id, pgchat.member_json(cm)
         FROM conversation_members cm WHERE cm.conversation_id = $1 AND cm.change_seq > $2 AND cm.change_seq <= $3
+      UNION ALL
+      SELECT c.change_seq, 'room', 'room_updated', false, NULL, pgchat.room_json(c)
+        FROM conversations c WHERE c.id = $1 AND c.change_seq > $2 AND c.change_seq <= $3
     ) changes ORDER BY change_seq LIMIT $4";
 
 /// Most changes read in one go; a longer backlog comes in chunks.

@@ -97,6 +97,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             jwt_leeway_secs: 30,
         },
         realtime: pgchat::config::RealtimeConfig::default(),
+        retention: pgchat::config::RetentionConfig::default(),
         desk: pgchat::config::DeskConfig::default(),
         bind: "127.0.0.1:0".parse().expect("a socket address"),
         max_body_bytes: 64 * 1024,

@@ -1,0 +1,431 @@
+-- Direct conversations, rooms and message features: who may do what in a room
+-- (roles ranked owner > admin > moderator > member), the rules that hold
+-- however a row is written (API, psql, a job), reactions, pins, tombstones,
+-- room metadata changes as resumable events, and the retention purge.
+-- The policies in policies/ call the helpers; the triggers are the authority.
+
+-- ── helpers ─────────────────────────────────────────────────────────────────
+
+CREATE OR REPLACE FUNCTION pgchat.is_room(kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT kind IN ('public', 'private', 'group', 'announcement')
+$$;
+
+-- Rooms anyone may find and join.
+CREATE OR REPLACE FUNCTION pgchat.is_open_room(kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT kind IN ('public', 'announcement')
+$$;
+
+CREATE OR REPLACE FUNCTION pgchat.role_rank(role text) RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE role WHEN 'owner' THEN 4 WHEN 'admin' THEN 3 WHEN 'moderator' THEN 2
+                   WHEN 'member' THEN 1 WHEN 'customer' THEN 1 WHEN 'agent' THEN 1 ELSE 0 END
+$$;
+
+-- The rank of `uid` in `conv`: 0 unless a current member (not left, not banned).
+CREATE OR REPLACE FUNCTION pgchat.member_rank(conv uuid, uid text) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT coalesce((SELECT pgchat.role_rank(m.role) FROM conversation_members m
+                    WHERE m.conversation_id = conv AND m.user_id = uid
+                      AND m.left_at IS NULL AND NOT m.banned), 0)
+$$;
+
+-- Moderators (and above) of a room remove others' messages and members; platform admins anywhere.
+CREATE OR REPLACE FUNCTION pgchat.can_moderate(conv uuid, uid text, urole text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT uid IS NOT NULL AND (urole = 'admin' OR (
+    pgchat.is_room((SELECT c.kind FROM conversations c WHERE c.id = conv))
+    AND pgchat.member_rank(conv, uid) >= 2))
+$$;
+
+-- Pinning: moderators of a room; either member of a direct conversation.
+CREATE OR REPLACE FUNCTION pgchat.can_pin(conv uuid, uid text, urole text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT pgchat.can_moderate(conv, uid, urole) OR (
+    (SELECT c.kind FROM conversations c WHERE c.id = conv) = 'direct'
+    AND pgchat.member_rank(conv, uid) >= 1)
+$$;
+
+-- Reacting: a current member (or an admin) who is not silenced.
+CREATE OR REPLACE FUNCTION pgchat.can_react(conv uuid, uid text, urole text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT uid IS NOT NULL AND (urole = 'admin' OR EXISTS (
+    SELECT 1 FROM conversation_members m
+     WHERE m.conversation_id = conv AND m.user_id = uid AND m.left_at IS NULL AND NOT m.banned
+       AND (m.silenced_until IS NULL OR m.silenced_until <= now())))
+$$;
+
+-- The unique key of the direct conversation of two users (order-free).
+CREATE OR REPLACE FUNCTION pgchat.direct_key(a text, b text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_array(least(a COLLATE "C", b COLLATE "C"), greatest(a COLLATE "C", b COLLATE "C"))::text
+$$;
+
+-- Whether a user id is known (has made an authenticated request): users are
+-- otherwise visible only to those who share a conversation with them.
+CREATE OR REPLACE FUNCTION pgchat.user_exists(uid text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT EXISTS (SELECT 1 FROM users WHERE id = uid)
+$$;
+
+-- May the caller add `target` to `conv` with `role`? (The INSERT policy of
+-- conversation_members; joining, inviting and starting a direct conversation.)
+CREATE OR REPLACE FUNCTION pgchat.can_add_member(conv uuid, target text, role text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT auth.uid() IS NOT NULL AND coalesce((
+    SELECT CASE
+      -- the creator of a direct conversation adds its other member
+      WHEN c.kind = 'direct' THEN
+        c.created_by = auth.uid() AND target <> auth.uid() AND role = 'member'
+        AND c.direct_key = pgchat.direct_key(auth.uid(), target)
+      WHEN NOT pgchat.is_room(c.kind) THEN false
+      -- anyone joins an open room, as a member
+      WHEN target = auth.uid() THEN pgchat.is_open_room(c.kind) AND role = 'member'
+      -- a member invites (when the room allows it; admins always), as a member
+      -- or with a role below their own (owners may name owners)
+      ELSE pgchat.member_rank(conv, auth.uid()) >= 1
+        AND ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean
+             OR pgchat.member_rank(conv, auth.uid()) >= 3)
+        AND (role = 'member' OR pgchat.role_rank(role) < pgchat.member_rank(conv, auth.uid())
+             OR pgchat.member_rank(conv, auth.uid()) = 4)
+        AND pgchat.role_rank(role) BETWEEN 1 AND 4 AND role NOT IN ('customer', 'agent')
+    END
+    FROM conversations c WHERE c.id = conv), false)
+$$;
+
+-- ── the room directory ──────────────────────────────────────────────────────
+
+-- Rooms the caller may find: every open room (public, announcement) and the
+-- private rooms and groups they belong to. A view with its owner's rights, so
+-- an open room is listed before the caller is a member (the conversations
+-- policy shows members only); the WHERE clause applies the caller's identity.
+CREATE OR REPLACE VIEW pgchat.room_directory WITH (security_barrier = true) AS
+  SELECT c.id, c.kind, c.title, c.created_at, pgchat.room_json(c) AS room
+    FROM conversations c
+   WHERE pgchat.is_open_room(c.kind)
+      OR (c.kind IN ('private', 'group') AND pgchat.can_read(c.id, auth.uid(), auth.role()));
+
+-- ── membership rules ────────────────────────────────────────────────────────
+
+-- Rules of room membership that hold whoever writes: capacity (max_members,
+-- 50 for a group) always; for requests, the rank rules: a moderator acts on
+-- members, an admin on moderators and members, an owner on everyone below
+-- owner, and nobody grants a role at or above their own (owners may name
+-- owners). Members may not silence, ban or re-admit themselves into a closed
+-- room, nor touch another member's private flags. Platform admins are exempt
+-- from the rank rules. Support conversations have their own rules.
+CREATE OR REPLACE FUNCTION pgchat.tg_member_rules() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  c conversations;
+  actor text := auth.uid();
+  actor_rank integer;
+  active integer;
+  max_members integer;
+BEGIN
+  SELECT * INTO c FROM conversations WHERE id = NEW.conversation_id;
+  IF NOT FOUND OR NOT (pgchat.is_room(c.kind) OR c.kind = 'direct') THEN
+    RETURN NEW;
+  END IF;
+  IF (c.kind = 'direct' AND NEW.role <> 'member')
+     OR NEW.role NOT IN ('owner', 'admin', 'moderator', 'member') THEN
+    RAISE check_violation USING MESSAGE = 'no role ' || NEW.role || ' in a ' || c.kind || ' conversation';
+  END IF;
+
+  IF TG_OP = 'UPDATE' AND actor IS NOT NULL AND auth.role() <> 'admin' THEN
+    IF NEW.user_id = actor THEN
+      IF NEW.silenced_until IS DISTINCT FROM OLD.silenced_until OR (NEW.banned AND NOT OLD.banned) THEN
+        RAISE insufficient_privilege USING MESSAGE = 'members cannot silence or ban themselves';
+      END IF;
+      IF OLD.left_at IS NOT NULL AND NEW.left_at IS NULL THEN
+        IF NEW.banned THEN
+          RAISE insufficient_privilege USING MESSAGE = 'you are banned from this room';
+        END IF;
+        IF NOT pgchat.is_open_room(c.kind) THEN
+          RAISE insufficient_privilege USING MESSAGE = 'this room is joined by invitation only';
+        END IF;
+        -- whoever comes back by themselves comes back as a member
+        NEW.role := 'member';
+      END IF;
+      IF OLD.left_at IS NULL AND NEW.left_at IS NOT NULL AND OLD.role = 'owner'
+         AND NOT EXISTS (SELECT 1 FROM conversation_members o
+                          WHERE o.conversation_id = NEW.conversation_id AND o.user_id <> actor
+                            AND o.role = 'owner' AND o.left_at IS NULL AND NOT o.banned)
+         AND EXISTS (SELECT 1 FROM conversation_members o
+                      WHERE o.conversation_id = NEW.conversation_id AND o.user_id <> actor
+                        AND o.left_at IS NULL AND NOT o.banned) THEN
+        RAISE check_violation USING MESSAGE = 'the last owner must name another owner before leaving';
+      END IF;
+    ELSE
+      actor_rank := pgchat.member_rank(NEW.conversation_id, actor);
+      IF (NEW.pinned, NEW.muted, NEW.archived, NEW.deleted_at, NEW.hidden_before_seq,
+          NEW.last_read_seq, NEW.last_delivered_seq)
+         IS DISTINCT FROM
+         (OLD.pinned, OLD.muted, OLD.archived, OLD.deleted_at, OLD.hidden_before_seq,
+          OLD.last_read_seq, OLD.last_delivered_seq) THEN
+        RAISE insufficient_privilege USING MESSAGE = 'a member''s own settings are theirs to change';
+      END IF;
+      IF OLD.left_at IS NOT NULL AND NEW.left_at IS NULL THEN
+        -- inviting back someone who left or was removed (not while banned)
+        IF NEW.banned THEN
+          RAISE insufficient_privilege USING MESSAGE = 'lift the ban before inviting them back';
+        END IF;
+        IF actor_rank < 1 OR NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
+          RAISE insufficient_privilege USING MESSAGE = 'you may not invite members here';
+        END IF;
+        IF NEW.role <> 'member' AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
+          RAISE insufficient_privilege USING MESSAGE = 'you may not grant a role at or above your own';
+        END IF;
+      ELSIF actor_rank < 2 OR pgchat.role_rank(OLD.role) >= actor_rank THEN
+        RAISE insufficient_privilege USING MESSAGE = 'you may only moderate members ranked below you';
+      END IF;
+      IF NEW.role <> OLD.role AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
+        RAISE insufficient_privilege USING MESSAGE = 'you may not grant a role at or above your own';
+      END IF;
+    END IF;
+  END IF;
+
+  -- capacity, whenever someone becomes a current member
+  IF pgchat.is_room(c.kind) AND NEW.left_at IS NULL AND NOT NEW.banned
+     AND (TG_OP = 'INSERT' OR OLD.left_at IS NOT NULL OR OLD.banned) THEN
+    max_members := (pgchat.room_settings(c.kind, c.settings) ->> 'max_members')::integer;
+    IF max_members IS NOT NULL THEN
+      -- serialize joins of this room: the count below sees every committed join
+      PERFORM 1 FROM conversations WHERE id = NEW.conversation_id FOR UPDATE;
+      SELECT count(*) INTO active FROM conversation_members m
+       WHERE m.conversation_id = NEW.conversation_id AND m.user_id <> NEW.user_id
+         AND m.left_at IS NULL AND NOT m.banned;
+      IF active >= max_members THEN
+        RAISE check_violation USING MESSAGE = 'this room is full (' || max_members || ' members)';
+      END IF;
+    END IF;
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS conversation_members_rules ON conversation_members;
+CREATE TRIGGER conversation_members_rules BEFORE INSERT OR UPDATE ON conversation_members
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_member_rules();
+
+-- ── message rules ───────────────────────────────────────────────────────────
+
+-- On insert: room settings apply (anonymous posting stamps the message; with
+-- file uploads off, no message carries an attachment). On update, for requests: only the body changes in an
+-- edit, by its sender, who must still be allowed to write; a deletion is by
+-- the sender or a moderator; pins by those who may pin; a tombstone stays one.
+-- A deletion always empties the message (body, reactions, pin): a tombstone.
+CREATE OR REPLACE FUNCTION pgchat.tg_message_rules() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  c conversations;
+  s jsonb;
+  actor text := auth.uid();
+  arole text := auth.role();
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    NEW.reactions := '{}'::jsonb;
+    NEW.anonymous := false;
+    SELECT * INTO c FROM conversations WHERE id = NEW.conversation_id;
+    IF FOUND AND pgchat.is_room(c.kind) AND c.settings <> '{}'::jsonb THEN
+      s := pgchat.room_settings(c.kind, c.settings);
+      IF NEW.kind NOT IN ('system', 'ai_response') AND (s ->> 'anonymous_posting')::boolean THEN
+        NEW.anonymous := true;
+      END IF;
+      IF NOT (s ->> 'allow_file_uploads')::boolean AND NEW.attachment_id IS NOT NULL THEN
+        RAISE check_violation USING MESSAGE = 'file uploads are turned off in this room';
+      END IF;
+    END IF;
+    RETURN NEW;
+  END IF;
+
+  IF (NEW.sender_id, NEW.sender_role, NEW.client_msg_id, NEW.kind, NEW.reply_to, NEW.internal,
+      NEW.created_at, NEW.attachment_id, NEW.anonymous)
+     IS DISTINCT FROM
+     (OLD.sender_id, OLD.sender_role, OLD.client_msg_id, OLD.kind, OLD.reply_to, OLD.internal,
+      OLD.created_at, OLD.attachment_id, OLD.anonymous) AND actor IS NOT NULL THEN
+    RAISE check_violation USING MESSAGE = 'only a message''s body can be edited';
+  END IF;
+  IF OLD.deleted_at IS NOT NULL THEN
+    IF NEW.deleted_at IS NULL OR NEW.body <> OLD.body OR NEW.pinned_at IS NOT NULL THEN
+      RAISE check_violation USING MESSAGE = 'a deleted message cannot be changed';
+    END IF;
+    RETURN NEW;
+  END IF;
+
+  IF NEW.deleted_at IS NOT NULL THEN
+    IF actor IS NOT NULL AND OLD.sender_id IS DISTINCT FROM actor
+       AND NOT pgchat.can_moderate(NEW.conversation_id, actor, arole) THEN
+      RAISE insufficient_privilege USING MESSAGE = 'only its sender or a moderator deletes a message';
+    END IF;
+    NEW.body := '';
+    NEW.metadata := NULL;
+    NEW.reactions := '{}'::jsonb;
+    NEW.pinned_at := NULL;
+    NEW.pinned_by := NULL;
+    NEW.edited_at := OLD.edited_at;
+    NEW.deleted_by := coalesce(actor, NEW.deleted_by);
+    RETURN NEW;
+  END IF;
+
+  IF actor IS NOT NULL AND (NEW.body, NEW.edited_at, NEW.metadata) IS DISTINCT FROM (OLD.body, OLD.edited_at, OLD.metadata) THEN
+    IF OLD.sender_id IS DISTINCT FROM actor THEN
+      RAISE insufficient_privilege USING MESSAGE = 'only its sender edits a message';
+    END IF;
+    IF OLD.kind IN ('system', 'ai_response') THEN
+      RAISE check_violation USING MESSAGE = 'system messages cannot be edited';
+    END IF;
+    IF NOT pgchat.can_write(NEW.conversation_id, actor, arole) THEN
+      RAISE insufficient_privilege USING MESSAGE = 'you may not write in this conversation';
+    END IF;
+  END IF;
+
+  IF NEW.pinned_at IS DISTINCT FROM OLD.pinned_at THEN
+    IF actor IS NOT NULL AND NOT pgchat.can_pin(NEW.conversation_id, actor, arole) THEN
+      RAISE insufficient_privilege USING MESSAGE = 'you may not pin messages here';
+    END IF;
+    NEW.pinned_by := CASE WHEN NEW.pinned_at IS NULL THEN NULL ELSE coalesce(actor, NEW.pinned_by) END;
+  ELSIF NEW.pinned_by IS DISTINCT FROM OLD.pinned_by THEN
+    NEW.pinned_by := OLD.pinned_by;
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS chat_messages_rules ON chat_messages;
+CREATE TRIGGER chat_messages_rules BEFORE INSERT OR UPDATE ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_rules();
+
+-- A tombstone keeps no reactions.
+CREATE OR REPLACE FUNCTION pgchat.tg_message_tombstone() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  DELETE FROM message_reactions WHERE message_id = NEW.id;
+  RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS chat_messages_tombstone ON chat_messages;
+CREATE TRIGGER chat_messages_tombstone AFTER UPDATE OF deleted_at ON chat_messages
+  FOR EACH ROW WHEN (OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL)
+  EXECUTE FUNCTION pgchat.tg_message_tombstone();
+
+-- ── reactions ───────────────────────────────────────────────────────────────
+
+-- A reaction belongs to its message's conversation; a tombstone takes none;
+-- at most 20 different reactions per person per message.
+CREATE OR REPLACE FUNCTION pgchat.tg_reaction_rules() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  m chat_messages;
+BEGIN
+  SELECT * INTO m FROM chat_messages WHERE id = NEW.message_id;
+  IF NOT FOUND THEN
+    RAISE foreign_key_violation USING MESSAGE = 'message ' || NEW.message_id || ' does not exist';
+  END IF;
+  IF m.deleted_at IS NOT NULL THEN
+    RAISE check_violation USING MESSAGE = 'a deleted message takes no reactions';
+  END IF;
+  NEW.conversation_id := m.conversation_id;
+  IF (SELECT count(*) FROM message_reactions r
+       WHERE r.message_id = NEW.message_id AND r.user_id = NEW.user_id) >= 20 THEN
+    RAISE check_violation USING MESSAGE = 'at most 20 reactions per person on one message';
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS message_reactions_rules ON message_reactions;
+CREATE TRIGGER message_reactions_rules BEFORE INSERT ON message_reactions
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_reaction_rules();
+
+-- A reaction added or removed rewrites its message's summary, so the message
+-- takes a new change_seq: live it is a `reaction` event, on resume a
+-- `message_updated` with the summary as it is now. The message row is locked
+-- first, so concurrent reactions each recompute from the other's committed row.
+CREATE OR REPLACE FUNCTION pgchat.tg_reaction_summary() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  msg uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.message_id ELSE NEW.message_id END;
+BEGIN
+  PERFORM 1 FROM chat_messages WHERE id = msg AND deleted_at IS NULL FOR UPDATE;
+  IF FOUND THEN
+    UPDATE chat_messages SET reactions = coalesce((
+      SELECT jsonb_object_agg(e.emoji, e.users)
+        FROM (SELECT r.emoji, jsonb_agg(r.user_id ORDER BY r.created_at, r.user_id) AS users
+                FROM message_reactions r WHERE r.message_id = msg GROUP BY r.emoji) e), '{}'::jsonb)
+     WHERE id = msg;
+  END IF;
+  RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS message_reactions_summary ON message_reactions;
+CREATE TRIGGER message_reactions_summary AFTER INSERT OR DELETE ON message_reactions
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_reaction_summary();
+
+-- ── room metadata as events ─────────────────────────────────────────────────
+
+-- A room's title, description or settings changed: take the next seq of its
+-- counter (the row being updated is the counter itself) so the change is
+-- resumable as `room_updated`. Sends, which bump last_seq only, never fire this.
+CREATE OR REPLACE FUNCTION pgchat.tg_conversation_seq() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.last_seq := greatest(NEW.last_seq, OLD.last_seq) + 1;
+  NEW.change_seq := NEW.last_seq;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS conversations_seq ON conversations;
+CREATE TRIGGER conversations_seq BEFORE UPDATE OF title, description, settings ON conversations
+  FOR EACH ROW WHEN ((OLD.title, OLD.description, OLD.settings) IS DISTINCT FROM (NEW.title, NEW.description, NEW.settings))
+  EXECUTE FUNCTION pgchat.tg_conversation_seq();
+
+CREATE OR REPLACE FUNCTION pgchat.tg_conversation_notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  PERFORM pgchat.notify(jsonb_build_object(
+    't', 'room',
+    'ev', 'room_updated',
+    'c', NEW.id,
+    'cs', NEW.change_seq,
+    'row', pgchat.room_json(NEW)));
+  RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS conversations_notify ON conversations;
+CREATE TRIGGER conversations_notify AFTER UPDATE OF title, description, settings ON conversations
+  FOR EACH ROW WHEN (OLD.change_seq IS DISTINCT FROM NEW.change_seq)
+  EXECUTE FUNCTION pgchat.tg_conversation_notify();
+
+-- ── retention ───────────────────────────────────────────────────────────────
+
+-- Deletes up to `batch` messages older than their room's retention_days (their
+-- reactions go with them; nothing else refers to a message by foreign key).
+-- Safe to run on several nodes at once: each takes rows with SKIP LOCKED, so
+-- they share the work instead of waiting for each other. Each call is one short
+-- transaction; the caller repeats until it returns 0. Per call, the oldest
+-- 4 × `batch` messages of a room are examined (created_at follows seq, so the
+-- expired ones come first), which bounds the work when nothing has expired.
+-- Operators may run it in psql: SELECT pgchat.purge_expired(1000);
+CREATE OR REPLACE FUNCTION pgchat.purge_expired(batch integer) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+  purged integer;
+BEGIN
+  WITH doomed AS (
+    SELECT x.id
+      FROM conversations c
+      CROSS JOIN LATERAL (
+        SELECT m.id FROM chat_messages m
+         WHERE m.conversation_id = c.id
+           AND m.seq <= (SELECT max(f.seq) FROM (SELECT o.seq FROM chat_messages o
+                                                  WHERE o.conversation_id = c.id
+                                                  ORDER BY o.seq LIMIT 4 * batch) f)
+           AND m.created_at < now() - make_interval(days => (c.settings ->> 'retention_days')::integer)
+         ORDER BY m.seq
+         LIMIT batch
+         FOR UPDATE OF m SKIP LOCKED) x
+     WHERE c.settings ? 'retention_days' AND pgchat.is_room(c.kind)
+     LIMIT batch)
+  DELETE FROM chat_messages WHERE id IN (SELECT id FROM doomed);
+  GET DIAGNOSTICS purged = ROW_COUNT;
+  RETURN purged;
+END $$;

@@ -1,0 +1,824 @@
+//! Rooms: public (anyone finds and joins), private (invitation only, not
+//! listed to others), group (2–50 people) and announcement (anyone joins, only
+//! owners and admins post). Create, discover, join, leave, invite, remove,
+//! roles, ban and silence, pins, settings.
+//!
+//! Everything runs as the caller: RLS and the rules of `sql/45_rooms.sql`
+//! decide (ranks owner > admin > moderator > member). The checks here come
+//! first only to answer with a precise error code; a race that slips past them
+//! still meets the database's rule.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::auth::{Identity, Role};
+use crate::db::{Db, Transaction};
+use crate::domain::{
+    Description, Limit, MemberRole, RoomName, RoomSettings, RoomType, SilenceMinutes, UserId,
+    MAX_GROUP_MEMBERS,
+};
+use crate::error::ApiError;
+use crate::service::WireRow;
+
+/// A room as the caller sees it: the room, my role (null when not a current
+/// member) and my unread count.
+const ROOM_VIEW: &str = "d.room || jsonb_build_object(
+      'my_role', me.role,
+      'unread', CASE WHEN me.user_id IS NULL THEN 0 ELSE (
+                  SELECT count(*) FROM chat_messages m
+                   WHERE m.conversation_id = d.id AND m.seq > me.last_read_seq
+                     AND m.sender_id IS DISTINCT FROM me.user_id
+                     AND m.kind <> 'system' AND m.deleted_at IS NULL) END)";
+
+/// The rooms the caller can find, each with the caller's membership (if current).
+const DIRECTORY: &str = "pgchat.room_directory d
+    LEFT JOIN conversation_members me
+      ON me.conversation_id = d.id AND me.user_id = auth.uid() AND me.left_at IS NULL AND NOT me.banned";
+
+pub struct NewRoom {
+    pub name: RoomName,
+    pub kind: RoomType,
+    pub description: Option<Description>,
+    pub settings: RoomSettings,
+    /// Added as members at once (a group needs at least one).
+    pub members: Vec<UserId>,
+}
+
+/// Creates a room with the caller as its owner.
+#[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
+pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow, ApiError> {
+    let mut members: Vec<&UserId> = Vec::new();
+    for member in &new.members {
+        if member.as_str() != caller.sub && !members.contains(&member) {
+            members.push(member);
+        }
+    }
+    check_group_limit(new.kind, &new.settings)?;
+    if new.kind == RoomType::Group && members.is_empty() {
+        return Err(ApiError::unprocessable(
+            "group_needs_members",
+            "a group starts with at least one other member",
+        ));
+    }
+    let limit = match (new.kind, new.settings.max_members) {
+        (RoomType::Group, Some(Some(max))) => max.get().min(MAX_GROUP_MEMBERS),
+        (RoomType::Group, _) => MAX_GROUP_MEMBERS,
+        (_, Some(Some(max))) => max.get(),
+        _ => u32::MAX,
+    };
+    if members.len() as u64 + 1 > u64::from(limit) {
+        return Err(ApiError::unprocessable(
+            "room_full",
+            format!("this room holds at most {limit} members"),
+        ));
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let id = Uuid::new_v4();
+    tx.execute(
+        "INSERT INTO conversations (id, kind, title, description, settings, created_by)
+         VALUES ($1, $2, $3, $4, jsonb_strip_nulls($5), $6)",
+        &[
+            &id,
+            &new.kind.as_str(),
+            &new.name.as_str(),
+            &new.description.as_ref().map(Description::as_str),
+            &new.settings.to_patch(),
+            &caller.sub,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'owner')",
+        &[&id, &caller.sub],
+    )
+    .await?;
+    for member in members {
+        add_member(&tx, id, member, MemberRole::Member).await?;
+    }
+    let room = view(&tx, id).await?;
+    tx.commit().await?;
+    Ok(room)
+}
+
+fn check_group_limit(kind: RoomType, settings: &RoomSettings) -> Result<(), ApiError> {
+    match settings.max_members {
+        Some(Some(max)) if kind == RoomType::Group && max.get() > MAX_GROUP_MEMBERS => {
+            Err(ApiError::unprocessable(
+                "group_too_large",
+                format!("a group holds at most {MAX_GROUP_MEMBERS} members"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn add_member(
+    tx: &Transaction<'_>,
+    room: Uuid,
+    user: &UserId,
+    role: MemberRole,
+) -> Result<(), ApiError> {
+    let known: bool = tx
+        .query_one("SELECT pgchat.user_exists($1)", &[&user.as_str()])
+        .await?
+        .get(0);
+    if !known {
+        return Err(ApiError::NotFound("user"));
+    }
+    tx.execute(
+        "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, $3)",
+        &[&room, &user.as_str(), &role.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A room the caller can find (open rooms, and the private ones they belong to).
+async fn view(tx: &Transaction<'_>, room: Uuid) -> Result<WireRow, ApiError> {
+    let sql = format!("SELECT {ROOM_VIEW} FROM {DIRECTORY} WHERE d.id = $1");
+    let statement = tx.prepare_cached(&sql).await?;
+    let row = tx.query_opt(&statement, &[&room]).await?;
+    row.map(|r| r.get(0)).ok_or(ApiError::NotFound("room"))
+}
+
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn get(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let room = view(&tx, room).await?;
+    tx.commit().await?;
+    Ok(room)
+}
+
+/// A position in the directory (newest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    created_at: DateTime<Utc>,
+    id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!(
+            "{}_{}",
+            self.created_at.timestamp_micros(),
+            self.id.simple()
+        )
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        let invalid =
+            || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
+        let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
+        Ok(Self {
+            created_at: micros
+                .parse()
+                .ok()
+                .and_then(DateTime::from_timestamp_micros)
+                .ok_or_else(invalid)?,
+            id: Uuid::parse_str(id).map_err(|_| invalid())?,
+        })
+    }
+}
+
+pub struct RoomPage {
+    pub items: Vec<WireRow>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// The room directory: every public and announcement room, and the private
+/// rooms and groups the caller belongs to; newest first, each with its member
+/// count, my role and my unread count. `q`: a case-insensitive part of the name.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn discover(
+    db: &Db,
+    caller: &Identity,
+    kind: Option<RoomType>,
+    q: Option<&str>,
+    limit: Limit,
+    after: Option<Cursor>,
+) -> Result<RoomPage, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let sql = format!(
+        "SELECT {ROOM_VIEW}, d.created_at, d.id FROM {DIRECTORY}
+          WHERE ($1::text IS NULL OR d.kind = $1)
+            AND ($2::text IS NULL OR strpos(lower(d.title), lower($2)) > 0)
+            AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4::uuid))
+          ORDER BY d.created_at DESC, d.id DESC
+          LIMIT $5"
+    );
+    let statement = tx.prepare_cached(&sql).await?;
+    let params: [&(dyn ToSql + Sync); 5] = [
+        &kind.map(RoomType::as_str),
+        &q,
+        &after.map(|c| c.created_at),
+        &after.map(|c| c.id),
+        &(limit.get() + 1),
+    ];
+    let rows = tx.query(&statement, &params).await?;
+    tx.commit().await?;
+    let more = rows.len() as i64 > limit.get();
+    let rows = &rows[..rows.len().min(limit.get() as usize)];
+    let next_cursor = rows.last().filter(|_| more).map(|r| Cursor {
+        created_at: r.get(1),
+        id: r.get(2),
+    });
+    Ok(RoomPage {
+        items: rows.iter().map(|r| r.get(0)).collect(),
+        next_cursor,
+    })
+}
+
+/// What decides what the caller may do in a room.
+struct Standing {
+    kind: RoomType,
+    settings: serde_json::Value,
+    /// The caller's role while a current member.
+    role: Option<MemberRole>,
+}
+
+impl Standing {
+    fn rank(&self) -> i32 {
+        self.role.map_or(0, MemberRole::rank)
+    }
+
+    fn setting_bool(&self, key: &str) -> bool {
+        self.settings[key].as_bool().unwrap_or(false)
+    }
+
+    fn max_members(&self) -> Option<i64> {
+        self.settings["max_members"].as_i64()
+    }
+}
+
+/// The caller's standing in a room they can read (members; admins): 404 when
+/// it is not a room they can see.
+async fn standing(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    room: Uuid,
+) -> Result<Standing, ApiError> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT c.kind, pgchat.room_settings(c.kind, c.settings),
+                    (SELECT me.role FROM conversation_members me
+                      WHERE me.conversation_id = c.id AND me.user_id = $2
+                        AND me.left_at IS NULL AND NOT me.banned)
+               FROM conversations c WHERE c.id = $1 AND pgchat.is_room(c.kind)",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&room, &caller.sub])
+        .await?
+        .ok_or(ApiError::NotFound("room"))?;
+    let kind: String = row.get(0);
+    let role: Option<String> = row.get(2);
+    Ok(Standing {
+        kind: kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        settings: row.get(1),
+        role: role.and_then(|r| r.parse().ok()),
+    })
+}
+
+fn is_admin(caller: &Identity) -> bool {
+    caller.role == Role::Admin
+}
+
+/// A room's name, description and settings; owners and admins of the room.
+#[derive(Debug, Default)]
+pub struct RoomPatch {
+    pub name: Option<RoomName>,
+    /// `Some(None)`: remove the description.
+    pub description: Option<Option<Description>>,
+    pub settings: Option<RoomSettings>,
+}
+
+#[tracing::instrument(skip(db, caller, patch), fields(user = %caller.sub))]
+pub async fn update(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    patch: RoomPatch,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let standing = standing(&tx, caller, room).await?;
+    if standing.rank() < MemberRole::Admin.rank() && !is_admin(caller) {
+        return Err(ApiError::forbidden(
+            "not_room_admin",
+            "only the room's owners and admins change it",
+        ));
+    }
+    let settings = patch.settings.unwrap_or_default();
+    check_group_limit(standing.kind, &settings)?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE conversations
+                SET title = coalesce($2, title),
+                    description = CASE WHEN $3 THEN $4 ELSE description END,
+                    settings = jsonb_strip_nulls(settings || $5)
+              WHERE id = $1",
+        )
+        .await?;
+    let description = patch.description.as_ref();
+    tx.execute(
+        &statement,
+        &[
+            &room,
+            &patch.name.as_ref().map(RoomName::as_str),
+            &description.is_some(),
+            &description.and_then(|d| d.as_ref().map(Description::as_str)),
+            &settings.to_patch(),
+        ],
+    )
+    .await?;
+    let room = view(&tx, room).await?;
+    tx.commit().await?;
+    Ok(room)
+}
+
+/// The caller's own membership row in any state (RLS shows it to them).
+struct MyRow {
+    banned: bool,
+    left: bool,
+}
+
+async fn membership(
+    tx: &Transaction<'_>,
+    room: Uuid,
+    user: &str,
+) -> Result<Option<MyRow>, ApiError> {
+    let row = tx
+        .query_opt(
+            "SELECT banned, left_at IS NOT NULL FROM conversation_members
+              WHERE conversation_id = $1 AND user_id = $2",
+            &[&room, &user],
+        )
+        .await?;
+    Ok(row.map(|r| MyRow {
+        banned: r.get(0),
+        left: r.get(1),
+    }))
+}
+
+async fn check_capacity(
+    tx: &Transaction<'_>,
+    room: Uuid,
+    max: Option<i64>,
+) -> Result<(), ApiError> {
+    let Some(max) = max else { return Ok(()) };
+    let active: i64 = tx
+        .query_one(
+            "SELECT (pgchat.conversation_json(c) ->> 'member_count')::bigint FROM conversations c WHERE c.id = $1",
+            &[&room],
+        )
+        .await?
+        .get(0);
+    if active >= max {
+        return Err(ApiError::conflict(
+            "room_full",
+            format!("this room is full ({max} members)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Joins an open room (public, announcement) as a member. Joining a room one
+/// is already in changes nothing (`joined` false). Private rooms and groups are
+/// joined by invitation only: to others they do not exist (404).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bool), ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_opt(
+            "SELECT kind, room -> 'settings' FROM pgchat.room_directory WHERE id = $1",
+            &[&room],
+        )
+        .await?
+        .ok_or(ApiError::NotFound("room"))?;
+    let kind: String = row.get(0);
+    let settings: serde_json::Value = row.get(1);
+    let mine = membership(&tx, room, &caller.sub).await?;
+    let joined = match mine {
+        Some(MyRow { banned: true, .. }) => {
+            return Err(ApiError::forbidden(
+                "banned",
+                "you are banned from this room",
+            ))
+        }
+        Some(MyRow { left: false, .. }) => false,
+        _ if !matches!(kind.as_str(), "public" | "announcement") => {
+            return Err(ApiError::NotFound("room"))
+        }
+        Some(MyRow { left: true, .. }) => {
+            check_capacity(&tx, room, settings["max_members"].as_i64()).await?;
+            // the rules trigger makes whoever comes back by themselves a member
+            tx.execute(
+                "UPDATE conversation_members SET left_at = NULL WHERE conversation_id = $1 AND user_id = $2",
+                &[&room, &caller.sub],
+            )
+            .await?;
+            true
+        }
+        None => {
+            check_capacity(&tx, room, settings["max_members"].as_i64()).await?;
+            tx.execute(
+                "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'member')",
+                &[&room, &caller.sub],
+            )
+            .await?;
+            true
+        }
+    };
+    let view = view(&tx, room).await?;
+    tx.commit().await?;
+    Ok((view, joined))
+}
+
+/// Leaves a room. The last owner of a room with other members names another
+/// owner first.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn leave(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let standing = standing(&tx, caller, room).await?;
+    if standing.role.is_none() {
+        return Err(ApiError::forbidden(
+            "not_a_member",
+            "you are not a member of this room",
+        ));
+    }
+    if standing.role == Some(MemberRole::Owner) {
+        let row = tx
+            .query_one(
+                "SELECT count(*) FILTER (WHERE role = 'owner'), count(*)
+                   FROM conversation_members
+                  WHERE conversation_id = $1 AND user_id <> $2 AND left_at IS NULL AND NOT banned",
+                &[&room, &caller.sub],
+            )
+            .await?;
+        let (owners, others): (i64, i64) = (row.get(0), row.get(1));
+        if owners == 0 && others > 0 {
+            return Err(ApiError::conflict(
+                "last_owner",
+                "name another owner before leaving this room",
+            ));
+        }
+    }
+    let row = tx
+        .query_one(
+            "UPDATE conversation_members SET left_at = now()
+              WHERE conversation_id = $1 AND user_id = $2
+             RETURNING pgchat.member_json(conversation_members.*)",
+            &[&room, &caller.sub],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(row.get(0))
+}
+
+/// The members of a room the caller can read: current ones, or (`banned`) the
+/// banned ones; by rank, then by when they joined.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn members(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    banned: bool,
+) -> Result<Vec<WireRow>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    standing(&tx, caller, room).await?;
+    let statement = tx
+        .prepare_cached(
+            "SELECT pgchat.member_json(m) FROM conversation_members m
+              WHERE m.conversation_id = $1
+                AND CASE WHEN $2 THEN m.banned ELSE m.left_at IS NULL AND NOT m.banned END
+              ORDER BY pgchat.role_rank(m.role) DESC, m.joined_at, m.user_id
+              LIMIT 1000",
+        )
+        .await?;
+    let rows = tx.query(&statement, &[&room, &banned]).await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Adds someone to a room: any member when the room allows invites, owners
+/// and admins always; the role given is below the inviter's own (owners may
+/// name owners). Someone who left comes back; a banned user is unbanned first.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn invite(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    user: &UserId,
+    role: MemberRole,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let standing = standing(&tx, caller, room).await?;
+    if !is_admin(caller) {
+        let rank = standing.rank();
+        if rank == 0 {
+            return Err(ApiError::forbidden(
+                "not_a_member",
+                "you are not a member of this room",
+            ));
+        }
+        if !standing.setting_bool("allow_invites") && rank < MemberRole::Admin.rank() {
+            return Err(ApiError::forbidden(
+                "invites_disabled",
+                "only the room's owners and admins invite here",
+            ));
+        }
+        if role != MemberRole::Member && role.rank() >= rank && rank < MemberRole::Owner.rank() {
+            return Err(ApiError::forbidden(
+                "role_too_high",
+                "you may not grant a role at or above your own",
+            ));
+        }
+    }
+    let known: bool = tx
+        .query_one("SELECT pgchat.user_exists($1)", &[&user.as_str()])
+        .await?
+        .get(0);
+    if !known {
+        return Err(ApiError::NotFound("user"));
+    }
+    match membership(&tx, room, user.as_str()).await? {
+        Some(MyRow { banned: true, .. }) => {
+            return Err(ApiError::conflict(
+                "banned",
+                "this user is banned from the room; lift the ban first",
+            ))
+        }
+        Some(MyRow { left: false, .. }) => {
+            return Err(ApiError::conflict(
+                "already_member",
+                "this user is already a member",
+            ))
+        }
+        Some(MyRow { left: true, .. }) => {
+            check_capacity(&tx, room, standing.max_members()).await?;
+            tx.execute(
+                "UPDATE conversation_members SET left_at = NULL, role = $3
+                  WHERE conversation_id = $1 AND user_id = $2",
+                &[&room, &user.as_str(), &role.as_str()],
+            )
+            .await?;
+        }
+        None => {
+            check_capacity(&tx, room, standing.max_members()).await?;
+            add_member(&tx, room, user, role).await?;
+        }
+    }
+    let member = member_json(&tx, room, user.as_str()).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+async fn member_json(tx: &Transaction<'_>, room: Uuid, user: &str) -> Result<WireRow, ApiError> {
+    let row = tx
+        .query_opt(
+            "SELECT pgchat.member_json(m) FROM conversation_members m
+              WHERE m.conversation_id = $1 AND m.user_id = $2",
+            &[&room, &user],
+        )
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
+    Ok(row.get(0))
+}
+
+/// What a moderator changes about a member; absent: unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemberPatch {
+    pub role: Option<MemberRole>,
+    /// Banning also removes; lifting a ban does not bring them back.
+    pub banned: Option<bool>,
+    /// Silence (no posting) for `silenced_minutes`, or until lifted; `false` lifts it.
+    pub silenced: Option<bool>,
+    pub silenced_minutes: Option<SilenceMinutes>,
+}
+
+/// Changes a member's role, ban or silence. Moderators act on members, admins
+/// also on moderators, owners on everyone below owner; nobody grants a role at
+/// or above their own, except owners (who may name other owners).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn update_member(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    user: &UserId,
+    patch: MemberPatch,
+) -> Result<WireRow, ApiError> {
+    if patch.silenced_minutes.is_some() && patch.silenced != Some(true) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "silenced_minutes goes with silenced: true",
+        ));
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let standing = standing(&tx, caller, room).await?;
+    let target = target_role(&tx, room, user).await?;
+    check_moderation(caller, &standing, user, target, patch.role)?;
+    let silence: Option<Option<i32>> = match patch.silenced {
+        Some(true) => Some(Some(patch.silenced_minutes.map_or(0, SilenceMinutes::get))),
+        Some(false) => Some(None),
+        None => None,
+    };
+    let statement = tx
+        .prepare_cached(
+            "UPDATE conversation_members
+                SET role = coalesce($3, role),
+                    banned = coalesce($4, banned),
+                    left_at = CASE WHEN $4 AND NOT banned THEN coalesce(left_at, now()) ELSE left_at END,
+                    silenced_until = CASE WHEN NOT $5 THEN silenced_until
+                                          WHEN $6::integer IS NULL THEN NULL
+                                          WHEN $6 = 0 THEN 'infinity'::timestamptz
+                                          ELSE now() + make_interval(mins => $6) END
+              WHERE conversation_id = $1 AND user_id = $2",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &room,
+            &user.as_str(),
+            &patch.role.map(MemberRole::as_str),
+            &patch.banned,
+            &silence.is_some(),
+            &silence.flatten(),
+        ],
+    )
+    .await?;
+    let member = member_json(&tx, room, user.as_str()).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+/// Removes a member (they may come back: rejoin an open room, or be invited).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn remove_member(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    user: &UserId,
+) -> Result<WireRow, ApiError> {
+    if user.as_str() == caller.sub {
+        return leave(db, caller, room).await;
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let standing = standing(&tx, caller, room).await?;
+    let target = target_role(&tx, room, user).await?;
+    check_moderation(caller, &standing, user, target, None)?;
+    let removed = tx
+        .execute(
+            "UPDATE conversation_members SET left_at = now()
+              WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+            &[&room, &user.as_str()],
+        )
+        .await?;
+    if removed == 0 {
+        return Err(ApiError::NotFound("member"));
+    }
+    let member = member_json(&tx, room, user.as_str()).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+/// The role of a member of the room (in any state), 404 if never a member.
+async fn target_role(
+    tx: &Transaction<'_>,
+    room: Uuid,
+    user: &UserId,
+) -> Result<MemberRole, ApiError> {
+    let row = tx
+        .query_opt(
+            "SELECT role FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+            &[&room, &user.as_str()],
+        )
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
+    let role: String = row.get(0);
+    Ok(role.parse().unwrap_or(MemberRole::Member))
+}
+
+fn check_moderation(
+    caller: &Identity,
+    standing: &Standing,
+    user: &UserId,
+    target: MemberRole,
+    new_role: Option<MemberRole>,
+) -> Result<(), ApiError> {
+    if is_admin(caller) {
+        return Ok(());
+    }
+    if user.as_str() == caller.sub {
+        return Err(ApiError::forbidden(
+            "not_yourself",
+            "members do not moderate themselves",
+        ));
+    }
+    let rank = standing.rank();
+    if rank < MemberRole::Moderator.rank() {
+        return Err(ApiError::forbidden(
+            "not_a_moderator",
+            "only the room's moderators, admins and owners do that",
+        ));
+    }
+    if target.rank() >= rank {
+        return Err(ApiError::forbidden(
+            "outranked",
+            "you may only act on members ranked below you",
+        ));
+    }
+    if let Some(role) = new_role {
+        if role.rank() >= rank && rank < MemberRole::Owner.rank() {
+            return Err(ApiError::forbidden(
+                "role_too_high",
+                "you may not grant a role at or above your own",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The pinned messages of a conversation the caller can read, newest pin first.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn pins(
+    db: &Db,
+    caller: &Identity,
+    conversation: Uuid,
+) -> Result<Vec<WireRow>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    crate::service::messages::conversation_kind(&tx, conversation).await?;
+    let rows = tx
+        .query(
+            "SELECT pgchat.message_json(m) FROM chat_messages m
+              WHERE m.conversation_id = $1 AND m.pinned_at IS NOT NULL
+              ORDER BY m.pinned_at DESC LIMIT 100",
+            &[&conversation],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Pins (or unpins) a message: moderators of a room, either member of a direct
+/// conversation. Pinning a pinned message changes nothing. Members see
+/// `message_pinned` / `message_unpinned`.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn pin(
+    db: &Db,
+    caller: &Identity,
+    conversation: Uuid,
+    message: Uuid,
+    pinned: bool,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_opt(
+            "SELECT m.pinned_at IS NOT NULL, m.deleted_at IS NOT NULL,
+                    pgchat.can_pin(m.conversation_id, auth.uid(), auth.role())
+               FROM chat_messages m WHERE m.id = $1 AND m.conversation_id = $2",
+            &[&message, &conversation],
+        )
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    let (is_pinned, deleted, may): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    if !may {
+        return Err(ApiError::forbidden(
+            "not_a_moderator",
+            "only moderators pin messages here",
+        ));
+    }
+    if deleted && pinned {
+        return Err(ApiError::conflict(
+            "message_deleted",
+            "a deleted message cannot be pinned",
+        ));
+    }
+    if is_pinned != pinned {
+        tx.execute(
+            "UPDATE chat_messages SET pinned_at = CASE WHEN $2 THEN now() END WHERE id = $1",
+            &[&message, &pinned],
+        )
+        .await?;
+    }
+    let row = tx
+        .query_one(
+            "SELECT pgchat.message_json(m) FROM chat_messages m WHERE m.id = $1",
+            &[&message],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,69 @@
+//! Full-text search over the messages the caller can read, in every
+//! conversation at once: PostgreSQL text search (`websearch_to_tsquery` on the
+//! stored `search` vector, its GIN index), ranked with `ts_rank_cd`, with
+//! highlights from `ts_headline`. It runs as the caller, so RLS decides what
+//! can match: other people's conversations, internal notes (for customers),
+//! history deleted for me and tombstones never do.
+
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::db::Db;
+use crate::domain::{Limit, SearchQuery};
+use crate::error::ApiError;
+use crate::service::WireRow;
+
+/// Where to look.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scope {
+    /// One conversation only.
+    pub conversation_id: Option<Uuid>,
+}
+
+/// Ranked matches, best first. Each item: `message`, `rank`, `highlight` (the
+/// body's best fragments, HTML-escaped, matches in `<mark>…</mark>`), and the
+/// `conversation` (`id`, `kind`, `title`).
+#[tracing::instrument(skip(db, caller, query), fields(user = %caller.sub))]
+pub async fn search(
+    db: &Db,
+    caller: &Identity,
+    query: &SearchQuery,
+    scope: Scope,
+    limit: Limit,
+) -> Result<Vec<WireRow>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    // The body is HTML-escaped before ts_headline adds its marks, so a client
+    // may render the highlight as HTML.
+    let statement = tx
+        .prepare_cached(
+            "WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
+             hits AS (
+               SELECT m.id, ts_rank_cd(m.search, q.query) AS rank
+                 FROM chat_messages m, q
+                WHERE m.search @@ q.query AND m.deleted_at IS NULL
+                  AND ($2::uuid IS NULL OR m.conversation_id = $2)
+                ORDER BY rank DESC, m.created_at DESC, m.id
+                LIMIT $3)
+             SELECT jsonb_build_object(
+                      'message', pgchat.message_json(m),
+                      'rank', h.rank,
+                      'highlight', ts_headline('simple',
+                                     replace(replace(replace(m.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                                     q.query,
+                                     'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=\" … \"'),
+                      'conversation', (SELECT jsonb_build_object('id', c.id, 'kind', c.kind, 'title', c.title)
+                                         FROM conversations c WHERE c.id = m.conversation_id))
+               FROM hits h JOIN chat_messages m ON m.id = h.id, q
+              ORDER BY h.rank DESC, m.created_at DESC, m.id",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &statement,
+            &[&query.as_str(), &scope.conversation_id, &limit.get()],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

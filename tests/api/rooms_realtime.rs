@@ -1,0 +1,234 @@
+//! Every change of a room or a message is a realtime event over a real socket,
+//! and a client that was away gets each of them back by resuming from its cursor.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::chat_helpers::{direct, invite, join, moderate, put, room_of, room_path, user};
+use crate::helpers::{as_id, spawn_app};
+use crate::ws_client::Ws;
+
+fn message_path(message: &Value, rest: &str) -> String {
+    format!("/v1/messages/{}{rest}", as_id(&message["id"]))
+}
+
+#[tokio::test]
+async fn edits_deletes_reactions_pins_members_and_settings_arrive_live_and_on_resume() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    user(&app, "carol").await;
+    let lobby = room_of(&app, &alice, "public", "Lobby").await;
+    join(&app, &bob, &lobby).await;
+    let topic = format!("conversation:{}", as_id(&lobby["id"]));
+    let hello = app.send(&bob, &lobby["id"], "helo").await;
+
+    let mut live = Ws::connect(app.port, &alice).await;
+    let ack = live.subscribe(&topic, None).await;
+    let cursor = ack["cursor"].as_i64().expect("a cursor");
+
+    // one of each change
+    app.patch(&bob, &message_path(&hello, ""), &json!({ "body": "hello" }))
+        .await;
+    put(&app, &alice, &message_path(&hello, "/reactions/👍")).await;
+    put(
+        &app,
+        &alice,
+        &room_path(&lobby, &format!("/pins/{}", as_id(&hello["id"]))),
+    )
+    .await;
+    app.delete(
+        &alice,
+        &room_path(&lobby, &format!("/pins/{}", as_id(&hello["id"]))),
+    )
+    .await;
+    let doomed = app.send(&bob, &lobby["id"], "oops").await;
+    app.delete(&bob, &message_path(&doomed, "")).await;
+    invite(&app, &alice, &lobby, "carol", "member").await;
+    moderate(
+        &app,
+        &alice,
+        &lobby,
+        "carol",
+        json!({ "role": "moderator" }),
+    )
+    .await;
+    moderate(&app, &alice, &lobby, "bob", json!({ "silenced": true })).await;
+    app.delete(&alice, &room_path(&lobby, "/members/carol"))
+        .await;
+    let (status, _) = app
+        .patch(
+            &alice,
+            &room_path(&lobby, ""),
+            &json!({ "name": "Lounge", "settings": { "enable_ai": true } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let expected_live = [
+        "message_updated",
+        "reaction",
+        "message_pinned",
+        "message_unpinned",
+        "message_new",
+        "message_deleted",
+        "member_joined",
+        "member_updated",
+        "member_updated",
+        "member_left",
+        "room_updated",
+    ];
+    let mut events = Vec::new();
+    while events.len() < expected_live.len() {
+        events.push(live.event().await);
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, expected_live, "{events:#?}");
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["change_seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "in change_seq order: {seqs:?}"
+    );
+    assert_eq!(events[0]["message"]["body"], "hello");
+    assert_eq!(
+        events[1]["message"]["reactions"],
+        json!({ "👍": ["alice"] })
+    );
+    assert_eq!(events[2]["message"]["pinned_by"], "alice");
+    assert_eq!(events[5]["message"]["body"], "");
+    assert_eq!(events[6]["user_id"], "carol");
+    assert_eq!(events[7]["member"]["role"], "moderator");
+    assert_eq!(events[8]["member"]["silenced"], true);
+    assert_eq!(events[10]["room"]["name"], "Lounge");
+    assert_eq!(events[10]["room"]["settings"]["enable_ai"], true);
+
+    // resuming from the cursor replays every change, as the rows are now
+    let mut resumed = Ws::connect(app.port, &alice).await;
+    let ack = resumed.subscribe(&topic, Some(cursor)).await;
+    let mut replay = Vec::new();
+    for frame in resumed.drain(Duration::from_millis(300)).await {
+        if frame["change_seq"].is_i64() {
+            replay.push(frame);
+        }
+    }
+    let kinds: Vec<&str> = replay.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    // the edited, reacted, pinned and unpinned message is one row now: its
+    // latest change; a message sent and deleted since the cursor is new to me
+    assert_eq!(
+        kinds,
+        [
+            "message_updated",
+            "message_new",
+            "member_updated",
+            "member_left",
+            "room_updated"
+        ],
+        "{replay:#?}"
+    );
+    assert_eq!(replay[0]["message"]["body"], "hello");
+    assert!(replay[1]["message"]["deleted_at"].is_string());
+    assert_eq!(
+        replay[0]["message"]["reactions"],
+        json!({ "👍": ["alice"] })
+    );
+    assert_eq!(replay[4]["room"]["name"], "Lounge");
+    assert_eq!(ack["cursor"], events.last().unwrap()["change_seq"]);
+    let replayed: Vec<i64> = replay
+        .iter()
+        .map(|e| e["change_seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        replayed.iter().all(|s| seqs.contains(s)),
+        "{replayed:?} ⊂ {seqs:?}"
+    );
+
+    // the same through long polling
+    let (status, polled) = app
+        .get(
+            &alice,
+            &format!(
+                "/v1/conversations/{}/poll?since={cursor}&timeout_ms=0",
+                as_id(&lobby["id"])
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{polled}");
+    let kinds: Vec<&str> = polled["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message_updated",
+            "message_new",
+            "member_updated",
+            "member_left",
+            "room_updated"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_removed_member_is_told_on_their_inbox_and_loses_the_room() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let club = room_of(&app, &alice, "private", "Club").await;
+    let topic = format!("conversation:{}", as_id(&club["id"]));
+
+    let mut bob_ws = Ws::connect(app.port, &bob).await;
+    bob_ws.subscribe("inbox", None).await;
+    invite(&app, &alice, &club, "bob", "member").await;
+    let added = bob_ws.event_of("member_joined").await;
+    assert_eq!(added["conversation_id"], club["id"]);
+    bob_ws.subscribe(&topic, None).await;
+    app.send(&alice, &club["id"], "welcome").await;
+    while bob_ws.event_of("message_new").await["topic"] != json!(topic) {}
+
+    moderate(&app, &alice, &club, "bob", json!({ "banned": true })).await;
+    let mut told = (false, false);
+    while told != (true, true) {
+        let frame = bob_ws.event().await;
+        match (frame["type"].as_str(), frame["topic"].as_str()) {
+            (Some("member_left"), Some("inbox")) => told.0 = true,
+            (Some("unsubscribed"), Some(t)) if t == topic => told.1 = true,
+            _ => {}
+        }
+    }
+    app.send(&alice, &club["id"], "bob is gone").await;
+    let later = bob_ws.drain(Duration::from_millis(300)).await;
+    assert!(
+        later.iter().all(|f| f["topic"] != json!(topic)),
+        "a banned member heard the room: {later:?}"
+    );
+    let answer = bob_ws
+        .request(json!({ "type": "subscribe", "topic": topic }))
+        .await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["code"].as_str()),
+        (Some("error"), Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn a_new_direct_conversation_and_its_messages_reach_the_peers_inbox() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let mut bob_ws = Ws::connect(app.port, &bob).await;
+    bob_ws.subscribe("inbox", None).await;
+    let conversation = direct(&app, &alice, "bob").await;
+    let joined = bob_ws.event_of("member_joined").await;
+    assert_eq!(joined["conversation_id"], conversation["id"]);
+    app.send(&alice, &conversation["id"], "hi bob").await;
+    let new = bob_ws.event_of("message_new").await;
+    assert_eq!(new["message"]["body"], "hi bob");
+}
