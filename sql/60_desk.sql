@@ -85,12 +85,8 @@ BEGIN
     RAISE foreign_key_violation USING MESSAGE = p_agent || ' is not an agent';
   END IF;
 
-  UPDATE live_chat_sessions
-     SET agent_id = p_agent, status = 'active', assigned_at = coalesce(assigned_at, now())
-   WHERE id = p_session;
-  INSERT INTO conversation_members (conversation_id, user_id, role)
-  VALUES (s.conversation_id, p_agent, 'agent')
-  ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL, banned = false;
+  -- Lock order: the session (above), then memberships, then the conversation
+  -- (each seq-taking write takes its row) — the order of every other writer.
   IF s.agent_id IS NULL THEN
     notice := agent_name || ' joined the chat';
   ELSE
@@ -99,6 +95,12 @@ BEGIN
     notice := coalesce((SELECT coalesce(u.name, u.id) FROM users u WHERE u.id = caller), 'The desk')
               || ' transferred the chat to ' || agent_name;
   END IF;
+  INSERT INTO conversation_members (conversation_id, user_id, role)
+  VALUES (s.conversation_id, p_agent, 'agent')
+  ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL, banned = false;
+  UPDATE live_chat_sessions
+     SET agent_id = p_agent, status = 'active', assigned_at = coalesce(assigned_at, now())
+   WHERE id = p_session;
   INSERT INTO chat_messages (conversation_id, sender_id, sender_role, kind, body, metadata)
   VALUES (s.conversation_id, caller, 'system', 'system', notice,
           jsonb_build_object('event', CASE WHEN s.agent_id IS NULL THEN 'assigned' ELSE 'transferred' END,

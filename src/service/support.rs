@@ -429,6 +429,13 @@ pub async fn claim(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireR
 pub async fn end(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    // The session's row before the conversation's (the notice takes that):
+    // every writer of a session locks in this order, so none deadlocks.
+    tx.execute(
+        "SELECT 1 FROM live_chat_sessions WHERE id = $1 FOR UPDATE",
+        &[&session_id],
+    )
+    .await?;
     let state = state_by(&tx, "id", session_id).await?;
     if state.status == SessionStatus::Ended {
         return Err(ApiError::conflict(

@@ -344,7 +344,7 @@ async fn a_transfer_moves_the_session_with_a_notice_and_events_for_both_agents_a
         let frame = ws.event_of("session_updated").await;
         assert_eq!(frame["session"]["agent_id"], "bob");
     }
-    // The customer's chat: the session change, Bob in, Ann out, the notice — in that order.
+    // The customer's chat: Ann out, Bob in, the session change, the notice — in that order.
     let mut seen = Vec::new();
     while seen.len() < 4 {
         let frame = carol_ws.event().await;
@@ -371,9 +371,9 @@ async fn a_transfer_moves_the_session_with_a_notice_and_events_for_both_agents_a
     assert_eq!(
         seen,
         [
-            "session_updated",
-            "member_joined bob",
             "member_left ann",
+            "member_joined bob",
+            "session_updated",
             "message_new"
         ]
     );
