@@ -63,14 +63,26 @@ impl EmbeddedPostgres {
                 root.display()
             );
         }
-        cluster.prepare_dirs()?;
-        if !cluster.data_dir.join("PG_VERSION").exists() {
-            cluster.initdb()?;
+        let started = (|| {
+            cluster.prepare_dirs()?;
+            if !cluster.data_dir.join("PG_VERSION").exists() {
+                cluster.initdb()?;
+            }
+            if !cluster.is_running() {
+                cluster.pg_ctl_start()?;
+            }
+            anyhow::Ok(())
+        })();
+        match (started, &cluster.run_as) {
+            (Ok(()), _) => Ok(cluster),
+            (Err(error), Some(user)) => Err(error.context(format!(
+                "running as root, so PostgreSQL runs as `{}`, which must be able to enter every folder above {}: \
+                 choose a PGCHAT_DATA_DIR it can reach (for example /var/lib/pgchat) or set DATABASE_URL",
+                user.name,
+                root.display()
+            ))),
+            (Err(error), None) => Err(error),
         }
-        if !cluster.is_running() {
-            cluster.pg_ctl_start()?;
-        }
-        Ok(cluster)
     }
 
     /// A libpq-style connection string for one database of the cluster.

@@ -1,9 +1,11 @@
-//! Logging setup: `RUST_LOG` filters (default `info`), text or JSON lines.
+//! Logging setup: `RUST_LOG` filters (default `info`, with the database
+//! driver's NOTICE chatter at `warn`), text or JSON lines.
 
 use tracing_subscriber::EnvFilter;
 
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,7 +1,7 @@
 //! Extractors whose rejections are `ApiError`s, so malformed JSON, unknown
 //! fields, bad UUIDs and bad query strings all answer with the JSON error body.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -18,9 +18,29 @@ pub struct Json<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// The query string, minus `token` (that authenticates: see `Caller`), so
+/// query structs can reject unknown fields and still accept `?token=`.
 pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            ApiError::bad_request("invalid_query", format!("invalid query: {e}"))
+        };
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(|e| invalid(&e))?;
+        let rest: Vec<_> = pairs
+            .into_iter()
+            .filter(|(key, _)| key != "token")
+            .collect();
+        let rest = serde_urlencoded::to_string(&rest).map_err(|e| invalid(&e))?;
+        serde_urlencoded::from_str(&rest)
+            .map(Query)
+            .map_err(|e| invalid(&e))
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -43,12 +63,6 @@ impl From<JsonRejection> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         ApiError::bad_request("invalid_path", rejection.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request("invalid_query", rejection.body_text())
     }
 }
 

@@ -76,8 +76,5 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::bad_request(
-        "method_not_allowed",
-        "this method is not allowed on this path",
-    )
+    ApiError::MethodNotAllowed
 }

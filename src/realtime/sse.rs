@@ -22,9 +22,6 @@ use crate::realtime::subscription::{self, CatchUp};
 pub struct EventsQuery {
     topic: String,
     since: Option<i64>,
-    /// Browsers' EventSource cannot set headers: the token may come here.
-    #[allow(dead_code)]
-    token: Option<String>,
 }
 
 /// Unsubscribes when the client goes away (the stream is dropped).

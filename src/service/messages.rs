@@ -299,12 +299,16 @@ pub async fn mark_read(
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
         .prepare_cached(
-            "UPDATE conversation_members cm
-                SET last_read_seq = least($2, c.last_seq),
-                    last_delivered_seq = greatest(cm.last_delivered_seq, least($2, c.last_seq))
-               FROM conversations c
-              WHERE c.id = cm.conversation_id AND cm.conversation_id = $1 AND cm.user_id = $3
-                AND cm.left_at IS NULL AND cm.last_read_seq < least($2, c.last_seq)
+            // Capped at the newest message the caller can see: a read cursor
+            // points at a message, and marking read (itself a change that takes
+            // a seq) must not chase the conversation's counter.
+            "WITH top AS (SELECT coalesce(max(m.seq), 0) AS seq FROM chat_messages m WHERE m.conversation_id = $1)
+             UPDATE conversation_members cm
+                SET last_read_seq = least($2, top.seq),
+                    last_delivered_seq = greatest(cm.last_delivered_seq, least($2, top.seq))
+               FROM top
+              WHERE cm.conversation_id = $1 AND cm.user_id = $3
+                AND cm.left_at IS NULL AND cm.last_read_seq < least($2, top.seq)
              RETURNING cm.last_read_seq",
         )
         .await?;

@@ -423,3 +423,60 @@ async fn internal_notes_are_not_unread_for_the_customer_and_do_not_answer() {
     assert_eq!(seen["unread"], 1);
     assert!(seen["first_response_at"].is_string());
 }
+
+#[tokio::test]
+async fn marking_read_again_changes_nothing_and_stops_at_the_newest_message() {
+    let app = spawn_app().await;
+    let customer = app.token("reader", "user");
+    let session = app.open_session(&customer).await;
+    let conversation = &session["conversation_id"];
+    let newest = session["message"]["seq"].as_i64().unwrap();
+    let path = format!("/v1/conversations/{}/read", as_id(conversation));
+    let mut positions = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = app
+            .post(&customer, &path, &json!({ "seq": 1_000_000 }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        positions.push(body["last_read_seq"].as_i64().unwrap());
+    }
+    assert_eq!(positions, vec![newest; 3], "settles at the newest message");
+}
+
+#[tokio::test]
+async fn a_token_in_the_query_string_is_accepted_where_queries_are_strict() {
+    let app = spawn_app().await;
+    let customer = app.token("q", "user");
+    let session = app.open_session(&customer).await;
+    let url = app.url(&format!(
+        "/v1/conversations/{}/messages?limit=5&token={customer}",
+        as_id(&session["conversation_id"])
+    ));
+    let response = app.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let url = app.url(&format!("/v1/support/sessions?bogus=1&token={customer}"));
+    let response = app.http.get(url).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "other unknown fields are still refused"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_the_json_error() {
+    let app = spawn_app().await;
+    let token = app.token("m", "user");
+    let response = app
+        .call(
+            app.http
+                .delete(app.url("/v1/support/sessions"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_error(
+        &response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+}
