@@ -66,6 +66,12 @@ impl Desk {
             tasks.push(tokio::spawn(sweeper(db.clone(), every)));
         }
         if let Some(url) = config.webhook_url.clone() {
+            // No TLS is compiled into the HTTP client: refuse an https URL now
+            // rather than dead-letter every notification later.
+            anyhow::ensure!(
+                url.starts_with("http://"),
+                "PGCHAT_WEBHOOK_URL must be an http:// URL (put a TLS-terminating proxy in front of an https receiver)"
+            );
             let hook = Webhook::new(
                 url,
                 config.webhook_secret.clone(),
