@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::desk::{enrol, wait_for};
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::ws_client::Node;
 
 const AGENTS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
 
@@ -376,5 +377,66 @@ async fn away_busy_and_disabled_agents_and_those_without_the_skill_get_nothing()
     assert_eq!(
         app.session(&customer, &shipping["id"]).await["status"],
         "waiting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_assigning_at_once_keep_every_agent_within_capacity() {
+    let app = spawn_app().await;
+    let node = Node::start(&app, &[]).await;
+    for agent in AGENTS {
+        enrol(&app, agent, "online", 6).await;
+    }
+    let customers: Vec<String> = (0..50)
+        .map(|i| app.token(&format!("cust{i}"), "user"))
+        .collect();
+    futures::future::join_all(customers.iter().map(|c| app.get(c, "/v1/support/sessions"))).await;
+    // Half through this node, half through the other: both nodes' assigners race.
+    let client = reqwest::Client::new();
+    let opened = futures::future::join_all(customers.iter().enumerate().map(|(i, c)| {
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            format!("http://127.0.0.1:{}", node.port)
+        };
+        let request = client
+            .post(format!("{base}/v1/support/sessions"))
+            .bearer_auth(c)
+            .json(&json!({ "subject": "Help", "message": { "body": "hi", "client_msg_id": Uuid::new_v4() } }));
+        async move { request.send().await.map(|r| r.status()) }
+    }))
+    .await;
+    assert!(opened
+        .iter()
+        .all(|s| matches!(s, Ok(s) if *s == StatusCode::CREATED)));
+    wait_for("30 sessions active", || async {
+        count_active(&app).await == 30
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spread = loads(&app).await;
+    for agent in AGENTS {
+        assert_eq!(spread.get(agent), Some(&6), "{spread:?}");
+    }
+    assert_within_capacity(&app).await;
+    assert_assigned_once_auto(&app).await;
+
+    // A session ended with plain SQL frees capacity too: the queue drains.
+    app.db
+        .execute(
+            "UPDATE live_chat_sessions SET status = 'ended', ended_at = now()
+              WHERE id = (SELECT id FROM live_chat_sessions WHERE agent_id = 'a2' AND status = 'active' LIMIT 1)",
+            &[],
+        )
+        .await
+        .unwrap();
+    wait_for("a2 refilled", || async {
+        loads(&app).await.get("a2") == Some(&6)
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM live_chat_sessions WHERE status = 'waiting'")
+            .await,
+        19
     );
 }
