@@ -36,6 +36,9 @@ pub mod close {
     pub const TOO_SLOW: u16 = 4008;
 }
 
+/// Per-connection read buffer.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Sends one socket may have waiting for their commit.
 const MAX_SENDS_IN_FLIGHT: usize = 256;
 
@@ -54,7 +57,10 @@ pub async fn upgrade(
         }
     };
     let max = state.realtime.config.ws_max_frame_bytes;
-    ws.max_message_size(max)
+    // tungstenite allocates its read buffer up front (128 KiB by default): small
+    // buffers keep an idle socket cheap; a large frame is simply read in chunks.
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let (mut session, rx) = Session::new(state, caller);
