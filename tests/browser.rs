@@ -212,6 +212,9 @@ impl Server {
             .env("DATABASE_URL", database_url)
             .env("PGCHAT_BIND", format!("127.0.0.1:{port}"))
             .env("PGCHAT_DEV", "1")
+            // The scenarios claim chats by hand (start, wait, claim); the desk
+            // shows auto-assigned chats too, but they would race the claims.
+            .env("PGCHAT_ASSIGNMENT_MODE", "manual")
             .env("PGCHAT_JWT_SECRET", pgchat::auth::random_secret())
             .env("PGCHAT_DATA_DIR", &data_dir)
             .env("RUST_LOG", if verbose { "info" } else { "error" })

@@ -28,7 +28,8 @@ const state = {
   active: null,
   chats: new Map(),
   seenWaiting: new Set(),
-  features: { assign: false, transfer: false, canned: false, agents: false, patch: false, stats: false, agentsMe: false },
+  claiming: new Set(),
+  features: { assign: false, transfer: false, canned: false, agents: false, patch: false, stats: false, agentsMe: undefined },
   canned: [],
   agents: [],
   stats: null,
@@ -144,13 +145,16 @@ function renderStats() {
     stat('Rating', csat, 'Average rating of chats closed today'),
   ];
   if (state.features.agents) {
-    const online = state.agents.filter((a) => a.status === 'online').length;
+    const online = state.agents.filter((a) => a.status === 'online' && a.connected !== false).length;
     parts.push(stat('Agents online', online));
   }
-  if (state.stats && typeof state.stats === 'object') {
-    for (const [k, v] of Object.entries(state.stats).slice(0, 3)) {
-      if (typeof v === 'number') parts.push(stat(label(k.replace(/_/g, ' ')), Math.round(v * 10) / 10));
-    }
+  const st = state.stats;
+  if (st && typeof st === 'object') {
+    // The admin dashboard (GET /v1/admin/stats, the last 7 days).
+    const secs = (v) => (typeof v === 'number' ? (v < 90 ? `${Math.round(v)}s` : `${Math.round(v / 60)}m`) : '–');
+    if (st.first_response_secs) parts.push(stat('First reply (7d)', secs(st.first_response_secs.median ?? st.first_response_secs.p50), 'Median first response time, last 7 days'));
+    if (st.csat && st.csat.average !== undefined) parts.push(stat('CSAT (7d)', st.csat.average ?? '–', `${st.csat.count ?? 0} ratings in the last 7 days`));
+    if (st.sla && typeof st.sla.breached === 'number') parts.push(stat('SLA breached', st.sla.breached, 'Sessions past the first-response target, last 7 days'));
   }
   statsBar.replaceChildren(...parts);
 }
@@ -164,6 +168,10 @@ function upsertSession(s) {
   if (s.status === 'waiting' && !state.seenWaiting.has(s.id)) {
     state.seenWaiting.add(s.id);
     if (state.booted) announceNewChat(merged);
+  } else if (state.booted && s.status === 'active' && s.agent_id === me && old?.agent_id !== me && !state.seenWaiting.has(`mine:${s.id}`)) {
+    // Assigned to me (auto-assignment, an admin, a colleague's transfer).
+    state.seenWaiting.add(`mine:${s.id}`);
+    if (!state.claiming.has(s.id)) announceNewChat(merged);
   }
   // Keep my active chats' conversations subscribed: live unread counts and notices.
   if (merged.agent_id === me && merged.status === 'active') ensureChat(merged.id, { background: true });
@@ -336,11 +344,10 @@ function renderChatHeader(id) {
   const mine = s.agent_id === me;
   const actions = [];
   if (s.status === 'waiting') actions.push(h('button', { class: 'btn primary', type: 'button', onclick: () => claim(s) }, 'Claim'));
-  if (s.status !== 'ended' && (state.features.assign || state.features.transfer) && state.agents.length) {
-    actions.push(agentPicker(s));
-  } else if (s.status !== 'ended' && (state.features.assign || state.features.transfer)) {
-    actions.push(agentPicker(s));
-  }
+  // Transfer: the assigned agent or an admin; assign (a waiting chat): admins.
+  const canMove = s.status === 'active' ? (mine || myRole === 'admin') && (state.features.transfer || state.features.assign)
+    : s.status === 'waiting' && state.features.assign;
+  if (canMove) actions.push(agentPicker(s));
   if (s.status !== 'ended' && (mine || s.status === 'waiting' || myRole === 'admin')) {
     actions.push(h('button', { class: 'btn danger', type: 'button', onclick: () => endSession(s) }, 'End chat'));
   }
@@ -359,12 +366,14 @@ function renderChatHeader(id) {
   renderChatTabs();
 }
 
+const agentId = (a) => a.agent_id || a.user_id || a.id;
+
 function agentPicker(s) {
   const verb = s.status === 'waiting' || !state.features.transfer ? 'assign' : 'transfer';
-  const others = state.agents.filter((a) => (a.id || a.user_id) !== s.agent_id);
+  const others = state.agents.filter((a) => agentId(a) !== s.agent_id && a.enabled !== false && a.status !== 'offline');
   const field = others.length
     ? h('select', { 'aria-label': `${label(verb)} to agent` }, h('option', { value: '' }, `${label(verb)} to…`),
-      others.map((a) => h('option', { value: a.id || a.user_id }, `${a.name || a.id || a.user_id}${a.status ? ` (${a.status})` : ''}`)))
+      others.map((a) => h('option', { value: agentId(a) }, `${a.name || agentId(a)}${a.status ? ` (${a.status})` : ''}`)))
     : h('input', { 'aria-label': `${label(verb)} to agent id`, placeholder: `${label(verb)} to agent id`, size: 14 });
   return h('form', {
     class: 'picker',
@@ -392,6 +401,7 @@ async function claim(s) {
   // No reply while the claim is in flight: the reply would race it.
   const chat = state.chats.get(s.id);
   if (chat) chat.input.disabled = true;
+  state.claiming.add(s.id);
   try {
     return await act(s, 'claim');
   } finally {
@@ -450,11 +460,20 @@ function renderCanned(chat) {
   }, h('code', {}, '/' + c.shortcut), ' ', h('span', {}, c.title || c.body))));
 }
 
-function useCanned(chat, c) {
+async function useCanned(chat, c) {
   if (!c) return;
-  const s = state.sessions.get(chat.id) || {};
-  chat.input.value = (c.body || '').replace(/\{\{\s*(customer_name|name)\s*\}\}/g, s.customer_name || 'there').replace(/\{\{\s*agent_name\s*\}\}/g, client.user.name || me);
   chat.cannedBox.hidden = true;
+  const s = state.sessions.get(chat.id) || {};
+  // The server renders the placeholders ({customer_name}, {agent_name}, {subject}, …) for this session.
+  let body = c.body || '';
+  try {
+    const q = new URLSearchParams({ shortcut: c.shortcut, session_id: chat.id });
+    body = (await client.api('GET', `/v1/support/canned/lookup?${q}`)).body || body;
+  } catch {
+    const values = { customer_name: s.customer_name || 'there', customer_id: s.customer_id, agent_name: client.user.name || me, subject: s.subject, category: s.category, priority: s.priority };
+    body = body.replace(/\{(\w+)\}/g, (m, k) => values[k] ?? m);
+  }
+  chat.input.value = body;
   chat.input.focus();
 }
 
@@ -641,6 +660,27 @@ state.agents = agents.data?.items || (Array.isArray(agents.data) ? agents.data :
 state.stats = stats.data || null;
 document.body.dataset.features = Object.entries(state.features).filter(([, v]) => v).map(([k]) => k).join(' ');
 state.booted = true;
+// Being on the desk (an agents row, status online) makes this agent assignable.
+if (state.features.agents) await setStatus(state.status);
+async function refreshAgents() {
+  if (!state.features.agents || client.state !== 'open') return;
+  state.agents = (await client.api('GET', '/v1/agents').catch(() => null))?.items || state.agents;
+  renderStats();
+  const chat = state.chats.get(state.active);
+  // Not while the agent is using the header (it would reset a half-made choice).
+  if (chat && !chat.header.contains(document.activeElement)) renderChatHeader(state.active);
+}
+let agentsTimer = null;
+client.on('presence', () => {
+  clearTimeout(agentsTimer);
+  agentsTimer = setTimeout(refreshAgents, 300);
+});
+setInterval(async () => {
+  if (client.state !== 'open') return;
+  await refreshAgents();
+  if (state.features.stats) state.stats = (await client.api('GET', '/v1/admin/stats').catch(() => null)) || state.stats;
+  renderStats();
+}, 30000);
 renderQueue();
 if (state.active) { renderChatHeader(state.active); renderInfo(); }
 document.body.dataset.ready = 'true';
