@@ -124,6 +124,14 @@ DECLARE
   active integer;
   max_members integer;
 BEGIN
+  -- one's own flags and read cursors (or a server job's cursor updates):
+  -- nothing to check, and no lookup on this frequent path
+  IF TG_OP = 'UPDATE'
+     AND (NEW.role, NEW.banned, NEW.left_at, NEW.silenced_until)
+         IS NOT DISTINCT FROM (OLD.role, OLD.banned, OLD.left_at, OLD.silenced_until)
+     AND (actor IS NULL OR NEW.user_id = actor) THEN
+    RETURN NEW;
+  END IF;
   SELECT * INTO c FROM conversations WHERE id = NEW.conversation_id;
   IF NOT FOUND OR NOT (pgchat.is_room(c.kind) OR c.kind = 'direct') THEN
     RETURN NEW;

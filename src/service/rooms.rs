@@ -69,7 +69,7 @@ pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow,
     };
     if members.len() as u64 + 1 > u64::from(limit) {
         return Err(ApiError::unprocessable(
-            "room_full",
+            "too_many_members",
             format!("this room holds at most {limit} members"),
         ));
     }
@@ -370,13 +370,14 @@ async fn check_capacity(
     max: Option<i64>,
 ) -> Result<(), ApiError> {
     let Some(max) = max else { return Ok(()) };
+    // through the directory: a room one is joining is not yet visible in `conversations`
     let active: i64 = tx
-        .query_one(
-            "SELECT (pgchat.conversation_json(c) ->> 'member_count')::bigint FROM conversations c WHERE c.id = $1",
+        .query_opt(
+            "SELECT (room ->> 'member_count')::bigint FROM pgchat.room_directory WHERE id = $1",
             &[&room],
         )
         .await?
-        .get(0);
+        .map_or(0, |r| r.get(0));
     if active >= max {
         return Err(ApiError::conflict(
             "room_full",
@@ -552,7 +553,7 @@ pub async fn invite(
     match membership(&tx, room, user.as_str()).await? {
         Some(MyRow { banned: true, .. }) => {
             return Err(ApiError::conflict(
-                "banned",
+                "user_banned",
                 "this user is banned from the room; lift the ban first",
             ))
         }

@@ -232,6 +232,22 @@ async fn anyone_joins_a_public_room_but_nobody_joins_a_private_room_uninvited() 
     assert!(sneaked.is_err(), "bob joined a private room with SQL");
     unchanged(&app, before).await;
 
+    // a full open room takes nobody else
+    let small = room(
+        &app,
+        &alice,
+        json!({ "name": "Small", "type": "public", "settings": { "max_members": 2 } }),
+    )
+    .await;
+    join(&app, &bob, &small).await;
+    let carol = user(&app, "carol").await;
+    let before = app.counts().await;
+    let response = app
+        .post(&carol, &room_path(&small, "/join"), &json!({}))
+        .await;
+    assert_error(&response, StatusCode::CONFLICT, "room_full");
+    unchanged(&app, before).await;
+
     // invited, bob is in and reads the history
     invite(&app, &alice, &private, "bob", "member").await;
     let page = app.messages(&bob, &private["id"], "").await;
@@ -497,7 +513,7 @@ async fn moderators_ban_silence_and_remove_those_below_them() {
             &json!({ "user_id": "bob" }),
         )
         .await;
-    assert_error(&response, StatusCode::CONFLICT, "banned");
+    assert_error(&response, StatusCode::CONFLICT, "user_banned");
     let seen = app
         .sql_as("bob", "user", "SELECT count(*) FROM chat_messages", &[])
         .await
@@ -726,7 +742,11 @@ async fn a_group_holds_at_most_fifty_members() {
             &json!({ "name": "Too many", "type": "group", "members": others }),
         )
         .await;
-    assert_error(&response, StatusCode::UNPROCESSABLE_ENTITY, "room_full");
+    assert_error(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "too_many_members",
+    );
     let group = room(
         &app,
         &alice,
