@@ -323,6 +323,7 @@
       state.session = session;
       state.conversation = session.conversation_id;
       list.byKey.clear();
+      client.messages(session.conversation_id).forEach(function (m) { list.upsert(m); });
       state.view = session.status === 'ended' ? (session.rating ? 'thanks' : 'rate') : 'chat';
       render();
       // The whole conversation: messages, the session and every member's read cursor.

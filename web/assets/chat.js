@@ -50,8 +50,8 @@ root.replaceChildren(
 
 function titleOf(c) {
   if (c.title || c.name) return c.title || c.name;
-  if (c.kind === 'direct') {
-    const other = (c.members || []).find((m) => (m.user_id || m.id) !== me);
+  if (c.kind === 'direct' || c.peer) {
+    const other = c.peer || (c.members || []).find((m) => (m.user_id || m.id) !== me);
     return other ? other.name || other.user_id : 'Direct message';
   }
   if (c.kind === 'support') return 'Support chat';
@@ -83,6 +83,18 @@ function renderList() {
   c.unread ? h('span', { class: 'unread' }, String(c.unread)) : null)));
 }
 
+let refreshTimer = null;
+function refreshList() {
+  if (!state.features.list) return;
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    const data = await client.api('GET', '/v1/conversations').catch(() => null);
+    (data?.items || []).forEach(upsertConversation);
+    const v = state.views.get(state.active);
+    if (v) open(state.active);
+  }, 200);
+}
+
 function view(id) {
   let v = state.views.get(id);
   if (v) return v;
@@ -110,6 +122,7 @@ function view(id) {
         h('div', { class: 'composer-row' }, input, h('button', { class: 'btn primary send', type: 'submit' }, icon('send', 16), ' Send')))),
   };
   state.views.set(id, v);
+  client.messages(id).forEach((m) => list.upsert(m));
   client.subscribe(`conversation:${id}`, { since: 0 }).catch(() => {});
   return v;
 }
@@ -212,6 +225,7 @@ client.on('message', ({ message: m }) => {
     renderList();
   } else if (!c && m.id) {
     upsertConversation({ id: m.conversation_id, last_message: m, last_message_at: m.created_at, unread: m.sender_id === me ? 0 : 1 });
+    refreshList();
   }
   const v = state.views.get(m.conversation_id);
   if (!v) return;
@@ -222,6 +236,7 @@ client.on('member', (f) => {
   const v = state.views.get(f.conversation_id);
   if (f.type === 'member_joined' && f.user_id === me && !state.conversations.has(f.conversation_id)) {
     upsertConversation({ id: f.conversation_id });
+    refreshList();
   }
   if (!v) return;
   v.receipts.frame(f);

@@ -252,6 +252,7 @@ function ensureChat(id, { background = false } = {}) {
   };
   chat.list = new MessageList(log, { me, staff: true, receipt: (m) => chat.receipts.of(m), queued: () => client.state !== 'open' });
   state.chats.set(id, chat);
+  client.messages(s.conversation_id).forEach((m) => chat.list.upsert(m));
   buildChatView(chat);
   client.subscribe(`conversation:${s.conversation_id}`, { since: 0 }).catch(() => {});
   return chat;

@@ -95,6 +95,7 @@ export class PgChat extends EventTarget {
     this.pending = new Map(); // ref -> {resolve, reject, timer}
     this.topics = new Map(); // topic -> {cursor: number|null, since: number|null}
     this.versions = new Map(); // message id -> highest change_seq seen
+    this.cache = new Map(); // conversation id -> Map(message id -> latest message)
     this.flushing = null;
     this.timers = {};
     this.tabId = uuid();
@@ -480,12 +481,30 @@ export class PgChat extends EventTarget {
     const seen = this.versions.get(message.id);
     if (seen !== undefined && seen >= (message.change_seq ?? 0)) return false;
     this.versions.set(message.id, message.change_seq ?? 0);
+    this._remember(message);
     const mine = message.sender_id === this.sub && message.client_msg_id;
     if (mine && this._outboxRemove(message.client_msg_id)) {
       this._tabPost({ type: 'sent', message });
     }
     this._emit('message', { message, origin, pending: false });
     return true;
+  }
+
+  _remember(message) {
+    let messages = this.cache.get(message.conversation_id);
+    if (!messages) this.cache.set(message.conversation_id, (messages = new Map()));
+    messages.set(message.id, message);
+    if (messages.size > 1000) messages.delete(messages.keys().next().value);
+  }
+
+  /**
+   * The messages of a conversation this client has seen (on any topic: the
+   * inbox carries new messages of every conversation), oldest first. A view
+   * opened later starts from these: `message` fires once per version, so a
+   * replay of a version already seen does not fire again.
+   */
+  messages(conversationId) {
+    return [...(this.cache.get(conversationId)?.values() || [])].sort((a, b) => a.seq - b.seq);
   }
 
   // --- sending, outbox -----------------------------------------------------
