@@ -155,7 +155,10 @@ impl IntoResponse for ApiError {
 impl From<tokio_postgres::Error> for ApiError {
     fn from(error: tokio_postgres::Error) -> Self {
         let Some(db) = error.as_db_error() else {
-            if error.is_closed() {
+            // No server error: the connection failed (closed, refused, reset),
+            // which is worth retrying; anything else is a bug of ours.
+            let io = std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
+            if error.is_closed() || io {
                 return Self::Unavailable("database connection lost; retry".into());
             }
             return Self::Internal(anyhow::Error::new(error).context("database"));
@@ -196,6 +199,11 @@ impl From<tokio_postgres::Error> for ApiError {
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
         match error {
+            // Opening a new connection failed: the database is down or unreachable.
+            deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_none() => {
+                tracing::warn!(error = %e, "database connect");
+                Self::Unavailable("database unavailable; retry".into())
+            }
             deadpool_postgres::PoolError::Backend(e) => e.into(),
             other => {
                 tracing::warn!(error = %other, "database pool");

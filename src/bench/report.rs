@@ -50,6 +50,14 @@ pub struct ServerSample {
     pub rss_bytes: f64,
 }
 
+/// What the clients counted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub persisted: u64,
+    pub deliveries: u64,
+    pub errors: u64,
+}
+
 pub struct Report {
     pub scenario: String,
     pub fields: Map<String, Value>,
@@ -71,13 +79,15 @@ impl Report {
     pub fn load(
         &mut self,
         elapsed: Duration,
-        persisted: u64,
-        deliveries: u64,
-        errors: u64,
+        totals: Totals,
         latencies: &Latencies,
-        before: ServerSample,
-        after: ServerSample,
+        (before, after): (ServerSample, ServerSample),
     ) {
+        let Totals {
+            persisted,
+            deliveries,
+            errors,
+        } = totals;
         let secs = elapsed.as_secs_f64().max(1e-9);
         self.set("seconds", round(secs));
         self.set("persisted", persisted);

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::Role;
 use crate::bench::client::{self, stamp_of, stamped_body, Context, Ws};
-use crate::bench::report::{round, Latencies, Report};
+use crate::bench::report::{round, Latencies, Report, Totals};
 use crate::bench::{role_token, BenchArgs};
 
 /// Frames one publisher may have in flight (the server answers them in order).
@@ -32,6 +32,16 @@ struct Tally {
     deliveries: AtomicU64,
     errors: AtomicU64,
     latencies: Mutex<Latencies>,
+}
+
+impl Tally {
+    fn totals(&self) -> Totals {
+        Totals {
+            persisted: self.persisted.load(Ordering::Relaxed),
+            deliveries: self.deliveries.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Reads a subscriber's socket until `stop`: counts deliveries, records latencies.
@@ -221,15 +231,7 @@ pub async fn fan_out(ctx: &Context, args: &BenchArgs, rate: u64) -> anyhow::Resu
     report.set("publishers", publishers as u64);
     report.set("target_rate", rate);
     let latencies = tally.latencies.lock().await;
-    report.load(
-        elapsed,
-        tally.persisted.load(Ordering::Relaxed),
-        tally.deliveries.load(Ordering::Relaxed),
-        tally.errors.load(Ordering::Relaxed),
-        &latencies,
-        before,
-        after,
-    );
+    report.load(elapsed, tally.totals(), &latencies, (before, after));
     report.set(
         "missing_deliveries",
         expected.saturating_sub(tally.deliveries.load(Ordering::Relaxed)),
@@ -296,15 +298,7 @@ pub async fn support(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> 
     let mut report = Report::new("support");
     report.set("pairs", args.pairs as u64);
     let latencies = tally.latencies.lock().await;
-    report.load(
-        elapsed,
-        tally.persisted.load(Ordering::Relaxed),
-        tally.deliveries.load(Ordering::Relaxed),
-        tally.errors.load(Ordering::Relaxed),
-        &latencies,
-        before,
-        after,
-    );
+    report.load(elapsed, tally.totals(), &latencies, (before, after));
     Ok(report)
 }
 

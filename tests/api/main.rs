@@ -12,6 +12,7 @@ mod canned;
 mod chat_helpers;
 mod desk;
 mod direct;
+mod faults;
 mod group_commit;
 mod helpers;
 mod message_features;

@@ -28,16 +28,36 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(port: u16, token: &str) -> Ws {
-        let url = format!("ws://127.0.0.1:{port}/v1/ws?token={token}");
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        Ws::try_connect(port, token)
             .await
-            .expect("websocket connect");
-        Ws {
+            .expect("websocket connect")
+    }
+
+    pub async fn try_connect(port: u16, token: &str) -> Option<Ws> {
+        let url = format!("ws://127.0.0.1:{port}/v1/ws?token={token}");
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+        Some(Ws {
             socket,
             pending: VecDeque::new(),
             next_ref: 0,
             closed: None,
+        })
+    }
+
+    /// The next frame, or None once the socket is gone (no panic: fault tests expect it).
+    pub async fn next_frame(&mut self, patience: Duration) -> Option<Value> {
+        match self.pending.pop_front() {
+            Some(frame) => Some(frame),
+            None => self.read(patience).await,
         }
+    }
+
+    /// Sends a frame; false if the socket is gone.
+    pub async fn try_send(&mut self, frame: &Value) -> bool {
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_ok()
     }
 
     pub async fn send_raw(&mut self, frame: Message) {
@@ -165,12 +185,17 @@ pub struct Node {
 
 impl Node {
     pub async fn start(app: &TestApp, extra_env: &[(&str, &str)]) -> Node {
+        Node::start_with(&conn_string(&app.db_config), &app.secret, extra_env).await
+    }
+
+    /// A node on any database (a private cluster, say).
+    pub async fn start_with(database_url: &str, secret: &str, extra_env: &[(&str, &str)]) -> Node {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_pgchat"));
         command
             .arg("serve")
-            .env("DATABASE_URL", conn_string(&app.db_config))
-            .env("PGCHAT_JWT_SECRET", &app.secret)
+            .env("DATABASE_URL", database_url)
+            .env("PGCHAT_JWT_SECRET", secret)
             .env("PGCHAT_BIND", format!("127.0.0.1:{port}"))
             .env(
                 "PGCHAT_DATA_DIR",
@@ -189,8 +214,9 @@ impl Node {
         let child = command.spawn().expect("starting a second node");
         let node = Node { port, child };
         let ready = format!("http://127.0.0.1:{port}/readyz");
+        let http = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(response) = app.http.get(&ready).send().await {
+            if let Ok(response) = http.get(&ready).send().await {
                 if response.status().is_success() {
                     return node;
                 }
