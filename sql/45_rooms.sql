@@ -200,7 +200,7 @@ BEGIN
     max_members := (pgchat.room_settings(c.kind, c.settings) ->> 'max_members')::integer;
     IF max_members IS NOT NULL THEN
       -- serialize joins of this room: the count below sees every committed join
-      PERFORM 1 FROM conversations WHERE id = NEW.conversation_id FOR UPDATE;
+      PERFORM 1 FROM conversations WHERE id = NEW.conversation_id FOR NO KEY UPDATE;
       SELECT count(*) INTO active FROM conversation_members m
        WHERE m.conversation_id = NEW.conversation_id AND m.user_id <> NEW.user_id
          AND m.left_at IS NULL AND NOT m.banned;
@@ -325,7 +325,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   m chat_messages;
 BEGIN
-  SELECT * INTO m FROM chat_messages WHERE id = NEW.message_id;
+  -- Lock the message now, before the foreign key check takes its KEY SHARE
+  -- lock: two reactions that both held KEY SHARE and then wanted to update the
+  -- summary would deadlock.
+  SELECT * INTO m FROM chat_messages WHERE id = NEW.message_id FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     RAISE foreign_key_violation USING MESSAGE = 'message ' || NEW.message_id || ' does not exist';
   END IF;
@@ -353,7 +356,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   msg uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.message_id ELSE NEW.message_id END;
 BEGIN
-  PERFORM 1 FROM chat_messages WHERE id = msg AND deleted_at IS NULL FOR UPDATE;
+  PERFORM 1 FROM chat_messages WHERE id = msg AND deleted_at IS NULL FOR NO KEY UPDATE;
   IF FOUND THEN
     UPDATE chat_messages SET reactions = coalesce((
       SELECT jsonb_object_agg(e.emoji, e.users)

@@ -467,3 +467,37 @@ async fn retention_purges_old_messages_and_several_nodes_share_the_work() {
     assert_eq!(page["items"][0]["reply_preview"], Value::Null);
     assert_eq!(pgchat::service::retention::purge(&node_a).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn concurrent_reactions_all_make_it_into_the_summary() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let lobby = room_of(&app, &alice, "public", "Lobby").await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        let token = user(&app, &format!("u{i:02}")).await;
+        join(&app, &token, &lobby).await;
+        tokens.push(token);
+    }
+    let hello = app.send(&alice, &lobby["id"], "react to me").await;
+    let path = message_path(&hello, "/reactions/👍");
+    let app = &app;
+    let reacts = tokens.iter().map(|token| {
+        let path = path.clone();
+        async move { put(app, token, &path).await }
+    });
+    for (status, body) in futures::future::join_all(reacts).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let page = app.messages(&alice, &lobby["id"], "").await;
+    let summary = &page["items"].as_array().unwrap().last().unwrap()["reactions"]["👍"];
+    let mut who: Vec<&str> = summary
+        .as_array()
+        .expect("a summary")
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    who.sort_unstable();
+    let expected: Vec<String> = (0..12).map(|i| format!("u{i:02}")).collect();
+    assert_eq!(who, expected, "every concurrent reaction is in the summary");
+}

@@ -775,3 +775,46 @@ async fn a_group_holds_at_most_fifty_members() {
     assert!(forced.is_err(), "a 51st member got in");
     unchanged(&app, before).await;
 }
+
+#[tokio::test]
+async fn concurrent_joins_never_overfill_a_room() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let small = room(
+        &app,
+        &alice,
+        json!({ "name": "Small", "type": "public", "settings": { "max_members": 5 } }),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for i in 0..12 {
+        tokens.push(user(&app, &format!("u{i:02}")).await);
+    }
+    let app = &app;
+    let path = room_path(&small, "/join");
+    let joins = tokens.iter().map(|token| {
+        let path = path.clone();
+        async move { app.post(token, &path, &json!({})).await }
+    });
+    let answers = futures::future::join_all(joins).await;
+    let joined = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(joined, 4, "{answers:?}");
+    for (status, body) in &answers {
+        assert!(
+            *status == StatusCode::CREATED
+                || *status == StatusCode::CONFLICT
+                || *status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status} {body}"
+        );
+    }
+    let members = app
+        .count(&format!(
+            "SELECT count(*) FROM conversation_members WHERE conversation_id = '{}' AND left_at IS NULL",
+            as_id(&small["id"])
+        ))
+        .await;
+    assert_eq!(members, 5);
+}
