@@ -109,6 +109,9 @@ pub struct Config {
     pub realtime: RealtimeConfig,
 
     #[command(flatten)]
+    pub limits: LimitsConfig,
+
+    #[command(flatten)]
     pub retention: RetentionConfig,
 
     #[command(flatten)]
@@ -260,5 +263,38 @@ impl Default for RetentionConfig {
             retention: RetentionConfig,
         }
         <Defaults as clap::Parser>::parse_from(["pgchat"]).retention
+    }
+}
+
+/// Per-user and per-address limits against floods.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitsConfig {
+    /// Messages a user may send per second, over REST and WebSocket together (0: no limit).
+    #[arg(long, env = "PGCHAT_SEND_RATE", default_value_t = 20)]
+    pub send_rate: u32,
+
+    /// Messages a user may send in a burst above the rate.
+    #[arg(long, env = "PGCHAT_SEND_BURST", default_value_t = 40)]
+    pub send_burst: u32,
+
+    /// Open WebSockets per user (0: no limit).
+    #[arg(long, env = "PGCHAT_WS_MAX_PER_USER", default_value_t = 20)]
+    pub ws_max_per_user: usize,
+
+    /// Open WebSockets per client address (0: no limit). Behind a proxy every
+    /// client has the proxy's address: raise this or limit at the proxy.
+    #[arg(long, env = "PGCHAT_WS_MAX_PER_IP", default_value_t = 5000)]
+    pub ws_max_per_ip: usize,
+}
+
+impl Default for LimitsConfig {
+    /// The documented defaults (taken from the flags' own).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            limits: LimitsConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).limits
     }
 }

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod realtime;
 pub mod service;

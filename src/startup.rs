@@ -13,6 +13,7 @@ use crate::db::{self, Db};
 use crate::desk::Desk;
 use crate::embedded::EmbeddedPostgres;
 use crate::http::{self, AppState};
+use crate::limits::Limits;
 use crate::realtime::Realtime;
 
 /// The database to use, and the embedded cluster behind it if we started one.
@@ -98,11 +99,25 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
+        let limits = Arc::new(Limits::new(&config.limits));
+        tokio::spawn({
+            let limits = Arc::downgrade(&limits);
+            async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                while let Some(limits) = {
+                    tick.tick().await;
+                    limits.upgrade()
+                } {
+                    limits.sweep();
+                }
+            }
+        });
         let state = AppState {
             db,
             verifier: Arc::new(verifier),
             config: Arc::new(config),
             realtime,
+            limits,
         };
         Ok(Self {
             listener,

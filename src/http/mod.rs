@@ -28,6 +28,7 @@ use crate::auth::Verifier;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::realtime::{self, Realtime};
 
 pub use extract::{Caller, Json, Path, Query};
@@ -39,6 +40,7 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub config: Arc<Config>,
     pub realtime: Arc<Realtime>,
+    pub limits: Arc<Limits>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, SplitSink};
@@ -48,6 +50,7 @@ const TYPING_REFRESH: Duration = Duration::from_secs(1);
 pub async fn upgrade(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -55,6 +58,10 @@ pub async fn upgrade(
         Err(rejection) => {
             return ApiError::bad_request("not_a_websocket", rejection.body_text()).into_response()
         }
+    };
+    let permit = match state.limits.admit(&caller, peer.ip()) {
+        Ok(permit) => permit,
+        Err(error) => return error.into_response(),
     };
     let max = state.realtime.config.ws_max_frame_bytes;
     // tungstenite allocates its read buffer up front (128 KiB by default): small
@@ -65,6 +72,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             let (mut session, rx) = Session::new(state, caller);
             session.serve(socket, rx).await;
+            drop(permit);
         })
 }
 
@@ -279,6 +287,11 @@ impl Session {
         new: NewMessage,
         sink: &mut Sink,
     ) -> Result<(), Close> {
+        if let Err(error) = self.state.limits.check_send(&self.caller) {
+            self.sends
+                .push_back(futures::future::ready(protocol::error(&reference, &error)).boxed());
+            return Ok(());
+        }
         if self.sends.len() >= MAX_SENDS_IN_FLIGHT {
             if let Some(reply) = self.sends.next().await {
                 send(sink, &reply).await.map_err(|_| None)?;

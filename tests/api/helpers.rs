@@ -97,6 +97,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             jwt_leeway_secs: 30,
         },
         realtime: pgchat::config::RealtimeConfig::default(),
+        // Tests send hundreds of messages as one user; tests of the limits turn them on.
+        limits: pgchat::config::LimitsConfig {
+            send_rate: 0,
+            ..Default::default()
+        },
         retention: pgchat::config::RetentionConfig::default(),
         desk: pgchat::config::DeskConfig::default(),
         bind: "127.0.0.1:0".parse().expect("a socket address"),

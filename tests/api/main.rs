@@ -15,6 +15,7 @@ mod direct;
 mod faults;
 mod group_commit;
 mod helpers;
+mod limits;
 mod message_features;
 mod messages;
 mod notifications;

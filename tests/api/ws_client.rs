@@ -202,6 +202,7 @@ impl Node {
                 std::env::temp_dir().join(format!("pgchat-node-{port}")),
             )
             .env("RUST_LOG", "warn")
+            .env("PGCHAT_SEND_RATE", "0")
             .stdout(Stdio::null())
             .stderr(if std::env::var_os("TEST_LOG").is_some() {
                 Stdio::inherit()
