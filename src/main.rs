@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Migrate and serve HTTP/WebSocket (embedded PostgreSQL unless DATABASE_URL is set).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Apply migrations/, sql/ and policies/ and exit.
     Migrate(DatabaseConfig),
     /// Print a signed token for development and tests.
@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
             let database = Database::open(&config.database).await?;
             let served = async {
                 database.migrate().await?;
-                let app = Application::build(config, database.config.clone()).await?;
+                let app = Application::build(*config, database.config.clone()).await?;
                 app.run_until_stopped(shutdown_signal()).await
             }
             .await;
