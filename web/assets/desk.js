@@ -662,7 +662,10 @@ state.stats = stats.data || null;
 document.body.dataset.features = Object.entries(state.features).filter(([, v]) => v).map(([k]) => k).join(' ');
 state.booted = true;
 // Being on the desk (an agents row, status online) makes this agent assignable.
-if (state.features.agents) await setStatus(state.status);
+if (state.features.agents) {
+  await setStatus(state.status);
+  await refreshAgents();
+}
 async function refreshAgents() {
   if (!state.features.agents || client.state !== 'open') return;
   state.agents = (await client.api('GET', '/v1/agents').catch(() => null))?.items || state.agents;
