@@ -629,7 +629,13 @@ export class PgChat extends EventTarget {
           ...(item.reply_to ? { reply_to: item.reply_to } : {}),
         });
       } catch (error) {
-        if (!error.code || ['disconnected', 'offline', 'timeout', 'closed', 'retry', 'unavailable', 'rate_limited'].includes(error.code)) {
+        if (['retry', 'unavailable', 'rate_limited'].includes(error.code)) {
+          // The server asked us to wait: try again then (the item stays first).
+          clearTimeout(this.timers.flush);
+          this.timers.flush = setTimeout(() => this.flush(), (error.retryAfter || 1) * 1000);
+          return;
+        }
+        if (!error.code || ['disconnected', 'offline', 'timeout', 'closed'].includes(error.code)) {
           return; // stays queued; the next open flushes again
         }
         this._outboxRemove(item.client_msg_id);
