@@ -45,3 +45,11 @@ GRANT UPDATE (silenced_until) ON conversation_members TO pgchat_user;
 GRANT UPDATE (pinned_at, pinned_by) ON chat_messages TO pgchat_user;
 GRANT SELECT ON pgchat.room_directory TO pgchat_user;
 REVOKE EXECUTE ON FUNCTION pgchat.purge_expired(integer) FROM PUBLIC, pgchat_user;
+
+-- Attachments and the assistant (migrations/V5): requests create and complete
+-- their own uploads (the storage key is the database's choice, never the
+-- request's) and read the FAQ; the assistant's jobs, quota and settings are the
+-- server's own (the quota through pgchat.ai_take_quota, as the caller).
+GRANT SELECT ON attachments, ai_faq TO pgchat_user;
+GRANT INSERT (id, conversation_id, uploader_id, filename, mime_type, kind, size) ON attachments TO pgchat_user;
+GRANT UPDATE (status, completed_at, thumbnail_key, width, height) ON attachments TO pgchat_user;

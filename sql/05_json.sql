@@ -37,7 +37,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'reply_to', m.reply_to,
     'reply_preview', pgchat.reply_preview(m),
     'internal', m.internal,
-    'attachment', NULL,
+    'attachment', CASE WHEN m.deleted_at IS NULL THEN pgchat.attachment_json(m.attachment_id) END,
     -- {"👍": ["alice", "bob"]}: who reacted with what, oldest first (kept by a trigger)
     'reactions', CASE WHEN m.deleted_at IS NULL THEN m.reactions ELSE '{}'::jsonb END,
     'anonymous', m.anonymous,

@@ -58,6 +58,7 @@ BEGIN
     END IF;
 
     IF NOT pgchat.can_write(conv, uid, urole)
+       OR (item ->> 'attachment_id') IS NOT NULL  -- attachments: checked by the one-message path
        OR (is_internal AND urole NOT IN ('agent', 'admin'))
        OR (parent IS NOT NULL AND NOT EXISTS (
              SELECT 1 FROM chat_messages p WHERE p.id = parent AND p.conversation_id = conv))

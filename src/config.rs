@@ -117,6 +117,12 @@ pub struct Config {
     #[command(flatten)]
     pub desk: DeskConfig,
 
+    #[command(flatten)]
+    pub storage: StorageConfig,
+
+    #[command(flatten)]
+    pub ai: AiConfig,
+
     /// Address the HTTP/WebSocket server listens on.
     #[arg(long, env = "PGCHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -296,5 +302,171 @@ impl Default for LimitsConfig {
             limits: LimitsConfig,
         }
         <Defaults as clap::Parser>::parse_from(["pgchat"]).limits
+    }
+}
+
+/// Where attachments are kept.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageKind {
+    /// The local filesystem, under `<data dir>/attachments`.
+    Fs,
+    /// An S3 bucket (AWS or an S3-compatible store).
+    S3,
+}
+
+/// Attachments: the blob store and the upload rules.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StorageConfig {
+    /// Where attachments are kept: `fs` (the data folder) or `s3`.
+    #[arg(long, env = "PGCHAT_STORAGE", value_enum, default_value_t = StorageKind::Fs)]
+    pub storage: StorageKind,
+
+    /// The S3 bucket (required with PGCHAT_STORAGE=s3).
+    #[arg(long, env = "PGCHAT_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// The S3 region. Unset: the AWS configuration chain (AWS_REGION, profile), else us-east-1.
+    #[arg(long, env = "PGCHAT_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Endpoint of an S3-compatible store (MinIO, …). Unset: AWS.
+    #[arg(long, env = "PGCHAT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style addressing (`endpoint/bucket/key`). Unset: on when an endpoint is given.
+    #[arg(long, env = "PGCHAT_S3_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_path_style: Option<bool>,
+
+    /// Access key id. Unset: the AWS credential chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, web identity, instance role).
+    #[arg(long, env = "PGCHAT_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// Secret access key, with PGCHAT_S3_ACCESS_KEY_ID.
+    #[arg(long, env = "PGCHAT_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Create the bucket at start-up when it does not exist.
+    #[arg(long, env = "PGCHAT_S3_CREATE_BUCKET", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_create_bucket: bool,
+
+    /// Hand out presigned PUT URLs so clients upload straight to S3 (uploads through the server work either way).
+    #[arg(long, env = "PGCHAT_S3_PRESIGNED_UPLOADS", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_presigned_uploads: bool,
+
+    /// Largest attachment, in bytes, unless a conversation sets its own `max_upload_bytes`.
+    #[arg(long, env = "PGCHAT_UPLOAD_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub upload_max_bytes: u64,
+
+    /// MIME types accepted for attachments (comma-separated; each must be one whose content pgchat recognizes).
+    #[arg(long, env = "PGCHAT_UPLOAD_MIME_TYPES", value_delimiter = ',',
+          default_value = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,audio/mpeg,audio/ogg,audio/wav,video/mp4,video/webm,application/zip")]
+    pub upload_mime_types: Vec<String>,
+
+    /// Seconds a presigned download URL (the redirect of GET /v1/attachments/{id}) stays valid.
+    #[arg(long, env = "PGCHAT_DOWNLOAD_URL_TTL_SECS", default_value_t = 3600)]
+    pub download_url_ttl_secs: u64,
+
+    /// Seconds a presigned upload URL stays valid.
+    #[arg(long, env = "PGCHAT_UPLOAD_URL_TTL_SECS", default_value_t = 900)]
+    pub upload_url_ttl_secs: u64,
+
+    /// Hours after which an upload never completed is deleted (0: never).
+    #[arg(long, env = "PGCHAT_UPLOAD_PENDING_TTL_HOURS", default_value_t = 24)]
+    pub upload_pending_ttl_hours: u64,
+}
+
+impl Default for StorageConfig {
+    /// The documented defaults (taken from the flags' own, so they cannot drift).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            storage: StorageConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).storage
+    }
+}
+
+/// The AI assistant: providers, limits, where it answers.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AiConfig {
+    /// Base URL of an OpenAI-compatible chat-completions API (e.g. `https://api.openai.com/v1`,
+    /// `http://127.0.0.1:11434/v1`). Unset: only the offline provider answers.
+    #[arg(long, env = "PGCHAT_AI_BASE_URL")]
+    pub ai_base_url: Option<String>,
+
+    /// Model name sent to that API.
+    #[arg(long, env = "PGCHAT_AI_MODEL", default_value = "gpt-4o-mini")]
+    pub ai_model: String,
+
+    /// Bearer token for that API.
+    #[arg(long, env = "PGCHAT_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
+
+    /// A second OpenAI-compatible API, tried when the first fails.
+    #[arg(long, env = "PGCHAT_AI_FALLBACK_BASE_URL")]
+    pub ai_fallback_base_url: Option<String>,
+
+    /// Model name for the fallback API (default: PGCHAT_AI_MODEL).
+    #[arg(long, env = "PGCHAT_AI_FALLBACK_MODEL")]
+    pub ai_fallback_model: Option<String>,
+
+    /// Bearer token for the fallback API.
+    #[arg(long, env = "PGCHAT_AI_FALLBACK_API_KEY", hide_env_values = true)]
+    pub ai_fallback_api_key: Option<String>,
+
+    /// End the chain with the built-in offline provider (FAQ lookup, extractive answers and summaries).
+    #[arg(long, env = "PGCHAT_AI_OFFLINE", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub ai_offline: bool,
+
+    /// Milliseconds one API provider may take for an answer, retries included.
+    #[arg(long, env = "PGCHAT_AI_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ai_timeout_ms: u64,
+
+    /// Retries of a failed API call (timeouts, 429, 5xx) within that time.
+    #[arg(long, env = "PGCHAT_AI_RETRIES", default_value_t = 2)]
+    pub ai_retries: u32,
+
+    /// Most tokens in an answer (`max_tokens`).
+    #[arg(long, env = "PGCHAT_AI_MAX_TOKENS", default_value_t = 512)]
+    pub ai_max_tokens: u32,
+
+    /// Answers per user per window (questions, mentions and summaries).
+    #[arg(long, env = "PGCHAT_AI_RATE_LIMIT", default_value_t = 10)]
+    pub ai_rate_limit: u32,
+
+    /// The rate limit's window, in seconds.
+    #[arg(long, env = "PGCHAT_AI_RATE_WINDOW_SECS", default_value_t = 60)]
+    pub ai_rate_window_secs: u32,
+
+    /// Most recent messages given to the model as context.
+    #[arg(long, env = "PGCHAT_AI_CONTEXT_MESSAGES", default_value_t = 30)]
+    pub ai_context_messages: u32,
+
+    /// Most characters of context given to the model (newest messages kept).
+    #[arg(long, env = "PGCHAT_AI_CONTEXT_CHARS", default_value_t = 8000)]
+    pub ai_context_chars: usize,
+
+    /// Answer @ai in support conversations (a conversation's own `enable_ai` setting wins).
+    #[arg(long, env = "PGCHAT_AI_SUPPORT", default_value_t = true, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub ai_support: bool,
+
+    /// Give a new support session a first answer when no agent is online.
+    #[arg(long, env = "PGCHAT_AI_FIRST_RESPONSE", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub ai_first_response: bool,
+}
+
+impl Default for AiConfig {
+    /// The documented defaults (taken from the flags' own, so they cannot drift).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            ai: AiConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).ai
     }
 }

@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod realtime;
 pub mod service;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;

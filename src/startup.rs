@@ -1,8 +1,9 @@
 //! Building and running the server: resolve the database (embedded or
 //! `DATABASE_URL`), migrate, bind, serve until a shutdown signal.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -15,6 +16,10 @@ use crate::embedded::EmbeddedPostgres;
 use crate::http::{self, AppState};
 use crate::limits::Limits;
 use crate::realtime::Realtime;
+use crate::service::ai::worker::AiWorker;
+use crate::service::ai::Assistant;
+use crate::service::attachments;
+use crate::storage::Storage;
 
 /// The database to use, and the embedded cluster behind it if we started one.
 pub struct Database {
@@ -61,11 +66,15 @@ impl Database {
     }
 }
 
+/// How long a graceful shutdown waits for requests in flight and sockets to close.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A bound, ready server. Tests build it on port 0 and read `port()`.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     desk: Desk,
+    ai_worker: AiWorker,
 }
 
 impl Application {
@@ -91,6 +100,18 @@ impl Application {
             let every = std::time::Duration::from_secs(config.retention.retention_interval_secs);
             tokio::spawn(crate::service::retention::run(db.clone(), every));
         }
+        let storage = Arc::new(
+            Storage::open(&config.storage, &config.database.data.path)
+                .await
+                .context("opening the attachment store")?,
+        );
+        if config.storage.upload_pending_ttl_hours > 0 {
+            let older_than = Duration::from_secs(config.storage.upload_pending_ttl_hours * 3600);
+            let every = Duration::from_secs(600);
+            tokio::spawn(attachments::run_purge(db.clone(), storage.clone(), older_than, every));
+        }
+        let ai = Arc::new(Assistant::from_config(&config.ai).context("configuring the assistant")?);
+        let ai_worker = AiWorker::start(db.clone(), database.clone(), ai.clone()).await?;
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,
@@ -118,11 +139,14 @@ impl Application {
             config: Arc::new(config),
             realtime,
             limits,
+            storage,
+            ai,
         };
         Ok(Self {
             listener,
             state,
             desk,
+            ai_worker,
         })
     }
 
@@ -136,13 +160,37 @@ impl Application {
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.listener.local_addr()?, "serving");
         let _desk = self.desk; // the desk's workers run while we serve
+        let _ai_worker = self.ai_worker; // and the assistant's
+        let realtime = self.state.realtime.clone();
+        let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            // axum stops accepting once this resolves and lets requests in flight
+            // finish; every socket closes with 1012 so its client reconnects elsewhere.
+            realtime.shutdown();
+            let _ = draining.send(());
+        };
         let app = http::router(self.state);
-        axum::serve(
+        let serve = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .into_future();
+        // A long poll or a client that never finishes must not hold the process forever.
+        let drain_deadline = async {
+            match drain_started.await {
+                Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            served = serve => served?,
+            _ = drain_deadline => tracing::warn!(
+                secs = DRAIN_TIMEOUT.as_secs(),
+                "connections still open after the drain timeout; stopping anyway"
+            ),
+        }
         Ok(())
     }
 }

@@ -30,6 +30,8 @@ pub struct MessageInput {
     pub reply_to: Option<Uuid>,
     #[serde(default)]
     pub internal: bool,
+    #[serde(default)]
+    pub attachment_id: Option<Uuid>,
 }
 
 impl From<MessageInput> for NewMessage {
@@ -40,6 +42,7 @@ impl From<MessageInput> for NewMessage {
             kind: input.kind,
             reply_to: input.reply_to,
             internal: input.internal,
+            attachment_id: input.attachment_id,
         }
     }
 }

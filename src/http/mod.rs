@@ -4,6 +4,8 @@
 
 mod admin;
 mod agents;
+mod ai;
+mod attachments;
 mod canned;
 mod conversations;
 mod dev;
@@ -11,6 +13,7 @@ mod extract;
 mod health;
 mod message_features;
 mod messages;
+mod openapi;
 mod rooms;
 mod support;
 mod web;
@@ -41,19 +44,22 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub realtime: Arc<Realtime>,
     pub limits: Arc<Limits>,
+    pub storage: Arc<crate::storage::Storage>,
+    pub ai: Arc<crate::service::ai::Assistant>,
 }
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let max_body = state.config.max_body_bytes;
     Router::new()
-        .merge(health::router())
+        .merge(health::router().merge(openapi::router()))
         .merge(support::router())
         .merge(agents::router().merge(canned::router()).merge(admin::router()))
         .merge(messages::router())
         .merge(conversations::router())
         .merge(rooms::router())
         .merge(message_features::router())
+        .merge(attachments::router().merge(ai::router()))
         .merge(realtime::router())
         .merge(web::router(&state.config))
         .fallback(not_found)

@@ -31,6 +31,8 @@ pub enum Command {
         reply_to: Option<Uuid>,
         #[serde(default)]
         internal: bool,
+        #[serde(default)]
+        attachment_id: Option<Uuid>,
     },
     TypingStart {
         conversation_id: Uuid,

@@ -247,6 +247,7 @@ impl Session {
                 kind,
                 reply_to,
                 internal,
+                attachment_id,
             }) => {
                 let new = NewMessage {
                     client_msg_id,
@@ -254,6 +255,7 @@ impl Session {
                     kind,
                     reply_to,
                     internal,
+                    attachment_id,
                 };
                 return self
                     .pipeline_send(reference, conversation_id, new, sink)

@@ -195,6 +195,7 @@ async fn attempt(
                 "body": job.new.body.as_str(),
                 "reply_to": job.new.reply_to,
                 "internal": job.new.internal,
+                "attachment_id": job.new.attachment_id,
             })
         })
         .collect();

@@ -8,7 +8,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{Limit, MessageBody, MessageKind};
 use crate::error::ApiError;
-use crate::service::{group_commit, support, WireRow};
+use crate::service::{attachments, group_commit, support, WireRow};
 
 /// A message as a client sends it.
 #[derive(Clone, Debug)]
@@ -18,6 +18,8 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub reply_to: Option<Uuid>,
     pub internal: bool,
+    /// A completed upload of the sender's in this conversation (see `service::attachments`).
+    pub attachment_id: Option<Uuid>,
 }
 
 /// The stored message, and whether this call stored it (false: a retry).
@@ -107,23 +109,30 @@ pub(crate) async fn send_in(
     if let Some(parent) = new.reply_to {
         check_reply_target(tx, conversation_id, parent).await?;
     }
+    let kind = match new.attachment_id {
+        Some(attachment) => {
+            attachments::message_kind(tx, caller, conversation_id, attachment, new.kind).await?
+        }
+        None => new.kind,
+    };
     let statement = tx
         .prepare_cached(
-            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal, attachment_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (sender_id, client_msg_id) DO NOTHING
              RETURNING pgchat.message_json(chat_messages.*)",
         )
         .await?;
-    let params: [&(dyn ToSql + Sync); 8] = [
+    let params: [&(dyn ToSql + Sync); 9] = [
         &conversation_id,
         &caller.sub,
         &caller.role.as_str(),
         &new.client_msg_id,
-        &new.kind.as_str(),
+        &kind.as_str(),
         &new.body.as_str(),
         &new.reply_to,
         &new.internal,
+        &new.attachment_id,
     ];
     match tx.query_opt(&statement, &params).await? {
         Some(row) => Ok(Sent {

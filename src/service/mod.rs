@@ -7,7 +7,9 @@
 //! a session reads the same on every path.
 
 pub mod agents;
+pub mod ai;
 pub mod assignment;
+pub mod attachments;
 pub mod canned;
 pub mod changes;
 pub mod conversations;

@@ -104,6 +104,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         },
         retention: pgchat::config::RetentionConfig::default(),
         desk: pgchat::config::DeskConfig::default(),
+        storage: pgchat::config::StorageConfig::default(),
+        ai: pgchat::config::AiConfig::default(),
         bind: "127.0.0.1:0".parse().expect("a socket address"),
         max_body_bytes: 64 * 1024,
         dev: false,

@@ -1,0 +1,69 @@
+//! The assistant over REST: a question, and a conversation's summary for staff.
+//! (`@ai` mentions in messages are answered by the worker, not here.)
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::http::{AppState, Caller, Json, Path};
+use crate::service::ai::{self, Question};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/ai/ask", post(ask))
+        .route("/v1/conversations/{id}/summary", post(summary))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskInput {
+    question: Question,
+    #[serde(default)]
+    conversation_id: Option<Uuid>,
+}
+
+async fn ask(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(input): Json<AskInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let answer = ai::ask(
+        &state.db,
+        &state.ai,
+        &caller,
+        input.question,
+        input.conversation_id,
+    )
+    .await?;
+    Ok(axum::Json(answer))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SummaryInput {
+    /// Also store the summary in the conversation, as an internal note.
+    #[serde(default)]
+    post: bool,
+}
+
+/// The body is optional (`{}` or nothing: just the summary).
+async fn summary(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let input: SummaryInput = if body.iter().all(u8::is_ascii_whitespace) {
+        SummaryInput::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+    };
+    let summary = ai::summarize(&state.db, &state.ai, &caller, id, input.post).await?;
+    Ok(axum::Json(summary))
+}

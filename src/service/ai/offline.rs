@@ -1,0 +1,333 @@
+//! The built-in provider: no network, no model, so the assistant works
+//! anywhere. It answers from the FAQ (word overlap with the FAQ's questions),
+//! else quotes the sentence of the conversation that best matches the
+//! question; it summarizes by extraction (the sentences whose words the
+//! conversation uses most, in their original order). Modest, predictable,
+//! and always available as the chain's last resort.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::{Completion, FaqEntry, Line, Prompt, Provider, ProviderError, Task};
+
+pub struct Offline;
+
+/// Lowest FAQ score that counts as an answer.
+const FAQ_THRESHOLD: f64 = 0.34;
+/// Lowest score for quoting the conversation as an answer.
+const QUOTE_THRESHOLD: f64 = 0.3;
+
+impl Provider for Offline {
+    fn name(&self) -> &str {
+        "offline"
+    }
+
+    fn complete<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        let text = match &prompt.task {
+            Task::Answer { question } => answer(question, &prompt.conversation, &prompt.faq),
+            Task::Summarize => summarize(&prompt.conversation),
+            Task::FirstResponse { subject, question } => {
+                first_response(subject, question, &prompt.faq)
+            }
+        };
+        futures::future::ready(Ok(Completion {
+            text,
+            provider: "offline".into(),
+            model: None,
+        }))
+        .boxed()
+    }
+}
+
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
+    "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "get", "got", "had",
+    "has", "have", "he", "her", "here", "him", "his", "how", "i", "if", "in", "into", "is", "it",
+    "its", "just", "me", "my", "no", "not", "of", "on", "or", "our", "please", "she", "so",
+    "some", "than", "that", "the", "their", "them", "then", "there", "they", "this", "to", "too",
+    "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will",
+    "with", "would", "you", "your", "ai", "assistant", "hi", "hello", "thanks", "thank",
+];
+
+/// The content words of `text`: lowercase, no stopwords, plurals folded.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .filter(|w| w.chars().count() > 1 && !STOPWORDS.contains(&w.as_str()))
+        .map(|w| fold(&w))
+        .collect()
+}
+
+fn fold(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies").filter(|s| s.len() > 2) {
+        return format!("{stem}y");
+    }
+    if let Some(stem) = word.strip_suffix("sses") {
+        return format!("{stem}ss");
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if stem.len() > 2 && !stem.ends_with('s') => stem.to_owned(),
+        _ => word.to_owned(),
+    }
+}
+
+/// Cosine similarity of two word sets.
+fn similarity(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let shared = a.intersection(b).count() as f64;
+    shared / ((a.len() * b.len()) as f64).sqrt()
+}
+
+fn set(text: &str) -> BTreeSet<String> {
+    words(text).into_iter().collect()
+}
+
+/// The FAQ entries that share words with `question`, best first, at most `n`.
+pub fn relevant_faq(question: &str, faq: &[FaqEntry], n: usize) -> Vec<FaqEntry> {
+    let asked = set(question);
+    let mut scored: Vec<(f64, &FaqEntry)> = faq
+        .iter()
+        .map(|entry| (similarity(&asked, &set(&entry.question)), entry))
+        .filter(|(score, _)| *score > 0.0)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(n).map(|(_, e)| e.clone()).collect()
+}
+
+fn best_faq<'a>(question: &str, faq: &'a [FaqEntry]) -> Option<&'a FaqEntry> {
+    let asked = set(question);
+    faq.iter()
+        .map(|entry| (similarity(&asked, &set(&entry.question)), entry))
+        .filter(|(score, _)| *score >= FAQ_THRESHOLD)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, entry)| entry)
+}
+
+/// Sentences of a message (at least something: a short message is one sentence).
+fn sentences(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in body.chars() {
+        current.push(c);
+        if matches!(c, '.' | '!' | '?' | '\n') {
+            let s = current.trim().to_owned();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            current.clear();
+        }
+    }
+    let s = current.trim().to_owned();
+    if !s.is_empty() {
+        out.push(s);
+    }
+    out
+}
+
+fn said(line: &Line) -> bool {
+    line.role != "system" && line.role != "assistant"
+}
+
+fn answer(question: &str, conversation: &[Line], faq: &[FaqEntry]) -> String {
+    if let Some(entry) = best_faq(question, faq) {
+        return entry.answer.clone();
+    }
+    let asked = set(question);
+    let best = conversation
+        .iter()
+        .filter(|line| said(line) && !super::worker::mentions_ai(&line.body))
+        .flat_map(|line| sentences(&line.body).into_iter().map(move |s| (line, s)))
+        .map(|(line, s)| (similarity(&asked, &set(&s)), line, s))
+        .filter(|(score, _, _)| *score >= QUOTE_THRESHOLD)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, line, sentence)) => {
+            format!("Earlier in this conversation, {} wrote: “{sentence}”", line.author)
+        }
+        None => "I could not find an answer to that in the FAQ or in this conversation. \
+                 (I am the built-in offline assistant; a person will have to help with this one.)"
+            .to_owned(),
+    }
+}
+
+fn summarize(conversation: &[Line]) -> String {
+    let lines: Vec<&Line> = conversation
+        .iter()
+        .filter(|l| said(l) && !super::worker::mentions_ai(&l.body))
+        .collect();
+    if lines.is_empty() {
+        return "There is nothing to summarize yet.".to_owned();
+    }
+    let mut participants: Vec<&str> = Vec::new();
+    for line in &lines {
+        if !participants.contains(&line.author.as_str()) {
+            participants.push(&line.author);
+        }
+    }
+    // How often the conversation uses each word.
+    let mut frequency: HashMap<String, usize> = HashMap::new();
+    for line in &lines {
+        for word in words(&line.body) {
+            *frequency.entry(word).or_default() += 1;
+        }
+    }
+    // (position, author, sentence, score)
+    let mut candidates: Vec<(usize, &str, String, f64)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        for sentence in sentences(&line.body) {
+            let distinct = set(&sentence);
+            if distinct.is_empty() {
+                continue;
+            }
+            let weight: usize = distinct.iter().map(|w| frequency[w]).sum();
+            let mut score = weight as f64 / (distinct.len() as f64).sqrt();
+            if i == 0 {
+                score *= 1.5; // the opening usually states the issue
+            }
+            candidates.push((candidates.len(), &line.author, sentence, score));
+        }
+    }
+    let keep = (lines.len() / 3).clamp(1, 5);
+    let mut chosen: Vec<_> = candidates.clone();
+    chosen.sort_by(|a, b| b.3.total_cmp(&a.3));
+    chosen.truncate(keep);
+    chosen.sort_by_key(|c| c.0);
+    let mut text = format!(
+        "Summary of {} message{} from {}:",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        participants.join(", ")
+    );
+    for (_, author, sentence, _) in &chosen {
+        text.push_str(&format!("\n- {author}: {}", clip(sentence, 300)));
+    }
+    if let Some(last) = lines.last() {
+        let last_sentence = sentences(&last.body).pop().unwrap_or_default();
+        if !chosen.iter().any(|c| c.2 == last_sentence) {
+            text.push_str(&format!(
+                "\nLatest, from {}: “{}”",
+                last.author,
+                clip(&last.body, 200)
+            ));
+        }
+    }
+    text
+}
+
+fn first_response(subject: &str, question: &str, faq: &[FaqEntry]) -> String {
+    let asked = format!("{subject} {question}");
+    match best_faq(&asked, faq) {
+        Some(entry) => format!(
+            "Thanks for reaching out! No agent is online right now, but this may help:\n\n{}\n\n\
+             Your chat is in the queue; an agent will follow up as soon as one is available.",
+            entry.answer
+        ),
+        None => format!(
+            "Thanks for reaching out! No agent is online right now. Your chat about “{}” is in \
+             the queue, and an agent will answer as soon as one is available.",
+            clip(subject, 120)
+        ),
+    }
+}
+
+fn clip(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(author: &str, body: &str) -> Line {
+        Line {
+            author: author.into(),
+            role: "user".into(),
+            body: body.into(),
+        }
+    }
+
+    fn faq() -> Vec<FaqEntry> {
+        vec![
+            FaqEntry {
+                question: "How do I reset my password?".into(),
+                answer: "Use “Forgot password” on the sign-in page.".into(),
+            },
+            FaqEntry {
+                question: "When will my refund arrive?".into(),
+                answer: "Refunds reach your account within 5 business days.".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn words_drop_stopwords_and_fold_plurals() {
+        assert_eq!(words("How do I get my Refunds, please?"), vec!["refund"]);
+        assert_eq!(words("batteries and glasses"), vec!["battery", "glass"]);
+    }
+
+    #[test]
+    fn the_faq_answers_questions_it_covers() {
+        assert_eq!(
+            answer("@ai how can I reset the password", &[], &faq()),
+            "Use “Forgot password” on the sign-in page."
+        );
+        assert_eq!(
+            relevant_faq("refund arrive", &faq(), 3)[0].question,
+            "When will my refund arrive?"
+        );
+        assert!(answer("what is the weather like", &[], &faq()).starts_with("I could not find"));
+    }
+
+    #[test]
+    fn the_conversation_answers_what_it_said() {
+        let conversation = vec![
+            line("alice", "The meeting is moved to Thursday at 3pm. Bring the slides."),
+            line("bob", "ok"),
+        ];
+        let text = answer("when is the meeting", &conversation, &[]);
+        assert_eq!(
+            text,
+            "Earlier in this conversation, alice wrote: “The meeting is moved to Thursday at 3pm.”"
+        );
+    }
+
+    #[test]
+    fn summaries_extract_the_main_sentences_in_order() {
+        let conversation = vec![
+            line("carol", "My order 1234 arrived damaged. The box was crushed."),
+            line("agent", "Sorry to hear that! Can you send a photo of the damaged order?"),
+            line("carol", "Sure, here it is."),
+            line("agent", "Thanks. I have issued a replacement for order 1234."),
+            line("carol", "Great, thank you!"),
+            Line {
+                author: "system".into(),
+                role: "system".into(),
+                body: "Dana joined".into(),
+            },
+        ];
+        let text = summarize(&conversation);
+        assert!(text.starts_with("Summary of 5 messages from carol, agent:"), "{text}");
+        assert!(text.contains("- carol: My order 1234 arrived damaged."), "{text}");
+        assert!(!text.contains("Dana joined"), "{text}");
+        assert_eq!(summarize(&[]), "There is nothing to summarize yet.");
+    }
+
+    #[test]
+    fn first_responses_use_the_faq_when_they_can() {
+        assert!(first_response("Refund", "when does my refund arrive?", &faq()).contains("5 business days"));
+        assert!(first_response("Shipping", "where is my parcel", &faq()).contains("in the queue"));
+    }
+}

@@ -1,0 +1,428 @@
+//! The assistant's background work, on every node: answering `@ai` /
+//! `@assistant` mentions and greeting new support sessions while no agent is
+//! online. Triggers (sql/75_ai.sql) queue `ai_jobs` rows and wake the workers
+//! with `NOTIFY pgchat_ai`; a node takes a job with `FOR UPDATE SKIP LOCKED`
+//! and a lease, so each job is answered once however many nodes run, and a job
+//! whose node died is taken again when its lease runs out.
+//!
+//! The context is read under the asker's identity (RLS), so what the model
+//! sees is what the asker may see; a public question is answered without
+//! internal notes, an internal note's question with them (and the answer is
+//! an internal note too). The answer is inserted as the server, through the
+//! ordinary INSERT: seq and NOTIFY triggers apply, and it fans out like any
+//! other message. When the providers fail, a `system` notice says so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_postgres::AsyncMessage;
+use uuid::Uuid;
+
+use super::{Assistant, Prompt, Task};
+use crate::auth::{Identity, Role};
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// The NOTIFY channel of the assistant's triggers.
+pub const CHANNEL: &str = "pgchat_ai";
+/// How often the queue is looked at without being asked.
+const SWEEP: Duration = Duration::from_secs(5);
+/// Jobs one node answers at the same time.
+const CONCURRENCY: usize = 4;
+/// A job is given up after this many takes (its nodes kept dying).
+const MAX_ATTEMPTS: i32 = 3;
+
+/// Does this message call the assistant? (The same rule as `pgchat.is_ai_mention`.)
+pub fn mentions_ai(body: &str) -> bool {
+    strip_mention(body).is_some()
+}
+
+/// The question after the `@ai` / `@assistant` mention, if there is one.
+pub fn strip_mention(body: &str) -> Option<&str> {
+    let trimmed = body.trim_start();
+    let rest = trimmed.strip_prefix('@')?;
+    for name in ["assistant", "ai"] {
+        if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
+            let after = &rest[name.len()..];
+            if after.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_') {
+                return Some(after.trim_start_matches([':', ',']).trim());
+            }
+        }
+    }
+    None
+}
+
+/// The running worker; dropping it stops it.
+pub struct AiWorker {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for AiWorker {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl AiWorker {
+    /// Records the assistant's settings in the database (the triggers read
+    /// them), then starts listening and answering.
+    pub async fn start(
+        db: Db,
+        database: tokio_postgres::Config,
+        assistant: Arc<Assistant>,
+    ) -> anyhow::Result<Self> {
+        let client = db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        client
+            .execute(
+                "UPDATE ai_settings SET support_enabled = $1, first_response = $2, updated_at = now() WHERE id",
+                &[&assistant.support_enabled, &assistant.first_response],
+            )
+            .await
+            .context("writing the assistant's settings")?;
+        drop(client);
+        let wake = Arc::new(Notify::new());
+        let tasks = vec![
+            tokio::spawn(listen(database, wake.clone())),
+            tokio::spawn(work(db, assistant, wake)),
+        ];
+        Ok(Self { tasks })
+    }
+}
+
+/// LISTENs on `pgchat_ai` and wakes the worker; reconnects with backoff.
+async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>) {
+    let mut config = database;
+    config.application_name("pgchat-ai");
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let started = std::time::Instant::now();
+        if let Err(error) = listen_once(&config, &wake).await {
+            tracing::warn!(error = format!("{error:#}"), "assistant listener lost");
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(200);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn listen_once(config: &tokio_postgres::Config, wake: &Notify) -> anyhow::Result<()> {
+    let (client, mut connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting")?;
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let listen = format!("LISTEN {CHANNEL}");
+    let listening = client.batch_execute(&listen);
+    tokio::pin!(listening);
+    // Drive the connection while LISTEN runs.
+    loop {
+        tokio::select! {
+            done = &mut listening => { done.context("LISTEN")?; break; }
+            message = messages.next() => match message {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => anyhow::bail!("connection closed"),
+            },
+        }
+    }
+    wake.notify_one(); // whatever was queued while we were away
+    while let Some(message) = messages.next().await {
+        if let AsyncMessage::Notification(_) = message? {
+            wake.notify_one();
+        }
+    }
+    anyhow::bail!("connection closed")
+}
+
+/// Takes due jobs (up to `CONCURRENCY` at once) whenever woken, and every `SWEEP`.
+async fn work(db: Db, assistant: Arc<Assistant>, wake: Arc<Notify>) {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    // Longer than any answer can take: every provider's budget, plus the database.
+    let lease = assistant
+        .providers
+        .iter()
+        .map(|(_, budget)| *budget)
+        .sum::<Duration>()
+        + Duration::from_secs(30);
+    loop {
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            match claim(&db, lease).await {
+                Ok(Some(job)) => {
+                    let (db, assistant) = (db.clone(), assistant.clone());
+                    tokio::spawn(async move {
+                        let id = job.id;
+                        if let Err(error) = run(&db, &assistant, job).await {
+                            tracing::warn!(job = id, error = %error, "assistant job failed; it will be retried");
+                        }
+                        drop(permit);
+                    });
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error, "taking an assistant job");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(SWEEP) => {}
+        }
+    }
+}
+
+struct Job {
+    id: i64,
+    kind: String,
+    conversation_id: Uuid,
+    message_id: Option<Uuid>,
+    user_id: String,
+    user_role: String,
+    attempts: i32,
+}
+
+async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, ApiError> {
+    let client = db.client().await?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE ai_jobs SET attempts = attempts + 1, locked_until = now() + make_interval(secs => $1)
+              WHERE id = (SELECT id FROM ai_jobs
+                           WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+                           ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, kind, conversation_id, message_id, user_id, user_role, attempts",
+        )
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&lease.as_secs_f64()])
+        .await?;
+    Ok(row.map(|r| Job {
+        id: r.get(0),
+        kind: r.get(1),
+        conversation_id: r.get(2),
+        message_id: r.get(3),
+        user_id: r.get(4),
+        user_role: r.get(5),
+        attempts: r.get(6),
+    }))
+}
+
+/// What a job ends with: a message to post (or nothing), then the job is deleted.
+struct Post {
+    reply_to: Option<Uuid>,
+    internal: bool,
+    kind: &'static str,
+    body: String,
+    metadata: serde_json::Value,
+}
+
+async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
+    let post = if job.attempts > MAX_ATTEMPTS {
+        tracing::warn!(job = job.id, "assistant job given up after {MAX_ATTEMPTS} attempts");
+        None
+    } else {
+        match job.kind.as_str() {
+            "mention" => mention(db, assistant, &job).await?,
+            "first_response" => first_response(db, assistant, &job).await?,
+            other => {
+                tracing::warn!(job = job.id, kind = other, "unknown assistant job");
+                None
+            }
+        }
+    };
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    if let Some(post) = post {
+        super::insert_message(
+            &tx,
+            job.conversation_id,
+            post.reply_to,
+            post.internal,
+            post.kind,
+            &post.body,
+            post.metadata,
+        )
+        .await?;
+    }
+    tx.execute("DELETE FROM ai_jobs WHERE id = $1", &[&job.id])
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn identity(job: &Job) -> Identity {
+    Identity {
+        sub: job.user_id.clone(),
+        role: job.user_role.parse().unwrap_or(Role::User),
+        name: None,
+        email: None,
+        exp: i64::MAX,
+    }
+}
+
+/// Answers an `@ai` message: context under the asker's identity, the quota,
+/// then the chain; an `ai_response` in reply, or a notice of why not.
+async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Post>, ApiError> {
+    let Some(message_id) = job.message_id else {
+        return Ok(None);
+    };
+    let asker = identity(job);
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, &asker).await?;
+    // Read as the asker: gone, deleted or no longer visible → nothing to answer.
+    let found = tx
+        .query_opt(
+            "SELECT body, internal, seq FROM chat_messages WHERE id = $1 AND deleted_at IS NULL",
+            &[&message_id],
+        )
+        .await?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let (body, internal, seq): (String, bool, i64) = (found.get(0), found.get(1), found.get(2));
+    let reply = |kind: &'static str, body: String, metadata: serde_json::Value| Post {
+        reply_to: Some(message_id),
+        internal,
+        kind,
+        body,
+        metadata,
+    };
+    match super::take_quota(&tx, &assistant.limits).await {
+        Ok(()) => {}
+        Err(ApiError::RateLimited { retry_after_secs }) => {
+        tx.commit().await?;
+        return Ok(Some(reply(
+            "system",
+            format!(
+                "The assistant answers at most {} questions per person every {} s; ask again in {retry_after_secs} s.",
+                assistant.limits.rate_limit, assistant.limits.rate_window_secs
+            ),
+            json!({ "ai_error": "rate_limited", "retry_after": retry_after_secs, "asked_by": job.user_id }),
+        )));
+        }
+        Err(error) => return Err(error),
+    }
+    // A public question gets a public answer: no internal notes in its context.
+    let conversation =
+        super::read_context(&tx, &assistant.limits, job.conversation_id, internal, Some(seq))
+            .await?;
+    let question = strip_mention(&body).unwrap_or(&body).to_owned();
+    let faq = super::offline::relevant_faq(&question, &super::read_faq(&tx).await?, 3);
+    tx.commit().await?;
+    drop(client);
+    let task = if question.is_empty() {
+        Task::Summarize
+    } else {
+        Task::Answer { question }
+    };
+    let task_name = task.name();
+    let prompt = Prompt {
+        task,
+        conversation,
+        faq,
+    };
+    Ok(Some(match assistant.complete(&prompt).await {
+        Ok(completion) => {
+            let metadata = super::answer_metadata(&completion, task_name, &job.user_id);
+            reply("ai_response", completion.text, metadata)
+        }
+        Err(failure) => reply(
+            "system",
+            format!("The assistant could not answer: {failure}. Please try again later."),
+            json!({ "ai_error": failure.code(), "asked_by": job.user_id }),
+        ),
+    }))
+}
+
+/// Greets a new support session when it still waits and no agent is online.
+async fn first_response(
+    db: &Db,
+    assistant: &Assistant,
+    job: &Job,
+) -> Result<Option<Post>, ApiError> {
+    let client = db.client().await?;
+    let state = client
+        .query_opt(
+            "SELECT s.subject,
+                    s.status = 'waiting'
+                    AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.enabled AND a.status = 'online')
+                    AND NOT EXISTS (SELECT 1 FROM chat_messages m
+                                     WHERE m.conversation_id = s.conversation_id AND m.kind = 'ai_response')
+               FROM live_chat_sessions s WHERE s.conversation_id = $1",
+            &[&job.conversation_id],
+        )
+        .await?;
+    drop(client);
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let (subject, due): (String, bool) = (state.get(0), state.get(1));
+    if !due {
+        return Ok(None);
+    }
+    let customer = identity(job);
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, &customer).await?;
+    let conversation =
+        super::read_context(&tx, &assistant.limits, job.conversation_id, false, None).await?;
+    let question = conversation
+        .iter()
+        .rev()
+        .find(|line| line.role == "user")
+        .map(|line| line.body.clone())
+        .unwrap_or_default();
+    let faq = super::offline::relevant_faq(
+        &format!("{subject} {question}"),
+        &super::read_faq(&tx).await?,
+        3,
+    );
+    tx.commit().await?;
+    drop(client);
+    let prompt = Prompt {
+        task: Task::FirstResponse { subject, question },
+        conversation,
+        faq,
+    };
+    match assistant.complete(&prompt).await {
+        Ok(completion) => Ok(Some(Post {
+            reply_to: None,
+            internal: false,
+            kind: "ai_response",
+            metadata: super::answer_metadata(&completion, "first_response", &job.user_id),
+            body: completion.text,
+        })),
+        Err(failure) => {
+            // Nobody asked: no notice, the session simply waits for an agent.
+            tracing::warn!(job = job.id, %failure, "no first response for a waiting session");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_found_at_the_start_only() {
+        assert_eq!(strip_mention("@ai what is up?"), Some("what is up?"));
+        assert_eq!(strip_mention("  @Assistant: summarize"), Some("summarize"));
+        assert_eq!(strip_mention("@AI"), Some(""));
+        assert_eq!(strip_mention("@ai, hello"), Some("hello"));
+        assert_eq!(strip_mention("@aiden hi"), None);
+        assert_eq!(strip_mention("hey @ai"), None);
+        assert_eq!(strip_mention("@ai_bot"), None);
+        assert!(mentions_ai("@assistant\nhelp"));
+    }
+}
