@@ -188,6 +188,9 @@ impl From<tokio_postgres::Error> for ApiError {
             || *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
             || code.code().starts_with("08")
+            // too many connections, out of memory or disk; the server going away
+            || code.code().starts_with("53")
+            || code.code().starts_with("57P")
         {
             Self::Unavailable("database busy or restarting; retry".into())
         } else {
@@ -199,12 +202,13 @@ impl From<tokio_postgres::Error> for ApiError {
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
         match error {
-            // Opening a new connection failed: the database is down or unreachable.
-            deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_none() => {
+            // Opening a new connection failed: the database is down, unreachable,
+            // full (too many connections) or refusing this database. Never the
+            // request's fault, and worth retrying.
+            deadpool_postgres::PoolError::Backend(e) => {
                 tracing::warn!(error = %e, "database connect");
                 Self::Unavailable("database unavailable; retry".into())
             }
-            deadpool_postgres::PoolError::Backend(e) => e.into(),
             other => {
                 tracing::warn!(error = %other, "database pool");
                 Self::Unavailable("database unavailable; retry".into())

@@ -19,6 +19,7 @@ mod limits;
 mod message_features;
 mod messages;
 mod notifications;
+mod operations;
 mod realtime;
 mod rls;
 mod rooms;

@@ -227,6 +227,29 @@ impl Node {
         panic!("the second node did not become ready");
     }
 
+    /// SIGTERM: the graceful shutdown (stop accepting, close sockets with 1012,
+    /// finish requests in flight, exit 0).
+    pub fn terminate(&self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
+        kill(pid, Signal::SIGTERM).expect("sending SIGTERM");
+    }
+
+    /// The exit status, once the process has exited within `patience`.
+    pub async fn exited_within(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// kill -9: no goodbye, no cleanup.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
