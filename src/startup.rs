@@ -69,9 +69,6 @@ impl Database {
 /// How long a graceful shutdown waits for requests in flight and sockets to close.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// How long a graceful shutdown waits for requests in flight and sockets to close.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// A bound, ready server. Tests build it on port 0 and read `port()`.
 pub struct Application {
     listener: TcpListener,
