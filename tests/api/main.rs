@@ -24,6 +24,7 @@ mod realtime;
 mod rls;
 mod rooms;
 mod rooms_realtime;
+mod routes;
 mod stats;
 mod support;
 mod web;

@@ -1,0 +1,284 @@
+"""Generates docs/openapi.json, the OpenAPI 3.1 document the server serves at
+GET /v1/openapi.json. Edit this file, then run `python3 scripts/openapi.py`;
+tests/api/operations.rs fails when a route the router serves is missing.
+"""
+import os
+import json
+S = lambda name: {"$ref": f"#/components/schemas/{name}"}
+def obj(props, required=(), extra=False, desc=None):
+    o = {"type": "object", "properties": props}
+    if required: o["required"] = list(required)
+    if not extra: o["additionalProperties"] = False
+    if desc: o["description"] = desc
+    return o
+string = lambda **k: {"type": "string", **k}
+integer = lambda **k: {"type": "integer", **k}
+boolean = {"type": "boolean"}
+uuid = {"type": "string", "format": "uuid"}
+ts = {"type": "string", "format": "date-time"}
+def enum(*v): return {"type": "string", "enum": list(v)}
+
+ERR = {"$ref": "#/components/responses/Error"}
+def err_set(*codes):
+    return {str(c): ERR for c in codes}
+STD = (400, 401, 404, 429, 503)
+
+def op(summary, tag, ok=None, ok_status="200", body=None, params=(), errors=STD, auth=True, desc=None, content_type="application/json", ok_desc="OK"):
+    o = {"summary": summary, "tags": [tag]}
+    if desc: o["description"] = desc
+    if params: o["parameters"] = list(params)
+    if body is not None:
+        o["requestBody"] = {"required": True, "content": {content_type: {"schema": body}}}
+    resp = {}
+    if ok is None:
+        resp[ok_status] = {"description": ok_desc}
+    elif isinstance(ok, dict) and "__raw__" in ok:
+        resp[ok_status] = ok["__raw__"]
+    else:
+        resp[ok_status] = {"description": ok_desc, "content": {"application/json": {"schema": ok}}}
+    resp.update(err_set(*errors))
+    if auth and "401" not in resp: resp["401"] = ERR
+    o["responses"] = resp
+    if not auth: o["security"] = []
+    return o
+
+def q(name, schema, desc=None, required=False):
+    p = {"name": name, "in": "query", "required": required, "schema": schema}
+    if desc: p["description"] = desc
+    return p
+def pp(name, schema=uuid, desc=None):
+    p = {"name": name, "in": "path", "required": True, "schema": schema}
+    if desc: p["description"] = desc
+    return p
+ID = pp("id")
+limit = q("limit", integer(minimum=1, maximum=100, default=50))
+cursor = q("cursor", string(), "the next_cursor of the previous page")
+def items(ref): return obj({"items": {"type": "array", "items": ref}}, ["items"], extra=True)
+def page(ref): return obj({"items": {"type": "array", "items": ref}, "next_cursor": {"type": ["string", "null"]}}, ["items", "next_cursor"], extra=True)
+
+message_input = obj({
+    "body": string(minLength=1, maxLength=5000, description="1–5000 characters, not only whitespace, no NUL"),
+    "client_msg_id": {**uuid, "description": "made by the client; the idempotency key"},
+    "kind": {**S("MessageKind")},
+    "reply_to": {"type": ["string", "null"], "format": "uuid"},
+    "internal": {"type": "boolean", "default": False, "description": "an agent-only note (agents and admins)"},
+    "attachment_id": {"type": ["string", "null"], "format": "uuid"},
+}, ["body", "client_msg_id"])
+
+schemas = {
+    "Error": obj({"error": obj({"code": string(description="snake_case, stable"), "message": string()}, ["code", "message"])}, ["error"]),
+    "MessageKind": enum("text", "image", "file", "audio", "video"),
+    "Category": enum("payment", "shipping", "account", "returns", "technical", "other"),
+    "Priority": enum("low", "medium", "high", "urgent"),
+    "SessionStatus": enum("waiting", "active", "ended"),
+    "RoomType": enum("public", "private", "group", "announcement"),
+    "MemberRole": enum("owner", "admin", "moderator", "member"),
+    "AgentStatus": enum("online", "away", "busy", "offline"),
+    "Message": obj({
+        "id": uuid, "conversation_id": uuid, "seq": integer(), "change_seq": integer(),
+        "sender_id": {"type": ["string", "null"]}, "sender_role": string(), "sender_name": {"type": ["string", "null"]},
+        "client_msg_id": {"type": ["string", "null"], "format": "uuid"}, "kind": string(), "body": string(),
+        "reply_to": {"type": ["string", "null"], "format": "uuid"}, "internal": boolean,
+        "attachment": {"type": ["object", "null"]}, "reactions": {"type": "object", "additionalProperties": {"type": "array", "items": string()}},
+        "created_at": ts, "edited_at": {"type": ["string", "null"], "format": "date-time"}, "deleted_at": {"type": ["string", "null"], "format": "date-time"},
+    }, ["id", "conversation_id", "seq", "change_seq", "body", "created_at"], extra=True, desc="A message as every path shows it (sql/05_json.sql)."),
+    "Session": obj({
+        "id": uuid, "conversation_id": uuid, "status": S("SessionStatus"), "customer_id": string(),
+        "agent_id": {"type": ["string", "null"]}, "subject": string(), "category": S("Category"), "priority": S("Priority"),
+        "started_at": ts, "ended_at": {"type": ["string", "null"], "format": "date-time"},
+        "rating": {"type": ["integer", "null"]}, "feedback": {"type": ["string", "null"]},
+    }, ["id", "conversation_id", "status", "customer_id", "subject"], extra=True),
+    "Conversation": obj({"id": uuid, "kind": string(), "unread": integer(), "last_message": {"oneOf": [S("Message"), {"type": "null"}]}}, ["id", "kind"], extra=True),
+    "Room": obj({"id": uuid, "name": string(), "type": S("RoomType"), "description": {"type": ["string", "null"]}, "settings": S("RoomSettings"), "member_count": integer()}, ["id", "name", "type"], extra=True),
+    "RoomSettings": obj({
+        "allow_invites": boolean, "max_members": {"type": ["integer", "null"], "minimum": 2, "maximum": 100000},
+        "allow_file_uploads": boolean, "enable_ai": boolean,
+        "retention_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}, "anonymous_posting": boolean,
+    }),
+    "Member": obj({"conversation_id": uuid, "user_id": string(), "role": string(), "banned": boolean, "silenced": boolean}, ["user_id", "role"], extra=True),
+    "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),
+    "Canned": obj({"id": uuid, "shortcut": string(), "title": {"type": ["string", "null"]}, "body": string(), "shared": boolean, "owner_id": {"type": ["string", "null"]}}, ["id", "shortcut", "body"], extra=True),
+    "Attachment": obj({"id": uuid, "conversation_id": uuid, "filename": string(), "size": integer(), "mime_type": string(), "status": string(), "upload_url": {"type": ["string", "null"]}}, ["id"], extra=True),
+    "Stats": {"type": "object", "description": "The desk's figures over a range (docs/api.md)."},
+    "Ready": obj({"status": string(), "database": string(), "listener": string()}, ["status"]),
+}
+
+TAG_DESC = {
+    "operations": "Health, readiness, metrics, this document.",
+    "support": "Support sessions.", "messages": "Messages of any conversation.",
+    "conversations": "My conversations and direct conversations.", "rooms": "Rooms, members, pins.",
+    "message features": "Edits, deletes, reactions, receipts, search.", "desk": "Agents, canned responses, dashboard.",
+    "attachments": "Uploads and downloads.", "ai": "The assistant.", "realtime": "WebSocket, SSE, long poll (docs/realtime.md).",
+    "web": "The embedded web clients.", "dev": "Development sign-in (PGCHAT_DEV=1 only).",
+}
+
+P = {}
+def add(path, method, o):
+    P.setdefault(path, {})[method] = o
+
+# operations
+add("/healthz", "get", op("Liveness: the process is up", "operations", obj({"status": string()}, ["status"]), errors=(), auth=False))
+add("/readyz", "get", op("Readiness: the database answers and the realtime listener is connected", "operations", S("Ready"), errors=(503,), auth=False,
+    desc="503 `unavailable` with Retry-After while the database or the listener is down."))
+add("/metrics", "get", op("Prometheus metrics (text exposition format)", "operations",
+    {"__raw__": {"description": "Prometheus text", "content": {"text/plain": {"schema": string()}}}}, errors=(), auth=False))
+add("/v1/openapi.json", "get", op("This document", "operations", {"type": "object"}, errors=(), auth=False))
+
+# support
+sess_filters = [q("status", S("SessionStatus")), q("agent_id", string()), q("customer_id", string()), q("category", S("Category")),
+                q("priority", S("Priority")), q("q", string(), "subject substring or message words"), q("from", ts), q("to", ts),
+                q("sla_breached", boolean), limit, cursor]
+add("/v1/support/sessions", "get", op("List sessions (a customer: theirs; an agent: the queue and theirs; an admin: all)", "support", page(S("Session")), params=sess_filters))
+add("/v1/support/sessions", "post", op("Open a support session with its first message", "support", S("Session"), "201",
+    body=obj({"subject": string(minLength=1, maxLength=200), "category": S("Category"), "priority": S("Priority"), "message": message_input}, ["subject", "message"]),
+    errors=(400, 413, 415, 422, 429, 503), desc="201 new; 200 when the message's client_msg_id was already used by this customer (the same session)."))
+add("/v1/support/sessions/{id}", "get", op("A session", "support", S("Session"), params=[ID]))
+add("/v1/support/sessions/{id}", "patch", op("Change priority or category (staff)", "support", S("Session"), params=[ID],
+    body=obj({"priority": S("Priority"), "category": S("Category")}), errors=(400, 403, 404, 409, 413, 415, 503)))
+for action, summary, body, errs in [
+    ("claim", "An agent takes a waiting session", None, (403, 404, 409, 503)),
+    ("end", "End a session (its customer or staff)", None, (403, 404, 409, 503)),
+    ("rating", "The customer rates an ended session", obj({"rating": integer(minimum=1, maximum=5), "feedback": string(maxLength=2000)}, ["rating"]), (400, 403, 404, 409, 413, 415, 503)),
+    ("assign", "Give a session to an agent (admins)", obj({"agent_id": string(minLength=1, maxLength=200)}, ["agent_id"]), (400, 403, 404, 409, 422, 503)),
+    ("transfer", "Hand an active session over to another agent", obj({"agent_id": string(minLength=1, maxLength=200)}, ["agent_id"]), (400, 403, 404, 409, 422, 503)),
+]:
+    add(f"/v1/support/sessions/{{id}}/{action}", "post", op(summary, "support", S("Session"), params=[ID], body=body, errors=errs))
+
+# messages
+add("/v1/conversations/{id}/messages", "get", op("Page through messages by seq", "messages", obj({"items": {"type": "array", "items": S("Message")}, "has_more": boolean}, ["items", "has_more"]),
+    params=[ID, q("before", integer()), q("after", integer()), limit]))
+add("/v1/conversations/{id}/messages", "post", op("Send a message (idempotent by client_msg_id)", "messages", S("Message"), "201", params=[ID], body=message_input,
+    errors=(400, 403, 404, 409, 413, 415, 422, 429, 503), desc="201 stored; 200 the message already stored under this client_msg_id."))
+add("/v1/conversations/{id}/read", "post", op("Mark read up to seq", "messages", obj({"conversation_id": uuid, "last_read_seq": integer()}, extra=True), params=[ID],
+    body=obj({"seq": integer(minimum=0)}, ["seq"])))
+add("/v1/conversations/{id}/poll", "get", op("Long poll: the changes after since, or wait for the next", "realtime",
+    obj({"events": {"type": "array", "items": {"type": "object"}}, "cursor": integer()}, ["events", "cursor"]),
+    params=[ID, q("since", integer(minimum=0, default=0)), q("timeout_ms", integer(minimum=0, maximum=60000, default=25000))]))
+
+# conversations
+add("/v1/conversations", "get", op("My conversations, pinned first, with the last message and my unread count", "conversations", page(S("Conversation")),
+    params=[q("kind", enum("support", "direct", "group", "public", "private", "announcement")), q("archived", boolean), limit, cursor]))
+add("/v1/conversations/direct", "post", op("Get or start the direct conversation with a user", "conversations", S("Conversation"), "201",
+    body=obj({"user_id": string(minLength=1, maxLength=200)}, ["user_id"]), errors=(400, 404, 413, 415, 422, 503), desc="201 new, 200 existing (one per pair)."))
+add("/v1/conversations/{id}", "get", op("A conversation of mine", "conversations", S("Conversation"), params=[ID]))
+add("/v1/conversations/{id}/me", "patch", op("My flags: pinned, muted, archived", "conversations", {"type": "object"}, params=[ID],
+    body=obj({"pinned": boolean, "muted": boolean, "archived": boolean})))
+add("/v1/conversations/{id}/me", "delete", op("Delete the conversation for me", "conversations", {"type": "object"}, params=[ID]))
+add("/v1/conversations/{id}/delivered", "post", op("Mark delivered up to seq", "conversations", obj({"conversation_id": uuid, "last_delivered_seq": integer()}, extra=True), params=[ID],
+    body=obj({"seq": integer(minimum=0)}, ["seq"])))
+add("/v1/conversations/{id}/summary", "post", op("Summarize a conversation with the assistant (staff)", "ai", {"type": "object"}, params=[ID],
+    body=obj({"post": {"type": "boolean", "default": False, "description": "also store it as an internal note"}}), errors=(400, 403, 404, 422, 429, 503)))
+P["/v1/conversations/{id}/summary"]["post"]["requestBody"]["required"] = False
+
+# rooms
+add("/v1/rooms", "get", op("Discover public and announcement rooms (and mine)", "rooms", page(S("Room")), params=[q("type", S("RoomType")), q("q", string(maxLength=100)), limit, cursor]))
+add("/v1/rooms", "post", op("Create a room", "rooms", S("Room"), "201", body=obj({
+    "name": string(minLength=1, maxLength=100), "type": S("RoomType"), "description": string(maxLength=1000), "settings": S("RoomSettings"),
+    "members": {"type": "array", "maxItems": 100, "items": string(minLength=1, maxLength=200)}}, ["name", "type"]), errors=(400, 404, 413, 415, 422, 503)))
+add("/v1/rooms/{id}", "get", op("A room I can find", "rooms", S("Room"), params=[ID]))
+add("/v1/rooms/{id}", "patch", op("Rename, describe, change settings (owners and admins)", "rooms", S("Room"), params=[ID],
+    body=obj({"name": string(minLength=1, maxLength=100), "description": {"type": ["string", "null"], "maxLength": 1000}, "settings": S("RoomSettings")}), errors=(400, 403, 404, 413, 415, 422, 503)))
+add("/v1/rooms/{id}/join", "post", op("Join an open room", "rooms", S("Room"), "201", params=[ID], errors=(403, 404, 409, 503), desc="201 joined, 200 already a member."))
+leave = op("Leave a room", "rooms", {"type": "object"}, params=[ID], errors=(404, 409, 503))
+add("/v1/rooms/{id}/leave", "delete", leave)
+add("/v1/rooms/{id}/leave", "post", dict(leave, summary="Leave a room (POST alias)"))
+add("/v1/rooms/{id}/members", "get", op("Members (banned=true: the banned, for moderators)", "rooms", items(S("Member")), params=[ID, q("banned", boolean)]))
+add("/v1/rooms/{id}/members", "post", op("Invite a user", "rooms", S("Member"), "201", params=[ID],
+    body=obj({"user_id": string(minLength=1, maxLength=200), "role": S("MemberRole")}, ["user_id"]), errors=(400, 403, 404, 409, 413, 415, 422, 503)))
+MEMBER = [ID, pp("user_id", string(minLength=1, maxLength=200))]
+add("/v1/rooms/{id}/members/{user_id}", "patch", op("Change a member's role, ban, silence", "rooms", S("Member"), params=MEMBER,
+    body=obj({"role": S("MemberRole"), "banned": boolean, "silenced": boolean, "silenced_minutes": integer(minimum=1, maximum=525600)}), errors=(400, 403, 404, 409, 413, 415, 422, 503)))
+add("/v1/rooms/{id}/members/{user_id}", "delete", op("Remove a member", "rooms", S("Member"), params=MEMBER, errors=(400, 403, 404, 409, 503)))
+add("/v1/rooms/{id}/pins", "get", op("Pinned messages, newest pin first", "rooms", items(S("Message")), params=[ID]))
+PIN = [ID, pp("message_id")]
+add("/v1/rooms/{id}/pins/{message_id}", "put", op("Pin a message (moderators and up)", "rooms", S("Message"), params=PIN, errors=(400, 403, 404, 409, 503)))
+add("/v1/rooms/{id}/pins/{message_id}", "delete", op("Unpin a message", "rooms", S("Message"), params=PIN, errors=(400, 403, 404, 409, 503)))
+
+# message features
+add("/v1/messages/{id}", "patch", op("Edit my message", "message features", S("Message"), params=[ID], body=obj({"body": string(minLength=1, maxLength=5000)}, ["body"]), errors=(400, 403, 404, 409, 413, 415, 503)))
+add("/v1/messages/{id}", "delete", op("Delete a message (a tombstone)", "message features", S("Message"), params=[ID], errors=(403, 404, 409, 503)))
+EMO = [ID, pp("emoji", string(minLength=1, maxLength=32), "one emoji or a short code, URL-encoded")]
+add("/v1/messages/{id}/reactions/{emoji}", "put", op("React", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
+add("/v1/messages/{id}/reactions/{emoji}", "delete", op("Take a reaction back", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
+add("/v1/messages/{id}/receipts", "get", op("Who has the message delivered and read", "message features", {"type": "object"}, params=[ID]))
+add("/v1/search", "get", op("Full-text search of the messages I may read", "message features", items(S("Message")),
+    params=[q("q", string(minLength=1, maxLength=200), required=True), q("conversation_id", uuid), limit]))
+
+# desk
+add("/v1/agents", "get", op("The desk's agents (staff)", "desk", items(S("Agent")), params=[q("status", S("AgentStatus"))], errors=(400, 403, 503)))
+agent_body = obj({"status": S("AgentStatus"), "capacity": integer(minimum=0, maximum=1000), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean})
+add("/v1/agents/me", "get", op("My agent record (404 when not on the desk)", "desk", S("Agent"), errors=(403, 404, 503)))
+add("/v1/agents/me", "put", op("My status and capacity (agents)", "desk", S("Agent"), body=agent_body, errors=(400, 403, 413, 415, 422, 503)))
+AG = [pp("id", string(), "the agent's user id")]
+add("/v1/agents/{id}", "get", op("An agent (staff)", "desk", S("Agent"), params=AG, errors=(403, 404, 503)))
+add("/v1/agents/{id}", "put", op("Enrol or change an agent (admins)", "desk", S("Agent"), params=AG, body=agent_body, errors=(400, 403, 404, 413, 415, 422, 503)))
+add("/v1/agents/{id}", "delete", op("Take an agent off the desk (admins)", "desk", None, "204", params=AG, errors=(403, 404, 503), ok_desc="removed"))
+add("/v1/support/canned", "get", op("Canned responses I may use (mine and shared)", "desk", items(S("Canned")), params=[q("q", string()), q("prefix", string())], errors=(400, 403, 503)))
+add("/v1/support/canned", "post", op("Create a canned response (staff; shared: admins)", "desk", S("Canned"), "201",
+    body=obj({"shortcut": string(pattern="^/?[a-z0-9][a-z0-9_-]{0,49}$"), "title": string(maxLength=200), "body": string(minLength=1, maxLength=5000), "shared": boolean}, ["shortcut", "body"]),
+    errors=(400, 403, 409, 413, 415, 422, 503)))
+add("/v1/support/canned/lookup", "get", op("The response a /shortcut names, placeholders filled", "desk", S("Canned"),
+    params=[q("shortcut", string(), required=True), q("session_id", uuid)], errors=(400, 403, 404, 503)))
+add("/v1/support/canned/{id}", "patch", op("Change a canned response", "desk", S("Canned"), params=[ID],
+    body=obj({"shortcut": string(), "title": string(maxLength=200), "body": string(minLength=1, maxLength=5000)}), errors=(400, 403, 404, 409, 413, 415, 503)))
+add("/v1/support/canned/{id}", "delete", op("Delete a canned response", "desk", None, "204", params=[ID], errors=(403, 404, 503), ok_desc="deleted"))
+RANGE = [q("from", ts), q("to", ts)]
+add("/v1/admin/stats", "get", op("The dashboard (admins)", "desk", S("Stats"), params=RANGE, errors=(400, 403, 503)))
+add("/v1/admin/stats/agents/{id}", "get", op("One agent's figures (admins)", "desk", S("Stats"), params=AG + RANGE, errors=(400, 403, 404, 503)))
+
+# attachments + ai
+add("/v1/attachments", "post", op("Ask to upload a file into a conversation", "attachments", S("Attachment"), "201",
+    body=obj({"conversation_id": uuid, "filename": string(minLength=1, maxLength=255), "size": integer(minimum=1), "mime_type": string()}, ["conversation_id", "filename", "size", "mime_type"]),
+    errors=(400, 403, 404, 413, 415, 422, 503)))
+DL = {"__raw__": {"description": "the bytes", "content": {"application/octet-stream": {"schema": string(format="binary")}}}}
+add("/v1/attachments/{id}", "get", dict(op("Download: the bytes, or a redirect to a presigned URL", "attachments", DL, params=[ID], errors=(403, 404, 409, 503)),
+    ))
+P["/v1/attachments/{id}"]["get"]["responses"]["302"] = {"description": "redirect to a presigned URL", "headers": {"Location": {"schema": string()}}}
+add("/v1/attachments/{id}/thumbnail", "get", op("An image's thumbnail", "attachments", DL, params=[ID], errors=(403, 404, 409, 503)))
+P["/v1/attachments/{id}/thumbnail"]["get"]["responses"]["302"] = {"description": "redirect to a presigned URL", "headers": {"Location": {"schema": string()}}}
+add("/v1/attachments/{id}/content", "put", op("Upload the bytes through the server (at most the declared size)", "attachments", S("Attachment"), params=[ID],
+    body=string(format="binary"), content_type="application/octet-stream", errors=(400, 403, 404, 409, 413, 422, 503)))
+add("/v1/attachments/{id}/complete", "post", op("Complete an upload made to the presigned URL", "attachments", S("Attachment"), params=[ID], errors=(403, 404, 409, 422, 503)))
+add("/v1/ai/ask", "post", op("Ask the assistant", "ai", {"type": "object"},
+    body=obj({"question": string(minLength=1), "conversation_id": uuid}, ["question"]), errors=(400, 403, 404, 413, 415, 422, 429, 503)))
+
+# realtime
+add("/v1/ws", "get", op("WebSocket upgrade (JSON text frames; docs/realtime.md)", "realtime", None, "101",
+    params=[q("token", string(), "the JWT, for browsers that cannot set headers")], errors=(400, 429), ok_desc="Switching Protocols"))
+add("/v1/events", "get", op("Server-Sent Events of one topic", "realtime",
+    {"__raw__": {"description": "an event stream; each data is a WebSocket frame", "content": {"text/event-stream": {"schema": string()}}}},
+    params=[q("topic", string(), required=True), q("since", integer(minimum=0)), q("token", string())], errors=(400, 403, 404, 429, 503)))
+
+# web
+HTML = {"__raw__": {"description": "HTML", "content": {"text/html": {"schema": string()}}}}
+for path, summary in [("/", "The index page"), ("/desk", "The agent desk"), ("/chat", "The chat page")]:
+    add(path, "get", op(summary, "web", HTML, errors=(), auth=False))
+add("/dev", "get", op("The development sign-in page (PGCHAT_DEV=1 only)", "dev", HTML, errors=(404,), auth=False))
+JS = {"__raw__": {"description": "a static asset", "content": {"*/*": {"schema": string()}}}}
+add("/widget.js", "get", op("The customer widget", "web", JS, errors=(), auth=False))
+add("/client/{file}", "get", op("The JS client library's files", "web", JS, params=[pp("file", string())], errors=(404,), auth=False))
+add("/assets/{file}", "get", op("The pages' assets", "web", JS, params=[pp("file", string())], errors=(404,), auth=False))
+add("/v1/dev/token", "post", op("Mint a token for any user (PGCHAT_DEV=1 only)", "dev", obj({"token": string(), "sub": string(), "role": string(), "name": {"type": ["string", "null"]}, "exp": integer()}, extra=True),
+    body=obj({"sub": string(minLength=1, maxLength=200), "role": enum("user", "agent", "admin"), "name": string(), "email": string(), "ttl_secs": integer(minimum=10, maximum=604800)}, ["sub"]),
+    errors=(400, 404, 413, 415, 422), auth=False))
+
+doc = {
+    "openapi": "3.1.0",
+    "info": {"title": "pgchat REST API", "version": "0.1.0",
+             "description": "Realtime chat and support-desk backend on PostgreSQL. Every error is `{\"error\": {\"code\", \"message\"}}`; "
+                            "404 also means \"not visible to you\". The WebSocket protocol is in docs/realtime.md; the prose reference in docs/api.md. "
+                            "A test (tests/api/operations.rs) fails when a served route is missing here."},
+    "servers": [{"url": "http://localhost:8080"}],
+    "security": [{"bearer": []}],
+    "tags": [{"name": k, "description": v} for k, v in TAG_DESC.items()],
+    "paths": dict(sorted(P.items())),
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                       "description": "HS256 with PGCHAT_JWT_SECRET (or RS256/ES256 with PGCHAT_JWT_PUBLIC_KEY); claims sub, role, exp. WebSocket, SSE and poll also take ?token="}},
+        "responses": {"Error": {"description": "An error", "headers": {"Retry-After": {"description": "on 429 and 503", "schema": integer()}},
+                                "content": {"application/json": {"schema": S("Error")}}}},
+        "schemas": schemas,
+    },
+}
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'docs', 'openapi.json'), 'w').write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+print(sum(len(v) for v in P.values()), "operations")
