@@ -21,7 +21,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION pgchat.message_json(m chat_messages) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN (
   SELECT jsonb_build_object(
     'id', m.id,
     'conversation_id', m.conversation_id,
@@ -47,6 +48,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'edited_at', pgchat.ts(m.edited_at),
     'deleted_at', pgchat.ts(m.deleted_at),
     'deleted_by', m.deleted_by)
+); END
 $$;
 
 CREATE OR REPLACE FUNCTION pgchat.session_json(s live_chat_sessions) RETURNS jsonb

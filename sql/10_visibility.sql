@@ -2,9 +2,13 @@
 -- call these with auth.uid()/auth.role(); the realtime hub calls the same
 -- functions with a subscriber's identity, so hub delivery and RLS cannot drift.
 -- SECURITY DEFINER: they must see membership rows the caller may not read.
+-- PL/pgSQL, not SQL: a SECURITY DEFINER SQL function is never inlined and is
+-- planned again on every call from a trigger or a loop, while PL/pgSQL keeps
+-- its plans per session (halves the cost of a batch of sends; BENCHMARKS.md).
 
 CREATE OR REPLACE FUNCTION pgchat.can_read(conv uuid, uid text, urole text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN (
   SELECT uid IS NOT NULL AND (
        urole = 'admin'
     OR EXISTS (SELECT 1 FROM conversation_members m
@@ -13,10 +17,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     -- agents see the waiting queue
     OR (urole = 'agent' AND EXISTS (SELECT 1 FROM live_chat_sessions s
                                      WHERE s.conversation_id = conv AND s.status = 'waiting')))
+); END
 $$;
 
 CREATE OR REPLACE FUNCTION pgchat.can_write(conv uuid, uid text, urole text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN (
   SELECT uid IS NOT NULL AND coalesce((
     SELECT CASE c.kind
       WHEN 'support' THEN EXISTS (
@@ -32,13 +38,16 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
            AND (c.kind <> 'announcement' OR m.role IN ('owner', 'admin')))
     END
     FROM conversations c WHERE c.id = conv), false)
+); END
 $$;
 
 -- Messages below this seq are hidden from the member (delete-for-me).
 CREATE OR REPLACE FUNCTION pgchat.hidden_before(conv uuid, uid text) RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN (
   SELECT coalesce((SELECT m.hidden_before_seq FROM conversation_members m
                     WHERE m.conversation_id = conv AND m.user_id = uid), 0)
+); END
 $$;
 
 -- The kind of `conv` if `uid` created it (NULL otherwise): lets a creator add
