@@ -359,8 +359,12 @@ pub struct StorageConfig {
     pub upload_max_bytes: u64,
 
     /// MIME types accepted for attachments (comma-separated; each must be one whose content pgchat recognizes).
-    #[arg(long, env = "PGCHAT_UPLOAD_MIME_TYPES", value_delimiter = ',',
-          default_value = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,audio/mpeg,audio/ogg,audio/wav,video/mp4,video/webm,application/zip")]
+    #[arg(
+        long,
+        env = "PGCHAT_UPLOAD_MIME_TYPES",
+        value_delimiter = ',',
+        default_value = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,audio/mpeg,audio/ogg,audio/wav,video/mp4,video/webm,application/zip"
+    )]
     pub upload_mime_types: Vec<String>,
 
     /// Seconds a presigned download URL (the redirect of GET /v1/attachments/{id}) stays valid.

@@ -108,7 +108,12 @@ impl Application {
         if config.storage.upload_pending_ttl_hours > 0 {
             let older_than = Duration::from_secs(config.storage.upload_pending_ttl_hours * 3600);
             let every = Duration::from_secs(600);
-            tokio::spawn(attachments::run_purge(db.clone(), storage.clone(), older_than, every));
+            tokio::spawn(attachments::run_purge(
+                db.clone(),
+                storage.clone(),
+                older_than,
+                every,
+            ));
         }
         let ai = Arc::new(Assistant::from_config(&config.ai).context("configuring the assistant")?);
         let ai_worker = AiWorker::start(db.clone(), database.clone(), ai.clone()).await?;

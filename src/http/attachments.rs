@@ -38,8 +38,8 @@ async fn create(
     Caller(caller): Caller,
     Json(input): Json<UploadInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let filename =
-        FileName::parse(&input.filename).map_err(|e| ApiError::bad_request("invalid_filename", e))?;
+    let filename = FileName::parse(&input.filename)
+        .map_err(|e| ApiError::bad_request("invalid_filename", e))?;
     if input.size == 0 {
         return Err(ApiError::bad_request(
             "invalid_size",
@@ -134,7 +134,8 @@ fn respond(download: Download) -> Response {
             let mut response = Response::new(Body::from_stream(stream));
             let headers = response.headers_mut();
             let value = |v: &str| {
-                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+                HeaderValue::from_str(v)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream"))
             };
             headers.insert(header::CONTENT_TYPE, value(&content_type));
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));

@@ -56,7 +56,8 @@ struct Row {
     thumbnail_key: Option<String>,
 }
 
-const ROW: &str = "SELECT uploader_id, mime_type, filename, size, status = 'ready', storage_key, thumbnail_key
+const ROW: &str =
+    "SELECT uploader_id, mime_type, filename, size, status = 'ready', storage_key, thumbnail_key
                      FROM attachments WHERE id = $1";
 
 fn row(r: &tokio_postgres::Row) -> Result<Row, ApiError> {
@@ -175,9 +176,12 @@ pub async fn create(
             .await
             .map_err(|e| e.context("presigning an upload"))?;
         if let Some(presigned) = presigned {
+            // Content-Length is signed too, but clients (browsers) set it
+            // from the body themselves: it must equal the declared size.
             let headers: serde_json::Map<String, serde_json::Value> = presigned
                 .headers
                 .into_iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
                 .map(|(k, v)| (k, v.into()))
                 .collect();
             upload["upload_url"] = json!(presigned.url);
@@ -230,7 +234,11 @@ pub async fn put_content(
     check_type(&bytes, upload.mime_type)?;
     storage
         .store
-        .put(&upload.storage_key, bytes.clone(), upload.mime_type.as_str())
+        .put(
+            &upload.storage_key,
+            bytes.clone(),
+            upload.mime_type.as_str(),
+        )
         .await
         .map_err(|e| e.context("storing an upload"))?;
     finish(db, storage, caller, id, &upload, Some(bytes)).await
@@ -303,9 +311,9 @@ async fn finish(
     bytes: Option<Bytes>,
 ) -> Result<WireRow, ApiError> {
     let mut thumb: Option<(String, i32, i32)> = None;
-    if let Some(bytes) = bytes.filter(|b| {
-        upload.mime_type.is_image() && b.len() as u64 <= thumbnail::MAX_SOURCE_BYTES
-    }) {
+    if let Some(bytes) = bytes
+        .filter(|b| upload.mime_type.is_image() && b.len() as u64 <= thumbnail::MAX_SOURCE_BYTES)
+    {
         let mime = upload.mime_type;
         let made = tokio::task::spawn_blocking(move || thumbnail::make(&bytes, mime))
             .await
@@ -375,7 +383,11 @@ fn check_type(head: &[u8], declared: MimeType) -> Result<(), ApiError> {
 /// Removes rejected bytes (best effort: the pending sweep gets the rest).
 async fn discard(storage: &Storage, key: &str) {
     if let Err(error) = storage.store.delete(key).await {
-        tracing::warn!(error = format!("{error:#}"), key, "discarding a rejected upload");
+        tracing::warn!(
+            error = format!("{error:#}"),
+            key,
+            "discarding a rejected upload"
+        );
     }
 }
 
@@ -508,7 +520,11 @@ pub(crate) async fn message_kind(
 
 /// Deletes uploads never completed within `older_than`, rows and bytes. Run
 /// by every node; each row is taken by one of them (DELETE … RETURNING).
-pub async fn purge_pending(db: &Db, storage: &Storage, older_than: Duration) -> anyhow::Result<u64> {
+pub async fn purge_pending(
+    db: &Db,
+    storage: &Storage,
+    older_than: Duration,
+) -> anyhow::Result<u64> {
     let client = db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let rows = client
         .query(
@@ -523,14 +539,23 @@ pub async fn purge_pending(db: &Db, storage: &Storage, older_than: Duration) -> 
     for row in &rows {
         let key: String = row.get(0);
         if let Err(error) = storage.store.delete(&key).await {
-            tracing::warn!(error = format!("{error:#}"), key, "deleting an abandoned upload");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                key,
+                "deleting an abandoned upload"
+            );
         }
     }
     Ok(rows.len() as u64)
 }
 
 /// Runs `purge_pending` every `every` until the task is dropped.
-pub async fn run_purge(db: Db, storage: std::sync::Arc<Storage>, older_than: Duration, every: Duration) {
+pub async fn run_purge(
+    db: Db,
+    storage: std::sync::Arc<Storage>,
+    older_than: Duration,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

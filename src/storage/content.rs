@@ -127,7 +127,8 @@ impl MimeType {
 
     /// Whether `head` (the object's first bytes) is a file of this type.
     pub fn matches(self, head: &[u8]) -> bool {
-        let at = |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
+        let at =
+            |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
         match self.0 {
             "image/png" => at(0, b"\x89PNG\r\n\x1a\n"),
             "image/jpeg" => at(0, b"\xff\xd8\xff"),
@@ -215,10 +216,7 @@ mod tests {
 
     #[test]
     fn mime_types_are_folded_and_only_known_ones_accepted() {
-        assert_eq!(
-            MimeType::parse("Image/JPG").unwrap().as_str(),
-            "image/jpeg"
-        );
+        assert_eq!(MimeType::parse("Image/JPG").unwrap().as_str(), "image/jpeg");
         assert_eq!(
             MimeType::parse("text/plain; charset=utf-8")
                 .unwrap()
@@ -227,7 +225,10 @@ mod tests {
         );
         assert!(MimeType::parse("text/html").is_err());
         assert!(MimeType::parse("image/svg+xml").is_err());
-        assert_eq!(MimeType::parse("video/mp4").unwrap().kind(), MessageKind::Video);
+        assert_eq!(
+            MimeType::parse("video/mp4").unwrap().kind(),
+            MessageKind::Video
+        );
         assert_eq!(
             MimeType::parse("application/pdf").unwrap().kind(),
             MessageKind::File
@@ -244,15 +245,22 @@ mod tests {
         assert!(jpeg.matches(b"\xff\xd8\xff\xe0\0\x10JFIF"));
         let webp = MimeType::parse("image/webp").unwrap();
         assert!(webp.matches(b"RIFF\x10\0\0\0WEBPVP8 "));
-        assert!(!MimeType::parse("audio/wav").unwrap().matches(b"RIFF\x10\0\0\0WEBPVP8 "));
-        assert!(MimeType::parse("video/mp4").unwrap().matches(b"\0\0\0\x20ftypisom"));
+        assert!(!MimeType::parse("audio/wav")
+            .unwrap()
+            .matches(b"RIFF\x10\0\0\0WEBPVP8 "));
+        assert!(MimeType::parse("video/mp4")
+            .unwrap()
+            .matches(b"\0\0\0\x20ftypisom"));
         let mp3 = MimeType::parse("audio/mpeg").unwrap();
         assert!(mp3.matches(b"ID3\x04"));
         assert!(mp3.matches(b"\xff\xfb\x90\x64"));
         assert!(!mp3.matches(b"\xff\xd8\xff\xe0"));
         let text = MimeType::parse("text/plain").unwrap();
         assert!(text.matches("héllo\nworld\t!".as_bytes()));
-        assert!(text.matches(&"é".as_bytes()[..1]), "a cut character at the end");
+        assert!(
+            text.matches(&"é".as_bytes()[..1]),
+            "a cut character at the end"
+        );
         assert!(!text.matches(b"bin\0ary"));
         assert!(!text.matches(b"\xff\xfe\xfd"));
         assert!(!text.matches(b""));

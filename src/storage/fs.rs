@@ -30,7 +30,10 @@ impl FsStore {
     fn path(&self, key: &str) -> anyhow::Result<PathBuf> {
         let relative = Path::new(key);
         anyhow::ensure!(
-            !key.is_empty() && relative.components().all(|c| matches!(c, Component::Normal(_))),
+            !key.is_empty()
+                && relative
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_))),
             "invalid storage key {key:?}"
         );
         Ok(self.root.join(relative))
@@ -149,16 +152,33 @@ mod tests {
         let root = std::env::temp_dir().join(format!("pgchat-fs-{}", uuid::Uuid::new_v4()));
         let store = FsStore::open(root.clone()).unwrap();
         store
-            .put("attachments/c/a", Bytes::from_static(b"hello world"), "text/plain")
+            .put(
+                "attachments/c/a",
+                Bytes::from_static(b"hello world"),
+                "text/plain",
+            )
             .await
             .unwrap();
         assert_eq!(store.size("attachments/c/a").await.unwrap(), Some(11));
-        assert_eq!(&store.read("attachments/c/a", Some(5)).await.unwrap()[..], b"hello");
-        assert_eq!(&store.read("attachments/c/a", None).await.unwrap()[..], b"hello world");
+        assert_eq!(
+            &store.read("attachments/c/a", Some(5)).await.unwrap()[..],
+            b"hello"
+        );
+        assert_eq!(
+            &store.read("attachments/c/a", None).await.unwrap()[..],
+            b"hello world"
+        );
         let (size, stream) = store.stream("attachments/c/a").await.unwrap();
         let chunks: Vec<_> = stream.collect().await;
         assert_eq!(size, 11);
-        assert_eq!(chunks.into_iter().map(|c| c.unwrap()).collect::<Vec<_>>().concat(), b"hello world");
+        assert_eq!(
+            chunks
+                .into_iter()
+                .map(|c| c.unwrap())
+                .collect::<Vec<_>>()
+                .concat(),
+            b"hello world"
+        );
         assert_eq!(store.size("attachments/c/missing").await.unwrap(), None);
         assert!(store.size("../etc/passwd").await.is_err());
         assert!(store.size("/etc/passwd").await.is_err());

@@ -74,8 +74,10 @@ pub trait BlobStore: Send + Sync {
 
     /// A URL a client may GET the object from without pgchat, valid for
     /// `ttl`; `None` when the store cannot sign URLs (pgchat streams then).
-    fn presign_get<'a>(&'a self, request: Presign<'a>)
-        -> BoxFuture<'a, anyhow::Result<Option<String>>>;
+    fn presign_get<'a>(
+        &'a self,
+        request: Presign<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>>;
 
     /// A URL a client may PUT the object to; `None` when uploads go through pgchat.
     fn presign_put<'a>(

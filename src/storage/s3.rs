@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
@@ -92,7 +94,10 @@ async fn sdk_config(config: &StorageConfig) -> anyhow::Result<aws_sdk_s3::Config
         ),
     };
     let (mut builder, region_known) = match (&config.s3_region, &credentials) {
-        (Some(_), Some(_)) => (aws_sdk_s3::Config::builder().behavior_version_latest(), false),
+        (Some(_), Some(_)) => (
+            aws_sdk_s3::Config::builder().behavior_version_latest(),
+            false,
+        ),
         _ => {
             let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
             if let Some(region) = &config.s3_region {
@@ -168,9 +173,18 @@ impl BlobStore for S3Store {
 
     fn size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<Option<u64>>> {
         async move {
-            match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
                 Ok(head) => Ok(Some(head.content_length().unwrap_or_default().max(0) as u64)),
-                Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                    Ok(None)
+                }
                 Err(error) => Err(sdk_error(error)).with_context(|| format!("S3 head {key}")),
             }
         }

@@ -39,14 +39,21 @@ pub fn make(bytes: &[u8], mime: MimeType) -> Result<Thumbnail, String> {
     limits.max_image_height = Some(16_384);
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
-    let image = reader.decode().map_err(|e| format!("not a valid image: {e}"))?;
+    let image = reader
+        .decode()
+        .map_err(|e| format!("not a valid image: {e}"))?;
     let (width, height) = (image.width(), image.height());
     let small = image.thumbnail(MAX_SIDE, MAX_SIDE).to_rgba8();
     let mut flat = RgbImage::new(small.width(), small.height());
     for (x, y, pixel) in small.enumerate_pixels() {
         let [r, g, b, a] = pixel.0;
-        let over_white = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
-        flat.put_pixel(x, y, image::Rgb([over_white(r), over_white(g), over_white(b)]));
+        let over_white =
+            |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
+        flat.put_pixel(
+            x,
+            y,
+            image::Rgb([over_white(r), over_white(g), over_white(b)]),
+        );
     }
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)

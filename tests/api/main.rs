@@ -5,7 +5,9 @@
 //! tests may create databases), otherwise a private PostgreSQL cluster in the
 //! temp folder, shared by test runs. `TEST_LOG=1` shows the server's logs.
 
+mod ai;
 mod assignment;
+mod attachments;
 mod auth;
 mod bad_input;
 mod canned;
@@ -25,6 +27,7 @@ mod rls;
 mod rooms;
 mod rooms_realtime;
 mod routes;
+mod s3_server;
 mod stats;
 mod support;
 mod web;

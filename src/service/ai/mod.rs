@@ -101,8 +101,10 @@ pub enum ProviderError {
 /// Something that answers prompts: an API, or the offline provider.
 pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
-    fn complete<'a>(&'a self, prompt: &'a Prompt)
-        -> BoxFuture<'a, Result<Completion, ProviderError>>;
+    fn complete<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
 }
 
 /// Every provider of the chain failed.
@@ -329,7 +331,18 @@ pub async fn summarize(
     let completion = assistant.complete(&prompt).await.map_err(unavailable)?;
     let message = if post {
         let metadata = answer_metadata(&completion, "summary", &caller.sub);
-        Some(post_message(db, conversation_id, None, true, "ai_response", &completion.text, metadata).await?)
+        Some(
+            post_message(
+                db,
+                conversation_id,
+                None,
+                true,
+                "ai_response",
+                &completion.text,
+                metadata,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -344,7 +357,9 @@ pub async fn summarize(
 }
 
 fn unavailable(failure: AiFailure) -> ApiError {
-    ApiError::Unavailable(format!("the assistant could not answer: {failure}; try again later"))
+    ApiError::Unavailable(format!(
+        "the assistant could not answer: {failure}; try again later"
+    ))
 }
 
 /// 404 when the conversation is not visible, 403 when the assistant is off there.
@@ -374,7 +389,10 @@ async fn take_quota(tx: &Transaction<'_>, limits: &Limits) -> Result<(), ApiErro
     let wait: i32 = tx
         .query_one(
             &statement,
-            &[&(limits.rate_limit as i32), &(limits.rate_window_secs as i32)],
+            &[
+                &(limits.rate_limit as i32),
+                &(limits.rate_window_secs as i32),
+            ],
         )
         .await?
         .get(0);
@@ -485,7 +503,16 @@ pub(crate) async fn post_message(
     metadata: serde_json::Value,
 ) -> Result<WireRow, ApiError> {
     let client = db.client().await?;
-    insert_message(&client, conversation_id, reply_to, internal, kind, body, metadata).await
+    insert_message(
+        &client,
+        conversation_id,
+        reply_to,
+        internal,
+        kind,
+        body,
+        metadata,
+    )
+    .await
 }
 
 async fn insert_message(

@@ -45,13 +45,93 @@ impl Provider for Offline {
 }
 
 const STOPWORDS: &[&str] = &[
-    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
-    "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "get", "got", "had",
-    "has", "have", "he", "her", "here", "him", "his", "how", "i", "if", "in", "into", "is", "it",
-    "its", "just", "me", "my", "no", "not", "of", "on", "or", "our", "please", "she", "so",
-    "some", "than", "that", "the", "their", "them", "then", "there", "they", "this", "to", "too",
-    "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will",
-    "with", "would", "you", "your", "ai", "assistant", "hi", "hello", "thanks", "thank",
+    "a",
+    "about",
+    "after",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "for",
+    "from",
+    "get",
+    "got",
+    "had",
+    "has",
+    "have",
+    "he",
+    "her",
+    "here",
+    "him",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "just",
+    "me",
+    "my",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "our",
+    "please",
+    "she",
+    "so",
+    "some",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "they",
+    "this",
+    "to",
+    "too",
+    "up",
+    "us",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "ai",
+    "assistant",
+    "hi",
+    "hello",
+    "thanks",
+    "thank",
 ];
 
 /// The content words of `text`: lowercase, no stopwords, plurals folded.
@@ -150,7 +230,10 @@ fn answer(question: &str, conversation: &[Line], faq: &[FaqEntry]) -> String {
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
         Some((_, line, sentence)) => {
-            format!("Earlier in this conversation, {} wrote: “{sentence}”", line.author)
+            format!(
+                "Earlier in this conversation, {} wrote: “{sentence}”",
+                line.author
+            )
         }
         None => "I could not find an answer to that in the FAQ or in this conversation. \
                  (I am the built-in offline assistant; a person will have to help with this one.)"
@@ -294,7 +377,10 @@ mod tests {
     #[test]
     fn the_conversation_answers_what_it_said() {
         let conversation = vec![
-            line("alice", "The meeting is moved to Thursday at 3pm. Bring the slides."),
+            line(
+                "alice",
+                "The meeting is moved to Thursday at 3pm. Bring the slides.",
+            ),
             line("bob", "ok"),
         ];
         let text = answer("when is the meeting", &conversation, &[]);
@@ -307,10 +393,19 @@ mod tests {
     #[test]
     fn summaries_extract_the_main_sentences_in_order() {
         let conversation = vec![
-            line("carol", "My order 1234 arrived damaged. The box was crushed."),
-            line("agent", "Sorry to hear that! Can you send a photo of the damaged order?"),
+            line(
+                "carol",
+                "My order 1234 arrived damaged. The box was crushed.",
+            ),
+            line(
+                "agent",
+                "Sorry to hear that! Can you send a photo of the damaged order?",
+            ),
             line("carol", "Sure, here it is."),
-            line("agent", "Thanks. I have issued a replacement for order 1234."),
+            line(
+                "agent",
+                "Thanks. I have issued a replacement for order 1234.",
+            ),
             line("carol", "Great, thank you!"),
             Line {
                 author: "system".into(),
@@ -319,15 +414,24 @@ mod tests {
             },
         ];
         let text = summarize(&conversation);
-        assert!(text.starts_with("Summary of 5 messages from carol, agent:"), "{text}");
-        assert!(text.contains("- carol: My order 1234 arrived damaged."), "{text}");
+        assert!(
+            text.starts_with("Summary of 5 messages from carol, agent:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- carol: My order 1234 arrived damaged."),
+            "{text}"
+        );
         assert!(!text.contains("Dana joined"), "{text}");
         assert_eq!(summarize(&[]), "There is nothing to summarize yet.");
     }
 
     #[test]
     fn first_responses_use_the_faq_when_they_can() {
-        assert!(first_response("Refund", "when does my refund arrive?", &faq()).contains("5 business days"));
+        assert!(
+            first_response("Refund", "when does my refund arrive?", &faq())
+                .contains("5 business days")
+        );
         assert!(first_response("Shipping", "where is my parcel", &faq()).contains("in the queue"));
     }
 }

@@ -211,7 +211,10 @@ fn user_prompt(prompt: &Prompt) -> String {
     if !prompt.conversation.is_empty() {
         text.push_str("Conversation (oldest first):\n");
         for line in &prompt.conversation {
-            text.push_str(&format!("[{} ({})] {}\n", line.author, line.role, line.body));
+            text.push_str(&format!(
+                "[{} ({})] {}\n",
+                line.author, line.role, line.body
+            ));
         }
         text.push('\n');
     }
@@ -225,9 +228,9 @@ fn user_prompt(prompt: &Prompt) -> String {
     match &prompt.task {
         Task::Answer { question } => text.push_str(&format!("Question: {question}")),
         Task::Summarize => text.push_str("Summarize this conversation."),
-        Task::FirstResponse { subject, question } => {
-            text.push_str(&format!("Subject: {subject}\nCustomer's message: {question}"))
-        }
+        Task::FirstResponse { subject, question } => text.push_str(&format!(
+            "Subject: {subject}\nCustomer's message: {question}"
+        )),
     }
     text
 }

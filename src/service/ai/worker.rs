@@ -49,7 +49,11 @@ pub fn strip_mention(body: &str) -> Option<&str> {
     for name in ["assistant", "ai"] {
         if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
             let after = &rest[name.len()..];
-            if after.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_') {
+            if after
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric() && c != '_')
+            {
                 return Some(after.trim_start_matches([':', ',']).trim());
             }
         }
@@ -229,7 +233,10 @@ struct Post {
 
 async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
     let post = if job.attempts > MAX_ATTEMPTS {
-        tracing::warn!(job = job.id, "assistant job given up after {MAX_ATTEMPTS} attempts");
+        tracing::warn!(
+            job = job.id,
+            "assistant job given up after {MAX_ATTEMPTS} attempts"
+        );
         None
     } else {
         match job.kind.as_str() {
@@ -301,8 +308,8 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
     match super::take_quota(&tx, &assistant.limits).await {
         Ok(()) => {}
         Err(ApiError::RateLimited { retry_after_secs }) => {
-        tx.commit().await?;
-        return Ok(Some(reply(
+            tx.commit().await?;
+            return Ok(Some(reply(
             "system",
             format!(
                 "The assistant answers at most {} questions per person every {} s; ask again in {retry_after_secs} s.",
@@ -314,9 +321,14 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
         Err(error) => return Err(error),
     }
     // A public question gets a public answer: no internal notes in its context.
-    let conversation =
-        super::read_context(&tx, &assistant.limits, job.conversation_id, internal, Some(seq))
-            .await?;
+    let conversation = super::read_context(
+        &tx,
+        &assistant.limits,
+        job.conversation_id,
+        internal,
+        Some(seq),
+    )
+    .await?;
     let question = strip_mention(&body).unwrap_or(&body).to_owned();
     let faq = super::offline::relevant_faq(&question, &super::read_faq(&tx).await?, 3);
     tx.commit().await?;

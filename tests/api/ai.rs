@@ -1,0 +1,654 @@
+//! The AI assistant against a chat-completions server started by each test
+//! (axum on port 0, answering, failing or stalling as told), and the offline
+//! provider.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::chat_helpers::{direct, room, user};
+use crate::helpers::{as_id, assert_error, spawn_app_with, TestApp};
+use crate::ws_client::Ws;
+
+/// How the fake API answers.
+#[derive(Clone)]
+enum Behaviour {
+    Answer(&'static str),
+    Fail(u16),
+    /// Answers after this long.
+    Slow(Duration, &'static str),
+    /// Fails the first n calls with the status, then answers.
+    FailFirst(usize, u16, &'static str),
+}
+
+struct Shared {
+    behaviour: Behaviour,
+    seen: Mutex<Vec<(Option<String>, Value)>>,
+}
+
+/// A chat-completions server on a free port; stops when dropped.
+struct FakeLlm {
+    /// The base URL to configure (`…/v1`).
+    base_url: String,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeLlm {
+    async fn start(behaviour: Behaviour) -> FakeLlm {
+        let shared = Arc::new(Shared {
+            behaviour,
+            seen: Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(completions))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeLlm {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            shared,
+            server,
+        }
+    }
+
+    /// Every request so far: its Authorization header and JSON body.
+    fn seen(&self) -> Vec<(Option<String>, Value)> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// The user message of the last request (what the model was given).
+    fn last_prompt(&self) -> String {
+        let seen = self.seen();
+        let (_, body) = seen.last().expect("a request to the API");
+        body["messages"][1]["content"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let calls = {
+        let mut seen = shared.seen.lock().unwrap();
+        seen.push((auth, body));
+        seen.len()
+    };
+    let answer = |text: &str| {
+        axum::Json(json!({
+            "id": "chatcmpl-test", "object": "chat.completion", "model": "fake-model",
+            "choices": [{ "index": 0, "finish_reason": "stop",
+                          "message": { "role": "assistant", "content": text } }],
+        }))
+        .into_response()
+    };
+    let fail = |status: u16| {
+        (
+            AxumStatus::from_u16(status).unwrap(),
+            axum::Json(json!({ "error": { "message": "the fake API is down" } })),
+        )
+            .into_response()
+    };
+    match shared.behaviour.clone() {
+        Behaviour::Answer(text) => answer(text),
+        Behaviour::Fail(status) => fail(status),
+        Behaviour::Slow(delay, text) => {
+            tokio::time::sleep(delay).await;
+            answer(text)
+        }
+        Behaviour::FailFirst(n, status, _) if calls <= n => fail(status),
+        Behaviour::FailFirst(_, _, text) => answer(text),
+    }
+}
+
+/// The assistant's reply to `message` (an `ai_response` or a `system`
+/// notice), as `token` sees the conversation; waits up to 15 s.
+async fn reply_to(app: &TestApp, token: &str, conversation: &Value, message: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = app.messages(token, conversation, "").await;
+        if let Some(found) = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["reply_to"] == message["id"] && m["sender_role"] == "system")
+        {
+            return found.clone();
+        }
+        assert!(Instant::now() < deadline, "no reply to {message} in {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the assistant has no job left.
+async fn jobs_done(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.count("SELECT count(*) FROM ai_jobs").await > 0 {
+        assert!(Instant::now() < deadline, "assistant jobs left over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn ask(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
+    app.post(token, "/v1/ai/ask", &body).await
+}
+
+#[tokio::test]
+async fn ask_answers_through_the_openai_compatible_api() {
+    let llm = FakeLlm::start(Behaviour::Answer("Forty-two.")).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(llm.base_url.clone());
+        c.ai.ai_model = "test-model".into();
+        c.ai.ai_api_key = Some("sk-test".into());
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    let (status, body) = ask(&app, &alice, json!({ "question": "What is the answer?" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["answer"], "Forty-two.");
+    assert_eq!(body["provider"], "openai");
+    assert_eq!(body["model"], "fake-model");
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 1);
+    let (auth, request) = &seen[0];
+    assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
+    assert_eq!(request["model"], "test-model");
+    assert_eq!(request["messages"][0]["role"], "system");
+    assert!(llm.last_prompt().ends_with("Question: What is the answer?"));
+
+    let response = ask(&app, &alice, json!({ "question": "  " })).await;
+    assert_error(&response, StatusCode::BAD_REQUEST, "invalid_body");
+    let response = ask(
+        &app,
+        &alice,
+        json!({ "question": "hi", "conversation_id": Uuid::new_v4() }),
+    )
+    .await;
+    assert_error(&response, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn an_ai_mention_is_answered_with_an_ai_response_that_fans_out_like_any_message() {
+    let llm = FakeLlm::start(Behaviour::Answer("Use the reset link on the sign-in page.")).await;
+    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
+    let carol = app.token_named("carol", "user", "Carol");
+    let session = app
+        .open_session_with(&carol, "Password", "I cannot sign in")
+        .await;
+    let conversation = session["conversation_id"].clone();
+    let mut ws = Ws::connect(app.port, &carol).await;
+    ws.subscribe(&format!("conversation:{}", as_id(&conversation)), None)
+        .await;
+
+    let asked = app
+        .send(&carol, &conversation, "@ai how do I reset my password?")
+        .await;
+    let answer = reply_to(&app, &carol, &conversation, &asked).await;
+    assert_eq!(answer["kind"], "ai_response");
+    assert_eq!(answer["body"], "Use the reset link on the sign-in page.");
+    assert_eq!(answer["sender_id"], Value::Null);
+    assert_eq!(answer["internal"], false);
+    assert!(answer["seq"].as_i64().unwrap() > asked["seq"].as_i64().unwrap());
+    // Live, through NOTIFY and the hub, like any other message.
+    let mut live = Vec::new();
+    while live.len() < 2 {
+        live.push(ws.event_of("message_new").await["message"].clone());
+    }
+    assert_eq!(live[1]["id"], answer["id"]);
+    assert_eq!(live[1]["kind"], "ai_response");
+    // The model saw the conversation (as Carol) and the question without the mention.
+    let prompt = llm.last_prompt();
+    assert!(
+        prompt.contains("[Carol (user)] I cannot sign in"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.ends_with("Question: how do I reset my password?"),
+        "{prompt}"
+    );
+    // The answer does not call the assistant again, and the queue is empty.
+    jobs_done(&app).await;
+    assert_eq!(llm.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn the_context_follows_the_askers_rls_and_an_internal_question_gets_an_internal_answer() {
+    let llm = FakeLlm::start(Behaviour::Answer("noted")).await;
+    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
+    let carol = app.token("carol", "user");
+    let agent = app.token("agent-1", "agent");
+    let session = app.open_session(&carol).await;
+    let conversation = session["conversation_id"].clone();
+    let (status, _) = app
+        .session_action(&agent, &session["id"], "claim", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let note = json!({ "body": "customer owes 99 EUR (secret note)", "client_msg_id": Uuid::new_v4(), "internal": true });
+    assert_eq!(
+        app.send_json(&agent, &conversation, &note).await.0,
+        StatusCode::CREATED
+    );
+
+    // Carol's question: her context has no internal note.
+    let asked = app
+        .send(&carol, &conversation, "@assistant what do I owe?")
+        .await;
+    reply_to(&app, &carol, &conversation, &asked).await;
+    assert!(
+        !llm.last_prompt().contains("secret note"),
+        "{}",
+        llm.last_prompt()
+    );
+
+    // The agent's public question: a public answer, built without internal notes.
+    let asked = app
+        .send(&agent, &conversation, "@ai summarize the balance")
+        .await;
+    let answer = reply_to(&app, &carol, &conversation, &asked).await;
+    assert_eq!(answer["internal"], false);
+    assert!(!llm.last_prompt().contains("secret note"));
+
+    // The agent's internal question: internal notes in, an internal answer out.
+    let question =
+        json!({ "body": "@ai what is owed?", "client_msg_id": Uuid::new_v4(), "internal": true });
+    let (_, asked) = app.send_json(&agent, &conversation, &question).await;
+    let answer = reply_to(&app, &agent, &conversation, &asked).await;
+    assert_eq!(answer["internal"], true);
+    assert!(llm.last_prompt().contains("secret note"));
+    let page = app.messages(&carol, &conversation, "").await;
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["id"] != answer["id"]));
+
+    // POST /v1/ai/ask with a conversation: staff context has notes, a customer's has not.
+    let (status, _) = ask(
+        &app,
+        &carol,
+        json!({ "question": "what do I owe?", "conversation_id": conversation }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!llm.last_prompt().contains("secret note"));
+    let (status, _) = ask(
+        &app,
+        &agent,
+        json!({ "question": "what is owed?", "conversation_id": conversation }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(llm.last_prompt().contains("secret note"));
+}
+
+#[tokio::test]
+async fn a_timeout_falls_back_to_the_next_provider_within_the_budget() {
+    let slow = FakeLlm::start(Behaviour::Slow(Duration::from_secs(10), "too late")).await;
+    let backup = FakeLlm::start(Behaviour::Answer("from the backup")).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(slow.base_url.clone());
+        c.ai.ai_fallback_base_url = Some(backup.base_url.clone());
+        c.ai.ai_timeout_ms = 400;
+        c.ai.ai_retries = 1;
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    let started = Instant::now();
+    let (status, body) = ask(&app, &alice, json!({ "question": "anyone there?" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["answer"], "from the backup");
+    assert_eq!(body["provider"], "openai-fallback");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_the_offline_provider_answers_from_the_faq() {
+    let flaky = FakeLlm::start(Behaviour::FailFirst(1, 503, "recovered")).await;
+    let down = FakeLlm::start(Behaviour::Fail(500)).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(flaky.base_url.clone());
+        c.ai.ai_retries = 2;
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    let (status, body) = ask(&app, &alice, json!({ "question": "hello?" })).await;
+    assert_eq!(
+        (status, body["answer"].clone()),
+        (StatusCode::OK, json!("recovered")),
+        "{body}"
+    );
+    assert_eq!(flaky.seen().len(), 2, "a 503 is retried");
+
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(down.base_url.clone());
+        c.ai.ai_retries = 1;
+    })
+    .await;
+    app.db
+        .execute(
+            "INSERT INTO ai_faq (question, answer) VALUES ('How long does shipping take?', 'Orders ship within 2 days.')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let alice = app.token("alice", "user");
+    let (status, body) = ask(
+        &app,
+        &alice,
+        json!({ "question": "how long will shipping take" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["provider"], "offline");
+    assert_eq!(body["answer"], "Orders ship within 2 days.");
+    assert_eq!(down.seen().len(), 2, "one retry of the 500");
+    // The FAQ also goes to the API as reference.
+    assert!(down
+        .last_prompt()
+        .contains("Q: How long does shipping take?"));
+}
+
+#[tokio::test]
+async fn when_every_provider_fails_a_mention_gets_a_clear_notice_and_ask_a_503() {
+    let down = FakeLlm::start(Behaviour::Fail(500)).await;
+    let slow = FakeLlm::start(Behaviour::Slow(Duration::from_secs(30), "never")).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(down.base_url.clone());
+        c.ai.ai_fallback_base_url = Some(slow.base_url.clone());
+        c.ai.ai_timeout_ms = 500;
+        c.ai.ai_retries = 0;
+        c.ai.ai_offline = false;
+    })
+    .await;
+    let carol = app.token("carol", "user");
+    let started = Instant::now();
+    let response = ask(&app, &carol, json!({ "question": "hello?" })).await;
+    assert_error(&response, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let message = response.1["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the assistant could not answer") && message.contains("timed out"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "never a hung request"
+    );
+
+    let conversation = app.open_session(&carol).await["conversation_id"].clone();
+    let asked = app.send(&carol, &conversation, "@ai are you there?").await;
+    let notice = reply_to(&app, &carol, &conversation, &asked).await;
+    assert_eq!(notice["kind"], "system");
+    assert!(
+        notice["body"].as_str().unwrap().starts_with(
+            "The assistant could not answer: the AI service (openai-fallback) timed out"
+        ),
+        "{notice}"
+    );
+    let metadata = app
+        .count(&format!(
+            "SELECT count(*) FROM chat_messages WHERE id = '{}' AND metadata ->> 'ai_error' = 'timeout'",
+            as_id(&notice["id"])
+        ))
+        .await;
+    assert_eq!(metadata, 1);
+}
+
+#[tokio::test]
+async fn answers_are_rate_limited_per_user_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.ai.ai_rate_limit = 2;
+        c.ai.ai_rate_window_secs = 60;
+    })
+    .await;
+    let alice = app.token("alice", "user");
+    for _ in 0..2 {
+        assert_eq!(
+            ask(&app, &alice, json!({ "question": "hi" })).await.0,
+            StatusCode::OK
+        );
+    }
+    let response = app
+        .http
+        .post(app.url("/v1/ai/ask"))
+        .bearer_auth(&alice)
+        .json(&json!({ "question": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // Someone else still has their quota.
+    let bob = app.token("bob", "user");
+    assert_eq!(
+        ask(&app, &bob, json!({ "question": "hi" })).await.0,
+        StatusCode::OK
+    );
+    // A mention over the quota gets a notice instead of an answer.
+    let conversation = app.open_session(&alice).await["conversation_id"].clone();
+    let asked = app.send(&alice, &conversation, "@ai hello").await;
+    let notice = reply_to(&app, &alice, &conversation, &asked).await;
+    assert_eq!(notice["kind"], "system");
+    assert!(
+        notice["body"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2 questions"),
+        "{notice}"
+    );
+}
+
+#[tokio::test]
+async fn a_summary_is_for_staff_and_may_be_kept_as_an_internal_note() {
+    let app = spawn_app_with(|_| {}).await; // offline provider only
+    let carol = app.token_named("carol", "user", "Carol");
+    let agent = app.token("agent-1", "agent");
+    let session = app
+        .open_session_with(
+            &carol,
+            "Damaged parcel",
+            "My order 1234 arrived damaged. The box was crushed.",
+        )
+        .await;
+    let conversation = session["conversation_id"].clone();
+    app.session_action(&agent, &session["id"], "claim", &json!({}))
+        .await;
+    app.send(
+        &agent,
+        &conversation,
+        "Sorry! Can you send a photo of the damaged order?",
+    )
+    .await;
+    app.send(&carol, &conversation, "Sure, here it is.").await;
+
+    let path = format!("/v1/conversations/{}/summary", as_id(&conversation));
+    let response = app.post(&carol, &path, &json!({})).await;
+    assert_error(&response, StatusCode::FORBIDDEN, "staff_only");
+    let (status, summary) = app.post(&agent, &path, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["provider"], "offline");
+    let text = summary["summary"].as_str().unwrap();
+    assert!(
+        text.starts_with("Summary of 3 messages from Carol, agent-1:"),
+        "{text}"
+    );
+    assert!(text.contains("My order 1234 arrived damaged."), "{text}");
+    assert_eq!(summary["message"], Value::Null);
+    // No body at all is fine too.
+    let (status, _) = app
+        .call(app.http.post(app.url(&path)).bearer_auth(&agent))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, kept) = app.post(&agent, &path, &json!({ "post": true })).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["message"]["kind"], "ai_response");
+    assert_eq!(kept["message"]["internal"], true);
+    let page = app.messages(&carol, &conversation, "").await;
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["kind"] != "ai_response"));
+    let page = app.messages(&agent, &conversation, "").await;
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == kept["message"]["id"]));
+
+    let stranger = app.token("agent-2", "agent");
+    let other = app.token("dave", "user");
+    let elsewhere = app.open_session(&other).await;
+    app.session_action(&agent, &elsewhere["id"], "claim", &json!({}))
+        .await;
+    let response = app
+        .post(
+            &stranger,
+            &format!(
+                "/v1/conversations/{}/summary",
+                as_id(&elsewhere["conversation_id"])
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_error(&response, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn the_assistant_works_only_where_the_conversation_enables_it() {
+    let llm = FakeLlm::start(Behaviour::Answer("room answer")).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(llm.base_url.clone());
+        c.ai.ai_support = false;
+    })
+    .await;
+    let alice = user(&app, "alice").await;
+    user(&app, "bob").await;
+    // Direct conversations: off unless their settings say so.
+    let pair = direct(&app, &alice, "bob").await["id"].clone();
+    app.send(&alice, &pair, "@ai hello").await;
+    let response = ask(
+        &app,
+        &alice,
+        json!({ "question": "hi", "conversation_id": pair }),
+    )
+    .await;
+    assert_error(&response, StatusCode::FORBIDDEN, "ai_disabled");
+    // Support conversations: PGCHAT_AI_SUPPORT=false here.
+    let support = app.open_session(&alice).await["conversation_id"].clone();
+    app.send(&alice, &support, "@ai hello").await;
+    assert_eq!(app.count("SELECT count(*) FROM ai_jobs").await, 0);
+    // A room with enable_ai.
+    let lounge = room(
+        &app,
+        &alice,
+        json!({ "name": "lounge", "type": "private", "settings": { "enable_ai": true } }),
+    )
+    .await;
+    let asked = app.send(&alice, &lounge["id"], "@AI: what's up?").await;
+    let answer = reply_to(&app, &alice, &lounge["id"], &asked).await;
+    assert_eq!(answer["body"], "room answer");
+    assert_eq!(llm.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_waiting_session_gets_a_first_answer_only_while_no_agent_is_online() {
+    let app = spawn_app_with(|c| {
+        c.ai.ai_first_response = true;
+        c.desk.assignment_mode = pgchat::config::AssignmentMode::Manual;
+    })
+    .await;
+    app.db
+        .execute(
+            "INSERT INTO ai_faq (question, answer) VALUES ('How do I track my order?', 'Follow the tracking link in your confirmation email.')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let carol = app.token("carol", "user");
+    let session = app
+        .open_session_with(&carol, "Tracking", "How can I track my order?")
+        .await;
+    let conversation = session["conversation_id"].clone();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let greeting = loop {
+        let page = app.messages(&carol, &conversation, "").await;
+        if let Some(m) = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["kind"] == "ai_response")
+        {
+            break m.clone();
+        }
+        assert!(Instant::now() < deadline, "no first response: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        greeting["body"]
+            .as_str()
+            .unwrap()
+            .contains("Follow the tracking link"),
+        "{greeting}"
+    );
+    let session = app.session(&carol, &session["id"]).await;
+    assert_eq!(
+        session["first_response_at"],
+        Value::Null,
+        "the SLA waits for a person"
+    );
+
+    // With an agent online, no automatic answer.
+    let agent = app.token("agent-1", "agent");
+    let (status, body) = app
+        .call(
+            app.http
+                .put(app.url("/v1/agents/me"))
+                .bearer_auth(&agent)
+                .json(&json!({ "status": "online" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let dave = app.token("dave", "user");
+    let other = app.open_session(&dave).await;
+    jobs_done(&app).await;
+    let page = app.messages(&dave, &other["conversation_id"], "").await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["kind"] != "ai_response"),
+        "{page}"
+    );
+}
