@@ -333,6 +333,11 @@ pub struct StorageConfig {
     #[arg(long, env = "PGCHAT_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
 
+    /// Endpoint put in presigned URLs, when clients reach the store at another address than
+    /// pgchat does (e.g. `http://minio:9000` inside Docker, `https://files.example.com` outside).
+    #[arg(long, env = "PGCHAT_S3_PUBLIC_ENDPOINT")]
+    pub s3_public_endpoint: Option<String>,
+
     /// Path-style addressing (`endpoint/bucket/key`). Unset: on when an endpoint is given.
     #[arg(long, env = "PGCHAT_S3_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new())]
     pub s3_path_style: Option<bool>,

@@ -375,7 +375,10 @@ fn check_type(head: &[u8], declared: MimeType) -> Result<(), ApiError> {
     } else {
         Err(ApiError::unprocessable(
             "mime_mismatch",
-            format!("the content is not a {} file", declared.as_str()),
+            format!(
+                "the content does not match the declared type {}",
+                declared.as_str()
+            ),
         ))
     }
 }

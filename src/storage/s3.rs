@@ -26,6 +26,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct S3Store {
     client: Client,
+    /// Signs the URLs clients use: `client`, or one with the public endpoint.
+    presigner: Client,
     bucket: String,
 }
 
@@ -37,8 +39,17 @@ impl S3Store {
             .clone()
             .filter(|b| !b.trim().is_empty())
             .context("PGCHAT_STORAGE=s3 needs PGCHAT_S3_BUCKET")?;
-        let client = Client::from_conf(sdk_config(config).await?);
-        let store = Self { client, bucket };
+        let sdk = sdk_config(config).await?;
+        let presigner = match &config.s3_public_endpoint {
+            Some(public) => Client::from_conf(sdk.to_builder().endpoint_url(public).build()),
+            None => Client::from_conf(sdk.clone()),
+        };
+        let client = Client::from_conf(sdk);
+        let store = Self {
+            client,
+            presigner,
+            bucket,
+        };
         tokio::time::timeout(CHECK_TIMEOUT, store.check(config.s3_create_bucket))
             .await
             .map_err(|_| anyhow::anyhow!("S3 bucket {} did not answer in time", store.bucket))??;
@@ -259,7 +270,7 @@ impl BlobStore for S3Store {
     ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         async move {
             let presigned = self
-                .client
+                .presigner
                 .get_object()
                 .bucket(&self.bucket)
                 .key(request.key)
@@ -282,7 +293,7 @@ impl BlobStore for S3Store {
     ) -> BoxFuture<'a, anyhow::Result<Option<PresignedUpload>>> {
         async move {
             let presigned = self
-                .client
+                .presigner
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)

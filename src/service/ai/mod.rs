@@ -160,28 +160,27 @@ impl Assistant {
     /// (if any), then the offline provider (unless turned off).
     pub fn from_config(config: &AiConfig) -> anyhow::Result<Self> {
         let budget = Duration::from_millis(config.ai_timeout_ms.max(1));
+        // An empty variable (as docker-compose passes an unset one) means unset.
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
         let mut providers: Vec<(Arc<dyn Provider>, Duration)> = Vec::new();
-        if let Some(url) = &config.ai_base_url {
+        if let Some(url) = set(&config.ai_base_url) {
             let api = openai::OpenAi::new(openai::Settings {
                 name: "openai".into(),
-                base_url: url.clone(),
+                base_url: url,
                 model: config.ai_model.clone(),
-                api_key: config.ai_api_key.clone(),
+                api_key: set(&config.ai_api_key),
                 budget,
                 retries: config.ai_retries,
                 max_tokens: config.ai_max_tokens,
             })?;
             providers.push((Arc::new(api), budget));
         }
-        if let Some(url) = &config.ai_fallback_base_url {
+        if let Some(url) = set(&config.ai_fallback_base_url) {
             let api = openai::OpenAi::new(openai::Settings {
                 name: "openai-fallback".into(),
-                base_url: url.clone(),
-                model: config
-                    .ai_fallback_model
-                    .clone()
-                    .unwrap_or_else(|| config.ai_model.clone()),
-                api_key: config.ai_fallback_api_key.clone(),
+                base_url: url,
+                model: set(&config.ai_fallback_model).unwrap_or_else(|| config.ai_model.clone()),
+                api_key: set(&config.ai_fallback_api_key),
                 budget,
                 retries: config.ai_retries,
                 max_tokens: config.ai_max_tokens,
