@@ -369,6 +369,7 @@ pub async fn inbox_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, 
                     || pgchat.flags_json(me)
                FROM conversation_members me JOIN conversations c ON c.id = me.conversation_id
               WHERE me.user_id = $1 AND me.left_at IS NULL AND NOT me.banned
+                AND (me.deleted_at IS NULL OR c.last_message_seq > me.hidden_before_seq)
               ORDER BY me.pinned DESC, c.last_message_at DESC NULLS LAST
               LIMIT 500",
         )

@@ -173,6 +173,46 @@ async fn pipelined_sends_on_one_socket_are_acked_and_stored_in_the_order_sent() 
 }
 
 #[tokio::test]
+async fn the_inbox_snapshot_leaves_out_a_conversation_deleted_for_me_until_a_new_message() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.token("ann", "user"), app.token("bob", "user"));
+    app.get(&bob, "/v1/support/sessions").await; // bob becomes known
+    let (status, direct) = app
+        .post(
+            &ann,
+            "/v1/conversations/direct",
+            &json!({ "user_id": "bob" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{direct}");
+    let id = as_id(&direct["id"]).to_owned();
+    app.send(&bob, &json!(id), "hello").await;
+    let (status, _) = app
+        .delete(&ann, &format!("/v1/conversations/{id}/me"))
+        .await;
+    assert!(status.is_success());
+    let listed = |ack: &Value| {
+        ack["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["conversation_id"] == json!(id))
+    };
+    let mut ws = Ws::connect(app.port, &ann).await;
+    assert!(
+        !listed(&ws.subscribe("inbox", None).await),
+        "hidden after delete-for-me"
+    );
+    app.send(&bob, &json!(id), "are you there?").await;
+    let mut ws2 = Ws::connect(app.port, &ann).await;
+    assert!(
+        listed(&ws2.subscribe("inbox", None).await),
+        "back with a new message"
+    );
+    ws.close().await;
+}
+
+#[tokio::test]
 async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_in_order() {
     let app = spawn_app().await;
     let chat = Chat::open(&app).await;
