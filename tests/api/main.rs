@@ -17,6 +17,7 @@ mod direct;
 mod faults;
 mod group_commit;
 mod helpers;
+mod injection;
 mod jwt_attacks;
 mod limits;
 mod message_features;
