@@ -28,9 +28,9 @@ $$;
 
 -- On insert the database decides where the bytes go (a request never names a
 -- storage key, so it cannot point at another upload's bytes), the row starts
--- pending, and the conversation's settings apply. On update only the
--- completion may change (pending → ready, with its thumbnail and size in
--- pixels); what was declared stays.
+-- pending, and the conversation's settings apply. On update, for requests,
+-- only the completion may change (pending → ready, with its thumbnail and size
+-- in pixels); what was declared stays. (Operators in psql may fix rows.)
 CREATE OR REPLACE FUNCTION pgchat.tg_attachment_rules() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -50,6 +50,9 @@ BEGIN
     IF s ->> 'max_upload_bytes' IS NOT NULL AND NEW.size > (s ->> 'max_upload_bytes')::numeric THEN
       RAISE check_violation USING MESSAGE = 'the file is larger than this conversation allows';
     END IF;
+    RETURN NEW;
+  END IF;
+  IF auth.uid() IS NULL THEN
     RETURN NEW;
   END IF;
   IF (NEW.id, NEW.conversation_id, NEW.uploader_id, NEW.filename, NEW.mime_type, NEW.kind,

@@ -172,7 +172,12 @@ pub async fn create(
     if storage.presigned_uploads {
         let presigned = storage
             .store
-            .presign_put(&key, new.mime_type.as_str(), new.size, storage.upload_ttl)
+            .presign_put(
+                &staging_key(&key),
+                new.mime_type.as_str(),
+                new.size,
+                storage.upload_ttl,
+            )
             .await
             .map_err(|e| e.context("presigning an upload"))?;
         if let Some(presigned) = presigned {
@@ -191,6 +196,13 @@ pub async fn create(
         }
     }
     Ok(upload)
+}
+
+/// Where a presigned upload lands. The checked file is copied from there to
+/// its storage key on completion, so a later PUT with the same URL (it stays
+/// valid for a while) can never change a file that passed the checks.
+fn staging_key(storage_key: &str) -> String {
+    format!("{storage_key}.upload")
 }
 
 fn expires_at(ttl: Duration) -> String {
@@ -241,11 +253,12 @@ pub async fn put_content(
         )
         .await
         .map_err(|e| e.context("storing an upload"))?;
-    finish(db, storage, caller, id, &upload, Some(bytes)).await
+    finish(db, storage, caller, id, &upload, Some(bytes), None).await
 }
 
-/// Completes an upload whose bytes are in the store (after a presigned PUT,
-/// or again after `put_content`: completing twice answers the same).
+/// Completes a presigned upload: checks what landed in the store (size, magic
+/// bytes, an image must decode), then moves it to its storage key. Completing
+/// a complete upload (also after `put_content`) answers the same.
 #[tracing::instrument(skip(db, storage, caller), fields(user = %caller.sub))]
 pub async fn complete(
     db: &Db,
@@ -266,7 +279,7 @@ pub async fn complete(
         upload
     };
     drop(client);
-    let key = &upload.storage_key;
+    let key = &staging_key(&upload.storage_key);
     let stored = storage
         .store
         .size(key)
@@ -297,11 +310,20 @@ pub async fn complete(
     } else {
         None
     };
-    finish(db, storage, caller, id, &upload, bytes).await
+    let done = finish(db, storage, caller, id, &upload, bytes, Some(key)).await?;
+    if let Err(error) = storage.store.delete(key).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            key,
+            "removing a staged upload"
+        );
+    }
+    Ok(done)
 }
 
-/// The last step of both paths: the thumbnail (an image must decode), then
-/// the row becomes `ready`.
+/// The last step of both paths: the thumbnail (an image must decode), the
+/// bytes to their storage key when they were `staged` elsewhere, then the row
+/// becomes `ready`. A rejected file is removed from wherever it is.
 async fn finish(
     db: &Db,
     storage: &Storage,
@@ -309,7 +331,9 @@ async fn finish(
     id: Uuid,
     upload: &Row,
     bytes: Option<Bytes>,
+    staged: Option<&str>,
 ) -> Result<WireRow, ApiError> {
+    let source = staged.unwrap_or(&upload.storage_key);
     let mut thumb: Option<(String, i32, i32)> = None;
     if let Some(bytes) = bytes
         .filter(|b| upload.mime_type.is_image() && b.len() as u64 <= thumbnail::MAX_SOURCE_BYTES)
@@ -329,10 +353,17 @@ async fn finish(
                 thumb = Some((key, made.width as i32, made.height as i32));
             }
             Err(reason) => {
-                discard(storage, &upload.storage_key).await;
+                discard(storage, source).await;
                 return Err(ApiError::unprocessable("invalid_image", reason));
             }
         }
+    }
+    if let Some(staged) = staged {
+        storage
+            .store
+            .copy(staged, &upload.storage_key)
+            .await
+            .map_err(|e| e.context("moving a checked upload into place"))?;
     }
     let (thumbnail_key, width, height) = match thumb {
         Some((key, w, h)) => (Some(key), Some(w), Some(h)),

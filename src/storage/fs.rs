@@ -114,6 +114,14 @@ impl BlobStore for FsStore {
         .boxed()
     }
 
+    fn copy<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        async move {
+            let bytes = self.read(from, None).await?;
+            self.put(to, bytes, "").await
+        }
+        .boxed()
+    }
+
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
             match tokio::fs::remove_file(self.path(key)?).await {
@@ -182,6 +190,14 @@ mod tests {
         assert_eq!(store.size("attachments/c/missing").await.unwrap(), None);
         assert!(store.size("../etc/passwd").await.is_err());
         assert!(store.size("/etc/passwd").await.is_err());
+        store
+            .copy("attachments/c/a", "attachments/c/b")
+            .await
+            .unwrap();
+        assert_eq!(
+            &store.read("attachments/c/b", None).await.unwrap()[..],
+            b"hello world"
+        );
         store.delete("attachments/c/a").await.unwrap();
         store.delete("attachments/c/a").await.unwrap();
         assert_eq!(store.size("attachments/c/a").await.unwrap(), None);

@@ -69,6 +69,9 @@ pub trait BlobStore: Send + Sync {
     /// The object as a stream, with its size.
     fn stream<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<(u64, ByteStream)>>;
 
+    /// Copies the object at `from` to `to` (replacing what was there).
+    fn copy<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+
     /// Removes the object (no error when it is absent).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
 

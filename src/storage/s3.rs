@@ -249,6 +249,23 @@ impl BlobStore for S3Store {
         .boxed()
     }
 
+    fn copy<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        async move {
+            // Keys are ours (`attachments/<uuid>/<uuid>…`): nothing to escape.
+            self.client
+                .copy_object()
+                .bucket(&self.bucket)
+                .copy_source(format!("{}/{from}", self.bucket))
+                .key(to)
+                .send()
+                .await
+                .map_err(sdk_error)
+                .with_context(|| format!("S3 copy {from} to {to}"))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
             self.client

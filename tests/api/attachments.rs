@@ -593,6 +593,27 @@ async fn a_message_carries_only_the_senders_own_completed_upload_of_that_convers
     )
     .await
     .expect("alice may");
+    // Nor can a request point its upload at other bytes, or take back a completion.
+    for (sql, refused) in [
+        (
+            "UPDATE attachments SET thumbnail_key = 'attachments/x/y.thumb.jpg' WHERE id = $1",
+            "beside its attachment",
+        ),
+        (
+            "UPDATE attachments SET status = 'pending', completed_at = NULL WHERE id = $1",
+            "stays complete",
+        ),
+        (
+            "UPDATE attachments SET storage_key = 'attachments/x/y' WHERE id = $1",
+            "permission denied",
+        ),
+    ] {
+        let error = app
+            .sql_as("alice", "user", sql, &[&pdf_id])
+            .await
+            .expect_err(sql);
+        assert!(db_message(&error).contains(refused), "{sql}: {error}");
+    }
 }
 
 #[tokio::test]
@@ -772,6 +793,13 @@ async fn on_s3_a_presigned_upload_and_download_work_and_the_download_url_expires
     );
     let (status, message) = send_with(&app, &carol, &conversation, &created["id"], json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{message}");
+    // The upload URL is still valid, but what it writes is never served: the
+    // checked file was moved to a key of its own.
+    let mut swap = reqwest::Client::new().put(&upload_url).body(HTML.to_vec());
+    for (name, value) in created["upload_headers"].as_object().unwrap() {
+        swap = swap.header(name.as_str(), value.as_str().unwrap());
+    }
+    let _ = swap.send().await.unwrap();
 
     // The download: RLS first, then a redirect to a presigned GET.
     let (status, headers, _) =
@@ -888,4 +916,88 @@ async fn on_s3_uploads_through_the_server_work_spoofed_types_are_rejected_and_st
     // The bytes were removed from the bucket.
     let response = complete(&app, &carol, &created["id"]).await;
     assert_error(&response, StatusCode::CONFLICT, "upload_missing");
+}
+
+#[tokio::test]
+async fn uploads_never_completed_are_swept_with_their_bytes() {
+    let mut data_dir = None;
+    let app = spawn_app_with(|config| data_dir = Some(config.database.data.path.clone())).await;
+    let data_dir = data_dir.expect("the data folder");
+    let carol = app.token("carol", "user");
+    let conversation = support_conversation(&app, &carol).await;
+    let (_, stale) = ask_upload(
+        &app,
+        &carol,
+        &conversation,
+        "old.pdf",
+        PDF.len(),
+        "application/pdf",
+    )
+    .await;
+    let (_, fresh) = ask_upload(
+        &app,
+        &carol,
+        &conversation,
+        "new.pdf",
+        PDF.len(),
+        "application/pdf",
+    )
+    .await;
+    let done = upload(
+        &app,
+        &carol,
+        &conversation,
+        "kept.pdf",
+        "application/pdf",
+        PDF,
+    )
+    .await;
+    app.db
+        .execute(
+            "UPDATE attachments SET created_at = now() - interval '2 days' WHERE id = ANY($1)",
+            &[&vec![
+                as_id(&stale["id"]).parse::<Uuid>().unwrap(),
+                as_id(&done["id"]).parse::<Uuid>().unwrap(),
+            ]],
+        )
+        .await
+        .unwrap();
+    // A stray file where the stale upload's bytes would be.
+    let key: String = app
+        .db
+        .query_one(
+            "SELECT storage_key FROM attachments WHERE id = $1",
+            &[&as_id(&stale["id"]).parse::<Uuid>().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let stray = data_dir.join("attachments").join(&key);
+    std::fs::write(&stray, PDF).unwrap();
+
+    let db = pgchat::db::Db::new(app.db_config.clone(), 2).unwrap();
+    let storage =
+        pgchat::storage::Storage::open(&pgchat::config::StorageConfig::default(), &data_dir)
+            .await
+            .unwrap();
+    let swept =
+        pgchat::service::attachments::purge_pending(&db, &storage, Duration::from_secs(24 * 3600))
+            .await
+            .unwrap();
+    assert_eq!(swept, 1);
+    assert!(!stray.exists(), "the bytes went with the row");
+    let left: Vec<String> = app
+        .db
+        .query("SELECT filename FROM attachments ORDER BY filename", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        left,
+        ["kept.pdf", "new.pdf"],
+        "fresh and completed uploads stay"
+    );
+    let _ = fresh;
 }
