@@ -116,6 +116,7 @@
     var list = new ui.MessageList(log, {
       me: me,
       staff: false,
+      files: client,
       receipt: function (m) { return receipts.of(m); },
       queued: function () { return client.state !== 'open'; },
     });
@@ -124,8 +125,43 @@
       maxlength: 5000, onkeydown: onComposerKey, oninput: onComposerInput,
     });
     var sendButton = h('button', { class: 'pcw-send', type: 'submit', 'aria-label': 'Send message' }, ui.icon('send', 20));
-    var composer = h('form', { class: 'pcw-composer', onsubmit: function (e) { e.preventDefault(); sendCurrent(); } }, input, sendButton);
-    var chatView = h('div', { class: 'pcw-chat' }, log, composer);
+    // Attachments: a labelled button opens the (visually hidden) file input;
+    // files may also be dropped on the conversation or pasted into the box.
+    var fileInput = h('input', {
+      id: 'pcw-file', class: 'pcw-sr', type: 'file', multiple: true, tabindex: '-1', 'aria-label': 'Choose files to send',
+      accept: lib.ATTACHMENT_TYPES.join(','),
+      onchange: function () { attachFiles(fileInput.files); fileInput.value = ''; },
+    });
+    var attachButton = h('button', {
+      class: 'pcw-attach', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', 'aria-controls': 'pcw-file',
+      onclick: function () { fileInput.click(); },
+    }, ui.icon('clip', 20));
+    var attachText = h('span', { class: 'pcw-attach-text' });
+    var attachNote = h('div', { class: 'pcw-attach-note', role: 'alert', hidden: true },
+      ui.icon('file', 18), attachText,
+      h('button', { class: 'pcw-dismiss', type: 'button', 'aria-label': 'Dismiss', onclick: function () { showAttachError(null); input.focus(); } }, ui.icon('close', 16)));
+    var composer = h('form', { class: 'pcw-composer', onsubmit: function (e) { e.preventDefault(); sendCurrent(); } }, attachButton, fileInput, input, sendButton);
+    var chatView = h('div', {
+      class: 'pcw-chat',
+      ondragover: function (e) {
+        if (!canAttach() || !e.dataTransfer || [].indexOf.call(e.dataTransfer.types, 'Files') < 0) return;
+        e.preventDefault();
+        chatView.classList.add('pcw-dropping');
+      },
+      ondragleave: function (e) { if (!chatView.contains(e.relatedTarget)) chatView.classList.remove('pcw-dropping'); },
+      ondrop: function (e) {
+        chatView.classList.remove('pcw-dropping');
+        if (!canAttach() || !e.dataTransfer || !e.dataTransfer.files.length) return;
+        e.preventDefault();
+        attachFiles(e.dataTransfer.files);
+      },
+    }, log, attachNote, composer);
+    input.addEventListener('paste', function (e) {
+      var files = e.clipboardData && e.clipboardData.files;
+      if (!files || !files.length || !canAttach()) return;
+      e.preventDefault();
+      attachFiles(files);
+    });
 
     function render() {
       var s = state.session;
@@ -140,6 +176,7 @@
         avatar.classList.remove('pcw-avatar-agent');
       }
       renderStatus();
+      if (state.view !== 'chat' || (s && s.status === 'ended')) showAttachError(null);
       if (state.view === 'chat') {
         if (body.firstChild !== chatView) body.replaceChildren(chatView);
         composer.hidden = !!(s && s.status === 'ended');
@@ -342,6 +379,28 @@
       input.focus();
     }
 
+    function canAttach() {
+      return !!state.conversation && state.view === 'chat' && !composer.hidden;
+    }
+
+    function attachFiles(files) {
+      if (!canAttach()) return;
+      showAttachError(null);
+      [].slice.call(files || []).forEach(function (file) {
+        client.upload(state.conversation, file).catch(function () { /* shown by send_failed */ });
+      });
+      list.stick();
+      input.focus();
+    }
+
+    function showAttachError(text) {
+      var pinned = list.pinned;
+      attachNote.hidden = !text;
+      attachText.textContent = text || '';
+      // The note takes room from the conversation: keep its newest line in view.
+      if (pinned) log.scrollTop = log.scrollHeight;
+    }
+
     function onComposerKey(e) {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
@@ -439,7 +498,14 @@
       }
       updateUnread();
     });
-    client.on('send_failed', function (e) { list.fail(e.item.client_msg_id); });
+    client.on('send_failed', function (e) {
+      if (e.item.conversation_id !== state.conversation) return;
+      list.fail(e.item.client_msg_id, e.error);
+      if (e.item.attachment) showAttachError(ui.attachmentError(e.error, e.item.attachment.filename));
+    });
+    client.on('upload', function (u) {
+      if (u.conversation_id === state.conversation) list.progress(u);
+    });
     client.on('member', function (f) {
       if (f.conversation_id !== state.conversation) return;
       receipts.frame(f);

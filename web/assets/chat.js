@@ -2,7 +2,7 @@
 // GET /v1/conversations where deployed), direct messages and rooms. Every
 // endpoint of direct conversations and rooms is feature-detected: a 404
 // "route not found" hides its controls and says so.
-import { PgChat } from '/client/pgchat.js';
+import { ATTACHMENT_TYPES, PgChat } from '/client/pgchat.js';
 import { h, icon, MessageList, Receipts, ago, initials, label } from '/client/ui.js';
 import { signIn, signOut } from '/assets/signin.js';
 
@@ -100,7 +100,7 @@ function view(id) {
   if (v) return v;
   const log = h('div', { class: 'pc-log desk-log' });
   const receipts = new Receipts(me);
-  const list = new MessageList(log, { me, staff: client.user.role !== 'user', receipt: (m) => receipts.of(m), queued: () => client.state !== 'open' });
+  const list = new MessageList(log, { me, staff: client.user.role !== 'user', files: client, receipt: (m) => receipts.of(m), queued: () => client.state !== 'open' });
   const input = h('textarea', { class: 'composer-input', rows: 1, 'aria-label': 'Message', placeholder: 'Write a message…',
     onkeydown: (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); } },
     oninput: () => {
@@ -114,12 +114,27 @@ function view(id) {
     client.send(id, text);
     list.stick();
   };
+  const attach = (files) => {
+    for (const file of files || []) client.upload(id, file).catch(() => { /* send_failed shows it */ });
+    list.stick();
+  };
+  const fileInput = h('input', {
+    class: 'visually-hidden', type: 'file', multiple: true, tabindex: '-1', 'aria-label': 'Choose files to send', accept: ATTACHMENT_TYPES.join(','),
+    onchange: () => { attach(fileInput.files); fileInput.value = ''; },
+  });
+  input.addEventListener('paste', (e) => {
+    if (!e.clipboardData?.files?.length) return;
+    e.preventDefault();
+    attach(e.clipboardData.files);
+  });
   const header = h('div', { class: 'chat-header' });
   v = {
     id, list, receipts, input, header, typers: new Map(), typingAt: 0, lastRead: 0,
     el: h('section', { class: 'chat', 'aria-label': 'Conversation' }, header, log,
       h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); send(); } },
-        h('div', { class: 'composer-row' }, input, h('button', { class: 'btn primary send', type: 'submit' }, icon('send', 16), ' Send')))),
+        h('div', { class: 'composer-row' },
+          h('button', { class: 'btn ghost attach', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, icon('clip', 20)),
+          fileInput, input, h('button', { class: 'btn primary send', type: 'submit' }, icon('send', 16), ' Send')))),
   };
   state.views.set(id, v);
   client.messages(id).forEach((m) => list.upsert(m));
@@ -257,7 +272,8 @@ client.on('typing', (f) => {
 function typing(v) {
   v.list.setTyping([...v.typers.values()].filter((t) => t.until > Date.now()).map((t) => t.name));
 }
-client.on('send_failed', ({ item }) => state.views.get(item.conversation_id)?.list.fail(item.client_msg_id));
+client.on('send_failed', ({ item, error }) => state.views.get(item.conversation_id)?.list.fail(item.client_msg_id, error));
+client.on('upload', (u) => state.views.get(u.conversation_id)?.list.progress(u));
 document.addEventListener('visibilitychange', () => { const v = state.views.get(state.active); if (v) read(v); });
 
 main.replaceChildren(h('div', { class: 'center-empty' }, icon('chat', 48), h('p', {}, 'Pick a conversation.')));

@@ -3,8 +3,8 @@
 // canned responses (/shortcut), the customer panel and ticket fields, the
 // agent's status, a stats header, and a chime + notification for new chats.
 // Endpoints that are not deployed yet (404 "route not found") hide their controls.
-import { PgChat, PgChatError } from '/client/pgchat.js';
-import { h, icon, MessageList, Receipts, ago, fmtTime, initials, chime, CATEGORIES, PRIORITIES, label } from '/client/ui.js';
+import { ATTACHMENT_TYPES, PgChat, PgChatError } from '/client/pgchat.js';
+import { h, icon, MessageList, Receipts, ago, fmtTime, initials, chime, CATEGORIES, PRIORITIES, label, attachmentError } from '/client/ui.js';
 import { signIn, signOut } from '/assets/signin.js';
 
 const KEY = 'pgchat:desk:token';
@@ -250,7 +250,7 @@ function ensureChat(id, { background = false } = {}) {
     id, conversation: s.conversation_id, unread: 0, mode: 'reply', typers: new Map(), background,
     receipts: new Receipts(me), log, typingSentAt: 0, lastRead: 0, canned: [], cannedIndex: 0,
   };
-  chat.list = new MessageList(log, { me, staff: true, receipt: (m) => chat.receipts.of(m), queued: () => client.state !== 'open' });
+  chat.list = new MessageList(log, { me, staff: true, files: client, receipt: (m) => chat.receipts.of(m), queued: () => client.state !== 'open' });
   state.chats.set(id, chat);
   client.messages(s.conversation_id).forEach((m) => chat.list.upsert(m));
   buildChatView(chat);
@@ -316,10 +316,21 @@ function buildChatView(chat) {
     type: 'button', class: 'mode', role: 'tab', 'aria-selected': String(mode === 'reply'),
     onclick: () => setMode(chat, mode),
   }, mode === 'reply' ? 'Reply' : 'Internal note'));
+  const fileInput = h('input', {
+    class: 'visually-hidden', type: 'file', multiple: true, tabindex: '-1', 'aria-label': 'Choose files to send', accept: ATTACHMENT_TYPES.join(','),
+    onchange: () => { attachFrom(chat, fileInput.files); fileInput.value = ''; },
+  });
+  chat.input.addEventListener('paste', (e) => {
+    if (!e.clipboardData?.files?.length) return;
+    e.preventDefault();
+    attachFrom(chat, e.clipboardData.files);
+  });
   chat.composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); sendFrom(chat); } },
     h('div', { class: 'modes', role: 'tablist', 'aria-label': 'Message type' }, chat.modeButtons),
     chat.cannedBox,
-    h('div', { class: 'composer-row' }, chat.input, h('button', { class: 'btn primary send', type: 'submit' }, icon('send', 16), ' Send')));
+    h('div', { class: 'composer-row' },
+      h('button', { class: 'btn ghost attach', type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file', onclick: () => fileInput.click() }, icon('clip', 20)),
+      fileInput, chat.input, h('button', { class: 'btn primary send', type: 'submit' }, icon('send', 16), ' Send')));
   chat.endedNote = h('div', { class: 'ended-note', hidden: true });
   chat.view = h('section', { class: 'chat', 'aria-label': 'Chat' }, chat.header, chat.log, chat.endedNote, chat.composer);
 }
@@ -488,6 +499,13 @@ function sendFrom(chat) {
   chat.list.stick();
 }
 
+function attachFrom(chat, files) {
+  for (const file of files || []) {
+    client.upload(chat.conversation, file, { internal: chat.mode === 'note' }).catch(() => { /* send_failed shows it */ });
+  }
+  chat.list.stick();
+}
+
 function markRead(chat) {
   if (!chat) return;
   const s = state.sessions.get(chat.id);
@@ -586,9 +604,10 @@ client.on('message', ({ message: m }) => {
 });
 client.on('send_failed', ({ item, error }) => {
   const chat = chatOf(item.conversation_id);
-  chat?.list.fail(item.client_msg_id);
-  toast(`Message not sent: ${error.message || error.code}`);
+  chat?.list.fail(item.client_msg_id, error);
+  toast(item.attachment ? attachmentError(error, item.attachment.filename) : `Message not sent: ${error.message || error.code}`);
 });
+client.on('upload', (u) => chatOf(u.conversation_id)?.list.progress(u));
 client.on('member', (f) => {
   const chat = chatOf(f.conversation_id);
   if (!chat) return;

@@ -5,8 +5,9 @@
 // every subscribed topic by its cursor after any disconnect (gap-free, never
 // twice), sends messages optimistically with a client_msg_id, keeps unsent
 // messages in an outbox persisted in localStorage and flushes it exactly once
-// per reconnect (one tab at a time, under a Web Lock), and keeps the tabs of
-// one browser in sync through a BroadcastChannel. docs/client.md documents it.
+// per reconnect (one tab at a time, under a Web Lock), keeps the tabs of one
+// browser in sync through a BroadcastChannel, and uploads and fetches
+// attachments with the token. docs/client.md documents it.
 
 const DEFAULTS = {
   minBackoffMs: 250,
@@ -64,6 +65,32 @@ export function backoff(attempt, min = DEFAULTS.minBackoffMs, max = DEFAULTS.max
   return Math.round(cap / 2 + Math.random() * (cap / 2));
 }
 
+/** The MIME types pgchat recognizes by their content (a server accepts these or fewer). */
+export const ATTACHMENT_TYPES = [
+  'image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'application/zip',
+  'text/plain', 'audio/mpeg', 'audio/ogg', 'audio/wav', 'video/mp4', 'video/webm',
+];
+
+/** The message kind of a file of this MIME type: image, audio, video or file. */
+export function kindOf(mimeType) {
+  const top = String(mimeType || '').split('/')[0];
+  return ['image', 'audio', 'video'].includes(top) ? top : 'file';
+}
+
+/** 1536 → "1.5 KB". */
+export function formatBytes(n) {
+  if (!Number.isFinite(n) || n < 0) return '';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i += 1;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v >= 10 ? Math.round(v) : Math.round(v * 10) / 10} ${units[i]}`;
+}
+
 /**
  * One user's connection to pgchat.
  *
@@ -96,6 +123,8 @@ export class PgChat extends EventTarget {
     this.topics = new Map(); // topic -> {cursor: number|null, since: number|null}
     this.versions = new Map(); // message id -> highest change_seq seen
     this.cache = new Map(); // conversation id -> Map(message id -> latest message)
+    this.uploads = new Map(); // client_msg_id -> an upload in progress
+    this.blobs = new Map(); // attachment path -> {promise, local} (object URLs, least recently used first)
     this.flushing = null;
     this.timers = {};
     this.tabId = uuid();
@@ -343,26 +372,20 @@ export class PgChat extends EventTarget {
   /** REST: `api('GET', '/v1/support/sessions')`; throws PgChatError. */
   async api(method, path, body) {
     await this._freshToken().catch(() => {});
-    const response = await fetch(this.base + path, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let data = null;
+    let response;
     try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = text;
+      response = await fetch(this.base + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new PgChatError(0, 'network', `the server could not be reached (${error.message})`);
     }
-    if (!response.ok) {
-      const e = data?.error || {};
-      throw new PgChatError(response.status, e.code || 'http_' + response.status, e.message);
-    }
-    return data;
+    return answerOf(response.status, await response.text());
   }
 
   // --- topics and cursors --------------------------------------------------
@@ -545,9 +568,13 @@ export class PgChat extends EventTarget {
    * when the server acknowledges it. Queued while offline, kept across reloads.
    * Resolves with the stored message.
    */
-  send(conversationId, body, { kind, internal, replyTo } = {}) {
-    const item = {
-      client_msg_id: uuid(),
+  send(conversationId, body, options = {}) {
+    return this._enqueue(this._item(conversationId, body, options));
+  }
+
+  _item(conversationId, body, { kind, internal, replyTo, clientMsgId } = {}) {
+    return {
+      client_msg_id: clientMsgId || uuid(),
       conversation_id: conversationId,
       body,
       kind: kind || 'text',
@@ -558,20 +585,30 @@ export class PgChat extends EventTarget {
       sender_name: this.user.name || null,
       sender_role: this.user.role || 'user',
     };
+  }
+
+  /** Queues an item in the outbox, shows its placeholder, flushes. */
+  _enqueue(item, done = this._settled(item.client_msg_id)) {
     this._outboxSave([...this.outbox(), item]);
     const placeholder = pendingMessage(item);
     this._emit('message', { message: placeholder, origin: 'local', pending: true });
     this._tabPost({ type: 'pending', item });
+    this.flush();
+    return Object.assign(done, { clientMsgId: item.client_msg_id });
+  }
+
+  /** Resolves with the stored message of this client_msg_id; rejects on `send_failed`. */
+  _settled(clientMsgId) {
     const done = new Promise((resolve, reject) => {
       const off = this.on('message', ({ message }) => {
-        if (message.id && message.client_msg_id === item.client_msg_id) {
+        if (message.id && message.client_msg_id === clientMsgId) {
           off();
           offFail();
           resolve(message);
         }
       });
       const offFail = this.on('send_failed', ({ item: failed, error }) => {
-        if (failed.client_msg_id === item.client_msg_id) {
+        if (failed.client_msg_id === clientMsgId) {
           off();
           offFail();
           reject(error);
@@ -579,8 +616,7 @@ export class PgChat extends EventTarget {
       });
     });
     done.catch(() => {});
-    this.flush();
-    return Object.assign(done, { clientMsgId: item.client_msg_id });
+    return done;
   }
 
   /**
@@ -627,6 +663,7 @@ export class PgChat extends EventTarget {
           kind: item.kind,
           internal: item.internal,
           ...(item.reply_to ? { reply_to: item.reply_to } : {}),
+          ...(item.attachment_id ? { attachment_id: item.attachment_id } : {}),
         });
       } catch (error) {
         if (['retry', 'unavailable', 'rate_limited'].includes(error.code)) {
@@ -652,6 +689,275 @@ export class PgChat extends EventTarget {
   /** Drops a queued (unsent) message. */
   discard(clientMsgId) {
     this._outboxRemove(clientMsgId);
+  }
+
+  // --- attachments ---------------------------------------------------------
+
+  /**
+   * Sends a file as a message, optimistically like `send()`: a `message` event
+   * with `pending: true` fires at once (its `attachment` has the file's name,
+   * size and type, and `local_url`, an object URL of the file, for images),
+   * `upload` events report progress, and the stored message follows. The
+   * steps: `POST /v1/attachments`, the bytes (`PUT` to the presigned
+   * `upload_url` when the server hands one out, then `POST …/complete`;
+   * otherwise `PUT /v1/attachments/{id}/content`, which completes it), then
+   * `send_message` with `attachment_id` and the attachment's kind through the
+   * outbox. A refusal (too large, a type not accepted, content that is not
+   * what it claims) fires `send_failed` with the server's error and rejects.
+   * Resolves with the stored message; `.clientMsgId` and `.cancel()` are set.
+   *
+   * @param {string} conversationId
+   * @param {File|Blob} file
+   * @param {object} [options] body (the caption; the file name by default),
+   *   internal, replyTo, filename and mimeType (for a Blob without them)
+   */
+  upload(conversationId, file, { body, internal, replyTo, filename, mimeType } = {}) {
+    const name = filename || file.name || 'file';
+    const type = (mimeType || file.type || 'application/octet-stream').toLowerCase();
+    const caption = typeof body === 'string' && body.trim() ? body : null;
+    const item = this._item(conversationId, caption || name, { kind: kindOf(type), internal, replyTo });
+    item.attachment = { id: null, filename: name, mime_type: type, kind: kindOf(type), size: file.size };
+    const local = item.attachment.kind === 'image' && globalThis.URL?.createObjectURL ? URL.createObjectURL(file) : null;
+    const job = { item, file, local, xhr: null, cancelled: false, state: 'uploading', loaded: 0 };
+    this.uploads.set(item.client_msg_id, job);
+    const done = this._settled(item.client_msg_id);
+    const progress = (state, loaded = job.loaded) => {
+      job.state = state;
+      job.loaded = loaded;
+      this._emit('upload', {
+        client_msg_id: item.client_msg_id, conversation_id: conversationId, state, loaded, total: file.size,
+      });
+    };
+    const placeholder = pendingMessage(item);
+    placeholder.attachment = { ...item.attachment, local_url: local };
+    placeholder.upload = { state: 'uploading', loaded: 0, total: file.size };
+    this._emit('message', { message: placeholder, origin: 'local', pending: true });
+    progress('uploading', 0);
+
+    (async () => {
+      const created = await this._retrying(job, () => this.api('POST', '/v1/attachments', {
+        conversation_id: conversationId, filename: name, size: file.size, mime_type: type,
+      }));
+      const path = `/v1/attachments/${encodeURIComponent(created.id)}`;
+      const onProgress = (loaded) => progress('uploading', loaded);
+      let ready;
+      if (created.upload_url) {
+        // Straight to the store: the signed headers, never our token.
+        await this._retrying(job, () => this._put(job, created.upload_url, created.upload_method || 'PUT', {
+          ...(created.upload_headers || {}),
+        }, onProgress));
+        progress('processing', file.size);
+        ready = await this._retrying(job, () => this.api('POST', `${path}/complete`));
+      } else {
+        try {
+          ready = await this._retrying(job, async () => this._put(job, this.base + path + '/content', 'PUT', {
+            authorization: `Bearer ${await this._freshToken()}`,
+            'content-type': created.mime_type || type,
+          }, onProgress));
+        } catch (error) {
+          // A retry of a PUT whose answer was lost: the first one completed it.
+          if (error.code !== 'already_completed') throw error;
+        }
+        if (!ready || ready.status !== 'ready') {
+          progress('processing', file.size);
+          ready = await this._retrying(job, () => this.api('POST', `${path}/complete`));
+        }
+      }
+      if (job.cancelled) throw new PgChatError(0, 'cancelled', 'the upload was cancelled');
+      const attachment = {
+        id: ready.id, filename: ready.filename, mime_type: ready.mime_type, kind: ready.kind, size: ready.size,
+        width: ready.width ?? null, height: ready.height ?? null,
+        url: ready.url || path, thumbnail_url: ready.thumbnail_url || null,
+      };
+      // This tab already has the bytes: no download to show them.
+      if (local) {
+        this._blobSeed(attachment, true, local);
+        this._blobSeed(attachment, false, local);
+      }
+      this.uploads.delete(item.client_msg_id);
+      progress('sending', file.size);
+      this._enqueue({
+        ...item,
+        body: caption || attachment.filename,
+        kind: attachment.kind || item.kind,
+        attachment_id: attachment.id,
+        attachment,
+      }, done);
+    })().catch((error) => {
+      this.uploads.delete(item.client_msg_id);
+      if (local) setTimeout(() => URL.revokeObjectURL(local), 1000);
+      const failure = error instanceof PgChatError ? error : new PgChatError(0, 'upload_failed', error?.message);
+      progress('failed');
+      this._emit('send_failed', { item, error: failure });
+    });
+    return Object.assign(done, {
+      clientMsgId: item.client_msg_id,
+      cancel: () => this.cancelUpload(item.client_msg_id),
+    });
+  }
+
+  /** Stops an upload still sending its bytes (it fails with code `cancelled`). */
+  cancelUpload(clientMsgId) {
+    const job = this.uploads.get(clientMsgId);
+    if (!job) return false;
+    job.cancelled = true;
+    job.xhr?.abort();
+    return true;
+  }
+
+  /**
+   * Runs one step of an upload; when the network is gone (status 0), waits
+   * for the connection to come back and tries again (a few times).
+   */
+  async _retrying(job, step) {
+    for (let attempt = 0; ; attempt += 1) {
+      if (job.cancelled) throw new PgChatError(0, 'cancelled', 'the upload was cancelled');
+      try {
+        return await step();
+      } catch (error) {
+        if (job.cancelled || error.code === 'cancelled') throw new PgChatError(0, 'cancelled', 'the upload was cancelled');
+        if (error.status !== 0 || attempt >= 4 || !this.wanted) throw error;
+        this._emit('upload', {
+          client_msg_id: job.item.client_msg_id, conversation_id: job.item.conversation_id,
+          state: 'waiting', loaded: job.loaded, total: job.file.size,
+        });
+        await this._whenOpen();
+        await new Promise((r) => setTimeout(r, backoff(attempt, 250, 4000)));
+      }
+    }
+  }
+
+  /** Resolves once the socket is open again (the network is back). */
+  _whenOpen() {
+    if (this.state === 'open') return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.on('state', ({ state }) => {
+        if (state === 'open' || state === 'closed') {
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** PUTs a file with upload progress (XMLHttpRequest: fetch has none). */
+  _put(job, url, method, headers, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      job.xhr = xhr;
+      xhr.open(method, url);
+      for (const [key, value] of Object.entries(headers)) xhr.setRequestHeader(key, value);
+      xhr.upload.onprogress = (e) => onProgress(e.loaded);
+      xhr.onload = () => {
+        job.xhr = null;
+        try {
+          resolve(answerOf(xhr.status, xhr.responseText));
+        } catch (error) {
+          reject(error);
+        }
+      };
+      xhr.onerror = () => {
+        job.xhr = null;
+        reject(new PgChatError(0, 'network', 'the connection was lost during the upload'));
+      };
+      xhr.onabort = () => {
+        job.xhr = null;
+        reject(new PgChatError(0, 'cancelled', 'the upload was cancelled'));
+      };
+      xhr.send(job.file);
+    });
+  }
+
+  /**
+   * An object URL (`blob:`) of an attachment's bytes, or of its thumbnail,
+   * fetched with the token (the download endpoints need it: an `<img src>`
+   * cannot send it). Cached; only ever asks this server, whatever the
+   * attachment's `url` says. The blob's type is the attachment's checked type
+   * (never HTML or SVG), so opening it cannot run anything.
+   */
+  attachmentUrl(attachment, { thumbnail = false } = {}) {
+    if (!attachment?.id) return Promise.reject(new PgChatError(0, 'not_ready', 'the upload is not complete'));
+    const key = blobKey(attachment, thumbnail);
+    const cached = this.blobs.get(key);
+    if (cached) {
+      this.blobs.delete(key);
+      this.blobs.set(key, cached);
+      return cached.promise;
+    }
+    const promise = (async () => {
+      await this._freshToken().catch(() => {});
+      let response;
+      try {
+        response = await fetch(this.base + key, { headers: { authorization: `Bearer ${this.token}` } });
+      } catch (error) {
+        throw new PgChatError(0, 'network', `the file could not be downloaded (${error.message})`);
+      }
+      if (!response.ok) answerOf(response.status, await response.text());
+      const bytes = await response.blob();
+      const type = thumbnail ? 'image/jpeg' : safeType(attachment.mime_type);
+      return URL.createObjectURL(new Blob([bytes], { type }));
+    })();
+    const entry = { promise, local: false };
+    this.blobs.set(key, entry);
+    promise.catch(() => {
+      if (this.blobs.get(key) === entry) this.blobs.delete(key);
+    });
+    this._blobTrim();
+    return promise;
+  }
+
+  _blobSeed(attachment, thumbnail, url) {
+    if (thumbnail && !attachment.thumbnail_url) return;
+    this.blobs.set(blobKey(attachment, thumbnail), { promise: Promise.resolve(url), local: true });
+    this._blobTrim();
+  }
+
+  /** Keeps the 300 most recently used object URLs (revoking the others). */
+  _blobTrim() {
+    while (this.blobs.size > 300) {
+      const [key, entry] = this.blobs.entries().next().value;
+      this.blobs.delete(key);
+      if (!entry.local) entry.promise.then((url) => setTimeout(() => URL.revokeObjectURL(url), 60000), () => {});
+    }
+  }
+
+  /**
+   * Opens an attachment from a click: images, audio and video in a new tab,
+   * any other file downloaded under its name. Call it inside the click
+   * handler (the tab is opened before the bytes arrive, so no popup blocker
+   * stops it). Resolves when the file is shown; rejects with a PgChatError.
+   */
+  openAttachment(attachment, { download = false } = {}) {
+    const inline = !download && ['image', 'audio', 'video'].includes(kindOf(attachment?.mime_type));
+    const tab = inline && globalThis.open ? globalThis.open('', '_blank') : null;
+    if (tab) {
+      try {
+        tab.document.title = attachment.filename || 'Attachment';
+        tab.document.body.textContent = 'Loading…';
+      } catch {
+        /* not ours to write */
+      }
+    }
+    return this.attachmentUrl(attachment).then(
+      (url) => {
+        if (tab) {
+          tab.opener = null;
+          tab.location.href = url;
+          return;
+        }
+        const a = document.createElement('a');
+        a.href = url;
+        if (inline) {
+          a.target = '_blank';
+          a.rel = 'noopener';
+        } else a.download = attachment.filename || 'download';
+        a.click();
+      },
+      (error) => {
+        tab?.close();
+        throw error;
+      },
+    );
   }
 
   // --- other commands ------------------------------------------------------
@@ -724,9 +1030,36 @@ function pendingMessage(item) {
     body: item.body,
     internal: item.internal,
     reply_to: item.reply_to,
+    attachment: item.attachment || null,
     created_at: item.created_at,
     pending: true,
   };
+}
+
+/** The answer of a REST call: its JSON, or a PgChatError for a status other than 2xx. */
+function answerOf(status, text) {
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = text;
+  }
+  if (status < 200 || status >= 300) {
+    const e = data?.error || {};
+    throw new PgChatError(status, e.code || 'http_' + status, e.message);
+  }
+  return data;
+}
+
+/** The path of an attachment (or its thumbnail) on this server, built from its id alone. */
+function blobKey(attachment, thumbnail) {
+  return `/v1/attachments/${encodeURIComponent(attachment.id)}${thumbnail ? '/thumbnail' : ''}`;
+}
+
+/** The type a downloaded blob gets: the attachment's, when it is one pgchat checks. */
+function safeType(mimeType) {
+  const type = String(mimeType || '').split(';')[0].trim().toLowerCase();
+  return ATTACHMENT_TYPES.includes(type) ? type : 'application/octet-stream';
 }
 
 /** Resolves a dev-mode token from the server (only when PGCHAT_DEV=1). */

@@ -1,6 +1,10 @@
 // Shared UI pieces of the widget, the desk and the chat page: a tiny element
 // builder and the message list (date separators, grouping, timestamps,
-// receipts, typing). User text only ever becomes a Text node: never innerHTML.
+// receipts, typing, attachments). User text only ever becomes a Text node:
+// never innerHTML.
+import { formatBytes, kindOf } from './pgchat.js';
+
+export { formatBytes };
 
 /**
  * h('div', {class: 'x', onclick: fn, 'aria-label': 'y'}, 'text', child, ...)
@@ -43,6 +47,10 @@ const ICONS = {
   star: '<path d="m12 3 2.8 5.7 6.2.9-4.5 4.4 1 6.2L12 17.3 6.5 20.2l1-6.2L3 9.6l6.2-.9Z"/>',
   note: '<path d="M5 3h10l4 4v14H5Zm9 1.5V8h3.5" stroke-width="1.6" fill="none" stroke-linejoin="round"/>',
   user: '<circle cx="12" cy="8" r="4"/><path d="M4 21a8 8 0 0 1 16 0Z"/>',
+  clip: '<path d="M20.5 11.5 12.3 19.7a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8" stroke-width="1.9" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
+  file: '<path d="M6 2.8h8l4.2 4.2v14.2H6Z M13.6 3v4.4H18" stroke-width="1.6" fill="none" stroke-linejoin="round"/>',
+  image: '<rect x="3.5" y="4.5" width="17" height="15" rx="2.5" stroke-width="1.6" fill="none"/><circle cx="9" cy="10" r="1.8"/><path d="m5 18 4.5-4.5 3 3 2.5-2.5L19.5 18Z"/>',
+  download: '<path d="M12 4v11m-4.5-4.5L12 15l4.5-4.5M5 19.5h14" stroke-width="1.9" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
 };
 
 export function icon(name, size = 20) {
@@ -125,6 +133,12 @@ export class MessageList {
     this.byKey = new Map();
     this.typingNames = [];
     this.scheduled = false;
+    this.images = new Map(); // message key -> its <img> (kept across renders: no reload, no jump)
+    this.bars = new Map(); // client_msg_id -> its upload progress bar
+    this.pinned = true;
+    root.addEventListener('scroll', () => {
+      this.pinned = root.scrollHeight - root.scrollTop - root.clientHeight < 48;
+    }, { passive: true });
     root.setAttribute('role', 'log');
     root.setAttribute('aria-live', 'polite');
     root.setAttribute('aria-relevant', 'additions');
@@ -149,12 +163,36 @@ export class MessageList {
     this.schedule();
   }
 
-  fail(clientMsgId) {
+  /** Marks a placeholder as not sent; `error` (a PgChatError) explains a refused attachment. */
+  fail(clientMsgId, error) {
     const m = this.byKey.get('c:' + clientMsgId);
     if (m) {
       m.failed = true;
+      if (m.attachment && error) m.error = attachmentError(error);
+      delete m.upload;
       this.schedule();
     }
+  }
+
+  /** An `upload` event of the client: moves the placeholder's progress bar. */
+  progress(u) {
+    const m = this.byKey.get('c:' + u.client_msg_id);
+    if (!m || m.id) return;
+    if (u.state === 'failed' || u.state === 'sending') {
+      delete m.upload;
+      this.bars.delete(u.client_msg_id);
+      return this.schedule();
+    }
+    const was = m.upload?.state;
+    m.upload = { state: u.state, loaded: u.loaded, total: u.total };
+    const bar = this.bars.get(u.client_msg_id);
+    if (bar && was === u.state) bar.update(m.upload);
+    else this.schedule();
+  }
+
+  /** Removes a placeholder (a failed upload the user dismissed). */
+  remove(clientMsgId) {
+    if (this.byKey.delete('c:' + clientMsgId)) this.schedule();
   }
 
   messages() {
@@ -227,7 +265,11 @@ export class MessageList {
     }
     root.replaceChildren(frag);
     if (atBottom || this.stickNext) root.scrollTop = root.scrollHeight;
+    this.pinned = atBottom || this.stickNext || this.pinned;
     this.stickNext = false;
+    const live = new Set(list.map((m) => m.client_msg_id || m.id));
+    for (const key of this.images.keys()) if (!live.has(key)) this.images.delete(key);
+    for (const key of this.bars.keys()) if (!live.has(key)) this.bars.delete(key);
   }
 
   /** Scrolls to the newest message on the next render. */
@@ -252,17 +294,168 @@ export class MessageList {
       receipt = h('span', { class: `pc-receipt pc-${state}`, title: label, 'aria-label': label, dataset: { receipt: state } }, glyph);
     }
     const who = m.sender_name || m.sender_id;
+    const attachment = m.attachment && !m.deleted_at ? this.attachment(m) : null;
+    if (attachment) classes.push('pc-with-file');
+    // A file sent without a caption carries its name as the body: shown once, on the file.
+    const caption = m.deleted_at ? 'This message was deleted' : attachment && m.body === m.attachment.filename ? null : m.body;
     return h('div', { class: classes.join(' '), dataset: { seq: m.seq ?? '', id: m.id || '', cmid: m.client_msg_id || '' } },
       first && !mine ? h('div', { class: 'pc-sender' }, who, m.sender_role === 'agent' || m.sender_role === 'admin' ? h('span', { class: 'pc-role' }, m.sender_role === 'admin' ? 'Admin' : 'Agent') : null) : null,
       first && m.internal ? h('div', { class: 'pc-note-label' }, mine ? 'Internal note' : `Internal note · ${who}`) : null,
       h('div', { class: 'pc-bubble' },
-        h('span', { class: 'pc-body' }, m.deleted_at ? 'This message was deleted' : m.body),
+        attachment,
+        caption === null ? null : h('span', { class: 'pc-body' }, caption),
         h('span', { class: 'pc-meta' },
           m.edited_at ? h('span', { class: 'pc-edited' }, 'edited') : null,
           h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, fmtTime(m.created_at)),
           receipt)),
+      m.error ? h('div', { class: 'pc-error-note' }, m.error) : null,
     );
   }
+
+  /**
+   * An attachment: an image as its thumbnail, linking to the full image; any
+   * other file as a card with its name and size, linking to a download. The
+   * bytes are fetched with the token (options.files: the PgChat client).
+   */
+  attachment(m) {
+    const a = m.attachment;
+    const files = this.options.files;
+    const name = a.filename || 'file';
+    const size = formatBytes(a.size);
+    const stored = !!(a.id && m.id);
+    const kind = a.kind || kindOf(a.mime_type);
+    // A refused image is shown by name (its bytes may not even be a picture).
+    const preview = kind === 'image' && !m.failed && (a.local_url || (a.id && a.thumbnail_url && files));
+    const open = (e) => {
+      if (e.type === 'auxclick' && e.button !== 1) return;
+      e.preventDefault();
+      if (!files || !a.id) return;
+      const link = e.currentTarget;
+      link.classList.add('pc-att-busy');
+      files.openAttachment(a).then(
+        () => link.classList.remove('pc-att-busy'),
+        (error) => {
+          link.classList.remove('pc-att-busy');
+          link.classList.add('pc-att-broken');
+          link.title = `Could not open ${name}: ${error.message || error.code}`;
+        },
+      );
+    };
+    // A link once the file is stored (clicks fetch it with the token); text until then.
+    const linkAttrs = (label, extra = {}) => (stored && files
+      ? { href: files.base + `/v1/attachments/${encodeURIComponent(a.id)}`, 'aria-label': label, title: label, onclick: open, onauxclick: open, ...extra }
+      : { 'aria-label': label, title: label });
+    const parts = [];
+    if (preview) {
+      const label = `${stored ? 'Open image' : 'Image'} ${name} (${size})`;
+      parts.push(h(stored && files ? 'a' : 'span', { class: 'pc-att pc-att-image', ...linkAttrs(label) }, this.image(m, a)));
+    } else {
+      const verb = kind === 'file' || !files ? 'Download' : 'Open';
+      const label = `${stored ? verb + ' ' : ''}${name} (${size})`;
+      parts.push(h(stored && files ? 'a' : 'span', {
+        class: `pc-att pc-att-file pc-kind-${kind}`,
+        ...linkAttrs(label, kind === 'file' ? { download: name } : {}),
+      },
+      h('span', { class: 'pc-att-icon', 'aria-hidden': 'true' }, icon(kind === 'image' ? 'image' : 'file', 22), h('span', { class: 'pc-att-ext' }, extension(name, a.mime_type))),
+      h('span', { class: 'pc-att-text' },
+        h('span', { class: 'pc-att-name' }, name),
+        h('span', { class: 'pc-att-size' }, size)),
+      stored && files ? h('span', { class: 'pc-att-get', 'aria-hidden': 'true' }, icon('download', 18)) : null));
+    }
+    if (m.upload && !m.id && !m.failed) parts.push(this.bar(m));
+    return h('div', { class: 'pc-att-wrap' }, parts);
+  }
+
+  /** The <img> of an attachment, made once per message and loaded with the token. */
+  image(m, a) {
+    const key = m.client_msg_id || m.id;
+    let img = this.images.get(key);
+    const source = a.local_url || (a.id ? `id:${a.id}` : '');
+    if (img && img.dataset.source === source) return img;
+    if (img && a.id && img.dataset.loaded === 'true') {
+      // The stored message of a placeholder: keep the picture already shown.
+      img.dataset.source = source;
+      return img;
+    }
+    // Reserve the thumbnail's box (at most 240 × 240) so loading moves nothing.
+    const w = a.width || 0;
+    const ht = a.height || 0;
+    const scale = w && ht ? Math.min(1, 240 / w, 240 / ht) : 0;
+    img = h('img', {
+      class: 'pc-att-img', alt: a.filename || 'image', decoding: 'async', dataset: { source },
+      ...(scale ? { width: Math.max(24, Math.round(w * scale)), height: Math.max(24, Math.round(ht * scale)) } : {}),
+    });
+    img.addEventListener('load', () => {
+      img.dataset.loaded = 'true';
+      if (this.pinned) this.root.scrollTop = this.root.scrollHeight;
+    });
+    img.addEventListener('error', () => img.closest('.pc-att')?.classList.add('pc-att-broken'));
+    this.images.set(key, img);
+    if (a.local_url) img.src = a.local_url;
+    else {
+      this.options.files.attachmentUrl(a, { thumbnail: true }).then(
+        (url) => { img.src = url; },
+        () => {
+          img.dataset.loaded = 'error';
+          img.closest('.pc-att')?.classList.add('pc-att-broken');
+        },
+      );
+    }
+    return img;
+  }
+
+  /** The upload progress of a placeholder, updated in place (no re-render per step). */
+  bar(m) {
+    let bar = this.bars.get(m.client_msg_id);
+    if (!bar) {
+      const meter = h('progress', { class: 'pc-progress', max: 100, 'aria-label': `Uploading ${m.attachment.filename}` });
+      const text = h('span', { class: 'pc-progress-text' });
+      bar = { el: h('div', { class: 'pc-upload' }, meter, text) };
+      bar.update = (u) => {
+        const pct = u.total ? Math.min(100, Math.round((u.loaded / u.total) * 100)) : 0;
+        if (u.state === 'uploading') {
+          meter.value = pct;
+          text.textContent = `Uploading… ${pct}%`;
+        } else {
+          meter.removeAttribute('value');
+          text.textContent = u.state === 'waiting' ? 'Waiting for the connection…' : 'Checking the file…';
+        }
+      };
+      this.bars.set(m.client_msg_id, bar);
+    }
+    bar.update(m.upload);
+    return bar.el;
+  }
+}
+
+/** "report.pdf" → "PDF"; from the type when the name has no extension. */
+function extension(name, mimeType) {
+  const dot = /\.([a-z0-9]{1,5})$/i.exec(name || '');
+  if (dot) return dot[1].toUpperCase();
+  return (String(mimeType || '').split('/')[1] || 'file').slice(0, 4).toUpperCase();
+}
+
+/**
+ * A refused or interrupted upload as a sentence for people: what happened
+ * to which file, with the server's reason. Without a file name: the short
+ * form shown under the file's bubble ("Not sent: …").
+ */
+export function attachmentError(error, filename) {
+  const reason = (error?.message || error?.code || 'unknown error').replace(/\.$/, '');
+  const limit = /(\d+) bytes allowed/.exec(reason);
+  const [long, short] = {
+    payload_too_large: limit
+      ? [`is too large to send: the limit is ${formatBytes(Number(limit[1]))}.`, `too large (the limit is ${formatBytes(Number(limit[1]))})`]
+      : [`is too large to send (${reason}).`, 'too large'],
+    unsupported_mime_type: [`cannot be sent: this type of file is not accepted (${reason}).`, 'this type of file is not accepted'],
+    mime_mismatch: [`was not sent: ${reason}.`, reason],
+    invalid_image: [`was not sent: the image could not be read (${reason}).`, 'the image could not be read'],
+    invalid_size: ['is empty.', 'the file is empty'],
+    uploads_disabled: ['cannot be sent: files are turned off in this conversation.', 'files are turned off here'],
+    network: ['could not be uploaded: the connection was lost.', 'the connection was lost'],
+    cancelled: ['was not sent: the upload was cancelled.', 'cancelled'],
+  }[error?.code] || [`could not be sent: ${reason}.`, reason];
+  return filename === undefined ? `Not sent: ${short}.` : `“${filename || 'The file'}” ${long}`;
 }
 
 /**
