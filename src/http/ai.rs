@@ -56,8 +56,15 @@ async fn summary(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // The body limit's rejection as the JSON error every other endpoint gives.
+    let body = body.map_err(|rejection| match rejection.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("request body is too large".into())
+        }
+        _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+    })?;
     let input: SummaryInput = if body.iter().all(u8::is_ascii_whitespace) {
         SummaryInput::default()
     } else {

@@ -17,6 +17,7 @@ mod direct;
 mod faults;
 mod group_commit;
 mod helpers;
+mod hostile;
 mod injection;
 mod jwt_attacks;
 mod limits;
