@@ -171,6 +171,13 @@ async fn a_message_for_an_offline_member_reaches_the_webhook_signed_and_once() {
     );
     assert_eq!(delivery.body["id"], delivery.id);
     assert!(delivery.signature.starts_with("v1="));
+    // The receiver answers before the worker records the delivery: wait for the row.
+    wait_for("the delivery recorded", || async {
+        app.count("SELECT count(*) FROM notification_outbox WHERE status = 'delivered'")
+            .await
+            == 1
+    })
+    .await;
     let row = app
         .db
         .query_one(
@@ -242,6 +249,12 @@ async fn failed_deliveries_are_retried_with_backoff_then_kept_as_dead_letters() 
     .await;
     let id = receiver.delivered()[0].id;
     assert_eq!(receiver.attempts(id), 3);
+    wait_for("the delivery recorded", || async {
+        app.count("SELECT count(*) FROM notification_outbox WHERE status = 'delivered'")
+            .await
+            == 1
+    })
+    .await;
     let row = app
         .db
         .query_one(
@@ -323,9 +336,10 @@ async fn two_nodes_never_deliver_one_notification_twice() {
         "a notification was delivered twice"
     );
     assert_eq!(delivered.len(), 200);
-    assert_eq!(
+    wait_for("all 200 recorded as delivered", || async {
         app.count("SELECT count(*) FROM notification_outbox WHERE status = 'delivered'")
-            .await,
-        200
-    );
+            .await
+            == 200
+    })
+    .await;
 }
