@@ -50,7 +50,9 @@ pub enum Command {
     AccessToken {
         token: String,
     },
-    Ping,
+    /// A struct variant, so that unknown fields are refused here too (a unit
+    /// variant of an internally tagged enum ignores them).
+    Ping {},
 }
 
 const TYPES: &[&str] = &[
@@ -159,8 +161,15 @@ mod tests {
         ));
         assert!(matches!(
             parse(r#"{"type":"ping"}"#).command,
-            Ok(Command::Ping)
+            Ok(Command::Ping {})
         ));
+        assert_eq!(
+            parse(r#"{"type":"ping","extra":1}"#)
+                .command
+                .unwrap_err()
+                .code(),
+            "invalid_frame"
+        );
     }
 
     #[test]

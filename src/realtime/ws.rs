@@ -269,7 +269,7 @@ impl Session {
         }
         let reply = match command {
             Err(error) => protocol::error(&reference, &error),
-            Ok(Command::Ping) => json!({ "type": "pong", "ref": reference }),
+            Ok(Command::Ping {}) => json!({ "type": "pong", "ref": reference }),
             Ok(command) => match self.execute(command, sink).await {
                 Ok(fields) => protocol::ack(&reference, fields),
                 Err(Failure::Api(error)) => protocol::error(&reference, &error),
@@ -380,7 +380,7 @@ impl Session {
                 self.caller = fresh;
                 Ok(json!({ "exp": self.caller.exp }))
             }
-            Command::Ping => Ok(json!({})),
+            Command::Ping {} => Ok(json!({})),
         }
     }
 
