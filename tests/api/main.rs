@@ -11,6 +11,7 @@ mod attachments;
 mod auth;
 mod bad_input;
 mod canned;
+mod chaos;
 mod chat_helpers;
 mod desk;
 mod direct;
