@@ -366,6 +366,9 @@ async fn hostile_strings_in_every_text_field_are_stored_verbatim_and_change_noth
     let _ = &case.admin;
 }
 
+/// (token, path, query pairs)
+type Query<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 #[tokio::test]
 async fn hostile_filters_and_queries_are_answered_never_500_and_write_nothing() {
     let case = Case::new().await;
@@ -373,7 +376,7 @@ async fn hostile_filters_and_queries_are_answered_never_500_and_write_nothing() 
     let mut tried = 0;
     let mut failures = Vec::new();
     for hostile in HOSTILE {
-        let queries: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+        let queries: Vec<Query> = vec![
             (&case.carol, "/v1/search", vec![("q", hostile)]),
             (
                 &case.ann,
