@@ -283,6 +283,13 @@ pub struct LimitsConfig {
     #[arg(long, env = "PGCHAT_SEND_BURST", default_value_t = 40)]
     pub send_burst: u32,
 
+    /// Typing and presence announcements a user may make per second over all
+    /// their sockets, in bursts of twice that (0: no limit). Each is a NOTIFY
+    /// every node hears; past the limit `typing_start` and `set_presence` get
+    /// an `error` frame `rate_limited` with `retry_after`.
+    #[arg(long, env = "PGCHAT_EPHEMERAL_RATE", default_value_t = 10)]
+    pub ephemeral_rate: u32,
+
     /// Open WebSockets per user (0: no limit).
     #[arg(long, env = "PGCHAT_WS_MAX_PER_USER", default_value_t = 20)]
     pub ws_max_per_user: usize,

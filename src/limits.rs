@@ -17,6 +17,8 @@ use crate::error::ApiError;
 
 pub struct Limits {
     sends: Option<DefaultKeyedRateLimiter<String>>,
+    /// Typing and presence announcements per user.
+    ephemeral: Option<DefaultKeyedRateLimiter<String>>,
     config: LimitsConfig,
     open: Mutex<Open>,
 }
@@ -33,8 +35,13 @@ impl Limits {
             let burst = NonZeroU32::new(config.send_burst.max(config.send_rate)).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
+        let ephemeral = NonZeroU32::new(config.ephemeral_rate).map(|rate| {
+            let burst = NonZeroU32::new(config.ephemeral_rate.saturating_mul(2)).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
         Self {
             sends,
+            ephemeral,
             config: config.clone(),
             open: Mutex::default(),
         }
@@ -42,10 +49,22 @@ impl Limits {
 
     /// Takes one send from the caller's bucket.
     pub fn check_send(&self, caller: &Identity) -> Result<(), ApiError> {
-        let Some(sends) = &self.sends else {
+        Self::take(self.sends.as_ref(), caller)
+    }
+
+    /// Takes one typing or presence announcement from the caller's bucket.
+    pub fn check_ephemeral(&self, caller: &Identity) -> Result<(), ApiError> {
+        Self::take(self.ephemeral.as_ref(), caller)
+    }
+
+    fn take(
+        bucket: Option<&DefaultKeyedRateLimiter<String>>,
+        caller: &Identity,
+    ) -> Result<(), ApiError> {
+        let Some(bucket) = bucket else {
             return Ok(());
         };
-        sends.check_key(&caller.sub).map_err(|not_until| {
+        bucket.check_key(&caller.sub).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
                 retry_after_secs: wait.as_secs().max(1),
@@ -55,9 +74,9 @@ impl Limits {
 
     /// Forgets buckets that are full again (bounded memory with many users).
     pub fn sweep(&self) {
-        if let Some(sends) = &self.sends {
-            sends.retain_recent();
-            sends.shrink_to_fit();
+        for bucket in [&self.sends, &self.ephemeral].into_iter().flatten() {
+            bucket.retain_recent();
+            bucket.shrink_to_fit();
         }
     }
 

@@ -343,6 +343,7 @@ impl Session {
                 let announced = self.typing.get(&conversation_id).map(|(_, at)| *at);
                 let due = announced.is_none_or(|at| now.duration_since(at) >= TYPING_REFRESH);
                 if due {
+                    state.limits.check_ephemeral(&self.caller)?;
                     ephemeral::typing(db, &self.caller, conversation_id, true).await?;
                 }
                 self.typing.insert(
@@ -365,6 +366,7 @@ impl Session {
                 Ok(json!({ "conversation_id": conversation_id, "last_read_seq": position }))
             }
             Command::SetPresence { status } => {
+                state.limits.check_ephemeral(&self.caller)?;
                 ephemeral::set_status(db, &self.caller, status).await?;
                 Ok(json!({ "status": status.as_str() }))
             }

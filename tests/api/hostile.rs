@@ -449,15 +449,83 @@ async fn a_typing_flood_is_coalesced_and_does_not_reach_others_as_a_flood() {
         (1..=allowed).contains(&typing),
         "{FLOOD} typing_start in {elapsed:?} reached the other side {typing} times (at most one a second)"
     );
-    // Typing in conversations the typist cannot see: errors, nothing announced.
+    // Typing in conversations the typist cannot see: errors (not_found, or
+    // rate_limited before the lookup once the flood passes the per-user limit).
     for _ in 0..100 {
         let answer = typist
             .request(json!({ "type": "typing_start", "conversation_id": Uuid::new_v4() }))
             .await;
-        assert_eq!(answer["code"], "not_found");
+        let code = answer["code"].as_str().unwrap_or("");
+        assert!(["not_found", "rate_limited"].contains(&code), "{answer}");
     }
     eprintln!("hostile: {FLOOD} typing_start in {elapsed:?} → {typing} typing events delivered");
     still_up(&app).await;
+}
+
+#[tokio::test]
+async fn typing_and_presence_announcements_are_rate_limited_per_user() {
+    let app = spawn_app_with(|config| config.limits.ephemeral_rate = 5).await;
+    let customer = app.token("carol", "user");
+    let agent = app.token("ann", "agent");
+    let session = app.open_session(&customer).await;
+    app.session_action(&agent, &session["id"], "claim", &json!({}))
+        .await;
+    let conversation = as_id(&session["conversation_id"]).to_owned();
+    let mut watcher = Ws::connect(app.port, &agent).await;
+    watcher
+        .subscribe(&format!("conversation:{conversation}"), None)
+        .await;
+    // Start/stop pairs dodge the once-a-second coalescing of typing_start; the
+    // per-user limit (5/s, bursts of 10) still holds them.
+    let mut typist = Ws::connect(app.port, &customer).await;
+    let started = Instant::now();
+    let mut limited = 0;
+    for _ in 0..200 {
+        for kind in ["typing_start", "typing_stop"] {
+            let answer = typist
+                .request(json!({ "type": kind, "conversation_id": conversation }))
+                .await;
+            if answer["type"] == "error" {
+                assert_eq!(answer["code"], "rate_limited", "{answer}");
+                assert!(answer["retry_after"].as_u64().is_some_and(|s| s >= 1));
+                limited += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let seen = watcher.drain(Duration::from_millis(500)).await;
+    let starts = seen
+        .iter()
+        .filter(|f| f["type"] == "typing" && f["typing"] == true)
+        .count();
+    let allowed = 10 + (5.0 * elapsed).ceil() as usize;
+    assert!(limited > 0, "the flood met the limit");
+    assert!(
+        starts <= allowed,
+        "{starts} typing starts reached the other side in {elapsed:.1} s (allowed {allowed})"
+    );
+    // set_presence draws from the same bucket.
+    let mut refused = 0;
+    for status in ["away", "busy"].iter().cycle().take(40) {
+        let answer = typist
+            .request(json!({ "type": "set_presence", "status": status }))
+            .await;
+        if answer["code"] == "rate_limited" {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "a presence flood is limited");
+    // Others are not slowed down, and sending messages is a separate bucket.
+    let mut other = Ws::connect(app.port, &agent).await;
+    let answer = other
+        .request(json!({ "type": "typing_start", "conversation_id": conversation }))
+        .await;
+    assert_eq!(answer["type"], "ack", "{answer}");
+    let sent = typist
+        .request(json!({ "type": "send_message", "conversation_id": conversation, "client_msg_id": Uuid::new_v4(), "body": "still here" }))
+        .await;
+    assert_eq!(sent["type"], "ack", "{sent}");
+    eprintln!("hostile: 400 typing frames in {elapsed:.1} s → {starts} typing starts delivered, {limited} refused");
 }
 
 /// Resident memory of a node, from its /metrics.
