@@ -21,6 +21,7 @@ OUT=${OUT:-target/schemathesis}
 BIN=target/release/pgchat
 [ "${SKIP_BUILD:-}" = 1 ] || cargo build --release --bin pgchat
 mkdir -p "$OUT"
+ROOT=$(pwd)
 DATA=$(mktemp -d /tmp/pgchat-st.XXXXXX)
 chmod 755 "$DATA" # as root, the embedded PostgreSQL runs as `postgres` and must enter it
 export PGCHAT_JWT_SECRET
@@ -43,10 +44,11 @@ for who in "root admin" "carol user" "ann agent"; do
   token=$("$BIN" token --sub "$1" --role "$2" --ttl 7200)
   echo "== schemathesis as $1 ($2)"
   # Streams and long polls hold the connection open by design.
-  "$ST" run docs/openapi.json --url "$URL" -H "Authorization: Bearer $token" \
+  # Run from $OUT: schemathesis keeps its cache (.schemathesis/) in the working folder.
+  (cd "$OUT" && "$ST" run "$ROOT/docs/openapi.json" --url "$URL" -H "Authorization: Bearer $token" \
     --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --request-timeout 30 \
     --exclude-path /v1/ws --exclude-path /v1/events --exclude-path '/v1/conversations/{id}/poll' \
-    --report junit --report-junit-path "$OUT/$1.xml" || status=$?
+    --report junit --report-junit-path "$1.xml") || status=$?
 done
 if grep -q '"status":500\| 500 ' "$OUT/server.log" 2>/dev/null; then
   echo "the server logged a 500:"; grep -m5 '500' "$OUT/server.log"; status=1
