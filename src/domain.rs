@@ -21,6 +21,14 @@ fn clean_text(field: &str, value: &str, max: usize) -> Result<(), String> {
 }
 
 /// A message body: 1 to 5000 characters, not only whitespace.
+///
+/// ```
+/// use pgchat::domain::MessageBody;
+///
+/// assert!(MessageBody::try_from("Hello".to_owned()).is_ok());
+/// assert!(MessageBody::try_from("   ".to_owned()).is_err());
+/// assert!(MessageBody::try_from("x".repeat(5001)).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MessageBody(String);
