@@ -298,6 +298,11 @@ pub struct LimitsConfig {
     /// client has the proxy's address: raise this or limit at the proxy.
     #[arg(long, env = "PGCHAT_WS_MAX_PER_IP", default_value_t = 5000)]
     pub ws_max_per_ip: usize,
+
+    /// Seconds a client has to send a request's headers (also: how long an idle
+    /// keep-alive connection stays open); slower connections are closed.
+    #[arg(long, env = "PGCHAT_HEADER_READ_TIMEOUT_SECS", default_value_t = 15)]
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {

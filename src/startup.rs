@@ -1,7 +1,7 @@
 //! Building and running the server: resolve the database (embedded or
 //! `DATABASE_URL`), migrate, bind, serve until a shutdown signal.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,42 +159,93 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Serves until `shutdown` resolves, then drains: stop accepting (new
+    /// connections are refused), close every WebSocket with 1012 so its client
+    /// reconnects elsewhere, let requests in flight finish (at most
+    /// `DRAIN_TIMEOUT`), and wait briefly for the sockets' close frames to go out.
+    ///
+    /// The accept loop is hyper's own rather than `axum::serve`, for one setting
+    /// axum does not expose: a client must send its request headers within
+    /// `PGCHAT_HEADER_READ_TIMEOUT_SECS`, so connections that trickle bytes or
+    /// send nothing (slowloris) cannot pile up.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        use axum::extract::connect_info::ConnectInfo;
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        use hyper_util::service::TowerToHyperService;
+        use tower::Layer;
+
         tracing::info!(address = %self.listener.local_addr()?, "serving");
         let _desk = self.desk; // the desk's workers run while we serve
         let _ai_worker = self.ai_worker; // and the assistant's
         let realtime = self.state.realtime.clone();
-        let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async move {
-            shutdown.await;
-            // axum stops accepting once this resolves and lets requests in flight
-            // finish; every socket closes with 1012 so its client reconnects elsewhere.
-            realtime.shutdown();
-            let _ = draining.send(());
-        };
+        let header_timeout = std::time::Duration::from_secs(
+            self.state.config.limits.header_read_timeout_secs.max(1),
+        );
         let app = http::router(self.state);
-        let serve = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .into_future();
+        // `stop` tells connections to finish; each holds a `done` receiver until it has.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (done, connections) = tokio::sync::watch::channel(());
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait instead of spinning.
+                        tracing::warn!(%error, "accepting a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let service =
+                TowerToHyperService::new(axum::Extension(ConnectInfo(peer)).layer(app.clone()));
+            let mut stopping = stopping.clone();
+            let connection = connections.clone();
+            tokio::spawn(async move {
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                let mut conn = std::pin::pin!(conn);
+                tokio::select! {
+                    served = conn.as_mut() => {
+                        if let Err(error) = served {
+                            tracing::debug!(%error, "connection ended");
+                        }
+                    }
+                    () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+                drop(connection);
+            });
+        }
+        drop(self.listener); // new connections are refused from here on
+        realtime.shutdown();
+        let _ = stop.send(true);
+        drop(connections);
         // A long poll or a client that never finishes must not hold the process forever.
-        let drain_deadline = async {
-            match drain_started.await {
-                Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
-                Err(_) => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            served = serve => served?,
-            _ = drain_deadline => tracing::warn!(
+            _ = done.closed() => {}
+            _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!(
                 secs = DRAIN_TIMEOUT.as_secs(),
                 "connections still open after the drain timeout; stopping anyway"
             ),
+        }
+        // Upgraded connections are not tracked above: give the sockets a moment to
+        // send their close frames (each session counts itself out when it has).
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while realtime.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         Ok(())
     }

@@ -626,3 +626,75 @@ async fn memory_stays_bounded_through_a_flood_of_hostile_traffic() {
     let (status, _) = app.call(http.get(format!("{base}/readyz"))).await;
     assert_eq!(status, StatusCode::OK, "the node is still ready");
 }
+
+#[tokio::test]
+async fn slow_or_silent_connections_are_closed_but_long_requests_and_sockets_are_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|config| config.limits.header_read_timeout_secs = 1).await;
+    let customer = app.token("carol", "user");
+    let session = app.open_session(&customer).await;
+    let conversation = as_id(&session["conversation_id"]).to_owned();
+
+    // A slowloris: headers trickle in and never end. And one that sends nothing.
+    let started = Instant::now();
+    let mut trickle = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    trickle
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 256];
+    for socket in [&mut trickle, &mut silent] {
+        let read = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue, // a 408 before the close
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "the connection was not closed");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed after the 1 s header timeout"
+    );
+
+    // What legitimately takes longer is left alone: a long poll, an event stream,
+    // an idle WebSocket.
+    let mut ws = Ws::connect(app.port, &customer).await;
+    let events = app
+        .http
+        .get(app.url(&format!("/v1/events?topic=conversation:{conversation}")))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let (status, _) = app
+        .get(
+            &customer,
+            &format!("/v1/conversations/{conversation}/poll?since=1000000&timeout_ms=2500"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a 2.5 s long poll is answered");
+    assert_eq!(
+        ws.request(json!({ "type": "ping" })).await["type"],
+        "pong",
+        "an idle socket stays"
+    );
+    app.send(&customer, &session["conversation_id"], "to the stream")
+        .await;
+    let mut stream = events;
+    let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("the event stream still delivers")
+        .unwrap();
+    assert!(chunk.is_some(), "the event stream is open");
+    still_up(&app).await;
+}
