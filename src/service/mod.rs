@@ -26,3 +26,35 @@ pub mod support;
 
 /// A row in its wire shape, as built by `pgchat.*_json()`.
 pub type WireRow = serde_json::Value;
+
+/// A position in a list ordered newest first by a timestamp, then id: the
+/// last item's pair. Sent to clients as `"{micros}_{uuid}"`, an opaque string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyset {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub id: uuid::Uuid,
+}
+
+impl Keyset {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.at.timestamp_micros(), self.id.simple())
+    }
+
+    pub fn parse(text: &str) -> Result<Self, crate::error::ApiError> {
+        let invalid = || {
+            crate::error::ApiError::bad_request(
+                "invalid_cursor",
+                "cursor is not one this server issued",
+            )
+        };
+        let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
+        Ok(Self {
+            at: micros
+                .parse()
+                .ok()
+                .and_then(chrono::DateTime::from_timestamp_micros)
+                .ok_or_else(invalid)?,
+            id: uuid::Uuid::parse_str(id).map_err(|_| invalid())?,
+        })
+    }
+}

@@ -8,7 +8,6 @@
 //! first only to answer with a precise error code; a race that slips past them
 //! still meets the database's rule.
 
-use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -153,35 +152,7 @@ pub async fn get(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, ApiE
 }
 
 /// A position in the directory (newest first).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    created_at: DateTime<Utc>,
-    id: Uuid,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!(
-            "{}_{}",
-            self.created_at.timestamp_micros(),
-            self.id.simple()
-        )
-    }
-
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
-        let invalid =
-            || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
-        let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
-        Ok(Self {
-            created_at: micros
-                .parse()
-                .ok()
-                .and_then(DateTime::from_timestamp_micros)
-                .ok_or_else(invalid)?,
-            id: Uuid::parse_str(id).map_err(|_| invalid())?,
-        })
-    }
-}
+pub type Cursor = super::Keyset;
 
 pub struct RoomPage {
     pub items: Vec<WireRow>,
@@ -214,7 +185,7 @@ pub async fn discover(
     let params: [&(dyn ToSql + Sync); 5] = [
         &kind.map(RoomType::as_str),
         &q,
-        &after.map(|c| c.created_at),
+        &after.map(|c| c.at),
         &after.map(|c| c.id),
         &(limit.get() + 1),
     ];
@@ -223,7 +194,7 @@ pub async fn discover(
     let more = rows.len() as i64 > limit.get();
     let rows = &rows[..rows.len().min(limit.get() as usize)];
     let next_cursor = rows.last().filter(|_| more).map(|r| Cursor {
-        created_at: r.get(1),
+        at: r.get(1),
         id: r.get(2),
     });
     Ok(RoomPage {

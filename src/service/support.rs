@@ -156,32 +156,7 @@ pub struct SessionFilter {
 }
 
 /// A position in the list (newest first): the last item's start time and id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    started_at: DateTime<Utc>,
-    id: Uuid,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!(
-            "{}_{}",
-            self.started_at.timestamp_micros(),
-            self.id.simple()
-        )
-    }
-
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
-        let invalid =
-            || ApiError::bad_request("invalid_cursor", "cursor is not one this server issued");
-        let (micros, id) = text.split_once('_').ok_or_else(invalid)?;
-        let micros: i64 = micros.parse().map_err(|_| invalid())?;
-        Ok(Self {
-            started_at: DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?,
-            id: Uuid::parse_str(id).map_err(|_| invalid())?,
-        })
-    }
-}
+pub type Cursor = super::Keyset;
 
 pub struct SessionPage {
     pub items: Vec<WireRow>,
@@ -227,7 +202,7 @@ pub async fn list(
         &filter.q,
         &filter.from,
         &filter.to,
-        &after.map(|c| c.started_at),
+        &after.map(|c| c.at),
         &after.map(|c| c.id),
         &(limit.get() + 1),
         &filter.customer_id,
@@ -238,7 +213,7 @@ pub async fn list(
     let more = rows.len() as i64 > limit.get();
     let rows = &rows[..rows.len().min(limit.get() as usize)];
     let next_cursor = rows.last().filter(|_| more).map(|r| Cursor {
-        started_at: r.get(1),
+        at: r.get(1),
         id: r.get(2),
     });
     Ok(SessionPage {
