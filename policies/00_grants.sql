@@ -16,7 +16,9 @@ GRANT UPDATE (pinned, muted, archived, deleted_at, hidden_before_seq, last_read_
 GRANT INSERT (id, conversation_id, customer_id, subject, category, priority) ON live_chat_sessions TO pgchat_user;
 GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_at, ended_at,
               ended_by, rating, feedback, rated_at) ON live_chat_sessions TO pgchat_user;
-GRANT INSERT (id, conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to,
+-- seq: a batch of sends inserts its rows numbered from the conversation's
+-- reservation (sql/25_send_batch.sql); otherwise the trigger numbers every row.
+GRANT INSERT (id, conversation_id, seq, sender_id, sender_role, client_msg_id, kind, body, reply_to,
               internal, attachment_id, metadata) ON chat_messages TO pgchat_user;
 GRANT UPDATE (body, edited_at, deleted_at, metadata) ON chat_messages TO pgchat_user;
 -- presence (and anything not granted above) is the server's own: requests never read it.
@@ -34,6 +36,10 @@ GRANT UPDATE (ended_reason) ON live_chat_sessions TO pgchat_user;
 -- Jobs of the server (and operators in psql), never of a request.
 REVOKE EXECUTE ON FUNCTION pgchat.assign_waiting(integer), pgchat.end_inactive(integer),
                            pgchat.agent_presence(text, text) FROM PUBLIC, pgchat_user;
+-- Every reader of a conversation's changes goes through changes_as_caller,
+-- which applies the caller's visibility; this one is the server's (fan-out).
+REVOKE EXECUTE ON FUNCTION pgchat.changes(uuid, bigint, bigint, bigint, bigint, boolean, bigint)
+  FROM PUBLIC, pgchat_user;
 
 -- Direct conversations, rooms and message features (migrations/V3): reactions
 -- are yours to add and take back; moderators silence members and pin

@@ -10,16 +10,25 @@ CREATE POLICY chat_messages_select ON chat_messages FOR SELECT TO pgchat_user
 
 -- You post in your own name where you may write; only staff write internal
 -- notes. A system notice (joined, ended) records an action of yours and needs
--- only that you can read the conversation.
+-- only that you can read the conversation. A batch of sends (group commit,
+-- sql/25_send_batch.sql) is one INSERT of several senders' messages: each row
+-- in the name and role of a sender the server verified for the batch
+-- (auth.batch()), where that sender may write.
 DROP POLICY IF EXISTS chat_messages_insert ON chat_messages;
 CREATE POLICY chat_messages_insert ON chat_messages FOR INSERT TO pgchat_user
-  WITH CHECK (sender_id = (SELECT auth.uid())
-              AND (NOT internal OR (SELECT auth.is_staff()))
-              AND CASE WHEN sender_role = 'system'
-                       THEN kind = 'system' AND pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
-                       ELSE sender_role = (SELECT auth.role())
-                            AND pgchat.can_write(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
-                  END);
+  WITH CHECK (CASE WHEN sender_id = (SELECT auth.uid()) THEN
+                (NOT internal OR (SELECT auth.is_staff()))
+                AND CASE WHEN sender_role = 'system'
+                         THEN kind = 'system' AND pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
+                         ELSE sender_role = (SELECT auth.role())
+                              AND pgchat.can_write(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
+                    END
+              ELSE
+                sender_role = (SELECT auth.batch()) ->> sender_id
+                AND sender_role IN ('user', 'agent', 'admin')
+                AND (NOT internal OR sender_role IN ('agent', 'admin'))
+                AND pgchat.can_write(conversation_id, sender_id, sender_role)
+              END);
 
 -- You edit and delete your own messages; moderators delete others' and pin
 -- (what each may change is decided by sql/45_rooms.sql, tg_message_rules).

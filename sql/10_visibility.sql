@@ -62,3 +62,21 @@ CREATE OR REPLACE FUNCTION pgchat.session_agent(conv uuid) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
   SELECT s.agent_id FROM live_chat_sessions s WHERE s.conversation_id = conv
 $$;
+
+-- Whose presence `watcher` may follow: their own, anyone's for staff, and
+-- otherwise the people they share a conversation with as current members —
+-- leaving or being banned ends it (the listener re-checks live subscriptions
+-- with this function when a membership ends).
+CREATE OR REPLACE FUNCTION pgchat.can_see_presence(watcher text, watcher_role text, target text) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN (
+  SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = target) AND (
+       watcher = target
+    OR watcher_role IN ('agent', 'admin')
+    OR EXISTS (SELECT 1 FROM conversation_members mine
+                 JOIN conversation_members theirs ON theirs.conversation_id = mine.conversation_id
+                WHERE mine.user_id = watcher AND theirs.user_id = target
+                  AND mine.left_at IS NULL AND NOT mine.banned
+                  AND theirs.left_at IS NULL AND NOT theirs.banned))
+); END
+$$;

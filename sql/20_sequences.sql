@@ -17,33 +17,56 @@ BEGIN
   RETURN n;
 END $$;
 
--- Messages: seq on insert (also the conversation's last message), change_seq on every change.
-CREATE OR REPLACE FUNCTION pgchat.tg_message_seq() RETURNS trigger
+-- Messages: seq on insert (also the conversation's last message), change_seq
+-- on every change. A batch of sends (pgchat.send_batch) reserves a whole
+-- conversation's numbers with one UPDATE and inserts its rows already numbered,
+-- saying so with the transaction-local setting pgchat.seq_reserved: updating
+-- the conversation row once per message would cost a new row version each
+-- (and walking the chain of them, quadratic within one transaction). Only the
+-- server sets that setting, as it sets request.jwt.claims; UNIQUE
+-- (conversation_id, seq) still refuses a number taken twice.
+CREATE OR REPLACE FUNCTION pgchat.tg_message_seq_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  c_kind text;
+  c_settings jsonb;
 BEGIN
-  IF TG_OP = 'INSERT' THEN
+  IF NEW.seq IS NOT NULL AND current_setting('pgchat.seq_reserved', true) = 'on' THEN
+    SELECT kind, settings INTO c_kind, c_settings FROM conversations WHERE id = NEW.conversation_id;
+  ELSE
     UPDATE conversations
        SET last_seq = last_seq + 1,
            last_message_seq = CASE WHEN NEW.internal THEN last_message_seq ELSE last_seq + 1 END,
            last_message_at = CASE WHEN NEW.internal THEN last_message_at ELSE now() END
      WHERE id = NEW.conversation_id
-    RETURNING last_seq INTO NEW.seq;
-    IF NEW.seq IS NULL THEN
-      RAISE foreign_key_violation USING MESSAGE = 'conversation ' || coalesce(NEW.conversation_id::text, 'NULL') || ' does not exist';
-    END IF;
-    NEW.change_seq := NEW.seq;
-  ELSE
-    IF NEW.seq <> OLD.seq OR NEW.conversation_id <> OLD.conversation_id OR NEW.id <> OLD.id THEN
-      RAISE check_violation USING MESSAGE = 'a message''s id, conversation and seq are immutable';
-    END IF;
-    NEW.change_seq := pgchat.next_seq(NEW.conversation_id);
+    RETURNING last_seq, kind, settings INTO NEW.seq, c_kind, c_settings;
   END IF;
+  IF NOT FOUND THEN
+    RAISE foreign_key_violation USING MESSAGE = 'conversation ' || coalesce(NEW.conversation_id::text, 'NULL') || ' does not exist';
+  END IF;
+  NEW.change_seq := NEW.seq;
+  -- the room's rules for a new message (sql/45_rooms.sql), from the row read here
+  RETURN pgchat.message_insert_rules(NEW, c_kind, c_settings);
+END $$;
+
+CREATE OR REPLACE FUNCTION pgchat.tg_message_seq_update() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF NEW.seq <> OLD.seq OR NEW.conversation_id <> OLD.conversation_id OR NEW.id <> OLD.id THEN
+    RAISE check_violation USING MESSAGE = 'a message''s id, conversation and seq are immutable';
+  END IF;
+  NEW.change_seq := pgchat.next_seq(NEW.conversation_id);
   RETURN NEW;
 END $$;
 
 DROP TRIGGER IF EXISTS chat_messages_seq ON chat_messages;
-CREATE TRIGGER chat_messages_seq BEFORE INSERT OR UPDATE ON chat_messages
-  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_seq();
+DROP FUNCTION IF EXISTS pgchat.tg_message_seq();
+DROP TRIGGER IF EXISTS chat_messages_seq_insert ON chat_messages;
+CREATE TRIGGER chat_messages_seq_insert BEFORE INSERT ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_seq_insert();
+DROP TRIGGER IF EXISTS chat_messages_seq_update ON chat_messages;
+CREATE TRIGGER chat_messages_seq_update BEFORE UPDATE ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_seq_update();
 
 -- Sessions: every change is visible to the conversation, so every change takes a change_seq.
 CREATE OR REPLACE FUNCTION pgchat.tg_session_seq() RETURNS trigger

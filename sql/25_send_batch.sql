@@ -1,92 +1,159 @@
--- Group commit of concurrent sends: one transaction, one commit (so one pass
--- through NOTIFY's commit-time lock) for a whole batch, each message still
--- inserted under its own sender's identity (claims switched per item, RLS
--- checks every row). Called by the server after SET LOCAL ROLE pgchat_user.
+-- Group commit of sends: a batch of messages from many senders and
+-- conversations is stored by one set-based call, in one transaction (one
+-- commit, one pass through NOTIFY's commit-time lock), with one INSERT
+-- statement (so one notification per conversation, sql/30_notify.sql):
 --
--- It handles only the plain case and answers 'slow' for anything else (a
--- support reply that claims or first-answers a session, a message the sender
--- may not write, a reply_to that does not fit, a client_msg_id used elsewhere):
--- the server then runs the ordinary one-message path, which applies the rules
--- and produces the precise error. Once one of a sender's items is 'slow', the
--- sender's later items are too, so the server sends them after it, in order.
--- Items are processed in the given order; the caller sorts them by
--- conversation so concurrent batches lock conversations in the same order and
--- cannot deadlock.
-CREATE OR REPLACE FUNCTION pgchat.send_batch(items jsonb)
+--   1. plan    every item: a retry of a stored message ('existing'), one this
+--              call stores ('insert'), or one for the one-message path ('slow':
+--              what the plain case does not cover — an attachment, a staff reply
+--              that claims or first-answers a support session —, or one that
+--              would be refused, so the ordinary path gives the precise error);
+--   2. reserve each conversation's numbers with one UPDATE, in conversation
+--              order (concurrent batches lock conversations in the same order);
+--   3. insert  the planned rows in one INSERT as pgchat_user: the insert policy
+--              admits each row in its sender's name (request.jwt.batch), and
+--              checks pgchat.can_write for it — the database decides;
+--   4. answer  every item with its stored message.
+--
+-- Once one of a sender's items is 'slow', the sender's later items are too,
+-- so the server sends them after it, in order.
+
+-- The senders of a batch, each with the role their verified token carries: set
+-- by the server (like request.jwt.claims) for the batch's INSERT.
+CREATE OR REPLACE FUNCTION auth.batch() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(nullif(current_setting('request.jwt.batch', true), ''), '{}')::jsonb
+$$;
+
+-- Step 1. SECURITY DEFINER: a sender's earlier message is found whatever RLS
+-- shows the batch; only senders of the batch (auth.batch()) are served.
+CREATE OR REPLACE FUNCTION pgchat.send_plan(items jsonb)
+RETURNS TABLE (i integer, outcome text, sub text, role text, conversation_id uuid,
+               client_msg_id uuid, kind text, body text, reply_to uuid, internal boolean,
+               k bigint, message jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  WITH input AS (
+    SELECT x.ord::integer AS i, x.*
+      FROM ROWS FROM (jsonb_to_recordset(items)
+             AS (sub text, role text, conversation_id uuid, client_msg_id uuid, kind text, body text,
+                 reply_to uuid, internal boolean, attachment_id uuid)) WITH ORDINALITY
+           AS x(sub, role, conversation_id, client_msg_id, kind, body, reply_to, internal, attachment_id, ord)
+  ), writable AS (
+    SELECT DISTINCT ON (d.conversation_id, d.sub, d.role) d.conversation_id, d.sub, d.role,
+           pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok
+      FROM input d
+  ), planned AS (
+    SELECT input.*, prior.conversation_id AS stored_in, prior.json,
+           CASE
+             WHEN prior.json IS NOT NULL
+               THEN CASE WHEN prior.conversation_id = input.conversation_id THEN 'existing' ELSE 'slow' END
+             WHEN input.role IS DISTINCT FROM auth.batch() ->> input.sub
+               OR NOT w.ok
+               OR input.attachment_id IS NOT NULL
+               OR (input.internal AND input.role NOT IN ('agent', 'admin'))
+               OR (input.reply_to IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM chat_messages p
+                      WHERE p.id = input.reply_to AND p.conversation_id = input.conversation_id))
+               OR (input.role IN ('agent', 'admin') AND EXISTS (
+                     SELECT 1 FROM live_chat_sessions s
+                      WHERE s.conversation_id = input.conversation_id
+                        AND (s.status = 'waiting' OR s.first_response_at IS NULL
+                             OR s.agent_id IS DISTINCT FROM input.sub)))
+               -- the same client_msg_id twice in one batch: the later one is a retry
+               OR count(*) OVER (PARTITION BY input.sub, input.client_msg_id ORDER BY input.i) > 1
+               THEN 'slow'
+             ELSE 'insert'
+           END AS plan
+      FROM input
+      JOIN writable w USING (conversation_id, sub, role)
+      LEFT JOIN LATERAL (
+        SELECT m.conversation_id, r.json
+          FROM chat_messages m JOIN pgchat.message_rows r ON r.id = m.id
+         WHERE m.sender_id = input.sub AND m.client_msg_id = input.client_msg_id) prior ON true
+  ), held AS (
+    SELECT planned.*,
+           CASE WHEN bool_or(plan = 'slow') OVER (PARTITION BY sub ORDER BY i) THEN 'slow' ELSE plan END AS outcome
+      FROM planned
+  )
+  SELECT h.i, h.outcome, h.sub, h.role, h.conversation_id, h.client_msg_id, h.kind, h.body,
+         h.reply_to, h.internal,
+         CASE WHEN h.outcome = 'insert'
+              THEN count(*) FILTER (WHERE h.outcome = 'insert')
+                     OVER (PARTITION BY h.conversation_id ORDER BY h.i) END,
+         h.json
+    FROM held h
+   ORDER BY h.i
+$$;
+
+-- Step 2. Takes `n` numbers of a conversation at once and returns the one
+-- before them; `last_public` is the position (1..n) of the last message that
+-- is not an internal note, which becomes the conversation's last message.
+CREATE OR REPLACE FUNCTION pgchat.reserve_seqs(conv uuid, n bigint, last_public bigint) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  base bigint;
+BEGIN
+  UPDATE conversations
+     SET last_seq = last_seq + n,
+         last_message_seq = CASE WHEN last_public IS NULL THEN last_message_seq ELSE last_seq + last_public END,
+         last_message_at = CASE WHEN last_public IS NULL THEN last_message_at ELSE now() END
+   WHERE id = conv
+  RETURNING last_seq - n INTO base;
+  RETURN base;
+END $$;
+
+-- Step 4. SECURITY DEFINER: each sender's own stored message, in wire shape
+-- (one set-based read). No ON CONFLICT in step 3 (under RLS it would need the
+-- rows to be readable by the batch's claims): a send of the same
+-- client_msg_id that commits concurrently fails the batch with a unique
+-- violation, and the server sends its items one by one.
+CREATE OR REPLACE FUNCTION pgchat.send_results(plan jsonb)
+RETURNS TABLE (i integer, outcome text, message jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT p.i,
+         CASE p.outcome WHEN 'insert' THEN 'created' ELSE p.outcome END,
+         CASE p.outcome WHEN 'existing' THEN p.message
+                        WHEN 'insert' THEN pgchat.message_wire(m, d.sender_name, d.parent, d.parent_name, d.att) END
+    FROM jsonb_to_recordset(plan) AS p(i integer, outcome text, sub text, client_msg_id uuid, message jsonb)
+    LEFT JOIN chat_messages m
+           ON p.outcome = 'insert' AND m.sender_id = p.sub AND m.client_msg_id = p.client_msg_id
+    LEFT JOIN LATERAL pgchat.message_decor(m) d ON m.id IS NOT NULL
+   ORDER BY p.i
+$$;
+
+-- The batch, as the caller (pgchat_user): the INSERT is checked by RLS.
+CREATE OR REPLACE FUNCTION pgchat.send_batch(items jsonb, senders jsonb)
 RETURNS TABLE (i integer, outcome text, message jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
-  item jsonb;
-  n integer := 0;
-  conv uuid;
-  uid text;
-  urole text;
-  is_internal boolean;
-  parent uuid;
-  existing chat_messages;
-  inserted chat_messages;
-  held_back text[] := '{}';
+  plan jsonb;
+  bases jsonb := '{}';
+  r record;
 BEGIN
-  FOR item IN SELECT value FROM jsonb_array_elements(items) LOOP
-    n := n + 1;
-    i := n;
-    message := NULL;
-    conv := (item ->> 'conversation_id')::uuid;
-    uid := item -> 'claims' ->> 'sub';
-    urole := item -> 'claims' ->> 'role';
-    is_internal := (item ->> 'internal')::boolean;
-    parent := (item ->> 'reply_to')::uuid;
-    IF uid = ANY (held_back) THEN
-      outcome := 'slow';
-      RETURN NEXT;
-      CONTINUE;
-    END IF;
-    PERFORM set_config('request.jwt.claims', (item -> 'claims')::text, true);
-
-    SELECT * INTO existing FROM chat_messages
-     WHERE sender_id = uid AND client_msg_id = (item ->> 'client_msg_id')::uuid;
-    IF FOUND THEN
-      IF existing.conversation_id = conv THEN
-        outcome := 'existing';
-        message := pgchat.message_json(existing);
-      ELSE
-        outcome := 'slow';
-        held_back := held_back || uid;
-      END IF;
-      RETURN NEXT;
-      CONTINUE;
-    END IF;
-
-    IF NOT pgchat.can_write(conv, uid, urole)
-       OR (item ->> 'attachment_id') IS NOT NULL  -- attachments: checked by the one-message path
-       OR (is_internal AND urole NOT IN ('agent', 'admin'))
-       OR (parent IS NOT NULL AND NOT EXISTS (
-             SELECT 1 FROM chat_messages p WHERE p.id = parent AND p.conversation_id = conv))
-       OR (urole IN ('agent', 'admin') AND EXISTS (
-             SELECT 1 FROM live_chat_sessions s
-              WHERE s.conversation_id = conv
-                AND (s.status = 'waiting' OR s.first_response_at IS NULL OR s.agent_id IS DISTINCT FROM uid)))
-    THEN
-      outcome := 'slow';
-      held_back := held_back || uid;
-      RETURN NEXT;
-      CONTINUE;
-    END IF;
-
-    INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal)
-    VALUES (conv, uid, urole, (item ->> 'client_msg_id')::uuid, item ->> 'kind', item ->> 'body', parent, is_internal)
-    ON CONFLICT (sender_id, client_msg_id) DO NOTHING
-    RETURNING * INTO inserted;
-    IF FOUND THEN
-      outcome := 'created';
-      message := pgchat.message_json(inserted);
-    ELSE
-      -- A concurrent send with the same client_msg_id committed first. The
-      -- trigger already took a seq for nothing: the caller rolls this batch
-      -- back and runs it again without the item.
-      outcome := 'conflict';
-      held_back := held_back || uid;
-    END IF;
-    RETURN NEXT;
+  PERFORM set_config('request.jwt.batch', senders::text, true);
+  SELECT jsonb_agg(to_jsonb(p)) INTO plan FROM pgchat.send_plan(items) p;
+  FOR r IN
+    SELECT p.conversation_id AS conv, count(*) AS n, max(p.k) FILTER (WHERE NOT p.internal) AS last_public
+      FROM jsonb_to_recordset(plan) AS p(outcome text, conversation_id uuid, internal boolean, k bigint)
+     WHERE p.outcome = 'insert'
+     GROUP BY p.conversation_id ORDER BY p.conversation_id
+  LOOP
+    bases := bases || jsonb_build_object(r.conv, pgchat.reserve_seqs(r.conv, r.n, r.last_public));
   END LOOP;
+  IF bases <> '{}' THEN
+    PERFORM set_config('pgchat.seq_reserved', 'on', true);
+    INSERT INTO chat_messages (conversation_id, seq, sender_id, sender_role, client_msg_id, kind, body,
+                               reply_to, internal)
+    SELECT p.conversation_id, (bases ->> p.conversation_id::text)::bigint + p.k, p.sub, p.role,
+           p.client_msg_id, p.kind, p.body, p.reply_to, p.internal
+      FROM jsonb_to_recordset(plan) AS p(i integer, outcome text, sub text, role text, conversation_id uuid,
+                                         client_msg_id uuid, kind text, body text, reply_to uuid,
+                                         internal boolean, k bigint)
+     WHERE p.outcome = 'insert'
+     ORDER BY p.conversation_id, p.k;
+    PERFORM set_config('pgchat.seq_reserved', '', true);
+  END IF;
+  PERFORM set_config('request.jwt.batch', '', true);
+  RETURN QUERY SELECT * FROM pgchat.send_results(plan);
 END $$;
+DROP FUNCTION IF EXISTS pgchat.send_batch(jsonb);

@@ -1,8 +1,10 @@
 -- Committed changes reach the realtime listener as NOTIFY on channel 'pgchat'.
--- The payload names the table ("t"), the event ("ev"), the conversation ("c")
--- and its change_seq ("cs"), and carries the row in wire shape ("row") when the
--- whole payload fits under NOTIFY's 8000-byte limit; otherwise it carries ids
--- only and the listener fetches the row. NOTIFY is transactional: nothing is
+-- The payload names the kind of change ("t") and the conversation ("c").
+-- Messages, the bulk of the traffic, are announced per statement with the
+-- range of change_seqs written (see below). Sessions, members and rooms are
+-- announced per row with the event ("ev"), the change_seq ("cs") and the row
+-- in wire shape ("row") when the whole payload fits under NOTIFY's 8000-byte
+-- limit; otherwise with ids only ("big") and the listener reads the row back. NOTIFY is transactional: nothing is
 -- announced that did not commit, and notifications arrive in commit order.
 
 CREATE OR REPLACE FUNCTION pgchat.notify(payload jsonb) RETURNS void
@@ -16,29 +18,52 @@ BEGIN
   PERFORM pg_notify('pgchat', body);
 END $$;
 
-CREATE OR REPLACE FUNCTION pgchat.tg_message_notify() RETURNS trigger
+-- Messages are announced per statement and conversation, not per row: one
+-- small payload naming the conversation and the change_seq range the statement
+-- wrote ({"t": "messages", "c", "lo", "hi", "n"}), which the listener reads
+-- back in one set-based query (pgchat.changes). A batch of sends is one
+-- INSERT, so one notification per conversation in it, however many rows.
+-- Updates also say which live event each change was ("ev": change_seq →
+-- reaction | message_pinned | message_unpinned | message_deleted |
+-- message_updated); a replay reads them all as the row as it is now.
+CREATE OR REPLACE FUNCTION pgchat.tg_messages_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-  PERFORM pgchat.notify(jsonb_build_object(
-    't', 'message',
-    -- resume replays reactions and pins as message_updated (the row as it is now)
-    'ev', CASE WHEN TG_OP = 'INSERT' THEN 'message_new'
-               WHEN NEW.deleted_at IS NOT NULL AND OLD.deleted_at IS NULL THEN 'message_deleted'
-               WHEN NEW.reactions IS DISTINCT FROM OLD.reactions THEN 'reaction'
-               WHEN NEW.pinned_at IS DISTINCT FROM OLD.pinned_at
-                 THEN CASE WHEN NEW.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
-               ELSE 'message_updated' END,
-    'c', NEW.conversation_id,
-    'cs', NEW.change_seq,
-    'id', NEW.id,
-    'internal', NEW.internal,
-    'row', pgchat.message_json(NEW)));
+  PERFORM pg_notify('pgchat', jsonb_build_object(
+            't', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi, 'n', r.n)::text)
+     FROM (SELECT conversation_id, min(change_seq) AS lo, max(change_seq) AS hi, count(*) AS n
+             FROM inserted GROUP BY conversation_id ORDER BY min(change_seq)) r;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION pgchat.tg_messages_updated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  PERFORM pg_notify('pgchat', jsonb_build_object(
+            't', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi, 'n', 0,
+            'ev', CASE WHEN r.n <= 100 THEN r.ev END)::text)
+     FROM (SELECT n.conversation_id, min(n.change_seq) AS lo, max(n.change_seq) AS hi, count(*) AS n,
+                  jsonb_object_agg(n.change_seq::text,
+                    CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
+                         WHEN n.reactions IS DISTINCT FROM o.reactions THEN 'reaction'
+                         WHEN n.pinned_at IS DISTINCT FROM o.pinned_at
+                           THEN CASE WHEN n.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
+                         ELSE 'message_updated' END) AS ev
+             FROM after_update n JOIN before_update o ON o.id = n.id
+            GROUP BY n.conversation_id ORDER BY min(n.change_seq)) r;
   RETURN NULL;
 END $$;
 
 DROP TRIGGER IF EXISTS chat_messages_notify ON chat_messages;
-CREATE TRIGGER chat_messages_notify AFTER INSERT OR UPDATE ON chat_messages
-  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_notify();
+DROP FUNCTION IF EXISTS pgchat.tg_message_notify();
+DROP TRIGGER IF EXISTS chat_messages_notify_insert ON chat_messages;
+CREATE TRIGGER chat_messages_notify_insert AFTER INSERT ON chat_messages
+  REFERENCING NEW TABLE AS inserted
+  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_inserted();
+DROP TRIGGER IF EXISTS chat_messages_notify_update ON chat_messages;
+CREATE TRIGGER chat_messages_notify_update AFTER UPDATE ON chat_messages
+  REFERENCING OLD TABLE AS before_update NEW TABLE AS after_update
+  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_updated();
 
 CREATE OR REPLACE FUNCTION pgchat.tg_session_notify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$

@@ -218,35 +218,38 @@ CREATE TRIGGER conversation_members_rules BEFORE INSERT OR UPDATE ON conversatio
 
 -- ── message rules ───────────────────────────────────────────────────────────
 
--- On insert: room settings apply (anonymous posting stamps the message; with
--- file uploads off, no message carries an attachment). On update, for requests: only the body changes in an
+-- A new message, under its room's settings: anonymous posting stamps it; with
+-- file uploads off, no message carries an attachment. Called by the numbering
+-- trigger (sql/20_sequences.sql), which has just read the conversation row.
+CREATE OR REPLACE FUNCTION pgchat.message_insert_rules(m chat_messages, c_kind text, c_settings jsonb)
+RETURNS chat_messages LANGUAGE plpgsql AS $$
+DECLARE
+  s jsonb;
+BEGIN
+  m.reactions := '{}'::jsonb;
+  m.anonymous := false;
+  IF pgchat.is_room(c_kind) AND c_settings <> '{}'::jsonb THEN
+    s := pgchat.room_settings(c_kind, c_settings);
+    IF m.kind NOT IN ('system', 'ai_response') AND (s ->> 'anonymous_posting')::boolean THEN
+      m.anonymous := true;
+    END IF;
+    IF NOT (s ->> 'allow_file_uploads')::boolean AND m.attachment_id IS NOT NULL THEN
+      RAISE check_violation USING MESSAGE = 'file uploads are turned off in this room';
+    END IF;
+  END IF;
+  RETURN m;
+END $$;
+
+-- On update, for requests: only the body changes in an
 -- edit, by its sender, who must still be allowed to write; a deletion is by
 -- the sender or a moderator; pins by those who may pin; a tombstone stays one.
 -- A deletion always empties the message (body, reactions, pin): a tombstone.
 CREATE OR REPLACE FUNCTION pgchat.tg_message_rules() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-  c conversations;
-  s jsonb;
   actor text := auth.uid();
   arole text := auth.role();
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    NEW.reactions := '{}'::jsonb;
-    NEW.anonymous := false;
-    SELECT * INTO c FROM conversations WHERE id = NEW.conversation_id;
-    IF FOUND AND pgchat.is_room(c.kind) AND c.settings <> '{}'::jsonb THEN
-      s := pgchat.room_settings(c.kind, c.settings);
-      IF NEW.kind NOT IN ('system', 'ai_response') AND (s ->> 'anonymous_posting')::boolean THEN
-        NEW.anonymous := true;
-      END IF;
-      IF NOT (s ->> 'allow_file_uploads')::boolean AND NEW.attachment_id IS NOT NULL THEN
-        RAISE check_violation USING MESSAGE = 'file uploads are turned off in this room';
-      END IF;
-    END IF;
-    RETURN NEW;
-  END IF;
-
   IF (NEW.sender_id, NEW.sender_role, NEW.client_msg_id, NEW.kind, NEW.reply_to, NEW.internal,
       NEW.created_at, NEW.attachment_id, NEW.anonymous)
      IS DISTINCT FROM
@@ -300,7 +303,7 @@ BEGIN
 END $$;
 
 DROP TRIGGER IF EXISTS chat_messages_rules ON chat_messages;
-CREATE TRIGGER chat_messages_rules BEFORE INSERT OR UPDATE ON chat_messages
+CREATE TRIGGER chat_messages_rules BEFORE UPDATE ON chat_messages
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_rules();
 
 -- A tombstone keeps no reactions.

@@ -322,30 +322,33 @@ CREATE TRIGGER agents_notify AFTER INSERT OR UPDATE ON agents
 -- goes to the outbox, once per member. Internal notes only for staff members;
 -- system notices and the sender's own messages never. A trigger, so that a
 -- message inserted with psql notifies too. Off unless a webhook is configured.
-CREATE OR REPLACE FUNCTION pgchat.tg_message_outbox() RETURNS trigger
+-- Per statement (a batch of sends is one), over the rows it inserted.
+CREATE OR REPLACE FUNCTION pgchat.tg_messages_outbox() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   queued integer;
 BEGIN
-  IF NEW.kind = 'system' OR NOT coalesce((pgchat.desk_settings()).notifications_enabled, false) THEN
+  IF NOT coalesce((pgchat.desk_settings()).notifications_enabled, false) THEN
     RETURN NULL;
   END IF;
   INSERT INTO notification_outbox (user_id, conversation_id, message_id, payload)
-  SELECT m.user_id, NEW.conversation_id, NEW.id, jsonb_build_object(
+  SELECT m.user_id, n.conversation_id, n.id, jsonb_build_object(
            'type', 'message',
            'user_id', m.user_id,
-           'conversation_id', NEW.conversation_id,
+           'conversation_id', n.conversation_id,
            'conversation_kind', c.kind,
            'conversation_title', c.title,
-           'message', pgchat.message_json(NEW))
-    FROM conversation_members m
+           'message', pgchat.message_json(n))
+    FROM inserted n
+    JOIN conversation_members m ON m.conversation_id = n.conversation_id
     JOIN users u ON u.id = m.user_id
     JOIN conversations c ON c.id = m.conversation_id
-   WHERE m.conversation_id = NEW.conversation_id
+   WHERE n.kind <> 'system'
      AND m.left_at IS NULL AND NOT m.banned AND NOT m.muted
-     AND m.user_id IS DISTINCT FROM NEW.sender_id
-     AND (NOT NEW.internal OR u.role IN ('agent', 'admin'))
+     AND m.user_id IS DISTINCT FROM n.sender_id
+     AND (NOT n.internal OR u.role IN ('agent', 'admin'))
      AND NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = m.user_id AND p.expires_at > now())
+   ORDER BY n.change_seq
   ON CONFLICT (message_id, user_id) DO NOTHING;
   GET DIAGNOSTICS queued = ROW_COUNT;
   IF queued > 0 THEN
@@ -355,8 +358,10 @@ BEGIN
 END $$;
 
 DROP TRIGGER IF EXISTS chat_messages_outbox ON chat_messages;
+DROP FUNCTION IF EXISTS pgchat.tg_message_outbox();
 CREATE TRIGGER chat_messages_outbox AFTER INSERT ON chat_messages
-  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_outbox();
+  REFERENCING NEW TABLE AS inserted
+  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_outbox();
 
 -- ---------------------------------------------------------------------------
 -- Dashboard figures

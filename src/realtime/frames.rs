@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::realtime::hub::{Audience, Event, Topic};
-use crate::service::changes::{Change, Table};
+use crate::service::changes::{Change, ChangeEvent, Table};
 
 /// The event of a committed conversation change, for one topic.
 pub fn change(change: &Change, topic: &Topic) -> Event {
@@ -22,9 +22,9 @@ pub fn change(change: &Change, topic: &Topic) -> Event {
         Table::Room => frame["room"] = change.row.clone(),
         Table::Member => {
             frame["user_id"] = json!(change.user_id);
-            match change.event.as_str() {
-                "read" => frame["seq"] = change.row["last_read_seq"].clone(),
-                "delivered" => frame["seq"] = change.row["last_delivered_seq"].clone(),
+            match change.event {
+                ChangeEvent::Read => frame["seq"] = change.row["last_read_seq"].clone(),
+                ChangeEvent::Delivered => frame["seq"] = change.row["last_delivered_seq"].clone(),
                 _ => {}
             }
             frame["member"] = change.row.clone();
@@ -98,10 +98,20 @@ pub fn flags(user: &str, conversation_id: Uuid, row: Value) -> Event {
     }
 }
 
-/// Told to a subscriber who may no longer see a topic (removed, banned, reassigned).
-pub fn revoked(topic: &Topic) -> Event {
-    let frame =
-        json!({ "type": "unsubscribed", "topic": topic.to_string(), "reason": "access_revoked" });
+/// Why a subscription ended on the server's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unsubscribed {
+    /// The subscriber may no longer see the topic (removed, banned, reassigned).
+    AccessRevoked,
+    /// Access could not be re-checked (the database failed): subscribe again
+    /// with the cursor, and access is checked afresh.
+    RecheckFailed,
+}
+
+/// Told to a subscriber whose subscription the server ended.
+pub fn unsubscribed(topic: &Topic, reason: Unsubscribed) -> Event {
+    let frame = json!({ "type": "unsubscribed", "topic": topic.to_string(), "reason": reason });
     Event {
         topic: topic.clone(),
         change_seq: None,

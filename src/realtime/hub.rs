@@ -254,6 +254,15 @@ impl Hub {
         }
     }
 
+    /// Whether a conversation's topic has subscribers (None if not) and the
+    /// highest change_seq dispatched on it, or else its subscribers' lowest
+    /// starting cursor (None: nothing yet).
+    pub fn dispatched(&self, conversation: Uuid) -> Option<Option<i64>> {
+        let map = self.topics.read().expect("poisoned");
+        map.get(&Topic::Conversation(conversation))
+            .map(|state| state.last_cs.or(state.floor))
+    }
+
     /// Conversation topics with subscribers, and from where to refill each.
     pub fn watched_conversations(&self) -> Vec<(Uuid, Option<i64>)> {
         let map = self.topics.read().expect("poisoned");

@@ -1,8 +1,13 @@
 //! The listener: one LISTEN connection per node turns NOTIFY payloads into hub
-//! events. It reconnects with backoff; after every (re)connect it refills each
-//! watched conversation from the tables, and a jump in a conversation's
-//! change_seq triggers a refill too — so nothing committed is lost while it was
-//! down, and nothing is delivered twice.
+//! events. Notifications name a conversation and the change_seqs a statement
+//! wrote; the listener takes every notification that has arrived, reads the
+//! announced changes of all their conversations back from the tables in one
+//! query, and dispatches each conversation's changes above what its topic has
+//! seen, in order — so a gap is filled by the same read. It reconnects with
+//! backoff and after every (re)connect refills each watched conversation from
+//! its cursor: nothing committed is lost while it was down, and nothing is
+//! delivered twice. Every path re-checks access after a change that may revoke
+//! it, before anything later goes out, and fails closed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,44 +23,100 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::realtime::frames;
-use crate::realtime::hub::{Hub, Sequence, Topic};
-use crate::service::changes::{self, Change, Position, Table};
+use crate::realtime::hub::{Hub, Topic};
+use crate::service::changes::{self, Change, ChangeEvent, Position, Range, Table};
 
 /// The NOTIFY channel every trigger and ephemeral event uses.
 pub const CHANNEL: &str = "pgchat";
 
+/// Most notifications handled together (one read of the tables for all).
+const MAX_BATCH: usize = 4096;
+
 /// The application_name of the LISTEN connection (operators and tests find its backend by it).
 pub const APPLICATION_NAME: &str = "pgchat-listener";
 
-/// A NOTIFY payload (see sql/30_notify.sql and service::ephemeral).
+/// A NOTIFY payload (sql/30_notify.sql, sql/45_rooms.sql, service::ephemeral), by kind.
 #[derive(Debug, Deserialize)]
-struct Note {
-    t: String,
-    #[serde(default)]
-    ev: Option<String>,
-    #[serde(default)]
-    c: Option<Uuid>,
-    #[serde(default)]
-    cs: Option<i64>,
-    #[serde(default)]
-    internal: bool,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    users: Vec<Option<String>>,
-    #[serde(default)]
-    row: Option<Value>,
-    // ephemeral events
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    typing: Option<bool>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Note {
+    /// One statement's messages in one conversation: change_seqs `lo..=hi`
+    /// (`n` rows inserted; for updates, `ev` names each change's live event).
+    Messages {
+        c: Uuid,
+        lo: i64,
+        hi: i64,
+        #[serde(default)]
+        n: u64,
+        #[serde(default)]
+        ev: Option<HashMap<String, ChangeEvent>>,
+    },
+    /// A support session changed; `users` must hear of it on their inbox.
+    Session {
+        ev: ChangeEvent,
+        c: Uuid,
+        cs: i64,
+        #[serde(default)]
+        users: Vec<Option<String>>,
+        /// Absent when too big for NOTIFY (read back).
+        row: Option<Value>,
+    },
+    Member {
+        ev: ChangeEvent,
+        c: Uuid,
+        cs: i64,
+        user_id: String,
+        row: Option<Value>,
+    },
+    Room {
+        c: Uuid,
+        cs: i64,
+    },
+    /// A member's own flags, for their inbox (no change_seq).
+    Flags {
+        c: Uuid,
+        user_id: String,
+        row: Value,
+    },
+    Typing {
+        c: Uuid,
+        user_id: String,
+        name: Option<String>,
+        typing: bool,
+    },
+    Presence {
+        user_id: String,
+        status: String,
+        role: Option<String>,
+    },
+}
+
+impl Note {
+    /// The conversation change this announces: (conversation, first and last change_seq).
+    fn range(&self) -> Option<(Uuid, i64, i64)> {
+        match *self {
+            Note::Messages { c, lo, hi, .. } => Some((c, lo, hi)),
+            Note::Session { c, cs, .. } | Note::Member { c, cs, .. } | Note::Room { c, cs } => {
+                Some((c, cs, cs))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a batch of notifications asks of one conversation.
+#[derive(Default)]
+struct Pending {
+    /// The highest change_seq announced.
+    upto: i64,
+    /// The lowest change_seq of new messages announced (for inbox fan-out).
+    new_from: Option<i64>,
+    /// Ranges of new messages, for inbox fan-out.
+    inserted: Vec<(i64, i64)>,
+    /// Live events of updated messages, by change_seq.
+    events: HashMap<i64, ChangeEvent>,
 }
 
 /// Shared state other parts read (readiness).
@@ -147,7 +208,16 @@ impl Listener {
         loop {
             tokio::select! {
                 payload = rx.recv() => match payload {
-                    Some(payload) => self.handle(&payload).await,
+                    Some(payload) => {
+                        let mut batch = vec![payload];
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(payload) => batch.push(payload),
+                                Err(_) => break,
+                            }
+                        }
+                        self.handle(batch).await?;
+                    }
                     None => break,
                 },
                 _ = probe.tick() => {
@@ -166,152 +236,294 @@ impl Listener {
         anyhow::bail!("listener connection closed")
     }
 
-    async fn handle(&mut self, payload: &str) {
-        let note: Note = match serde_json::from_str(payload) {
-            Ok(note) => note,
-            Err(error) => {
-                tracing::warn!(%error, payload, "unreadable notification");
-                return;
+    /// Handles a batch of notifications (all that had arrived): ephemeral
+    /// events at once, conversation changes read back from the tables with one
+    /// query for every conversation in the batch, then fanned out in
+    /// change_seq order. An error reading them ends the connection: the
+    /// reconnect refills every watched conversation from its cursor.
+    async fn handle(&mut self, payloads: Vec<String>) -> anyhow::Result<()> {
+        let mut notes = Vec::with_capacity(payloads.len());
+        for payload in &payloads {
+            match serde_json::from_str::<Note>(payload) {
+                Ok(note) => notes.push(note),
+                Err(error) => tracing::warn!(%error, payload, "unreadable notification"),
             }
-        };
-        match note.t.as_str() {
-            "message" | "session" | "member" | "room" => {
-                let users: Vec<String> = note.users.iter().flatten().cloned().collect();
-                if let Some(change) = self.change_of(note).await {
-                    self.conversation_change(change, &users).await;
-                }
-            }
-            "flags" => {
-                if let (Some(user), Some(c), Some(row)) = (note.user_id, note.c, note.row) {
-                    self.hub.dispatch(frames::flags(&user, c, row));
-                }
-            }
-            "typing" => {
-                if let (Some(c), Some(user), Some(typing)) = (note.c, note.user_id, note.typing) {
-                    self.hub
-                        .dispatch(frames::typing(c, &user, note.name.as_deref(), typing));
-                }
-            }
-            "presence" => {
-                if let (Some(user), Some(status)) = (note.user_id, note.status) {
-                    let role = note.role.unwrap_or_else(|| "user".into());
-                    self.hub.dispatch(frames::presence(
-                        Topic::Presence(user.as_str().into()),
-                        &user,
-                        &status,
-                        &role,
-                    ));
-                    if role != "user" {
-                        self.hub.dispatch(frames::presence(
-                            Topic::SupportQueue,
-                            &user,
-                            &status,
-                            &role,
-                        ));
-                    }
-                }
-            }
-            other => tracing::warn!(kind = other, "unknown notification"),
         }
-    }
-
-    /// The change a notification announces; rows too big for NOTIFY are read back.
-    async fn change_of(&self, note: Note) -> Option<Change> {
-        let (table, c, cs, ev) = (Table::parse(&note.t)?, note.c?, note.cs?, note.ev?);
-        let row = match note.row {
-            Some(row) => row,
-            None => {
-                let at = Position {
-                    origin: cs - 1,
-                    after: cs - 1,
-                    upto: Some(cs),
+        let mut pending: Vec<(Uuid, Pending)> = Vec::new();
+        for note in &notes {
+            if let Some((c, lo, hi)) = note.range() {
+                let at = match pending.iter().position(|(id, _)| *id == c) {
+                    Some(at) => at,
+                    None => {
+                        pending.push((c, Pending::default()));
+                        pending.len() - 1
+                    }
                 };
-                match changes::refill(&self.db, c, at).await {
-                    // Changed again since: that later change brings the row.
-                    Ok(backlog) => {
-                        backlog
-                            .changes
-                            .into_iter()
-                            .find(|ch| ch.change_seq == cs)?
-                            .row
+                let p = &mut pending[at].1;
+                p.upto = p.upto.max(hi);
+                if let Note::Messages { n, ev, .. } = note {
+                    if *n > 0 {
+                        self.metrics.messages_persisted.inc_by(*n);
+                        p.new_from = Some(p.new_from.map_or(lo, |f| f.min(lo)));
+                        p.inserted.push((lo, hi));
                     }
-                    Err(error) => {
-                        tracing::warn!(error = %error, "reading a large row");
-                        return None;
+                    for (cs, event) in ev.iter().flatten() {
+                        if let Ok(cs) = cs.parse() {
+                            p.events.insert(cs, *event);
+                        }
                     }
                 }
+            } else {
+                self.ephemeral(note);
             }
-        };
-        Some(Change {
-            table,
-            event: ev,
-            conversation_id: c,
-            change_seq: cs,
-            internal: note.internal,
-            user_id: note.user_id,
-            row,
-        })
+        }
+        if !pending.is_empty() {
+            self.conversations(pending).await?;
+        }
+        for note in notes {
+            self.side_topics(note).await;
+        }
+        Ok(())
     }
 
-    async fn conversation_change(&mut self, change: Change, users: &[String]) {
-        if change.event == "message_new" {
-            self.metrics.messages_persisted.inc();
-            if let Some(age) = commit_age(&change.row) {
-                self.metrics.dispatch_latency.observe(age);
+    /// Typing, presence and flags: no seq, straight to the hub.
+    fn ephemeral(&self, note: &Note) {
+        match note {
+            Note::Flags { c, user_id, row } => {
+                self.hub.dispatch(frames::flags(user_id, *c, row.clone()))
             }
-        }
-        let c = change.conversation_id;
-        let topic = Topic::Conversation(c);
-        match self.hub.sequence(c, change.change_seq) {
-            Sequence::Duplicate => return,
-            Sequence::Unwatched => {}
-            Sequence::Next => self.hub.dispatch(frames::change(&change, &topic)),
-            Sequence::Gap { after } => {
-                tracing::debug!(conversation = %c, after, upto = change.change_seq, "gap: refilling");
-                self.refill(c, after, Some(change.change_seq)).await;
-            }
-        }
-        self.side_topics(&change, users).await;
-        let revokes = matches!(change.table, Table::Session)
-            || matches!(change.event.as_str(), "member_left" | "member_updated");
-        if revokes && self.hub.has_subscribers(&topic) {
-            self.revalidate(c).await;
-        }
-    }
-
-    /// The inbox and support-queue feeds.
-    async fn side_topics(&mut self, change: &Change, users: &[String]) {
-        match change.table {
-            Table::Session => {
-                self.hub
-                    .dispatch(frames::change(change, &Topic::SupportQueue));
-                for user in users {
+            Note::Typing {
+                c,
+                user_id,
+                name,
+                typing,
+            } => self
+                .hub
+                .dispatch(frames::typing(*c, user_id, name.as_deref(), *typing)),
+            Note::Presence {
+                user_id,
+                status,
+                role,
+            } => {
+                let role = role.as_deref().unwrap_or("user");
+                self.hub.dispatch(frames::presence(
+                    Topic::Presence(user_id.as_str().into()),
+                    user_id,
+                    status,
+                    role,
+                ));
+                if role != "user" {
                     self.hub
-                        .dispatch(frames::change(change, &Topic::Inbox(user.as_str().into())));
+                        .dispatch(frames::presence(Topic::SupportQueue, user_id, status, role));
                 }
             }
-            Table::Member => {
-                self.members.remove(&change.conversation_id);
-                // the member hears on their inbox that they were added or removed
-                if matches!(change.event.as_str(), "member_joined" | "member_left") {
+            _ => {}
+        }
+    }
+
+    /// Reads what the batch announced, for every conversation someone
+    /// listens to (its topic, or a member's inbox), in one query; dispatches
+    /// each conversation's changes above what its topic has seen.
+    async fn conversations(&mut self, pending: Vec<(Uuid, Pending)>) -> anyhow::Result<()> {
+        let inbox = self.hub.any_inbox();
+        let mut ranges = Vec::new();
+        let mut seen = HashMap::new();
+        for (c, p) in &pending {
+            let cursor = self.hub.dispatched(*c);
+            let topic_after = match cursor {
+                Some(Some(last)) if last >= p.upto => None,
+                Some(Some(last)) => Some(last),
+                // watched, nothing dispatched yet: from this batch's first change
+                Some(None) => Some(p.new_from.unwrap_or(p.upto) - 1),
+                None => None,
+            };
+            let inbox_after = p.new_from.filter(|_| inbox).map(|lo| lo - 1);
+            let after = match (topic_after, inbox_after) {
+                (None, None) => continue,
+                (a, b) => a.into_iter().chain(b).min().expect("one is set"),
+            };
+            seen.insert(*c, topic_after);
+            ranges.push(Range {
+                conversation_id: *c,
+                after,
+                upto: p.upto,
+                origin: topic_after.unwrap_or(after),
+            });
+        }
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let fetched = changes::fetch(&self.db, &ranges)
+            .await
+            .context("reading announced changes")?;
+        for (c, backlog) in fetched {
+            let p = &pending.iter().find(|(id, _)| *id == c).expect("asked").1;
+            let topic_after = seen[&c];
+            if let Some(last) = topic_after {
+                let live = backlog.changes.iter().filter(|ch| ch.change_seq > last);
+                self.deliver(c, live, &p.events).await;
+                if backlog.more {
+                    let at = Position {
+                        origin: last,
+                        after: backlog.changes.last().map_or(last, |ch| ch.change_seq),
+                        upto: Some(backlog.snapshot_seq),
+                    };
+                    self.refill(c, at).await;
+                } else {
+                    self.hub.advance(c, backlog.snapshot_seq);
+                }
+            }
+            self.inbox_messages(c, &backlog.changes, &p.inserted).await;
+        }
+        Ok(())
+    }
+
+    /// Dispatches changes of a conversation in order; after one that may
+    /// revoke access (a member left or was banned, a session was reassigned),
+    /// re-checks the topic's subscribers before anything later goes out.
+    async fn deliver<'a>(
+        &self,
+        c: Uuid,
+        changes: impl Iterator<Item = &'a Change>,
+        events: &HashMap<i64, ChangeEvent>,
+    ) {
+        let topic = Topic::Conversation(c);
+        for change in changes {
+            let mut change = change.clone();
+            if change.event != ChangeEvent::MessageNew {
+                if let Some(event) = events.get(&change.change_seq) {
+                    change.event = *event;
+                }
+            }
+            if change.event == ChangeEvent::MessageNew {
+                if let Some(age) = commit_age(&change.row) {
+                    self.metrics.dispatch_latency.observe(age);
+                }
+            }
+            self.hub.dispatch(frames::change(&change, &topic));
+            self.hub.advance(c, change.change_seq);
+            if change.event.may_revoke() {
+                self.revalidate(c).await;
+                if change.table == Table::Member {
                     if let Some(user) = &change.user_id {
-                        self.hub
-                            .dispatch(frames::change(change, &Topic::Inbox(user.as_str().into())));
+                        self.revalidate_presence(c, user).await;
                     }
                 }
             }
-            Table::Message if change.event == "message_new" && self.hub.any_inbox() => {
-                let Some(members) = self.members_of(change.conversation_id).await else {
+        }
+    }
+
+    /// New messages to the inbox of every member who listens there.
+    async fn inbox_messages(&mut self, c: Uuid, changes: &[Change], inserted: &[(i64, i64)]) {
+        let fresh: Vec<Change> = changes
+            .iter()
+            .filter(|ch| ch.table == Table::Message)
+            .filter(|ch| {
+                let seq = ch.row["seq"].as_i64().unwrap_or(0);
+                inserted.iter().any(|(lo, hi)| (*lo..=*hi).contains(&seq))
+            })
+            .map(|ch| Change {
+                event: ChangeEvent::MessageNew,
+                ..ch.clone()
+            })
+            .collect();
+        if fresh.is_empty() || !self.hub.any_inbox() {
+            return;
+        }
+        let Some(members) = self.members_of(c).await else {
+            return;
+        };
+        for (user, staff) in members.iter() {
+            let topic = Topic::Inbox(user.as_str().into());
+            if !self.hub.has_subscribers(&topic) {
+                continue;
+            }
+            for change in fresh.iter().filter(|ch| !ch.internal || *staff) {
+                self.hub.dispatch(frames::change(change, &topic));
+            }
+        }
+    }
+
+    /// The inbox and support-queue feeds of session and member changes.
+    async fn side_topics(&mut self, note: Note) {
+        match note {
+            Note::Session {
+                ev,
+                c,
+                cs,
+                users,
+                row,
+            } => {
+                let Some(row) = self.row_of(c, cs, row).await else {
                     return;
                 };
-                for (user, staff) in members.iter() {
-                    let topic = Topic::Inbox(user.as_str().into());
-                    if (!change.internal || *staff) && self.hub.has_subscribers(&topic) {
-                        self.hub.dispatch(frames::change(change, &topic));
-                    }
+                let change = Change {
+                    table: Table::Session,
+                    event: ev,
+                    conversation_id: c,
+                    change_seq: cs,
+                    internal: false,
+                    user_id: None,
+                    row,
+                };
+                self.hub
+                    .dispatch(frames::change(&change, &Topic::SupportQueue));
+                for user in users.iter().flatten() {
+                    self.hub
+                        .dispatch(frames::change(&change, &Topic::Inbox(user.as_str().into())));
                 }
             }
-            Table::Message | Table::Room => {}
+            Note::Member {
+                ev,
+                c,
+                cs,
+                user_id,
+                row,
+            } => {
+                self.members.remove(&c);
+                // the member hears on their inbox that they were added or removed
+                if matches!(ev, ChangeEvent::MemberJoined | ChangeEvent::MemberLeft) {
+                    let Some(row) = self.row_of(c, cs, row).await else {
+                        return;
+                    };
+                    let change = Change {
+                        table: Table::Member,
+                        event: ev,
+                        conversation_id: c,
+                        change_seq: cs,
+                        internal: false,
+                        user_id: Some(user_id.clone()),
+                        row,
+                    };
+                    self.hub
+                        .dispatch(frames::change(&change, &Topic::Inbox(user_id.into())));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A session or member row as announced, or read back when it was too big
+    /// for NOTIFY (None if it changed again since: that change brings it).
+    async fn row_of(&self, c: Uuid, cs: i64, row: Option<Value>) -> Option<Value> {
+        if row.is_some() {
+            return row;
+        }
+        let at = Position {
+            origin: cs - 1,
+            after: cs - 1,
+            upto: Some(cs),
+        };
+        match changes::refill(&self.db, c, at).await {
+            Ok(backlog) => backlog
+                .changes
+                .into_iter()
+                .find(|ch| ch.change_seq == cs)
+                .map(|ch| ch.row),
+            Err(error) => {
+                tracing::warn!(%error, "reading a large row");
+                None
+            }
         }
     }
 
@@ -342,26 +554,110 @@ impl Listener {
     }
 
     /// Removes subscribers who may no longer read the conversation (the same
-    /// `pgchat.can_read` the RLS policies use).
+    /// `pgchat.can_read` the RLS policies use). Fails closed: when the check
+    /// cannot run, every subscriber is dropped and resumes by cursor (their
+    /// subscribe is checked afresh).
     async fn revalidate(&self, c: Uuid) {
         let topic = Topic::Conversation(c);
         let subscribers = self.hub.subscribers_of(&topic);
+        if subscribers.is_empty() {
+            return;
+        }
         let users: Vec<&str> = subscribers.iter().map(|(u, _)| &**u).collect();
         let roles: Vec<&str> = subscribers.iter().map(|(_, r)| r.as_str()).collect();
-        let revoked = async {
-            let client = self.db.client().await.ok()?;
-            client
+        let checked = async {
+            let client = self.db.client().await?;
+            let rows = client
                 .query(
-                    "SELECT x.u FROM unnest($2::text[], $3::text[]) AS x(u, r) WHERE NOT pgchat.can_read($1, x.u, x.r)",
+                    "SELECT x.u FROM unnest($2::text[], $3::text[]) AS x(u, r)
+                      WHERE NOT pgchat.can_read($1, x.u, x.r)",
                     &[&c, &users, &roles],
                 )
-                .await
-                .ok()
+                .await?;
+            Ok::<_, ApiError>(
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>(),
+            )
         }
         .await;
-        for row in revoked.unwrap_or_default() {
-            let user: String = row.get(0);
-            self.hub.revoke(&topic, &user, frames::revoked(&topic));
+        let (revoked, reason) = match checked {
+            Ok(revoked) => (revoked, frames::Unsubscribed::AccessRevoked),
+            Err(error) => {
+                tracing::warn!(%error, conversation = %c, "re-checking access failed: dropping every subscriber");
+                let all = users.iter().map(|u| u.to_string()).collect();
+                (all, frames::Unsubscribed::RecheckFailed)
+            }
+        };
+        for user in revoked {
+            self.hub
+                .revoke(&topic, &user, frames::unsubscribed(&topic, reason));
+        }
+    }
+
+    /// After `user` left (or was banned from) conversation `c`: presence
+    /// subscriptions between them and its members are re-checked
+    /// (`pgchat.can_see_presence`), failing closed like `revalidate`.
+    async fn revalidate_presence(&self, c: Uuid, user: &str) {
+        let mut targets = vec![user.to_owned()];
+        if let Ok(client) = self.db.client().await {
+            if let Ok(rows) = client
+                .query(
+                    "SELECT user_id FROM conversation_members WHERE conversation_id = $1",
+                    &[&c],
+                )
+                .await
+            {
+                targets.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+            }
+        }
+        let mut watchers = Vec::new();
+        for target in &targets {
+            let topic = Topic::Presence(target.as_str().into());
+            for (watcher, role) in self.hub.subscribers_of(&topic) {
+                watchers.push((watcher.to_string(), role.as_str(), target.clone()));
+            }
+        }
+        if watchers.is_empty() {
+            return;
+        }
+        let w: Vec<&str> = watchers.iter().map(|(u, _, _)| u.as_str()).collect();
+        let r: Vec<&str> = watchers.iter().map(|(_, role, _)| *role).collect();
+        let t: Vec<&str> = watchers
+            .iter()
+            .map(|(_, _, target)| target.as_str())
+            .collect();
+        let checked = async {
+            let client = self.db.client().await?;
+            let rows = client
+                .query(
+                    "SELECT x.w, x.t FROM unnest($1::text[], $2::text[], $3::text[]) AS x(w, r, t)
+                      WHERE NOT pgchat.can_see_presence(x.w, x.r, x.t)",
+                    &[&w, &r, &t],
+                )
+                .await?;
+            Ok::<_, ApiError>(
+                rows.iter()
+                    .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        .await;
+        let (revoked, reason) = match checked {
+            Ok(revoked) => (revoked, frames::Unsubscribed::AccessRevoked),
+            Err(error) => {
+                tracing::warn!(%error, "re-checking presence failed: dropping those subscriptions");
+                let all = watchers
+                    .iter()
+                    .map(|(w, _, t)| (w.clone(), t.clone()))
+                    .collect();
+                (all, frames::Unsubscribed::RecheckFailed)
+            }
+        };
+        for (watcher, target) in revoked {
+            let topic = Topic::Presence(target.as_str().into());
+            self.hub
+                .revoke(&topic, &watcher, frames::unsubscribed(&topic, reason));
         }
     }
 
@@ -369,19 +665,14 @@ impl Listener {
     async fn refill_all(&mut self) {
         for (c, last) in self.hub.watched_conversations() {
             if let Some(after) = last {
-                self.refill(c, after, None).await;
+                self.refill(c, Position::start(after)).await;
             }
         }
     }
 
-    /// Dispatches the conversation's changes after `after` (up to `upto`) from the tables.
-    async fn refill(&self, c: Uuid, after: i64, upto: Option<i64>) {
-        let topic = Topic::Conversation(c);
-        let mut at = Position {
-            origin: after,
-            after,
-            upto,
-        };
+    /// Dispatches the conversation's changes from `at` from the tables, chunk
+    /// by chunk, with the same revocation checks as live delivery.
+    async fn refill(&self, c: Uuid, mut at: Position) {
         loop {
             let backlog = match changes::refill(&self.db, c, at).await {
                 Ok(backlog) => backlog,
@@ -390,13 +681,11 @@ impl Listener {
                     return;
                 }
             };
-            for change in &backlog.changes {
-                self.hub.dispatch(frames::change(change, &topic));
-                self.hub.advance(c, change.change_seq);
-            }
+            self.deliver(c, backlog.changes.iter(), &HashMap::new())
+                .await;
             if !backlog.more {
-                // Numbers taken by changes that left no row (a retried send's
-                // trigger, say) are passed too.
+                // Numbers taken by changes that left no row (a send that
+                // failed after its batch reserved numbers, say) are passed too.
                 self.hub.advance(c, backlog.snapshot_seq);
                 return;
             }

@@ -5,10 +5,12 @@
 //! ordered query; no event log is kept.
 
 use serde_json::Value;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::auth::Identity;
-use crate::db::{Db, Transaction};
+
+use crate::db::Db;
 use crate::error::ApiError;
 
 /// The table a change belongs to.
@@ -22,7 +24,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub fn parse(name: &str) -> Option<Self> {
+    fn parse(name: &str) -> Option<Self> {
         match name {
             "message" => Some(Self::Message),
             "session" => Some(Self::Session),
@@ -33,15 +35,46 @@ impl Table {
     }
 }
 
+/// The client event of a committed change, named once: the wire `type` of
+/// its frame, and the `ev` of NOTIFY payloads and of `pgchat.changes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeEvent {
+    MessageNew,
+    MessageUpdated,
+    MessageDeleted,
+    /// Live only (replayed as message_updated), like the two pin events.
+    Reaction,
+    MessagePinned,
+    MessageUnpinned,
+    SessionUpdated,
+    MemberJoined,
+    MemberLeft,
+    MemberUpdated,
+    Read,
+    Delivered,
+    RoomUpdated,
+}
+
+impl ChangeEvent {
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(name.to_owned())).ok()
+    }
+
+    /// A change after which some subscribers may have lost access.
+    pub fn may_revoke(self) -> bool {
+        matches!(
+            self,
+            Self::SessionUpdated | Self::MemberLeft | Self::MemberUpdated
+        )
+    }
+}
+
 /// One committed change of a conversation, in wire shape.
 #[derive(Clone, Debug)]
 pub struct Change {
     pub table: Table,
-    /// The client event: message_new, message_updated, message_deleted,
-    /// session_updated, member_joined, member_left, read, delivered, member_updated,
-    /// room_updated; live only (replayed as message_updated): reaction,
-    /// message_pinned, message_unpinned.
-    pub event: String,
+    pub event: ChangeEvent,
     pub conversation_id: Uuid,
     pub change_seq: i64,
     /// An internal note: staff only.
@@ -61,27 +94,6 @@ pub struct Backlog {
     /// More changes remain below `snapshot_seq` (read the next chunk after the last one).
     pub more: bool,
 }
-
-/// `seq > $5` (the reader's original cursor) tells a message created after the
-/// cursor from one changed after it, whichever chunk it falls in.
-const CHANGES: &str = "
-    SELECT * FROM (
-      SELECT m.change_seq, 'message' AS t,
-             CASE WHEN m.seq > $5 THEN 'message_new'
-                  WHEN m.deleted_at IS NOT NULL THEN 'message_deleted'
-                  ELSE 'message_updated' END AS ev,
-             m.internal, NULL::text AS user_id, pgchat.message_json(m) AS row
-        FROM chat_messages m WHERE m.conversation_id = $1 AND m.change_seq > $2 AND m.change_seq <= $3
-      UNION ALL
-      SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_json(s)
-        FROM live_chat_sessions s WHERE s.conversation_id = $1 AND s.change_seq > $2 AND s.change_seq <= $3
-      UNION ALL
-      SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id, pgchat.member_json(cm)
-        FROM conversation_members cm WHERE cm.conversation_id = $1 AND cm.change_seq > $2 AND cm.change_seq <= $3
-      UNION ALL
-      SELECT c.change_seq, 'room', 'room_updated', false, NULL, pgchat.room_json(c)
-        FROM conversations c WHERE c.id = $1 AND c.change_seq > $2 AND c.change_seq <= $3
-    ) changes ORDER BY change_seq LIMIT $4";
 
 /// Most changes read in one go; a longer backlog comes in chunks.
 pub const CHUNK: i64 = 2000;
@@ -117,8 +129,9 @@ impl Position {
     }
 }
 
-/// The changes `caller` may see from `at`, at most one chunk. RLS decides
-/// visibility; an invisible conversation is a 404.
+/// The changes `caller` may see from `at`, at most one chunk, read by
+/// `pgchat.changes_as_caller` (the visibility RLS gives, decided once for the
+/// conversation rather than per row). An invisible conversation is a 404.
 pub async fn since(
     db: &Db,
     caller: &Identity,
@@ -127,70 +140,136 @@ pub async fn since(
 ) -> Result<Backlog, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let backlog = read(&tx, conversation_id, at).await?;
-    tx.commit().await?;
-    backlog.ok_or(ApiError::NotFound("conversation"))
-}
-
-/// Every change after `after` up to `upto`, as the server sees them (for the
-/// hub's refill; the hub applies each subscriber's visibility).
-pub async fn refill(db: &Db, conversation_id: Uuid, at: Position) -> Result<Backlog, ApiError> {
-    let mut client = db.client().await?;
-    let tx = client.transaction().await?;
-    let backlog = read(&tx, conversation_id, at).await?;
-    tx.commit().await?;
-    Ok(backlog.unwrap_or(Backlog {
-        changes: Vec::new(),
-        snapshot_seq: at.after,
-        more: false,
-    }))
-}
-
-async fn read(
-    tx: &Transaction<'_>,
-    conversation_id: Uuid,
-    at: Position,
-) -> Result<Option<Backlog>, ApiError> {
     let statement = tx
-        .prepare_cached("SELECT last_seq FROM conversations WHERE id = $1")
+        .prepare_cached("SELECT * FROM pgchat.changes_as_caller($1, $2, $3, $4, $5)")
         .await?;
-    let Some(row) = tx.query_opt(&statement, &[&conversation_id]).await? else {
-        return Ok(None);
-    };
-    let last_seq: i64 = row.get(0);
-    let snapshot_seq = at.upto.map_or(last_seq, |u| u.min(last_seq));
-    let statement = tx.prepare_cached(CHANGES).await?;
     let rows = tx
         .query(
             &statement,
             &[
                 &conversation_id,
                 &at.after,
-                &snapshot_seq,
-                &(CHUNK + 1),
+                &at.upto.unwrap_or(i64::MAX),
                 &at.origin,
+                &(CHUNK + 1),
             ],
         )
         .await?;
+    tx.commit().await?;
+    let (header, rows) = rows
+        .split_first()
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let head: i64 = header.get("head");
+    let snapshot_seq = at.upto.map_or(head, |upto| upto.min(head));
+    let rows: Vec<&Row> = rows.iter().collect();
+    Ok(backlog(conversation_id, &rows, snapshot_seq))
+}
+
+/// Every change after `after` up to `upto`, as the server sees them (for the
+/// hub's refill; the hub applies each subscriber's visibility).
+pub async fn refill(db: &Db, conversation_id: Uuid, at: Position) -> Result<Backlog, ApiError> {
+    let range = Range {
+        conversation_id,
+        after: at.after,
+        upto: at.upto.unwrap_or(i64::MAX),
+        origin: at.origin,
+    };
+    let mut backlogs = fetch(db, &[range]).await?;
+    Ok(backlogs.pop().map_or(
+        // gone (deleted): nothing more will come
+        Backlog {
+            changes: Vec::new(),
+            snapshot_seq: at.after,
+            more: false,
+        },
+        |(_, backlog)| backlog,
+    ))
+}
+
+/// A range of one conversation's changes for the server to read.
+#[derive(Clone, Copy, Debug)]
+pub struct Range {
+    pub conversation_id: Uuid,
+    pub after: i64,
+    pub upto: i64,
+    /// The reader's original cursor (see `Position::origin`).
+    pub origin: i64,
+}
+
+/// Several conversations' ranges in one query, at most one chunk each, as the
+/// server sees them: the listener's fan-out of what the triggers announced.
+/// Conversations that no longer exist are left out.
+pub async fn fetch(db: &Db, ranges: &[Range]) -> Result<Vec<(Uuid, Backlog)>, ApiError> {
+    let client = db.client().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT r.c, c.last_seq AS head, x.*
+               FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY
+                    AS r(c, after, upto, origin, ord)
+               JOIN conversations c ON c.id = r.c
+               LEFT JOIN LATERAL pgchat.changes(r.c, r.after, least(r.upto, c.last_seq), r.origin,
+                                                $5, true, 0) x ON true
+              ORDER BY r.ord, x.change_seq",
+        )
+        .await?;
+    let ids: Vec<Uuid> = ranges.iter().map(|r| r.conversation_id).collect();
+    let afters: Vec<i64> = ranges.iter().map(|r| r.after).collect();
+    let uptos: Vec<i64> = ranges.iter().map(|r| r.upto).collect();
+    let origins: Vec<i64> = ranges.iter().map(|r| r.origin).collect();
+    let rows = client
+        .query(&statement, &[&ids, &afters, &uptos, &origins, &(CHUNK + 1)])
+        .await?;
+    // rows come grouped by range, in the ranges' order (each conversation once)
+    let uptos: std::collections::HashMap<Uuid, i64> =
+        ranges.iter().map(|r| (r.conversation_id, r.upto)).collect();
+    Ok(rows
+        .chunk_by(|a, b| a.get::<_, Uuid>(0) == b.get::<_, Uuid>(0))
+        .map(|group| {
+            let c: Uuid = group[0].get(0);
+            let head: i64 = group[0].get("head");
+            // a conversation without changes in range is one row of NULLs
+            let changes: Vec<&Row> = group
+                .iter()
+                .filter(|r| r.get::<_, Option<i64>>("change_seq").is_some())
+                .collect();
+            (c, backlog(c, &changes, uptos[&c].min(head)))
+        })
+        .collect())
+}
+
+/// Rows of `pgchat.changes` (columns change_seq, t, ev, internal, user_id,
+/// wire) as a backlog; more than `CHUNK` rows means more remain.
+fn backlog(conversation_id: Uuid, rows: &[&Row], snapshot_seq: i64) -> Backlog {
     let more = rows.len() as i64 > CHUNK;
     let changes = rows
         .iter()
         .take(CHUNK as usize)
-        .map(|r| Change {
-            change_seq: r.get(0),
-            table: Table::parse(r.get(1)).expect("the query names known tables"),
-            event: r.get(2),
-            internal: r.get(3),
-            user_id: r.get(4),
-            row: r.get(5),
-            conversation_id,
-        })
+        .filter_map(|r| change(conversation_id, r))
         .collect();
-    Ok(Some(Backlog {
+    Backlog {
         changes,
         snapshot_seq,
         more,
-    }))
+    }
+}
+
+/// One row of `pgchat.changes`; None for a kind this server does not know
+/// (a newer server's change, logged).
+fn change(conversation_id: Uuid, row: &Row) -> Option<Change> {
+    let (t, ev): (&str, &str) = (row.get("t"), row.get("ev"));
+    let (Some(table), Some(event)) = (Table::parse(t), ChangeEvent::parse(ev)) else {
+        tracing::warn!(table = t, event = ev, "unknown change");
+        return None;
+    };
+    Some(Change {
+        table,
+        event,
+        conversation_id,
+        change_seq: row.get("change_seq"),
+        internal: row.get("internal"),
+        user_id: row.get("user_id"),
+        row: row.get("wire"),
+    })
 }
 
 /// Where a conversation `caller` can read stands now (its last change_seq).
@@ -198,7 +277,7 @@ pub async fn head(db: &Db, caller: &Identity, conversation_id: Uuid) -> Result<i
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
-        .prepare_cached("SELECT last_seq FROM conversations WHERE id = $1")
+        .prepare_cached("SELECT head FROM pgchat.changes_as_caller($1, 0, 0, 0, 0)")
         .await?;
     let row = tx.query_opt(&statement, &[&conversation_id]).await?;
     tx.commit().await?;

@@ -186,14 +186,18 @@ pub async fn statuses(db: &Db, users: &[String]) -> Result<Vec<(String, String)>
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Whether `caller` may see `user` (themselves, staff, or someone they share a
-/// conversation with: the `users` RLS policy decides).
+/// Whether `caller` may follow `user`'s presence (themselves, staff, or
+/// someone they share a conversation with as current members:
+/// `pgchat.can_see_presence` decides, also when the listener re-checks).
 pub async fn can_see_user(db: &Db, caller: &Identity, user: &str) -> Result<bool, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx
-        .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])
+        .query_one(
+            "SELECT pgchat.can_see_presence($1, $2, $3)",
+            &[&caller.sub, &caller.role.as_str(), &user],
+        )
         .await?;
     tx.commit().await?;
-    Ok(row.is_some())
+    Ok(row.get(0))
 }

@@ -133,62 +133,18 @@ enum Outcome {
     Slow,
 }
 
-/// Inserts the batch; items that raced a concurrent send of the same
-/// `client_msg_id` are taken out (they become `Slow`, and the ordinary path
-/// will find the stored message) and the rest is inserted again, so that no
-/// seq is spent on a row that was not stored.
+/// Stores the batch with one call of `pgchat.send_batch` in one transaction.
 async fn insert(db: &Db, batch: &[Job]) -> Result<Vec<Outcome>, ApiError> {
     let mut client = db.client().await?;
     for job in batch {
         db.provision(&client, &job.caller).await?;
     }
-    let mut outcomes = vec![Outcome::Slow; batch.len()];
-    let mut pending: Vec<usize> = (0..batch.len()).collect();
-    while !pending.is_empty() {
-        let jobs: Vec<&Job> = pending.iter().map(|&i| &batch[i]).collect();
-        let tx = client.transaction().await?;
-        let rows = attempt(&tx, &jobs).await?;
-        let mut conflicted = Vec::new();
-        let mut done = Vec::new();
-        for (position, outcome, message) in rows {
-            let index = pending[position];
-            match outcome.as_str() {
-                "created" | "existing" => {
-                    done.push((
-                        index,
-                        Sent {
-                            message,
-                            created: outcome == "created",
-                        },
-                    ));
-                }
-                "conflict" => conflicted.push(index),
-                _ => {}
-            }
-        }
-        if conflicted.is_empty() {
-            tx.commit().await?;
-            for (index, sent) in done {
-                outcomes[index] = Outcome::Done(sent);
-            }
-            break;
-        }
-        tx.rollback().await?;
-        pending.retain(|i| !conflicted.contains(i) && done.iter().any(|(d, _)| d == i));
-    }
-    Ok(outcomes)
-}
-
-/// One run of `pgchat.send_batch`: (position in `jobs`, outcome, message).
-async fn attempt(
-    tx: &deadpool_postgres::Transaction<'_>,
-    jobs: &[&Job],
-) -> Result<Vec<(usize, String, serde_json::Value)>, ApiError> {
-    let items: Vec<_> = jobs
+    let items: Vec<_> = batch
         .iter()
         .map(|job| {
             json!({
-                "claims": { "sub": job.caller.sub, "role": job.caller.role },
+                "sub": job.caller.sub,
+                "role": job.caller.role,
                 "conversation_id": job.conversation_id,
                 "client_msg_id": job.new.client_msg_id,
                 "kind": job.new.kind.as_str(),
@@ -199,25 +155,37 @@ async fn attempt(
             })
         })
         .collect();
+    // each sender in the role their verified token carries (the insert policy reads it)
+    let senders: serde_json::Map<String, serde_json::Value> = batch
+        .iter()
+        .map(|job| (job.caller.sub.clone(), json!(job.caller.role)))
+        .collect();
+    let tx = client.transaction().await?;
     let set_role = tx
         .prepare_cached("SELECT set_config('role', 'pgchat_user', true)")
         .await?;
     let send = tx
-        .prepare_cached("SELECT i, outcome, message FROM pgchat.send_batch($1)")
+        .prepare_cached("SELECT i, outcome, message FROM pgchat.send_batch($1, $2)")
         .await?;
-    let items = serde_json::Value::Array(items);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&items];
+    let (items, senders) = (
+        serde_json::Value::Array(items),
+        serde_json::Value::Object(senders),
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&items, &senders];
     let (_, rows) = tokio::try_join!(tx.execute(&set_role, &[]), tx.query(&send, &params))?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let position = row.get::<_, i32>(0) as usize - 1;
-            (
-                position,
-                row.get(1),
-                row.get::<_, Option<serde_json::Value>>(2)
-                    .unwrap_or_default(),
-            )
-        })
-        .collect())
+    tx.commit().await?;
+    let mut outcomes = vec![Outcome::Slow; batch.len()];
+    for row in rows {
+        let position = row.get::<_, i32>(0) as usize - 1;
+        let created = match row.get::<_, &str>(1) {
+            "created" => true,
+            "existing" => false,
+            _ => continue,
+        };
+        outcomes[position] = Outcome::Done(Sent {
+            message: row.get(2),
+            created,
+        });
+    }
+    Ok(outcomes)
 }

@@ -1,0 +1,62 @@
+-- A conversation's changes after a cursor, rebuilt from the tables, oldest
+-- first: the backfill of a subscribe with `since`, long polling, SSE resume,
+-- and the listener's fan-out of notified ranges and refills. Every row change
+-- of a conversation carries a change_seq, so "everything after the cursor" is
+-- one ordered, set-based query (no event log is kept, and no function is
+-- called per row: message JSON comes from the pgchat.message_rows joins).
+--
+-- `origin` is the reader's original cursor: a message with seq > origin is new
+-- to the reader (message_new), whichever chunk it falls in; others are
+-- replayed as the row as it is now. `staff` and `hidden` are the reader's
+-- visibility of messages (internal notes; delete-for-me), the same rule as the
+-- chat_messages SELECT policy. Not granted to pgchat_user: readers go through
+-- pgchat.changes_as_caller.
+CREATE OR REPLACE FUNCTION pgchat.changes(conv uuid, after bigint, upto bigint, origin bigint,
+                                          lim bigint, staff boolean, hidden bigint)
+RETURNS TABLE (change_seq bigint, t text, ev text, internal boolean, user_id text, wire jsonb)
+LANGUAGE sql STABLE AS $$
+  SELECT * FROM (
+    SELECT m.change_seq, 'message'::text,
+           CASE WHEN m.seq > origin THEN 'message_new'
+                WHEN m.deleted_at IS NOT NULL THEN 'message_deleted'
+                ELSE 'message_updated' END,
+           m.internal, NULL::text, m.json
+      FROM pgchat.message_rows m
+     WHERE m.conversation_id = conv AND m.change_seq > after AND m.change_seq <= upto
+       AND (staff OR NOT m.internal) AND m.seq > hidden
+    UNION ALL
+    SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_json(s)
+      FROM live_chat_sessions s WHERE s.conversation_id = conv AND s.change_seq > after AND s.change_seq <= upto
+    UNION ALL
+    SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id, pgchat.member_json(cm)
+      FROM conversation_members cm
+     WHERE cm.conversation_id = conv AND cm.change_seq > after AND cm.change_seq <= upto
+    UNION ALL
+    SELECT c.change_seq, 'room', 'room_updated', false, NULL, pgchat.room_json(c)
+      FROM conversations c WHERE c.id = conv AND c.change_seq > after AND c.change_seq <= upto
+  ) changes ORDER BY 1 LIMIT lim
+$$;
+
+-- The caller's view (RLS's rule, decided once per call instead of per row):
+-- nothing unless they may read the conversation (pgchat.can_read, as the
+-- policies), internal notes for staff, nothing below their delete-for-me point.
+-- The first row carries only where the conversation stands (`head`, its last
+-- change_seq); no row at all means the caller may not read it.
+CREATE OR REPLACE FUNCTION pgchat.changes_as_caller(conv uuid, after bigint, upto bigint, origin bigint,
+                                                    lim bigint)
+RETURNS TABLE (head bigint, change_seq bigint, t text, ev text, internal boolean, user_id text, wire jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  last bigint;
+BEGIN
+  IF NOT pgchat.can_read(conv, auth.uid(), auth.role()) THEN
+    RETURN;
+  END IF;
+  SELECT c.last_seq INTO last FROM conversations c WHERE c.id = conv;
+  head := last;
+  RETURN NEXT;
+  RETURN QUERY
+    SELECT last, x.*
+      FROM pgchat.changes(conv, after, least(upto, last), origin, lim, auth.is_staff(),
+                          pgchat.hidden_before(conv, auth.uid())) x;
+END $$;
