@@ -44,6 +44,11 @@ pub struct DatabaseConfig {
     /// Concurrent group-commit workers (each commits its own batches).
     #[arg(long, env = "PGCHAT_SEND_WORKERS", default_value_t = 4)]
     pub send_workers: usize,
+
+    /// Sends this node holds waiting for a group commit; past it a send is
+    /// refused at once with 503 `overloaded` (Retry-After) instead of waiting.
+    #[arg(long, env = "PGCHAT_SEND_QUEUE", default_value_t = 2048)]
+    pub send_queue: usize,
 }
 
 /// How tokens are verified and minted.

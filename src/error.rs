@@ -42,6 +42,10 @@ pub enum ApiError {
     /// 503: the database is unreachable right now; retrying is safe.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: this node's queue of sends is full; retrying (with the same
+    /// client_msg_id) is safe, and refusing at once keeps accepted sends fast.
+    #[error("the server is overloaded; retry shortly")]
+    Overloaded,
     /// 500: a bug or an unexpected failure.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -85,7 +89,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +107,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal",
         }
     }
@@ -124,7 +129,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            Self::Unavailable(_) => Some(1),
+            Self::Unavailable(_) | Self::Overloaded => Some(1),
             _ => None,
         }
     }

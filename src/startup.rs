@@ -93,7 +93,11 @@ impl Application {
         )?;
         let mut db = Db::new(database.clone(), config.database.db_pool_size)?;
         if config.database.group_commit {
-            db = db.with_group_commit(config.database.send_workers, config.database.send_batch_max);
+            db = db.with_group_commit(
+                config.database.send_workers,
+                config.database.send_batch_max,
+                config.database.send_queue,
+            );
         }
         let desk = Desk::start(db.clone(), database.clone(), config.desk.clone()).await?;
         if config.retention.retention_interval_secs > 0 {

@@ -34,6 +34,8 @@ pub enum Scenario {
     Ramp,
     /// A subscriber that missed N messages reconnects: time until caught up.
     Resume,
+    /// Many subscribers that each missed messages reconnect at once.
+    Storm,
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -63,7 +65,7 @@ pub struct BenchArgs {
     /// Customer/agent pairs (support).
     #[arg(long, default_value_t = 50)]
     pub pairs: usize,
-    /// Idle connections to open (capacity).
+    /// Idle connections to open (capacity); subscribers that reconnect (storm).
     #[arg(long, default_value_t = 10_000)]
     pub connections: usize,
     /// Stop opening connections when the server's RSS reaches this (capacity).
@@ -72,7 +74,7 @@ pub struct BenchArgs {
     /// p99 bound for the ramp, in milliseconds.
     #[arg(long, default_value_t = 50.0)]
     pub p99_bound_ms: f64,
-    /// Messages missed before reconnecting (resume).
+    /// Messages missed before reconnecting (resume; per conversation in a storm).
     #[arg(long, default_value_t = 10_000)]
     pub backlog: usize,
     /// Also run pgbench on the same INSERT against this database server (a scratch database is created there).
@@ -107,6 +109,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Capacity => scenarios::capacity(&ctx, &args).await?,
         Scenario::Ramp => scenarios::ramp(&ctx, &args).await?,
         Scenario::Resume => scenarios::resume(&ctx, &args).await?,
+        Scenario::Storm => scenarios::storm(&ctx, &args).await?,
     };
     if args.pgbench {
         let url = args

@@ -1,7 +1,10 @@
-//! The physical limit beside our figures: PostgreSQL's own pgbench running the
-//! very INSERT a send performs (with the seq trigger), in a scratch database
-//! with the same schema — with per-row NOTIFY and a listener draining it,
-//! without NOTIFY, and with 10-row INSERTs (batching, as group commit does).
+//! The physical limit beside our figures, in the same run: PostgreSQL's own
+//! pgbench on (1) the reference — a minimal durable chat INSERT (uuid id,
+//! conversation, body, a per-conversation seq from a BEFORE trigger, no
+//! NOTIFY), the figure pgchat's persisted rate is measured against; (2)
+//! pgchat's own message INSERT one row per transaction (all its triggers, as
+//! a psql user's insert runs them), with its notification and a listener
+//! draining it, and without; (3) 10-row INSERTs of it.
 
 use std::process::Command;
 
@@ -81,8 +84,21 @@ async fn measure(
             "\\set r random(1, {CONVERSATIONS})\nINSERT INTO chat_messages (conversation_id, sender_id, sender_role, body) SELECT {target}, 'b', 'user', 'b|1700000000000000' FROM generate_series(1, 10);\n"
         ),
     )?;
+    client.batch_execute(MINIMAL_SCHEMA).await?;
+    let minimal = args.work_dir.join("minimal.sql");
+    std::fs::write(
+        &minimal,
+        format!(
+            "\\set r random(1, {CONVERSATIONS})\nINSERT INTO minimal_messages (conversation_id, body) VALUES ({target}, 'b|1700000000000000');\n"
+        ),
+    )?;
     let conninfo = conninfo(scratch);
     let mut figures = Map::new();
+    let reference = pgbench(&conninfo, &minimal, args)?;
+    figures.insert(
+        "pgbench_minimal_insert_rows_per_s".into(),
+        round(reference).into(),
+    );
     let notify = pgbench(&conninfo, &single, args)?;
     figures.insert("pgbench_notify_tps".into(), round(notify).into());
     let notify10 = pgbench(&conninfo, &batch, args)?;
@@ -91,7 +107,7 @@ async fn measure(
         round(notify10 * 10.0).into(),
     );
     client
-        .batch_execute("ALTER TABLE chat_messages DISABLE TRIGGER chat_messages_notify")
+        .batch_execute("ALTER TABLE chat_messages DISABLE TRIGGER chat_messages_notify_insert")
         .await?;
     let without = pgbench(&conninfo, &single, args)?;
     figures.insert("pgbench_no_notify_tps".into(), round(without).into());
@@ -99,6 +115,27 @@ async fn measure(
     drain.abort();
     Ok(figures)
 }
+
+/// The reference: the least a durable chat INSERT does (an id, the
+/// conversation, the body, the conversation's next seq from a BEFORE trigger).
+const MINIMAL_SCHEMA: &str = "
+    CREATE TABLE minimal_conversations (id uuid PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0);
+    INSERT INTO minimal_conversations (id) SELECT id FROM conversations;
+    CREATE TABLE minimal_messages (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      conversation_id uuid NOT NULL REFERENCES minimal_conversations (id),
+      seq bigint NOT NULL,
+      body text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      UNIQUE (conversation_id, seq));
+    CREATE FUNCTION minimal_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      UPDATE minimal_conversations SET last_seq = last_seq + 1 WHERE id = NEW.conversation_id
+      RETURNING last_seq INTO NEW.seq;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER minimal_seq BEFORE INSERT ON minimal_messages
+      FOR EACH ROW EXECUTE FUNCTION minimal_seq();";
 
 fn uuid_of(n: u32) -> String {
     format!("00000000-0000-0000-0000-{n:012}")

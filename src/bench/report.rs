@@ -58,6 +58,7 @@ pub struct Totals {
     pub errors: u64,
 }
 
+#[derive(Clone)]
 pub struct Report {
     pub scenario: String,
     pub fields: Map<String, Value>,
@@ -111,7 +112,13 @@ impl Report {
         let persisted = self.fields.get("persisted_per_s").and_then(Value::as_f64);
         let without = figures.get("pgbench_no_notify_tps").and_then(Value::as_f64);
         let with = figures.get("pgbench_notify_tps").and_then(Value::as_f64);
+        let reference = figures
+            .get("pgbench_minimal_insert_rows_per_s")
+            .and_then(Value::as_f64);
         self.fields.extend(figures);
+        if let (Some(ours), Some(reference)) = (persisted, reference) {
+            self.set("ratio_vs_minimal_insert", round(ours / reference));
+        }
         if let (Some(ours), Some(limit)) = (persisted, without) {
             self.set("efficiency_vs_pgbench_no_notify", round(ours / limit));
         }

@@ -31,6 +31,8 @@ struct Tally {
     persisted: AtomicU64,
     deliveries: AtomicU64,
     errors: AtomicU64,
+    /// Sends refused at once because the server's send queue was full.
+    refused: AtomicU64,
     latencies: Mutex<Latencies>,
 }
 
@@ -265,24 +267,42 @@ pub async fn support(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> 
                 let mut turn = 0usize;
                 while Instant::now() < deadline {
                     turn += 1;
-                    {
-                        let (from, to) = if turn % 2 == 1 { (&mut customer, &mut agent) } else { (&mut agent, &mut customer) };
-                        let frame = json!({ "type": "send_message", "conversation_id": conversation,
-                                            "client_msg_id": Uuid::new_v4(), "body": stamped_body() });
-                        if client::send(from, &frame).await.is_err() {
-                            tally.errors.fetch_add(1, Ordering::Relaxed);
-                            return;
+                    let (from, to) = if turn % 2 == 1 {
+                        (&mut customer, &mut agent)
+                    } else {
+                        (&mut agent, &mut customer)
+                    };
+                    let client_msg_id = Uuid::new_v4();
+                    let frame = json!({ "type": "send_message", "ref": turn.to_string(),
+                                        "conversation_id": conversation,
+                                        "client_msg_id": client_msg_id, "body": stamped_body() });
+                    if client::send(from, &frame).await.is_err() {
+                        tally.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    match answer(from, &turn.to_string()).await {
+                        Some(Ok(())) => {}
+                        // refused at once by a full send queue: the same turn again, shortly
+                        Some(Err(code)) if code == "overloaded" => {
+                            tally.refused.fetch_add(1, Ordering::Relaxed);
+                            turn -= 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
                         }
-                        match hop(to).await {
-                            Some(latency) => {
-                                local.record(latency);
-                                tally.deliveries.fetch_add(1, Ordering::Relaxed);
-                                tally.persisted.fetch_add(1, Ordering::Relaxed);
-                            }
-                            None => {
-                                tally.errors.fetch_add(1, Ordering::Relaxed);
-                                return;
-                            }
+                        _ => {
+                            tally.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    match hop(to, client_msg_id).await {
+                        Some(latency) => {
+                            local.record(latency);
+                            tally.deliveries.fetch_add(1, Ordering::Relaxed);
+                            tally.persisted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        None => {
+                            tally.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
                         }
                     }
                 }
@@ -297,24 +317,48 @@ pub async fn support(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> 
     let after = ctx.sample().await;
     let mut report = Report::new("support");
     report.set("pairs", args.pairs as u64);
+    report.set("refused_overloaded", tally.refused.load(Ordering::Relaxed));
     let latencies = tally.latencies.lock().await;
     report.load(elapsed, tally.totals(), &latencies, (before, after));
     Ok(report)
 }
 
-/// Waits for the next stamped message on `ws`: its latency in microseconds.
-async fn hop(ws: &mut Ws) -> Option<u64> {
+/// Waits on `ws` for the message sent as `client_msg_id`: its send → receive
+/// latency in microseconds.
+async fn hop(ws: &mut Ws, client_msg_id: Uuid) -> Option<u64> {
+    let id = client_msg_id.to_string();
+    loop {
+        let value = next_json(ws).await?;
+        if value["type"] == "message_new" && value["message"]["client_msg_id"] == id.as_str() {
+            let sent = value["message"]["body"].as_str().and_then(stamp_of)?;
+            return Some(client::now_micros().saturating_sub(sent));
+        }
+    }
+}
+
+/// Waits on `ws` for the answer to the frame sent with `reference`: Ok for
+/// an ack, the error code otherwise (None if the socket ends or stalls).
+async fn answer(ws: &mut Ws, reference: &str) -> Option<Result<(), String>> {
+    loop {
+        let value = next_json(ws).await?;
+        if value["ref"] == reference {
+            return Some(match value["type"].as_str() {
+                Some("ack") => Ok(()),
+                _ => Err(value["code"].as_str().unwrap_or("error").to_owned()),
+            });
+        }
+    }
+}
+
+/// The next JSON text frame (10 s at most).
+async fn next_json(ws: &mut Ws) -> Option<Value> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
             .ok()??
             .ok()?;
-        let Message::Text(text) = frame else { continue };
-        let value: Value = serde_json::from_str(&text).ok()?;
-        if value["type"] == "message_new" {
-            if let Some(sent) = value["message"]["body"].as_str().and_then(stamp_of) {
-                return Some(client::now_micros().saturating_sub(sent));
-            }
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).ok();
         }
     }
 }
@@ -406,10 +450,12 @@ pub async fn capacity(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report>
 /// keep the rate); the highest rate that held is the result.
 pub async fn ramp(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut best: Option<Report> = None;
+    let mut first: Option<Report> = None;
     let mut steps = Vec::new();
     let mut rate = args.rate.max(100);
     loop {
         let step = fan_out(ctx, args, rate).await?;
+        first.get_or_insert_with(|| step.clone());
         let get = |k: &str| step.fields.get(k).and_then(Value::as_f64).unwrap_or(0.0);
         let (achieved, p99, errors) = (get("persisted_per_s"), get("p99_ms"), get("errors"));
         steps.push(
@@ -422,13 +468,13 @@ pub async fn ramp(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
         best = Some(step);
         rate *= 2;
     }
-    let mut report = best.unwrap_or_else(|| Report::new("ramp"));
-    report.scenario = "ramp".into();
-    let sustained = report
-        .fields
-        .get("persisted_per_s")
-        .cloned()
+    // no step held: the first step's figures, and nothing sustained
+    let sustained = best
+        .as_ref()
+        .and_then(|r| r.fields.get("persisted_per_s").cloned())
         .unwrap_or(json!(0));
+    let mut report = best.or(first).expect("at least one step ran");
+    report.scenario = "ramp".into();
     report.set("highest_sustained_per_s", sustained);
     report.set("p99_bound_ms", args.p99_bound_ms);
     report.set("steps", Value::Array(steps));
@@ -520,4 +566,201 @@ pub async fn resume(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
     );
     report.set("server_rss_mb", round(after.rss_bytes / 1_048_576.0));
     Ok(report)
+}
+
+/// A reconnect storm: `--connections` subscribers spread over `--rooms`
+/// conversations are away while each conversation gets `--backlog` messages,
+/// then all reconnect at once with their cursors. Reports the time until the
+/// last has caught up, the server's peak RSS meanwhile, and the CPU
+/// PostgreSQL spent (read from /proc: a PostgreSQL on the bench's machine).
+pub async fn storm(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report> {
+    let run = run_id();
+    let rooms = args.rooms.max(1);
+    let mut conversations = Vec::new();
+    for r in 0..rooms {
+        let conversation = ctx
+            .support_chat(&format!("bench-{run}-c{r}"), &format!("bench-{run}-a{r}"))
+            .await?;
+        conversations.push(conversation);
+    }
+    // where each conversation stands before the backlog: every subscriber's cursor
+    let reader = role_token(ctx, &format!("bench-{run}-reader"), Role::Admin);
+    let mut ws = ctx.connect(&reader).await?;
+    let mut cursors = Vec::new();
+    for conversation in &conversations {
+        let topic = format!("conversation:{conversation}");
+        client::send(
+            &mut ws,
+            &json!({ "type": "subscribe", "topic": topic, "ref": "s" }),
+        )
+        .await?;
+        cursors.push(ack_cursor(&mut ws).await?);
+    }
+    drop(ws);
+    let path_of = |c: &Uuid| format!("/v1/conversations/{c}/messages");
+    let writers: Vec<String> = (0..rooms)
+        .map(|r| role_token(ctx, &format!("bench-{run}-a{r}"), Role::Agent))
+        .collect();
+    let fill_started = Instant::now();
+    let fills =
+        futures::stream::iter((0..args.backlog).flat_map(|i| (0..rooms).map(move |r| (i, r))))
+            .map(|(i, r)| {
+                let (token, path) = (&writers[r], path_of(&conversations[r]));
+                async move {
+                    let body =
+                        json!({ "body": format!("missed {i}"), "client_msg_id": Uuid::new_v4() });
+                    ctx.post(token, &path, &body).await
+                }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await;
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    let errors = fills.iter().filter(|r| r.is_err()).count() as u64;
+
+    let subscribers = args.connections.max(1);
+    let tokens: Vec<String> = (0..subscribers)
+        .map(|s| role_token(ctx, &format!("bench-{run}-s{s}"), Role::Admin))
+        .collect();
+    let pg_before = postgres_cpu_seconds();
+    let before = ctx.sample().await;
+    let (done, mut sampler_stop) = watch::channel(false);
+    let sampler = {
+        let ctx_base = ctx.base.clone();
+        let http = ctx.http.clone();
+        tokio::spawn(async move {
+            let mut peak = 0f64;
+            loop {
+                if let Ok(response) = http.get(format!("{ctx_base}/metrics")).send().await {
+                    let text = response.text().await.unwrap_or_default();
+                    if let Some(rss) = text.lines().find_map(|l| {
+                        l.strip_prefix("pgchat_process_resident_memory_bytes ")?
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                    }) {
+                        peak = peak.max(rss);
+                    }
+                }
+                tokio::select! {
+                    _ = sampler_stop.changed() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let backlog = args.backlog;
+    let results = futures::future::join_all(tokens.iter().enumerate().map(|(s, token)| {
+        let (conversation, cursor) = (conversations[s % rooms], cursors[s % rooms]);
+        async move {
+            let mut ws = ctx.connect(token).await?;
+            let topic = format!("conversation:{conversation}");
+            client::send(
+                &mut ws,
+                &json!({ "type": "subscribe", "topic": topic, "since": cursor, "ref": "s" }),
+            )
+            .await?;
+            let mut received = 0usize;
+            while received < backlog {
+                let frame = tokio::time::timeout(Duration::from_secs(60), ws.next()).await;
+                let Ok(Some(Ok(Message::Text(text)))) = frame else {
+                    anyhow::bail!("socket ended after {received} of {backlog}");
+                };
+                if text.contains("\"type\":\"message_new\"") {
+                    received += 1;
+                }
+            }
+            Ok::<_, anyhow::Error>(started.elapsed())
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    let pg_after = postgres_cpu_seconds();
+    let after = ctx.sample().await;
+    done.send_replace(true);
+    let peak_rss = sampler.await.unwrap_or(0.0).max(after.rss_bytes);
+    let caught_up: Vec<Duration> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    let failed = (results.len() - caught_up.len()) as u64;
+    let mut latencies = Latencies::default();
+    for d in &caught_up {
+        latencies.record(d.as_micros() as u64);
+    }
+    let mut report = Report::new("storm");
+    report.set("subscribers", subscribers as u64);
+    report.set("rooms", rooms as u64);
+    report.set("missed_per_subscriber", backlog as u64);
+    report.set("caught_up", caught_up.len() as u64);
+    report.set("last_caught_up_ms", round(elapsed.as_secs_f64() * 1000.0));
+    report.set(
+        "persisted_per_s",
+        round((backlog * rooms) as f64 / fill_secs),
+    );
+    report.set(
+        "deliveries_per_s",
+        round((caught_up.len() * backlog) as f64 / elapsed.as_secs_f64()),
+    );
+    report.set("p50_ms", round(latencies.percentile_ms(0.5)));
+    report.set("p99_ms", round(latencies.percentile_ms(0.99)));
+    report.set("errors", errors + failed);
+    report.set(
+        "server_cpu_percent",
+        round((after.cpu_seconds - before.cpu_seconds) / elapsed.as_secs_f64() * 100.0),
+    );
+    report.set("server_peak_rss_mb", round(peak_rss / 1_048_576.0));
+    if let (Some(a), Some(b)) = (pg_before, pg_after) {
+        report.set("postgres_cpu_seconds", round(b - a));
+        report.set(
+            "postgres_cpu_percent",
+            round((b - a) / elapsed.as_secs_f64() * 100.0),
+        );
+    }
+    Ok(report)
+}
+
+/// Waits for a subscribe's ack and returns its cursor.
+async fn ack_cursor(ws: &mut Ws) -> anyhow::Result<i64> {
+    while let Some(frame) = ws.next().await {
+        if let Message::Text(text) = frame? {
+            let value: Value = serde_json::from_str(&text)?;
+            match value["type"].as_str() {
+                Some("ack") => return value["cursor"].as_i64().context("a cursor"),
+                Some("error") => anyhow::bail!("subscribe: {value}"),
+                _ => {}
+            }
+        }
+    }
+    anyhow::bail!("closed while subscribing")
+}
+
+/// CPU seconds used so far by the `postgres` processes of this machine (None
+/// where /proc cannot tell).
+fn postgres_cpu_seconds() -> Option<f64> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()?? as f64;
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid … utime(14) stime(15): fields after the comm's ')'
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += field(11) + field(12);
+    }
+    Some(total as f64 / ticks)
 }

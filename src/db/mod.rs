@@ -94,8 +94,8 @@ impl Db {
 
     /// This handle, with sends going through group commit (see
     /// `service::group_commit`); its workers use the handle without it.
-    pub fn with_group_commit(self, workers: usize, max_batch: usize) -> Self {
-        let batcher = SendBatcher::start(self.clone(), workers, max_batch);
+    pub fn with_group_commit(self, workers: usize, max_batch: usize, capacity: usize) -> Self {
+        let batcher = SendBatcher::start(self.clone(), workers, max_batch, capacity);
         Self {
             send_batcher: Some(Arc::new(batcher)),
             ..self

@@ -40,12 +40,15 @@ pub struct SendBatcher {
 pub type Answer = oneshot::Receiver<Result<Sent, ApiError>>;
 
 impl SendBatcher {
-    /// Starts `workers` tasks, each taking a pooled connection per batch.
+    /// Starts `workers` tasks, each taking a pooled connection per batch;
+    /// together they hold at most `capacity` queued sends.
     /// `db` must be a handle without a batcher (the slow path uses it).
-    pub fn start(db: Db, workers: usize, max_batch: usize) -> Self {
-        let queues = (0..workers.max(1))
+    pub fn start(db: Db, workers: usize, max_batch: usize, capacity: usize) -> Self {
+        let workers = workers.max(1);
+        let per_worker = (capacity / workers).max(1);
+        let queues = (0..workers)
             .map(|_| {
-                let (queue, mut rx) = mpsc::channel::<Job>(max_batch.max(1) * 8);
+                let (queue, mut rx) = mpsc::channel::<Job>(per_worker);
                 let db = db.clone();
                 tokio::spawn(async move {
                     while let Some(batch) = next_batch(&mut rx, max_batch.max(1)).await {
@@ -58,8 +61,10 @@ impl SendBatcher {
         Self { queues }
     }
 
-    /// Queues a send behind the sender's earlier ones; the answer comes after COMMIT.
-    pub async fn submit(
+    /// Queues a send behind the sender's earlier ones; the answer comes after
+    /// COMMIT. A full queue refuses at once (`Overloaded`, retryable): waiting
+    /// behind an unbounded queue would make every accepted send slow.
+    pub fn submit(
         &self,
         caller: &Identity,
         conversation_id: Uuid,
@@ -75,11 +80,13 @@ impl SendBatcher {
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&caller.sub, &mut hasher);
         let worker = std::hash::Hasher::finish(&hasher) as usize % self.queues.len();
-        self.queues[worker]
-            .send(job)
-            .await
-            .map_err(|_| ApiError::Unavailable("server shutting down; retry".into()))?;
-        Ok(answer)
+        match self.queues[worker].try_send(job) {
+            Ok(()) => Ok(answer),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(ApiError::Unavailable("server shutting down; retry".into()))
+            }
+        }
     }
 }
 

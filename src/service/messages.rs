@@ -52,7 +52,7 @@ pub async fn submit(
     use futures::FutureExt;
     match db.send_batcher() {
         Some(batcher) => {
-            let answer = batcher.submit(caller, conversation_id, new).await?;
+            let answer = batcher.submit(caller, conversation_id, new)?;
             Ok(async move { answer.await.map_err(|_| group_commit::interrupted())? }.boxed())
         }
         None => {

@@ -90,6 +90,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             group_commit: true,
             send_batch_max: 50,
             send_workers: 2,
+            send_queue: 2048,
         },
         auth: AuthConfig {
             jwt_secret: Some(secret.clone()),
