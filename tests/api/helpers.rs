@@ -521,6 +521,30 @@ impl TestApp {
         }
     }
 
+    /// Lets new connections into this test's database, or refuses them all
+    /// (superusers too: `ALLOW_CONNECTIONS false`); open connections stay. A
+    /// database outage for whoever must reconnect, such as the listener.
+    pub async fn allow_connections(&self, allow: bool) {
+        let admin = pgchat::db::connect(&self.admin)
+            .await
+            .expect("connecting to the maintenance database");
+        let sql = format!(
+            "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS {allow}",
+            self.db_name
+        );
+        admin.batch_execute(&sql).await.expect(&sql);
+    }
+
+    /// Ends this node's LISTEN connection (it reconnects when it can).
+    pub async fn kill_listener(&self) {
+        let kill = format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE application_name = '{}' AND datname = current_database()",
+            pgchat::realtime::listener::APPLICATION_NAME
+        );
+        assert_eq!(self.count(&kill).await, 1, "one listener backend per node");
+    }
+
     /// Runs `sql` as the request role (`pgchat_user`) with the claims of `sub`
     /// and `role`, in a transaction, as the server does for a request. Commits
     /// on success; an error rolls back.

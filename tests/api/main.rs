@@ -28,6 +28,7 @@ mod messages;
 mod notifications;
 mod operations;
 mod realtime;
+mod revocation;
 mod rls;
 mod rooms;
 mod rooms_realtime;

@@ -785,13 +785,13 @@ async fn hub_deliveries_equal_what_rls_select_returns_for_each_identity() {
 }
 
 /// A Server-Sent Events reader over a real HTTP response.
-struct Sse {
+pub(crate) struct Sse {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Sse {
-    async fn open(app: &TestApp, token: &str, topic: &str, since: Option<i64>) -> Sse {
+    pub(crate) async fn open(app: &TestApp, token: &str, topic: &str, since: Option<i64>) -> Sse {
         let mut url = format!("{}?topic={topic}", app.url("/v1/events"));
         if let Some(since) = since {
             url.push_str(&format!("&since={since}"));
@@ -819,7 +819,7 @@ impl Sse {
         }
     }
 
-    async fn event(&mut self) -> Value {
+    pub(crate) async fn event(&mut self) -> Value {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();

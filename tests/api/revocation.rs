@@ -1,0 +1,386 @@
+//! The batch path and revocation: a batch of sends is one statement that RLS
+//! checks row by row and the triggers announce once per conversation; access
+//! lost while the listener was down (a ban, a transfer) is enforced before the
+//! refill delivers anything after it; a full send queue refuses at once.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio_postgres::AsyncMessage;
+use uuid::Uuid;
+
+use crate::chat_helpers::{invite, moderate, room_of, user};
+use crate::desk::{enrol, wait_for};
+use crate::helpers::{as_id, spawn_app, spawn_app_with, TestApp};
+use crate::realtime::Sse;
+use crate::ws_client::Ws;
+
+/// Frames up to and including the first `unsubscribed`.
+async fn until_unsubscribed(ws: &mut Ws) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = ws.event().await;
+        let done = frame["type"] == "unsubscribed";
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+}
+
+fn bodies(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "message_new")
+        .map(|f| f["message"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Takes the listener down and keeps it down: no new connection gets into
+/// the database until `allow_connections(true)`.
+async fn listener_outage(app: &TestApp) {
+    app.allow_connections(false).await;
+    app.kill_listener().await;
+    wait_for("the listener to be down", || async {
+        let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+        ready.status() != StatusCode::OK
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_banned_during_a_listener_outage_receives_nothing_afterwards_over_websocket_or_sse(
+) {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let carol = user(&app, "carol").await;
+    let room = room_of(&app, &alice, "private", "outage").await;
+    invite(&app, &alice, &room, "bob", "member").await;
+    invite(&app, &alice, &room, "carol", "member").await;
+    let topic = format!("conversation:{}", as_id(&room["id"]));
+    let mut bob_ws = Ws::connect(app.port, &bob).await;
+    bob_ws.subscribe(&topic, None).await;
+    let mut bob_sse = Sse::open(&app, &bob, &topic, None).await;
+    let mut carol_ws = Ws::connect(app.port, &carol).await;
+    carol_ws.subscribe(&topic, None).await;
+    app.send(&alice, &room["id"], "before the outage").await;
+    assert_eq!(
+        bodies(&[bob_ws.event_of("message_new").await]),
+        ["before the outage"]
+    );
+
+    listener_outage(&app).await;
+    let (status, banned) = moderate(&app, &alice, &room, "bob", json!({ "banned": true })).await;
+    assert_eq!(status, StatusCode::OK, "{banned}");
+    for i in 0..5 {
+        app.send(&alice, &room["id"], &format!("after the ban {i}"))
+            .await;
+    }
+    app.allow_connections(true).await;
+
+    // carol, still a member, gets everything: the refill ran
+    let got: Vec<String> = carol_ws
+        .messages(6)
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        got[1..],
+        (0..5)
+            .map(|i| format!("after the ban {i}"))
+            .collect::<Vec<_>>()[..]
+    );
+    // bob is told he left, then unsubscribed, and gets no message from after the ban
+    let frames = until_unsubscribed(&mut bob_ws).await;
+    assert!(bodies(&frames).is_empty(), "{frames:?}");
+    assert!(
+        frames.iter().any(|f| f["type"] == "member_left"),
+        "{frames:?}"
+    );
+    assert!(bodies(&bob_ws.drain(Duration::from_millis(300)).await).is_empty());
+    let mut sse_frames = Vec::new();
+    loop {
+        let event = bob_sse.event().await;
+        let done = event["type"] == "unsubscribed";
+        sse_frames.push(event);
+        if done {
+            break;
+        }
+    }
+    let leaked: Vec<_> = bodies(&sse_frames)
+        .into_iter()
+        .filter(|b| b.starts_with("after the ban"))
+        .collect();
+    assert!(leaked.is_empty(), "SSE leaked {leaked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_transferred_away_during_a_listener_outage_gets_neither_the_next_message_nor_the_new_agents_note(
+) {
+    let app = spawn_app().await;
+    enrol(&app, "ann", "online", 5).await;
+    let (ann, ben) = (app.token("ann", "agent"), app.token("ben", "agent"));
+    let customer = app.token("cus", "user");
+    let admin = app.token("boss", "admin");
+    let session = app.open_session(&customer).await;
+    wait_for("the session to be assigned to ann", || async {
+        app.session(&admin, &session["id"]).await["agent_id"] == "ann"
+    })
+    .await;
+    enrol(&app, "ben", "online", 5).await;
+    let conversation = session["conversation_id"].clone();
+    let topic = format!("conversation:{}", as_id(&conversation));
+    let mut ann_ws = Ws::connect(app.port, &ann).await;
+    ann_ws.subscribe(&topic, None).await;
+    let mut boss_ws = Ws::connect(app.port, &admin).await;
+    boss_ws.subscribe(&topic, None).await;
+
+    listener_outage(&app).await;
+    let (status, body) = app
+        .session_action(
+            &admin,
+            &session["id"],
+            "transfer",
+            &json!({ "agent_id": "ben" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.send(&customer, &conversation, "for the new agent")
+        .await;
+    let note = json!({ "body": "internal: the new agent's note", "client_msg_id": Uuid::new_v4(), "internal": true });
+    let (status, body) = app.send_json(&ben, &conversation, &note).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.allow_connections(true).await;
+
+    // the admin gets both (the fence: the refill ran)
+    let seen = boss_ws.messages(3).await;
+    let seen: Vec<&str> = seen.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert!(seen.contains(&"internal: the new agent's note"), "{seen:?}");
+    let frames = until_unsubscribed(&mut ann_ws).await;
+    let leaked: Vec<_> = bodies(&frames)
+        .into_iter()
+        .filter(|b| b == "for the new agent" || b.starts_with("internal"))
+        .collect();
+    assert!(leaked.is_empty(), "the old agent got {leaked:?}");
+    assert!(bodies(&ann_ws.drain(Duration::from_millis(300)).await).is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_mixes_senders_and_conversations_refuses_its_forbidden_items_and_notifies_once_per_conversation(
+) {
+    let app = spawn_app().await;
+    let owner = user(&app, "u1").await;
+    for u in ["u2", "u3", "u4"] {
+        user(&app, u).await;
+    }
+    let a = room_of(&app, &owner, "private", "a").await;
+    let b = room_of(&app, &owner, "private", "b").await;
+    invite(&app, &owner, &a, "u2", "member").await;
+    invite(&app, &owner, &b, "u3", "member").await;
+    let (a_id, b_id) = (as_id(&a["id"]).to_owned(), as_id(&b["id"]).to_owned());
+    let head = |c: &str| format!("SELECT last_seq FROM conversations WHERE id = '{c}'");
+    let (a_head, b_head) = (app.count(&head(&a_id)).await, app.count(&head(&b_id)).await);
+
+    let (listener, mut connection) = app.db_config.connect(tokio_postgres::NoTls).await.unwrap();
+    let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = stream.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_owned());
+            }
+        }
+    });
+    listener.batch_execute("LISTEN pgchat").await.unwrap();
+
+    let item = |sub: &str, role: &str, c: &str, body: &str| {
+        json!({ "sub": sub, "role": role, "conversation_id": c, "client_msg_id": Uuid::new_v4(),
+                "kind": "text", "body": body, "internal": false })
+    };
+    let items = json!([
+        item("u1", "user", &a_id, "a1"),
+        item("u2", "user", &a_id, "a2"),
+        item("u4", "user", &a_id, "not a member"),
+        item("u1", "user", &b_id, "b1"),
+        item("u3", "user", &b_id, "b2"),
+        item("u2", "admin", &a_id, "a role the token does not carry"),
+        item("u2", "user", &a_id, "after a refused one"),
+        item("u1", "user", &a_id, "a3"),
+    ]);
+    let senders = json!({ "u1": "user", "u2": "user", "u3": "user", "u4": "user" });
+    let rows = app
+        .sql_with_claims(
+            "",
+            "SELECT i, outcome, message FROM pgchat.send_batch($1, $2)",
+            &[&items, &senders],
+        )
+        .await
+        .unwrap();
+    let outcomes: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let expected = [
+        "created", "created", "slow", "created", "created", "slow", "slow", "created",
+    ];
+    assert_eq!(
+        outcomes.iter().map(|(_, o)| o.as_str()).collect::<Vec<_>>(),
+        expected
+    );
+    // numbered in item order, per conversation, from where each stood
+    let seq_of = |i: usize| rows[i].get::<_, Value>(2)["seq"].as_i64().unwrap();
+    assert_eq!(
+        [seq_of(0), seq_of(1), seq_of(7)],
+        [a_head + 1, a_head + 2, a_head + 3]
+    );
+    assert_eq!([seq_of(3), seq_of(4)], [b_head + 1, b_head + 2]);
+    assert_eq!(rows[1].get::<_, Value>(2)["sender_id"], "u2");
+    let stored = app
+        .count("SELECT count(*) FROM chat_messages WHERE body IN ('not a member', 'a role the token does not carry', 'after a refused one')")
+        .await;
+    assert_eq!(stored, 0);
+
+    // one notification per conversation, naming its range
+    let mut received = Vec::new();
+    while received.len() < 2 {
+        let note = tokio::time::timeout(Duration::from_secs(10), notes.recv())
+            .await
+            .expect("a notification")
+            .unwrap();
+        received.push(serde_json::from_str::<Value>(&note).unwrap());
+    }
+    received.sort_by_key(|n| n["c"] == a_id.as_str());
+    assert_eq!(
+        received,
+        [
+            json!({ "t": "messages", "c": b_id, "lo": b_head + 1, "hi": b_head + 2, "n": 2 }),
+            json!({ "t": "messages", "c": a_id, "lo": a_head + 1, "hi": a_head + 3, "n": 3 }),
+        ]
+    );
+    listener
+        .batch_execute("SELECT pg_notify('pgchat', 'fence')")
+        .await
+        .unwrap();
+    let next = notes.recv().await.unwrap();
+    assert_eq!(next, "fence", "no further notification");
+
+    // the batch's senders are no licence for other rows: RLS still decides
+    let forged = app
+        .sql_with_claims(
+            "",
+            "SELECT set_config('request.jwt.batch', '{\"u4\": \"user\"}', true);
+             INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+             VALUES ($1::text::uuid, 'u4', 'user', 'forged')",
+            &[&a_id],
+        )
+        .await;
+    assert!(forged.is_err());
+    let error = app
+        .sql_with_claims(
+            "",
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+             VALUES ($1::text::uuid, 'u1', 'user', 'no batch, no claims')",
+            &[&a_id],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_send_queue_refuses_at_once_with_503_overloaded_and_retry_after() {
+    let app = spawn_app_with(|config| {
+        config.database.send_workers = 1;
+        config.database.send_queue = 1;
+    })
+    .await;
+    let customer = app.token("cus", "user");
+    let session = app.open_session(&customer).await;
+    let conversation = session["conversation_id"].clone();
+    // hold the conversation row: the worker's batch waits for it
+    let mut holder = pgchat::db::connect(&app.db_config).await.unwrap();
+    let hold = holder.transaction().await.unwrap();
+    hold.execute(
+        "SELECT 1 FROM conversations WHERE id = $1::text::uuid FOR UPDATE",
+        &[&as_id(&conversation)],
+    )
+    .await
+    .unwrap();
+    let send = |n: usize| {
+        let (http, url, token) = (
+            app.http.clone(),
+            app.url(&format!(
+                "/v1/conversations/{}/messages",
+                as_id(&conversation)
+            )),
+            customer.clone(),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "body": format!("m{n}"), "client_msg_id": Uuid::new_v4() }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = tokio::spawn(send(1));
+    wait_for("the first batch to wait for the row lock", || async {
+        app.count(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // the worker is busy with the first; its queue holds one more: the other
+    // four are refused at once, while the first still waits
+    let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let others: Vec<_> = (2..=6)
+        .map(|n| {
+            let (request, refusals) = (send(n), refusals.clone());
+            tokio::spawn(async move {
+                let response = request.await;
+                if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                response
+            })
+        })
+        .collect();
+    wait_for("four refusals", || async {
+        refusals.load(std::sync::atomic::Ordering::SeqCst) == 4
+    })
+    .await;
+    assert!(!first.is_finished(), "refused while the first still waits");
+    hold.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap().status(), StatusCode::CREATED);
+    let mut statuses = Vec::new();
+    for other in others {
+        let response = other.await.unwrap();
+        let status = response.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(response.headers()["retry-after"], "1");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "overloaded");
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE
+        ]
+    );
+}
