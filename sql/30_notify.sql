@@ -78,6 +78,9 @@ BEGIN
     'users', jsonb_build_array(NEW.customer_id, NEW.agent_id)
              || CASE WHEN TG_OP = 'UPDATE' AND OLD.agent_id IS DISTINCT FROM NEW.agent_id
                      THEN jsonb_build_array(OLD.agent_id) ELSE '[]'::jsonb END,
+    -- where it was: agents who saw it waiting, or had it, learn that it left them
+    'was', CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END,
+    'was_agent', CASE WHEN TG_OP = 'UPDATE' THEN OLD.agent_id END,
     'row', pgchat.session_json(NEW)));
   RETURN NULL;
 END $$;

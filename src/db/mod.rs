@@ -17,7 +17,7 @@ use tokio_postgres::NoTls;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::service::group_commit::SendBatcher;
+use crate::service::send::queue::SendQueue;
 
 /// Parses a `DATABASE_URL` (URL or key=value form).
 pub fn pg_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
@@ -66,7 +66,7 @@ pub struct Db {
     pool: Pool,
     known_users: Arc<Mutex<HashMap<String, Identity>>>,
     /// Group commit of sends, when the server runs it.
-    send_batcher: Option<Arc<SendBatcher>>,
+    send_queue: Option<Arc<SendQueue>>,
 }
 
 impl Db {
@@ -88,22 +88,22 @@ impl Db {
         Ok(Self {
             pool,
             known_users: Arc::default(),
-            send_batcher: None,
+            send_queue: None,
         })
     }
 
     /// This handle, with sends going through group commit (see
-    /// `service::group_commit`); its workers use the handle without it.
+    /// `service::send::queue`); its workers use the handle without it.
     pub fn with_group_commit(self, workers: usize, max_batch: usize, capacity: usize) -> Self {
-        let batcher = SendBatcher::start(self.clone(), workers, max_batch, capacity);
+        let queue = SendQueue::start(self.clone(), workers, max_batch, capacity);
         Self {
-            send_batcher: Some(Arc::new(batcher)),
+            send_queue: Some(Arc::new(queue)),
             ..self
         }
     }
 
-    pub fn send_batcher(&self) -> Option<&SendBatcher> {
-        self.send_batcher.as_deref()
+    pub fn send_queue(&self) -> Option<&SendQueue> {
+        self.send_queue.as_deref()
     }
 
     pub fn pool(&self) -> &Pool {

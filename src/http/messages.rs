@@ -10,7 +10,8 @@ use uuid::Uuid;
 use crate::domain::{Limit, MessageBody, MessageKind};
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
-use crate::service::messages::{self, NewMessage, Page};
+use crate::service::messages::{self, Page};
+use crate::service::send::{self, NewMessage};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -85,7 +86,7 @@ async fn send(
     Json(input): Json<MessageInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     state.limits.check_send(&caller)?;
-    let sent = messages::send(&state.db, &caller, id, input.into()).await?;
+    let sent = send::send(&state.db, &caller, id, input.into()).await?;
     let status = if sent.created {
         StatusCode::CREATED
     } else {

@@ -1,6 +1,8 @@
 //! Server → client frames, built in one place for every transport (WebSocket,
 //! SSE, long poll). Each is serialized once per topic and shared.
 
+use std::sync::Arc;
+
 use axum::extract::ws::Utf8Bytes;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -42,6 +44,51 @@ pub fn change(change: &Change, topic: &Topic) -> Event {
         frame: encode(&frame),
         ends_subscription: false,
     }
+}
+
+/// A session change on the support queue, told to each agent as much as
+/// they may read of it (the REST view's rule): a waiting session to all staff;
+/// otherwise the whole session to admins and its agent, and to agents who saw
+/// it waiting or had it only that it left them (id, status, change_seq).
+pub fn queue(change: &Change, was: Option<&str>, was_agent: Option<&str>) -> Vec<Event> {
+    let topic = Topic::SupportQueue;
+    let full = |audience| Event {
+        audience,
+        ..self::change(change, &topic)
+    };
+    let session = &change.row;
+    if session["status"] == "waiting" {
+        return vec![full(Audience::Staff)];
+    }
+    let agent: Option<Arc<str>> = session["agent_id"].as_str().map(Into::into);
+    let mut events = vec![full(Audience::AdminsAnd(agent.clone()))];
+    let left = match (was, was_agent) {
+        (Some("waiting"), _) => Some(Audience::AgentsBut(agent.clone())),
+        (_, Some(old)) if Some(old) != agent.as_deref() => Some(Audience::Only(old.into())),
+        _ => None,
+    };
+    if let Some(audience) = left {
+        let redacted = json!({
+            "type": change.event,
+            "topic": topic.to_string(),
+            "change_seq": change.change_seq,
+            "conversation_id": change.conversation_id,
+            "session": {
+                "id": session["id"],
+                "conversation_id": change.conversation_id,
+                "status": session["status"],
+                "change_seq": change.change_seq,
+            },
+        });
+        events.push(Event {
+            topic: topic.clone(),
+            change_seq: None,
+            audience,
+            frame: encode(&redacted),
+            ends_subscription: false,
+        });
+    }
+    events
 }
 
 pub fn typing(conversation_id: Uuid, user_id: &str, name: Option<&str>, typing: bool) -> Event {

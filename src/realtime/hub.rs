@@ -74,14 +74,24 @@ pub enum Audience {
     Staff,
     /// Everyone but this user (their own typing indicator).
     AllBut(Arc<str>),
+    /// Admins, and this user if any (a session's assigned agent).
+    AdminsAnd(Option<Arc<str>>),
+    /// Agents who are not admins, but this user if any.
+    AgentsBut(Option<Arc<str>>),
+    /// This user alone.
+    Only(Arc<str>),
 }
 
 impl Audience {
     fn admits(&self, who: &Subscriber) -> bool {
+        let is = |user: &Option<Arc<str>>| user.as_deref() == Some(&*who.user);
         match self {
             Self::Everyone => true,
             Self::Staff => who.role.is_staff(),
             Self::AllBut(user) => *who.user != **user,
+            Self::AdminsAnd(user) => who.role == Role::Admin || is(user),
+            Self::AgentsBut(user) => who.role == Role::Agent && !is(user),
+            Self::Only(user) => *who.user == **user,
         }
     }
 }

@@ -60,6 +60,9 @@ enum Note {
         cs: i64,
         #[serde(default)]
         users: Vec<Option<String>>,
+        /// Its status and agent before this change (None: it is new).
+        was: Option<String>,
+        was_agent: Option<String>,
         /// Absent when too big for NOTIFY (read back).
         row: Option<Value>,
     },
@@ -452,6 +455,8 @@ impl Listener {
                 c,
                 cs,
                 users,
+                was,
+                was_agent,
                 row,
             } => {
                 let Some(row) = self.row_of(c, cs, row).await else {
@@ -466,8 +471,9 @@ impl Listener {
                     user_id: None,
                     row,
                 };
-                self.hub
-                    .dispatch(frames::change(&change, &Topic::SupportQueue));
+                for event in frames::queue(&change, was.as_deref(), was_agent.as_deref()) {
+                    self.hub.dispatch(event);
+                }
                 for user in users.iter().flatten() {
                     self.hub
                         .dispatch(frames::change(&change, &Topic::Inbox(user.as_str().into())));

@@ -27,7 +27,8 @@ use crate::http::{AppState, Caller};
 use crate::realtime::hub::{Event, Topic};
 use crate::realtime::protocol::{self, Command};
 use crate::realtime::subscription::{self, CatchUp};
-use crate::service::messages::{self, NewMessage};
+use crate::service::messages;
+use crate::service::send::{self, NewMessage};
 use crate::service::{ephemeral, support};
 
 pub mod close {
@@ -299,8 +300,7 @@ impl Session {
                 send(sink, &reply).await.map_err(|_| None)?;
             }
         }
-        let reply = match messages::submit(&self.state.db, &self.caller, conversation_id, new).await
-        {
+        let reply = match send::submit(&self.state.db, &self.caller, conversation_id, new).await {
             Ok(answer) => async move {
                 match answer.await {
                     Ok(sent) => protocol::ack(

@@ -14,13 +14,13 @@ pub mod canned;
 pub mod changes;
 pub mod conversations;
 pub mod ephemeral;
-pub mod group_commit;
 pub mod message_features;
 pub mod messages;
 pub mod notifications;
 pub mod retention;
 pub mod rooms;
 pub mod search;
+pub mod send;
 pub mod stats;
 pub mod support;
 

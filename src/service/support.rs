@@ -10,7 +10,7 @@ use crate::auth::{Identity, Role};
 use crate::db::{Db, Transaction};
 use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, Subject};
 use crate::error::ApiError;
-use crate::service::messages::{self, NewMessage};
+use crate::service::send::{self, NewMessage};
 use crate::service::WireRow;
 
 /// A session in wire shape plus, for the caller, the unread count (messages of
@@ -86,7 +86,7 @@ pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened,
             ],
         )
         .await?;
-        let sent = match messages::send_in(&tx, caller, conversation_id, &new.message).await {
+        let sent = match send::send_in(&tx, caller, conversation_id, &new.message).await {
             Ok(sent) if sent.created => sent,
             // A concurrent retry opened it first (its message landed in the other
             // conversation): look again in a fresh transaction.
@@ -121,7 +121,7 @@ async fn opened_by(
     client_msg_id: Uuid,
 ) -> Result<Option<Opened>, ApiError> {
     let Some((conversation_id, message)) =
-        messages::find_by_client_id(tx, caller, client_msg_id).await?
+        send::one::find_by_client_id(tx, caller, client_msg_id).await?
     else {
         return Ok(None);
     };
@@ -310,7 +310,7 @@ async fn assign_in(
     tx.execute(&statement, &[&conversation_id, &agent.sub])
         .await?;
     let notice = format!("{} joined the chat", display_name(agent));
-    messages::send_system(tx, agent, conversation_id, &notice).await?;
+    send::send_system(tx, agent, conversation_id, &notice).await?;
     Ok(())
 }
 
@@ -430,7 +430,7 @@ pub async fn end(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow
         ));
     }
     let notice = format!("{} ended the chat", display_name(caller));
-    messages::send_system(&tx, caller, state.conversation_id, &notice).await?;
+    send::send_system(&tx, caller, state.conversation_id, &notice).await?;
     let statement = tx
         .prepare_cached(
             "UPDATE live_chat_sessions SET status = 'ended', ended_at = now(), ended_by = $2

@@ -407,7 +407,9 @@ async fn an_internal_note_never_reaches_a_customer_socket_sse_stream_or_poll() {
 async fn a_subscriber_that_stops_reading_is_disconnected_while_others_are_unaffected() {
     let app = spawn_app().await;
     let chat = Chat::open(&app).await;
-    let node = Node::start(&app, &[("PGCHAT_WS_QUEUE", "64")]).await;
+    // A small queue (the default is 1024), yet one that holds a few of the
+    // listener's reads: each announces a whole statement's rows at once.
+    let node = Node::start(&app, &[("PGCHAT_WS_QUEUE", "256")]).await;
     let mut stalled = Ws::connect(node.port, &chat.customer).await;
     stalled.subscribe(&chat.topic(), None).await;
     let mut reader = Ws::connect(node.port, &chat.agent).await;

@@ -1,7 +1,7 @@
-//! Group commit of message sends. Concurrent sends are gathered into batches
-//! and inserted by `pgchat.send_batch` (sql/25_send_batch.sql) in one
-//! transaction: one commit, and so one pass through NOTIFY's cluster-wide
-//! commit lock, for many messages. Every guarantee of a single send holds: each
+//! The send queue (group commit). Concurrent sends are gathered into batches
+//! and stored by `batch::store` (sql/25_send_batch.sql) in one transaction:
+//! one commit, and so one pass through NOTIFY's cluster-wide commit lock, for
+//! many messages. Every guarantee of a single send holds: each
 //! row is inserted under its sender's identity (RLS), `client_msg_id` dedupes,
 //! seq order follows commit order, and a sender hears back only after COMMIT.
 //!
@@ -15,31 +15,30 @@
 //! (by hash), a worker runs its batches one after the other, and a sender's
 //! held-back (`slow`) messages are sent, in order, before the worker's next batch.
 
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::service::messages::{self, NewMessage, Sent};
+use crate::service::send::{batch, one, NewMessage, Sent};
 
-struct Job {
-    caller: Identity,
-    conversation_id: Uuid,
-    new: NewMessage,
+pub(super) struct Job {
+    pub(super) caller: Identity,
+    pub(super) conversation_id: Uuid,
+    pub(super) new: NewMessage,
     reply: oneshot::Sender<Result<Sent, ApiError>>,
 }
 
 /// The queues in front of the batch workers, one per worker.
-pub struct SendBatcher {
+pub struct SendQueue {
     queues: Vec<mpsc::Sender<Job>>,
 }
 
 /// The answer to a queued send, to await.
 pub type Answer = oneshot::Receiver<Result<Sent, ApiError>>;
 
-impl SendBatcher {
+impl SendQueue {
     /// Starts `workers` tasks, each taking a pooled connection per batch;
     /// together they hold at most `capacity` queued sends.
     /// `db` must be a handle without a batcher (the slow path uses it).
@@ -111,7 +110,7 @@ async fn next_batch(rx: &mut mpsc::Receiver<Job>, max: usize) -> Option<Vec<Job>
 async fn run(db: &Db, mut batch: Vec<Job>) {
     // The same lock order in every batch: no deadlock between concurrent batches.
     batch.sort_by_key(|job| job.conversation_id);
-    let outcomes = match insert(db, &batch).await {
+    let outcomes = match batch::store(db, &batch).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
             tracing::debug!(%error, size = batch.len(), "batch failed; sending one by one");
@@ -129,70 +128,15 @@ async fn run(db: &Db, mut batch: Vec<Job>) {
     }
     // In order, before this worker's next batch: a sender's order holds.
     for job in held_back {
-        let result = messages::send_one(db, &job.caller, job.conversation_id, job.new).await;
+        let result = one::send(db, &job.caller, job.conversation_id, job.new).await;
         let _ = job.reply.send(result);
     }
 }
 
+/// What became of one queued send in its batch.
 #[derive(Clone)]
-enum Outcome {
+pub(super) enum Outcome {
     Done(Sent),
+    /// Left to the one-message path.
     Slow,
-}
-
-/// Stores the batch with one call of `pgchat.send_batch` in one transaction.
-async fn insert(db: &Db, batch: &[Job]) -> Result<Vec<Outcome>, ApiError> {
-    let mut client = db.client().await?;
-    for job in batch {
-        db.provision(&client, &job.caller).await?;
-    }
-    let items: Vec<_> = batch
-        .iter()
-        .map(|job| {
-            json!({
-                "sub": job.caller.sub,
-                "role": job.caller.role,
-                "conversation_id": job.conversation_id,
-                "client_msg_id": job.new.client_msg_id,
-                "kind": job.new.kind.as_str(),
-                "body": job.new.body.as_str(),
-                "reply_to": job.new.reply_to,
-                "internal": job.new.internal,
-                "attachment_id": job.new.attachment_id,
-            })
-        })
-        .collect();
-    // each sender in the role their verified token carries (the insert policy reads it)
-    let senders: serde_json::Map<String, serde_json::Value> = batch
-        .iter()
-        .map(|job| (job.caller.sub.clone(), json!(job.caller.role)))
-        .collect();
-    let tx = client.transaction().await?;
-    let set_role = tx
-        .prepare_cached("SELECT set_config('role', 'pgchat_user', true)")
-        .await?;
-    let send = tx
-        .prepare_cached("SELECT i, outcome, message FROM pgchat.send_batch($1, $2)")
-        .await?;
-    let (items, senders) = (
-        serde_json::Value::Array(items),
-        serde_json::Value::Object(senders),
-    );
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&items, &senders];
-    let (_, rows) = tokio::try_join!(tx.execute(&set_role, &[]), tx.query(&send, &params))?;
-    tx.commit().await?;
-    let mut outcomes = vec![Outcome::Slow; batch.len()];
-    for row in rows {
-        let position = row.get::<_, i32>(0) as usize - 1;
-        let created = match row.get::<_, &str>(1) {
-            "created" => true,
-            "existing" => false,
-            _ => continue,
-        };
-        outcomes[position] = Outcome::Done(Sent {
-            message: row.get(2),
-            created,
-        });
-    }
-    Ok(outcomes)
 }

@@ -1,0 +1,75 @@
+//! Sending a message, one straight line for every transport: a send is
+//! parsed at the edge into a [`NewMessage`], queued ([`queue`]), stored with
+//! its batch by one set-based SQL call ([`batch`]: `pgchat.send_batch`, where
+//! RLS and the database's rules decide), and acknowledged after COMMIT. What
+//! the set-based call leaves to the one-message path ([`one`]) — an
+//! attachment, a staff reply that claims or first-answers a support session,
+//! or a refusal that needs its precise error — is sent right after, in the
+//! sender's order.
+
+pub mod batch;
+pub mod one;
+pub mod queue;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::db::Db;
+use crate::domain::{MessageBody, MessageKind};
+use crate::error::ApiError;
+use crate::service::WireRow;
+
+pub use one::{send_in, send_system};
+
+/// A message as a client sends it.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub client_msg_id: Uuid,
+    pub body: MessageBody,
+    pub kind: MessageKind,
+    pub reply_to: Option<Uuid>,
+    pub internal: bool,
+    /// A completed upload of the sender's in this conversation (see `service::attachments`).
+    pub attachment_id: Option<Uuid>,
+}
+
+/// The stored message, and whether this call stored it (false: a retry).
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub message: WireRow,
+    pub created: bool,
+}
+
+/// Sends a message: through group commit when the server runs it (the
+/// default), otherwise alone. Either way the answer comes after COMMIT.
+#[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
+pub async fn send(
+    db: &Db,
+    caller: &Identity,
+    conversation_id: Uuid,
+    new: NewMessage,
+) -> Result<Sent, ApiError> {
+    submit(db, caller, conversation_id, new).await?.await
+}
+
+/// Queues a send and returns its answer to await, so a connection can have
+/// several sends in flight; a sender's sends are stored in the order queued.
+pub async fn submit(
+    db: &Db,
+    caller: &Identity,
+    conversation_id: Uuid,
+    new: NewMessage,
+) -> Result<BoxFuture<'static, Result<Sent, ApiError>>, ApiError> {
+    match db.send_queue() {
+        Some(queue) => {
+            let answer = queue.submit(caller, conversation_id, new)?;
+            Ok(async move { answer.await.map_err(|_| queue::interrupted())? }.boxed())
+        }
+        None => {
+            let sent = one::send(db, caller, conversation_id, new).await;
+            Ok(futures::future::ready(sent).boxed())
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The one-message path: a send in a transaction of its own, with every rule
+//! that needs more than the set-based batch (`batch`) does — a support reply
+//! that claims the session or is its first response, an attachment — and the
+//! precise error of a refusal. Also system notices, inside other operations'
+//! transactions.
+
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::auth::Identity;
+use crate::db::{Db, Transaction};
+use crate::error::ApiError;
+use crate::service::send::{NewMessage, Sent};
+use crate::service::{attachments, messages, support, WireRow};
+
+/// Sends one message in a transaction of its own, applying every rule. The
+/// batch path (sql/25_send_batch.sql) relies on the database alone (RLS and
+/// `pgchat.can_write`) and hands anything unusual back here; so a rule that
+/// checks are made here for must also be enforced in SQL.
+pub(crate) async fn send(
+    db: &Db,
+    caller: &Identity,
+    conversation_id: Uuid,
+    new: NewMessage,
+) -> Result<Sent, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let sent = send_in(&tx, caller, conversation_id, &new).await?;
+    if sent.created {
+        tx.commit().await?;
+    } else {
+        // A retry changes nothing. (One that raced the original through the
+        // INSERT has already taken a seq number in the BEFORE trigger.)
+        tx.rollback().await?;
+    }
+    Ok(sent)
+}
+
+/// Sends within a transaction already running as `caller`. When the result is
+/// a retry (`created == false`) the transaction must be rolled back, not committed.
+pub async fn send_in(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    conversation_id: Uuid,
+    new: &NewMessage,
+) -> Result<Sent, ApiError> {
+    if let Some(existing) = find_by_client_id(tx, caller, new.client_msg_id).await? {
+        return retried(existing, conversation_id);
+    }
+    if new.internal && !caller.role.is_staff() {
+        return Err(ApiError::forbidden(
+            "staff_only",
+            "only agents and admins write internal notes",
+        ));
+    }
+    let kind = messages::conversation_kind(tx, conversation_id).await?;
+    if kind == "support" {
+        support::before_message(tx, caller, conversation_id, new.internal).await?;
+    }
+    if let Some(parent) = new.reply_to {
+        check_reply_target(tx, conversation_id, parent).await?;
+    }
+    let kind = match new.attachment_id {
+        Some(attachment) => {
+            attachments::message_kind(tx, caller, conversation_id, attachment, new.kind).await?
+        }
+        None => new.kind,
+    };
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal, attachment_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (sender_id, client_msg_id) DO NOTHING
+             RETURNING pgchat.message_json(chat_messages.*)",
+        )
+        .await?;
+    let params: [&(dyn ToSql + Sync); 9] = [
+        &conversation_id,
+        &caller.sub,
+        &caller.role.as_str(),
+        &new.client_msg_id,
+        &kind.as_str(),
+        &new.body.as_str(),
+        &new.reply_to,
+        &new.internal,
+        &new.attachment_id,
+    ];
+    match tx.query_opt(&statement, &params).await? {
+        Some(row) => Ok(Sent {
+            message: row.get(0),
+            created: true,
+        }),
+        // A concurrent retry with the same client_msg_id committed first.
+        None => match find_by_client_id(tx, caller, new.client_msg_id).await? {
+            Some(existing) => retried(existing, conversation_id),
+            None => Err(ApiError::conflict(
+                "retry",
+                "a concurrent send is in progress; retry",
+            )),
+        },
+    }
+}
+
+/// A system notice (someone joined, the chat ended) in the caller's name.
+pub async fn send_system(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    conversation_id: Uuid,
+    body: &str,
+) -> Result<WireRow, ApiError> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, kind, body)
+             VALUES ($1, $2, 'system', 'system', $3)
+             RETURNING pgchat.message_json(chat_messages.*)",
+        )
+        .await?;
+    Ok(tx
+        .query_one(&statement, &[&conversation_id, &caller.sub, &body])
+        .await?
+        .get(0))
+}
+
+fn retried(existing: (Uuid, WireRow), conversation_id: Uuid) -> Result<Sent, ApiError> {
+    let (stored_in, message) = existing;
+    if stored_in != conversation_id {
+        return Err(ApiError::conflict(
+            "client_msg_id_reused",
+            "this client_msg_id was already used for a message in another conversation",
+        ));
+    }
+    Ok(Sent {
+        message,
+        created: false,
+    })
+}
+
+pub(crate) async fn find_by_client_id(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    client_msg_id: Uuid,
+) -> Result<Option<(Uuid, WireRow)>, ApiError> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT m.conversation_id, pgchat.message_json(m) FROM chat_messages m
+              WHERE m.sender_id = $1 AND m.client_msg_id = $2",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&caller.sub, &client_msg_id])
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+async fn check_reply_target(
+    tx: &Transaction<'_>,
+    conversation_id: Uuid,
+    parent: Uuid,
+) -> Result<(), ApiError> {
+    let statement = tx
+        .prepare_cached("SELECT 1 FROM chat_messages WHERE id = $1 AND conversation_id = $2")
+        .await?;
+    match tx
+        .query_opt(&statement, &[&parent, &conversation_id])
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(ApiError::unprocessable(
+            "invalid_reply_to",
+            "reply_to must name a message of this conversation",
+        )),
+    }
+}
