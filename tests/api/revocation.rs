@@ -384,3 +384,66 @@ async fn a_full_send_queue_refuses_at_once_with_503_overloaded_and_retry_after()
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_support_queue_tells_an_agent_only_what_the_rest_api_shows_them() {
+    let app = spawn_app().await;
+    let (ann, ben) = (app.token("ann", "agent"), app.token("ben", "agent"));
+    let admin = app.token("boss", "admin");
+    let customer = app.token("cus", "user");
+    let mut ben_ws = Ws::connect(app.port, &ben).await;
+    ben_ws.subscribe("support:queue", None).await;
+    let mut boss_ws = Ws::connect(app.port, &admin).await;
+    boss_ws.subscribe("support:queue", None).await;
+
+    let session = app
+        .open_session_with(&customer, "my private subject", "hello")
+        .await;
+    // waiting: every agent sees it whole
+    let waiting = ben_ws.event_of("session_updated").await;
+    assert_eq!(waiting["session"]["subject"], "my private subject");
+    let (status, _) = app
+        .session_action(&ann, &session["id"], "claim", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.session_action(&customer, &session["id"], "end", &json!({}))
+        .await;
+    let (status, body) = app
+        .session_action(
+            &customer,
+            &session["id"],
+            "rating",
+            &json!({ "rating": 1, "feedback": "my private feedback" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // the admin sees every change whole (the fence: all of them were dispatched)
+    loop {
+        let frame = boss_ws.event_of("session_updated").await;
+        if frame["session"]["feedback"] == "my private feedback" {
+            break;
+        }
+    }
+    // ben, who may not read it once claimed (REST: 404), learnt only that it left the queue
+    let (status, _) = app
+        .call(
+            app.http
+                .get(app.url(&format!("/v1/support/sessions/{}", as_id(&session["id"]))))
+                .bearer_auth(&ben),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let frames = ben_ws.drain(Duration::from_millis(300)).await;
+    let told: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["type"] == "session_updated")
+        .collect();
+    assert_eq!(told.len(), 1, "{frames:?}");
+    assert_eq!(
+        told[0]["session"],
+        json!({ "id": session["id"], "conversation_id": session["conversation_id"],
+                "status": "active", "change_seq": told[0]["change_seq"] })
+    );
+    let text = serde_json::to_string(&frames).unwrap();
+    assert!(!text.contains("private"), "{text}");
+}
