@@ -13,7 +13,8 @@ CREATE POLICY chat_messages_select ON chat_messages FOR SELECT TO pgchat_user
 -- only that you can read the conversation. A batch of sends (group commit,
 -- sql/25_send_batch.sql) is one INSERT of several senders' messages: each row
 -- in the name and role of a sender the server verified for the batch
--- (auth.batch()), where that sender may write.
+-- (auth.batch()), where that sender may write (pgchat.batch_writable: can_write
+-- for each of the batch's sender and conversation pairs, once per statement).
 DROP POLICY IF EXISTS chat_messages_insert ON chat_messages;
 CREATE POLICY chat_messages_insert ON chat_messages FOR INSERT TO pgchat_user
   WITH CHECK (CASE WHEN sender_id = (SELECT auth.uid()) THEN
@@ -24,10 +25,9 @@ CREATE POLICY chat_messages_insert ON chat_messages FOR INSERT TO pgchat_user
                               AND pgchat.can_write(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
                     END
               ELSE
-                sender_role = (SELECT auth.batch()) ->> sender_id
-                AND sender_role IN ('user', 'agent', 'admin')
-                AND (NOT internal OR sender_role IN ('agent', 'admin'))
-                AND pgchat.can_write(conversation_id, sender_id, sender_role)
+                (NOT internal OR sender_role IN ('agent', 'admin'))
+                AND (conversation_id, sender_id, sender_role)
+                    IN (SELECT w.conversation_id, w.sender_id, w.sender_role FROM pgchat.batch_writable() w)
               END);
 
 -- You edit and delete your own messages; moderators delete others' and pin

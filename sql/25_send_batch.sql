@@ -25,13 +25,38 @@ LANGUAGE sql STABLE AS $$
   SELECT coalesce(nullif(current_setting('request.jwt.batch', true), ''), '{}')::jsonb
 $$;
 
+-- The (conversation, sender, role) pairs of the batch being inserted
+-- (pgchat.batch_writes, set by send_batch) in which the sender may write, by
+-- pgchat.can_write: the insert policy checks every row against this set. The
+-- setting only says which pairs to check, never that one may write; and the
+-- policy computes the set once per statement (a hashed subplan), not a
+-- can_write call per row.
+CREATE OR REPLACE FUNCTION pgchat.batch_writable()
+RETURNS TABLE (conversation_id uuid, sender_id text, sender_role text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  SELECT w.c, w.u, w.r
+    FROM (SELECT x.c, x.u, (SELECT auth.batch()) ->> x.u AS r
+            FROM jsonb_to_recordset(coalesce(nullif(current_setting('pgchat.batch_writes', true), ''), '[]')::jsonb)
+                 AS x(c uuid, u text)) w
+   WHERE w.r IN ('user', 'agent', 'admin') AND pgchat.can_write(w.c, w.u, w.r);
+END $$;
+
 -- Step 1. SECURITY DEFINER: a sender's earlier message is found whatever RLS
 -- shows the batch; only senders of the batch (auth.batch()) are served.
-CREATE OR REPLACE FUNCTION pgchat.send_plan(items jsonb)
+-- (PL/pgSQL here and below: its plans are kept per session, where a SECURITY
+-- DEFINER SQL function would be planned again on every call.)
+DROP FUNCTION IF EXISTS pgchat.send_plan(jsonb);
+CREATE FUNCTION pgchat.send_plan(items jsonb)
 RETURNS TABLE (i integer, outcome text, sub text, role text, conversation_id uuid,
                client_msg_id uuid, kind text, body text, reply_to uuid, internal boolean,
                k bigint, message jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   WITH input AS (
     SELECT x.ord::integer AS i, x.*
       FROM ROWS FROM (jsonb_to_recordset(items)
@@ -39,15 +64,15 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                  reply_to uuid, internal boolean, attachment_id uuid)) WITH ORDINALITY
            AS x(sub, role, conversation_id, client_msg_id, kind, body, reply_to, internal, attachment_id, ord)
   ), writable AS (
-    SELECT DISTINCT ON (d.conversation_id, d.sub, d.role) d.conversation_id, d.sub, d.role,
-           pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok
-      FROM input d
+    -- once per sender and conversation, not per item
+    SELECT d.conversation_id, d.sub, d.role, pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok
+      FROM (SELECT DISTINCT conversation_id, sub, role FROM input) d
   ), planned AS (
     SELECT input.*, prior.conversation_id AS stored_in, prior.json,
            CASE
              WHEN prior.json IS NOT NULL
                THEN CASE WHEN prior.conversation_id = input.conversation_id THEN 'existing' ELSE 'slow' END
-             WHEN input.role IS DISTINCT FROM auth.batch() ->> input.sub
+             WHEN input.role IS DISTINCT FROM (SELECT auth.batch()) ->> input.sub
                OR NOT w.ok
                OR input.attachment_id IS NOT NULL
                OR (input.internal AND input.role NOT IN ('agent', 'admin'))
@@ -82,8 +107,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                      OVER (PARTITION BY h.conversation_id ORDER BY h.i) END,
          h.json
     FROM held h
-   ORDER BY h.i
-$$;
+   ORDER BY h.i;
+END $$;
 
 -- Step 2. Takes `n` numbers of a conversation at once and returns the one
 -- before them; `last_public` is the position (1..n) of the last message that
@@ -107,9 +132,13 @@ END $$;
 -- rows to be readable by the batch's claims): a send of the same
 -- client_msg_id that commits concurrently fails the batch with a unique
 -- violation, and the server sends its items one by one.
-CREATE OR REPLACE FUNCTION pgchat.send_results(plan jsonb)
+DROP FUNCTION IF EXISTS pgchat.send_results(jsonb);
+CREATE FUNCTION pgchat.send_results(plan jsonb)
 RETURNS TABLE (i integer, outcome text, message jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   SELECT p.i,
          CASE p.outcome WHEN 'insert' THEN 'created' ELSE p.outcome END,
          CASE p.outcome WHEN 'existing' THEN p.message
@@ -118,8 +147,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     LEFT JOIN chat_messages m
            ON p.outcome = 'insert' AND m.sender_id = p.sub AND m.client_msg_id = p.client_msg_id
     LEFT JOIN LATERAL pgchat.message_decor(m) d ON m.id IS NOT NULL
-   ORDER BY p.i
-$$;
+   ORDER BY p.i;
+END $$;
 
 -- The batch, as the caller (pgchat_user): the INSERT is checked by RLS.
 CREATE OR REPLACE FUNCTION pgchat.send_batch(items jsonb, senders jsonb)
@@ -141,6 +170,10 @@ BEGIN
     bases := bases || jsonb_build_object(r.conv, pgchat.reserve_seqs(r.conv, r.n, r.last_public));
   END LOOP;
   IF bases <> '{}' THEN
+    PERFORM set_config('pgchat.batch_writes', (
+      SELECT jsonb_agg(DISTINCT jsonb_build_object('c', p.conversation_id, 'u', p.sub))::text
+        FROM jsonb_to_recordset(plan) AS p(outcome text, conversation_id uuid, sub text)
+       WHERE p.outcome = 'insert'), true);
     PERFORM set_config('pgchat.seq_reserved', 'on', true);
     INSERT INTO chat_messages (conversation_id, seq, sender_id, sender_role, client_msg_id, kind, body,
                                reply_to, internal)
@@ -152,6 +185,7 @@ BEGIN
      WHERE p.outcome = 'insert'
      ORDER BY p.conversation_id, p.k;
     PERFORM set_config('pgchat.seq_reserved', '', true);
+    PERFORM set_config('pgchat.batch_writes', '', true);
   END IF;
   PERFORM set_config('request.jwt.batch', '', true);
   RETURN QUERY SELECT * FROM pgchat.send_results(plan);
