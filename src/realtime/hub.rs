@@ -4,7 +4,7 @@
 //! topic and told to close (it resumes by cursor), so memory stays bounded.
 //!
 //! The hub also keeps, per conversation topic, the highest `change_seq`
-//! dispatched: the listener uses it to drop duplicates and to spot gaps.
+//! dispatched: the listener reads each conversation's changes above it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -131,19 +131,6 @@ struct TopicState {
     floor: Option<i64>,
 }
 
-/// What the listener should do with a change it received.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Sequence {
-    /// Nobody is subscribed to the conversation.
-    Unwatched,
-    /// Already dispatched.
-    Duplicate,
-    /// Next in line: dispatch.
-    Next,
-    /// Changes after `after` and before this one were not seen: refill first.
-    Gap { after: i64 },
-}
-
 #[derive(Default)]
 pub struct Hub {
     topics: RwLock<HashMap<Topic, TopicState>>,
@@ -217,23 +204,7 @@ impl Hub {
         }
     }
 
-    /// Records the change_seq of a conversation change and says what to do with it.
-    pub fn sequence(&self, conversation: Uuid, change_seq: i64) -> Sequence {
-        let mut map = self.topics.write().expect("poisoned");
-        let Some(state) = map.get_mut(&Topic::Conversation(conversation)) else {
-            return Sequence::Unwatched;
-        };
-        match state.last_cs {
-            Some(last) if change_seq <= last => Sequence::Duplicate,
-            Some(last) if change_seq > last + 1 => Sequence::Gap { after: last },
-            _ => {
-                state.last_cs = Some(change_seq);
-                Sequence::Next
-            }
-        }
-    }
-
-    /// Marks a refilled change as dispatched (the refill walks in seq order).
+    /// Marks a change as dispatched (the listener walks each conversation in seq order).
     pub fn advance(&self, conversation: Uuid, change_seq: i64) {
         if let Some(state) = self
             .topics
