@@ -180,3 +180,15 @@ CREATE OR REPLACE FUNCTION pgchat.room_json(c conversations) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT pgchat.conversation_json(c) || jsonb_build_object('type', c.kind, 'name', c.title)
 $$;
+
+-- A reader's unread count in a conversation: messages of others after their
+-- read cursor, not notices, not deleted. It runs as the caller, so their RLS
+-- counts (a customer's count never includes an internal note); every list
+-- that shows `unread` uses it.
+CREATE OR REPLACE FUNCTION pgchat.unread(conv uuid, reader text, after bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+  SELECT count(*) FROM chat_messages m
+   WHERE m.conversation_id = conv AND m.seq > after
+     AND m.sender_id IS DISTINCT FROM reader
+     AND m.kind <> 'system' AND m.deleted_at IS NULL
+$$;

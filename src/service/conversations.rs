@@ -21,10 +21,7 @@ use crate::service::WireRow;
 /// cursors: a message of mine with `seq <= peer.last_read_seq` is read).
 /// `me` is the caller's membership row (RLS shows it to its owner).
 const ITEM: &str = "pgchat.conversation_json(c) || jsonb_build_object(
-      'unread', (SELECT count(*) FROM chat_messages m
-                  WHERE m.conversation_id = c.id AND m.seq > me.last_read_seq
-                    AND m.sender_id IS DISTINCT FROM me.user_id
-                    AND m.kind <> 'system' AND m.deleted_at IS NULL),
+      'unread', pgchat.unread(c.id, me.user_id, me.last_read_seq),
       'last_message', (SELECT pgchat.message_json(m) FROM chat_messages m
                         WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1),
       'me', pgchat.flags_json(me) || jsonb_build_object(

@@ -150,10 +150,7 @@ pub async fn inbox_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, 
             "SELECT jsonb_build_object(
                       'conversation_id', c.id, 'kind', c.kind, 'title', c.title,
                       'last_seq', c.last_seq, 'last_message_at', pgchat.ts(c.last_message_at),
-                      'unread', (SELECT count(*) FROM chat_messages m
-                                  WHERE m.conversation_id = c.id AND m.seq > me.last_read_seq
-                                    AND m.sender_id IS DISTINCT FROM me.user_id
-                                    AND m.kind <> 'system' AND m.deleted_at IS NULL))
+                      'unread', pgchat.unread(c.id, me.user_id, me.last_read_seq))
                     || pgchat.flags_json(me)
                FROM conversation_members me JOIN conversations c ON c.id = me.conversation_id
               WHERE me.user_id = $1 AND me.left_at IS NULL AND NOT me.banned

@@ -24,11 +24,8 @@ use crate::service::WireRow;
 /// member) and my unread count.
 const ROOM_VIEW: &str = "d.room || jsonb_build_object(
       'my_role', me.role,
-      'unread', CASE WHEN me.user_id IS NULL THEN 0 ELSE (
-                  SELECT count(*) FROM chat_messages m
-                   WHERE m.conversation_id = d.id AND m.seq > me.last_read_seq
-                     AND m.sender_id IS DISTINCT FROM me.user_id
-                     AND m.kind <> 'system' AND m.deleted_at IS NULL) END)";
+      'unread', CASE WHEN me.user_id IS NULL THEN 0
+                     ELSE pgchat.unread(d.id, me.user_id, me.last_read_seq) END)";
 
 /// The rooms the caller can find, each with the caller's membership (if current).
 const DIRECTORY: &str = "pgchat.room_directory d
