@@ -244,6 +244,17 @@ impl Hub {
             .map(|state| state.last_cs.or(state.floor))
     }
 
+    /// The users whose presence someone follows.
+    pub fn followed_users(&self) -> Vec<Arc<str>> {
+        let map = self.topics.read().expect("poisoned");
+        map.keys()
+            .filter_map(|topic| match topic {
+                Topic::Presence(user) => Some(user.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Conversation topics with subscribers, and from where to refill each.
     pub fn watched_conversations(&self) -> Vec<(Uuid, Option<i64>)> {
         let map = self.topics.read().expect("poisoned");

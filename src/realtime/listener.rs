@@ -407,11 +407,6 @@ impl Listener {
             self.hub.advance(c, change.change_seq);
             if change.event.may_revoke() {
                 self.revalidate(c).await;
-                if change.table == Table::Member {
-                    if let Some(user) = &change.user_id {
-                        self.revalidate_presence(c, user).await;
-                    }
-                }
             }
         }
     }
@@ -487,6 +482,9 @@ impl Listener {
                 row,
             } => {
                 self.members.remove(&c);
+                if ev == ChangeEvent::MemberLeft {
+                    self.revalidate_presence(c, &user_id).await;
+                }
                 // the member hears on their inbox that they were added or removed
                 if matches!(ev, ChangeEvent::MemberJoined | ChangeEvent::MemberLeft) {
                     let Some(row) = self.row_of(c, cs, row).await else {
@@ -602,8 +600,7 @@ impl Listener {
     }
 
     /// After `user` left (or was banned from) conversation `c`: presence
-    /// subscriptions between them and its members are re-checked
-    /// (`pgchat.can_see_presence`), failing closed like `revalidate`.
+    /// subscriptions between them and its members are re-checked.
     async fn revalidate_presence(&self, c: Uuid, user: &str) {
         let mut targets = vec![user.to_owned()];
         if let Ok(client) = self.db.client().await {
@@ -617,8 +614,14 @@ impl Listener {
                 targets.extend(rows.iter().map(|r| r.get::<_, String>(0)));
             }
         }
+        self.recheck_presence(&targets).await;
+    }
+
+    /// Re-checks who follows the presence of `targets`
+    /// (`pgchat.can_see_presence`), failing closed like `revalidate`.
+    async fn recheck_presence(&self, targets: &[String]) {
         let mut watchers = Vec::new();
-        for target in &targets {
+        for target in targets {
             let topic = Topic::Presence(target.as_str().into());
             for (watcher, role) in self.hub.subscribers_of(&topic) {
                 watchers.push((watcher.to_string(), role.as_str(), target.clone()));
@@ -667,13 +670,22 @@ impl Listener {
         }
     }
 
-    /// After a (re)connect: every watched conversation from where it was.
+    /// After a (re)connect: every watched conversation from where it was, and
+    /// every presence subscription re-checked (a membership may have ended
+    /// while notifications were not heard).
     async fn refill_all(&mut self) {
         for (c, last) in self.hub.watched_conversations() {
             if let Some(after) = last {
                 self.refill(c, Position::start(after)).await;
             }
         }
+        let followed: Vec<String> = self
+            .hub
+            .followed_users()
+            .iter()
+            .map(|u| u.to_string())
+            .collect();
+        self.recheck_presence(&followed).await;
     }
 
     /// Dispatches the conversation's changes from `at` from the tables, chunk

@@ -63,6 +63,7 @@ async fn a_member_banned_during_a_listener_outage_receives_nothing_afterwards_ov
     let topic = format!("conversation:{}", as_id(&room["id"]));
     let mut bob_ws = Ws::connect(app.port, &bob).await;
     bob_ws.subscribe(&topic, None).await;
+    bob_ws.subscribe("presence:alice", None).await;
     let mut bob_sse = Sse::open(&app, &bob, &topic, None).await;
     let mut carol_ws = Ws::connect(app.port, &carol).await;
     carol_ws.subscribe(&topic, None).await;
@@ -94,13 +95,22 @@ async fn a_member_banned_during_a_listener_outage_receives_nothing_afterwards_ov
             .map(|i| format!("after the ban {i}"))
             .collect::<Vec<_>>()[..]
     );
-    // bob is told he left, then unsubscribed, and gets no message from after the ban
-    let frames = until_unsubscribed(&mut bob_ws).await;
+    // bob is told he left, then unsubscribed (from the room and from alice's
+    // presence, which he no longer may follow), and gets no message from after the ban
+    let mut frames = until_unsubscribed(&mut bob_ws).await;
+    frames.extend(until_unsubscribed(&mut bob_ws).await);
     assert!(bodies(&frames).is_empty(), "{frames:?}");
     assert!(
         frames.iter().any(|f| f["type"] == "member_left"),
         "{frames:?}"
     );
+    let mut ended: Vec<String> = frames
+        .iter()
+        .filter(|f| f["type"] == "unsubscribed")
+        .map(|f| f["topic"].as_str().unwrap().to_owned())
+        .collect();
+    ended.sort();
+    assert_eq!(ended, [topic.clone(), "presence:alice".to_owned()]);
     assert!(bodies(&bob_ws.drain(Duration::from_millis(300)).await).is_empty());
     let mut sse_frames = Vec::new();
     loop {
@@ -446,4 +456,33 @@ async fn the_support_queue_tells_an_agent_only_what_the_rest_api_shows_them() {
     );
     let text = serde_json::to_string(&frames).unwrap();
     assert!(!text.contains("private"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presence_subscriptions_end_with_the_membership_that_allowed_them() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let room = room_of(&app, &alice, "private", "friends").await;
+    invite(&app, &alice, &room, "bob", "member").await;
+    // bob follows alice's presence, alice follows bob's: they share the room
+    let mut bob_ws = Ws::connect(app.port, &bob).await;
+    bob_ws.subscribe("presence:alice", None).await;
+    let mut alice_ws = Ws::connect(app.port, &alice).await;
+    alice_ws.subscribe("presence:bob", None).await;
+
+    let (status, body) = moderate(&app, &alice, &room, "bob", json!({ "banned": true })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // both ways: neither may follow the other any more
+    let ended = bob_ws.event_of("unsubscribed").await;
+    assert_eq!(ended["topic"], "presence:alice");
+    assert_eq!(ended["reason"], "access_revoked");
+    let ended = alice_ws.event_of("unsubscribed").await;
+    assert_eq!(ended["topic"], "presence:bob");
+    // and subscribing again is refused like any unknown user
+    let again = bob_ws
+        .request(json!({ "type": "subscribe", "topic": "presence:alice" }))
+        .await;
+    assert_eq!(again["type"], "error", "{again}");
+    assert_eq!(again["code"], "not_found");
 }
