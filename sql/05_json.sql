@@ -81,16 +81,18 @@ CREATE VIEW pgchat.message_rows AS
          pgchat.message_wire(m, d.sender_name, d.parent, d.parent_name, d.att) AS json
     FROM chat_messages m CROSS JOIN LATERAL pgchat.message_decor(m) d;
 
-CREATE OR REPLACE FUNCTION pgchat.session_json(s live_chat_sessions) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+-- A session's wire shape, given its people's names: one expression the
+-- planner inlines (pgchat.changes joins the names for a whole backlog).
+CREATE OR REPLACE FUNCTION pgchat.session_wire(s live_chat_sessions, customer_name text, agent_name text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
     'id', s.id,
     'conversation_id', s.conversation_id,
     'status', s.status,
     'customer_id', s.customer_id,
-    'customer_name', (SELECT u.name FROM users u WHERE u.id = s.customer_id),
+    'customer_name', customer_name,
     'agent_id', s.agent_id,
-    'agent_name', (SELECT u.name FROM users u WHERE u.id = s.agent_id),
+    'agent_name', agent_name,
     'subject', s.subject,
     'category', s.category,
     'priority', s.priority,
@@ -108,13 +110,22 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'rated_at', pgchat.ts(s.rated_at))
 $$;
 
--- What other members may know of a membership (never the private flags).
-CREATE OR REPLACE FUNCTION pgchat.member_json(m conversation_members) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+-- One session (REST answers, notifications).
+CREATE OR REPLACE FUNCTION pgchat.session_json(s live_chat_sessions) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN pgchat.session_wire(s,
+  (SELECT u.name FROM users u WHERE u.id = s.customer_id),
+  (SELECT u.name FROM users u WHERE u.id = s.agent_id));
+END $$;
+
+-- What other members may know of a membership (never the private flags),
+-- given the member's name: one expression the planner inlines.
+CREATE OR REPLACE FUNCTION pgchat.member_wire(m conversation_members, name text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
     'conversation_id', m.conversation_id,
     'user_id', m.user_id,
-    'name', (SELECT u.name FROM users u WHERE u.id = m.user_id),
+    'name', name,
     'role', m.role,
     'banned', m.banned,
     -- a moderator's mute: no posting while silenced (silenced_until null: until lifted)
@@ -126,6 +137,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'joined_at', pgchat.ts(m.joined_at),
     'left_at', pgchat.ts(m.left_at))
 $$;
+
+-- One membership (REST answers, notifications).
+CREATE OR REPLACE FUNCTION pgchat.member_json(m conversation_members) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN pgchat.member_wire(m, (SELECT u.name FROM users u WHERE u.id = m.user_id));
+END $$;
 
 -- The member's own view of their flags (the `inbox` topic, `PATCH .../me`).
 CREATE OR REPLACE FUNCTION pgchat.flags_json(m conversation_members) RETURNS jsonb

@@ -25,11 +25,16 @@ LANGUAGE sql STABLE AS $$
      WHERE m.conversation_id = conv AND m.change_seq > after AND m.change_seq <= upto
        AND (staff OR NOT m.internal) AND m.seq > hidden
     UNION ALL
-    SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_json(s)
-      FROM live_chat_sessions s WHERE s.conversation_id = conv AND s.change_seq > after AND s.change_seq <= upto
+    SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_wire(s, cu.name, au.name)
+      FROM live_chat_sessions s
+      LEFT JOIN users cu ON cu.id = s.customer_id
+      LEFT JOIN users au ON au.id = s.agent_id
+     WHERE s.conversation_id = conv AND s.change_seq > after AND s.change_seq <= upto
     UNION ALL
-    SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id, pgchat.member_json(cm)
+    SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id,
+           pgchat.member_wire(cm, mu.name)
       FROM conversation_members cm
+      LEFT JOIN users mu ON mu.id = cm.user_id
      WHERE cm.conversation_id = conv AND cm.change_seq > after AND cm.change_seq <= upto
     UNION ALL
     SELECT c.change_seq, 'room', 'room_updated', false, NULL, pgchat.room_json(c)
