@@ -252,16 +252,15 @@ impl Listener {
                 Err(error) => tracing::warn!(%error, payload, "unreadable notification"),
             }
         }
+        // conversations in the order first announced, each with what was asked of it
         let mut pending: Vec<(Uuid, Pending)> = Vec::new();
+        let mut index: HashMap<Uuid, usize> = HashMap::new();
         for note in &notes {
             if let Some((c, lo, hi)) = note.range() {
-                let at = match pending.iter().position(|(id, _)| *id == c) {
-                    Some(at) => at,
-                    None => {
-                        pending.push((c, Pending::default()));
-                        pending.len() - 1
-                    }
-                };
+                let at = *index.entry(c).or_insert_with(|| {
+                    pending.push((c, Pending::default()));
+                    pending.len() - 1
+                });
                 let p = &mut pending[at].1;
                 p.upto = p.upto.max(hi);
                 if let Note::Messages { n, ev, .. } = note {
@@ -359,8 +358,9 @@ impl Listener {
         let fetched = changes::fetch(&self.db, &ranges)
             .await
             .context("reading announced changes")?;
+        let pending: HashMap<Uuid, Pending> = pending.into_iter().collect();
         for (c, backlog) in fetched {
-            let p = &pending.iter().find(|(id, _)| *id == c).expect("asked").1;
+            let p = &pending[&c];
             let topic_after = seen[&c];
             if let Some(last) = topic_after {
                 let live = backlog.changes.iter().filter(|ch| ch.change_seq > last);
