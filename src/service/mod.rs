@@ -15,6 +15,7 @@ pub mod changes;
 pub mod conversations;
 pub mod ephemeral;
 pub mod group_commit;
+pub mod health;
 pub mod message_features;
 pub mod messages;
 pub mod notifications;
