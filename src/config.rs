@@ -171,6 +171,13 @@ pub struct RealtimeConfig {
     /// Seconds a typing indicator lasts after the last typing_start.
     #[arg(long, env = "PGCHAT_TYPING_TTL_SECS", default_value_t = 3)]
     pub typing_ttl_secs: u64,
+
+    // ── session core (realtime::session) ────────────────────────────────
+    /// Milliseconds one write to a subscriber (WebSocket or SSE) may wait for
+    /// the peer to read; past it the consumer counts as stopped and is evicted
+    /// (WebSocket close 4008, end of an SSE stream) to resume by cursor.
+    #[arg(long, env = "PGCHAT_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub write_timeout_ms: u64,
 }
 
 impl Default for RealtimeConfig {
@@ -295,11 +302,12 @@ pub struct LimitsConfig {
     #[arg(long, env = "PGCHAT_EPHEMERAL_RATE", default_value_t = 10)]
     pub ephemeral_rate: u32,
 
-    /// Open WebSockets per user (0: no limit).
+    /// Open realtime connections per user — WebSockets, SSE streams and long
+    /// polls alike (0: no limit).
     #[arg(long, env = "PGCHAT_WS_MAX_PER_USER", default_value_t = 20)]
     pub ws_max_per_user: usize,
 
-    /// Open WebSockets per client address (0: no limit). Behind a proxy every
+    /// Open realtime connections (all transports) per client address (0: no limit). Behind a proxy every
     /// client has the proxy's address: raise this or limit at the proxy.
     #[arg(long, env = "PGCHAT_WS_MAX_PER_IP", default_value_t = 5000)]
     pub ws_max_per_ip: usize,

@@ -1,7 +1,8 @@
 //! Limits against floods, kept in memory per node: a token bucket of sends per
-//! user (REST and WebSocket together), and counts of open WebSockets per user
-//! and per client address. Exceeding one is a 429 with `Retry-After` (an
-//! `error` frame with `retry_after` on a socket).
+//! user (REST and WebSocket together), and counts of open realtime sessions
+//! (WebSocket, SSE and long poll alike: `realtime::session` takes the permit)
+//! per user and per client address. Exceeding one is a 429 with `Retry-After`
+//! (an `error` frame with `retry_after` on a socket).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -80,7 +81,8 @@ impl Limits {
         }
     }
 
-    /// Admits one more WebSocket for `caller` from `ip`; the permit gives it back.
+    /// Admits one more realtime session (any transport) for `caller` from
+    /// `ip`; dropping the permit gives its place back.
     pub fn admit(self: &Arc<Self>, caller: &Identity, ip: IpAddr) -> Result<Permit, ApiError> {
         let mut open = self.open.lock().expect("poisoned");
         let user = open.by_user.get(&caller.sub).copied().unwrap_or(0);
@@ -101,7 +103,7 @@ impl Limits {
     }
 }
 
-/// An open WebSocket's place in the counts.
+/// An open realtime session's place in the counts.
 pub struct Permit {
     limits: Arc<Limits>,
     user: String,

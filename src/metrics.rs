@@ -2,7 +2,10 @@
 //! one process). Counters are bumped where things happen (the listener, the
 //! socket writer); gauges that live in the database are read on scrape.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -17,6 +20,9 @@ pub struct Metrics {
     pub listener_reconnects: IntCounter,
     pub listener_up: IntGauge,
     pub slow_consumer_closes: IntCounter,
+    /// Open realtime sessions by transport (`ws`, `sse`, `poll`): what the
+    /// per-user and per-address caps count.
+    pub sessions: IntGaugeVec,
     pub notify_queue_usage: prometheus::Gauge,
     pub pool_size: IntGauge,
     pub pool_available: IntGauge,
@@ -70,7 +76,16 @@ impl Metrics {
         registry
             .register(Box::new(notify_queue_usage.clone()))
             .expect("unique metric");
+        let sessions = IntGaugeVec::new(
+            Opts::new("realtime_sessions", "open realtime sessions by transport"),
+            &["transport"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(sessions.clone()))
+            .expect("unique metric");
         Self {
+            sessions,
             connections: gauge("ws_connections", "open WebSocket connections"),
             messages_persisted: counter("messages_persisted_total", "new messages committed"),
             frames_delivered: counter(
@@ -85,7 +100,7 @@ impl Metrics {
             listener_up: gauge("listener_up", "1 while the LISTEN connection is up"),
             slow_consumer_closes: counter(
                 "slow_consumer_closes_total",
-                "connections closed for not keeping up",
+                "sessions (WebSocket or SSE) evicted for not reading: queue full or write deadline missed",
             ),
             notify_queue_usage,
             pool_size: gauge("db_pool_size", "connections in the request pool"),

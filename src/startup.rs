@@ -11,15 +11,15 @@ use tokio::net::TcpListener;
 use crate::auth::Verifier;
 use crate::config::{Config, DatabaseConfig};
 use crate::db::{self, Db};
-use crate::desk::Desk;
 use crate::embedded::EmbeddedPostgres;
 use crate::http::{self, AppState};
 use crate::limits::Limits;
 use crate::realtime::Realtime;
-use crate::service::ai::worker::AiWorker;
+use crate::service::ai::worker;
 use crate::service::ai::Assistant;
 use crate::service::attachments;
 use crate::storage::Storage;
+use crate::supervisor::Supervisor;
 
 /// The database to use, and the embedded cluster behind it if we started one.
 pub struct Database {
@@ -68,13 +68,15 @@ impl Database {
 
 /// How long a graceful shutdown waits for requests in flight and sockets to close.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long background tasks get to stop once cancelled.
+const BACKGROUND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A bound, ready server. Tests build it on port 0 and read `port()`.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    desk: Desk,
-    ai_worker: AiWorker,
+    /// Every background task: stopped and awaited when serving stops.
+    supervisor: Supervisor,
 }
 
 impl Application {
@@ -99,10 +101,20 @@ impl Application {
                 config.database.send_queue,
             );
         }
-        let desk = Desk::start(db.clone(), database.clone(), config.desk.clone()).await?;
+        let mut supervisor = Supervisor::new();
+        crate::desk::start(
+            db.clone(),
+            database.clone(),
+            config.desk.clone(),
+            &mut supervisor,
+        )
+        .await?;
         if config.retention.retention_interval_secs > 0 {
             let every = std::time::Duration::from_secs(config.retention.retention_interval_secs);
-            tokio::spawn(crate::service::retention::run(db.clone(), every));
+            supervisor.spawn(
+                "retention",
+                crate::service::retention::run(db.clone(), every),
+            );
         }
         let storage = Arc::new(
             Storage::open(&config.storage, &config.database.data.path)
@@ -112,32 +124,29 @@ impl Application {
         if config.storage.upload_pending_ttl_hours > 0 {
             let older_than = Duration::from_secs(config.storage.upload_pending_ttl_hours * 3600);
             let every = Duration::from_secs(600);
-            tokio::spawn(attachments::run_purge(
-                db.clone(),
-                storage.clone(),
-                older_than,
-                every,
-            ));
+            supervisor.spawn(
+                "upload purge",
+                attachments::run_purge(db.clone(), storage.clone(), older_than, every),
+            );
         }
         let ai = Arc::new(Assistant::from_config(&config.ai).context("configuring the assistant")?);
-        let ai_worker = AiWorker::start(db.clone(), database.clone(), ai.clone()).await?;
+        worker::start(db.clone(), database.clone(), ai.clone(), &mut supervisor).await?;
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,
             config.realtime.clone(),
+            &mut supervisor,
         ));
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let limits = Arc::new(Limits::new(&config.limits));
-        tokio::spawn({
-            let limits = Arc::downgrade(&limits);
+        supervisor.spawn("rate limit sweep", {
+            let limits = limits.clone();
             async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-                while let Some(limits) = {
+                loop {
                     tick.tick().await;
-                    limits.upgrade()
-                } {
                     limits.sweep();
                 }
             }
@@ -154,8 +163,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
-            desk,
-            ai_worker,
+            supervisor,
         })
     }
 
@@ -182,8 +190,6 @@ impl Application {
         use tower::Layer;
 
         tracing::info!(address = %self.listener.local_addr()?, "serving");
-        let _desk = self.desk; // the desk's workers run while we serve
-        let _ai_worker = self.ai_worker; // and the assistant's
         let realtime = self.state.realtime.clone();
         let header_timeout = std::time::Duration::from_secs(
             self.state.config.limits.header_read_timeout_secs.max(1),
@@ -251,6 +257,7 @@ impl Application {
         while realtime.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        self.supervisor.shutdown(BACKGROUND_PATIENCE).await;
         Ok(())
     }
 }

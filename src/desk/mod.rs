@@ -17,14 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::StreamExt;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-use tokio_postgres::AsyncMessage;
 
 use crate::config::DeskConfig;
 use crate::db::Db;
+use crate::pg_listen::{Notice, PgListen};
 use crate::service::{assignment, notifications};
+use crate::supervisor::Supervisor;
 use webhook::Webhook;
 
 /// The NOTIFY channel of the desk's triggers.
@@ -37,129 +36,82 @@ const NOTIFY_BATCH: i64 = 32;
 /// Delivered notifications are deleted after this long (dead letters stay).
 const KEEP_DELIVERED: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The running workers; dropping it stops them.
-pub struct Desk {
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Desk {
-    /// Records the desk settings in the database, then starts the workers.
-    pub async fn start(
-        db: Db,
-        database: tokio_postgres::Config,
-        config: DeskConfig,
-    ) -> anyhow::Result<Self> {
-        assignment::configure(&db, &config)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .context("writing the desk settings")?;
-        let assign = Arc::new(Notify::new());
-        let outbox = Arc::new(Notify::new());
-        let mut tasks = vec![
-            tokio::spawn(listen(database, assign.clone(), outbox.clone())),
-            tokio::spawn(assigner(db.clone(), assign)),
-        ];
-        if config.inactivity_timeout_secs > 0 {
-            let every = Duration::from_secs(config.inactivity_timeout_secs)
-                .div_f64(4.0)
-                .clamp(Duration::from_millis(250), Duration::from_secs(60));
-            tasks.push(tokio::spawn(sweeper(db.clone(), every)));
-        }
-        if let Some(url) = config.webhook_url.clone() {
+/// Records the desk settings in the database, then starts the workers under
+/// `supervisor`.
+pub async fn start(
+    db: Db,
+    database: tokio_postgres::Config,
+    config: DeskConfig,
+    supervisor: &mut Supervisor,
+) -> anyhow::Result<()> {
+    assignment::configure(&db, &config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .context("writing the desk settings")?;
+    let assign = Arc::new(Notify::new());
+    let outbox = Arc::new(Notify::new());
+    let hook = match config.webhook_url.clone() {
+        Some(url) => {
             // No TLS is compiled into the HTTP client: refuse an https URL now
             // rather than dead-letter every notification later.
             anyhow::ensure!(
                 url.starts_with("http://"),
                 "PGCHAT_WEBHOOK_URL must be an http:// URL (put a TLS-terminating proxy in front of an https receiver)"
             );
-            let hook = Webhook::new(
+            Some(Webhook::new(
                 url,
                 config.webhook_secret.clone(),
                 Duration::from_secs(config.webhook_timeout_secs.max(1)),
-            )?;
-            let retry = notifications::Retry {
-                max_attempts: config.webhook_max_attempts.max(1),
-                base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
-            };
-            tasks.push(tokio::spawn(notifier(db, hook, retry, outbox)));
+            )?)
         }
-        Ok(Self { tasks })
+        None => None,
+    };
+    let (listen, notices) = PgListen::new(database, "pgchat-desk", &[CHANNEL])
+        .probe(Duration::from_secs(10), Duration::from_secs(5))
+        .start();
+    supervisor.spawn("desk listener", listen);
+    supervisor.spawn(
+        "desk wake-ups",
+        wake(notices, assign.clone(), outbox.clone()),
+    );
+    supervisor.spawn("desk assigner", assigner(db.clone(), assign));
+    if config.inactivity_timeout_secs > 0 {
+        let every = Duration::from_secs(config.inactivity_timeout_secs)
+            .div_f64(4.0)
+            .clamp(Duration::from_millis(250), Duration::from_secs(60));
+        supervisor.spawn("desk inactivity sweeper", sweeper(db.clone(), every));
     }
+    if let Some(hook) = hook {
+        let retry = notifications::Retry {
+            max_attempts: config.webhook_max_attempts.max(1),
+            base: Duration::from_millis(config.webhook_retry_base_ms.max(1)),
+        };
+        supervisor.spawn("desk notifier", notifier(db, hook, retry, outbox));
+    }
+    Ok(())
 }
 
-impl Drop for Desk {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-/// LISTENs on `pgchat_desk` and wakes the workers; reconnects with backoff
-/// and wakes them after every (re)connect, in case something was missed.
-async fn listen(database: tokio_postgres::Config, assign: Arc<Notify>, outbox: Arc<Notify>) {
-    let mut config = database;
-    config.application_name("pgchat-desk");
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let started = std::time::Instant::now();
-        if let Err(error) = listen_once(&config, &assign, &outbox).await {
-            tracing::warn!(error = format!("{error:#}"), "desk listener lost");
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff = Duration::from_millis(200);
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
-}
-
-async fn listen_once(
-    config: &tokio_postgres::Config,
-    assign: &Notify,
-    outbox: &Notify,
-) -> anyhow::Result<()> {
-    let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .context("connecting")?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message? {
-                if tx.send(n.payload().to_owned()).is_err() {
-                    break;
-                }
+/// Wakes the workers on `pgchat_desk` notifications, and after every
+/// (re)connect in case something was missed.
+async fn wake(
+    mut notices: tokio::sync::mpsc::Receiver<Notice>,
+    assign: Arc<Notify>,
+    outbox: Arc<Notify>,
+) {
+    while let Some(notice) = notices.recv().await {
+        match notice {
+            Notice::Connected => {
+                assign.notify_one();
+                outbox.notify_one();
             }
-        }
-        Ok::<_, tokio_postgres::Error>(())
-    });
-    client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
-        .await
-        .context("LISTEN")?;
-    assign.notify_one();
-    outbox.notify_one();
-    let mut probe = tokio::time::interval(Duration::from_secs(10));
-    loop {
-        tokio::select! {
-            payload = rx.recv() => match payload.as_deref() {
-                Some("assign") => assign.notify_one(),
-                Some("outbox") => outbox.notify_one(),
-                Some(other) => tracing::debug!(payload = other, "unknown desk notification"),
-                None => break,
+            Notice::Notification { payload, .. } => match payload.as_str() {
+                "assign" => assign.notify_one(),
+                "outbox" => outbox.notify_one(),
+                other => tracing::debug!(payload = other, "unknown desk notification"),
             },
-            _ = probe.tick() => {
-                tokio::time::timeout(Duration::from_secs(5), client.simple_query("SELECT 1"))
-                    .await
-                    .context("desk listener probe timed out")?
-                    .context("desk listener probe")?;
-            }
+            Notice::Disconnected => {}
         }
     }
-    driver.await.context("desk listener task")??;
-    anyhow::bail!("desk listener connection closed")
 }
 
 /// Drains the queue when woken (many wake-ups coalesce into one drain) and every few seconds.

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::http::AppState;
+use crate::service::health;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,8 +26,7 @@ async fn healthz() -> axum::Json<Value> {
 /// The process can serve: the database answers and the listener is connected
 /// (without it, sockets would hear nothing).
 async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
-    let client = state.db.client().await?;
-    client.query_one("SELECT 1", &[]).await?;
+    health::database_answers(&state.db).await?;
     if !state.realtime.listener.up.load(Ordering::SeqCst) {
         return Err(ApiError::Unavailable(
             "the realtime listener is reconnecting".into(),
@@ -44,13 +44,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let pool = state.db.pool().status();
     metrics.pool_size.set(pool.size as i64);
     metrics.pool_available.set(pool.available as i64);
-    if let Ok(client) = state.db.client().await {
-        if let Ok(row) = client
-            .query_one("SELECT pg_notification_queue_usage()", &[])
-            .await
-        {
-            metrics.notify_queue_usage.set(row.get(0));
-        }
+    if let Ok(usage) = health::notify_queue_usage(&state.db).await {
+        metrics.notify_queue_usage.set(usage);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -9,7 +9,6 @@ mod attachments;
 mod canned;
 mod conversations;
 mod dev;
-mod extract;
 mod health;
 mod message_features;
 mod messages;
@@ -20,7 +19,7 @@ mod web;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::HeaderName;
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
@@ -32,12 +31,14 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::limits::Limits;
-use crate::realtime::{self, Realtime};
+use crate::realtime::{self, Realtime, RealtimeState};
 
-pub use extract::{Caller, Json, Path, Query};
+pub use crate::extract::{Caller, Json, Path, Query};
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach. Parts that need less take a sub-state
+/// (`FromRef`): the realtime transports get `RealtimeState`, `Caller` the
+/// `Verifier`.
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: Db,
     pub verifier: Arc<Verifier>,
@@ -46,6 +47,17 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub storage: Arc<crate::storage::Storage>,
     pub ai: Arc<crate::service::ai::Assistant>,
+}
+
+impl FromRef<AppState> for RealtimeState {
+    fn from_ref(state: &AppState) -> Self {
+        RealtimeState {
+            db: state.db.clone(),
+            verifier: state.verifier.clone(),
+            realtime: state.realtime.clone(),
+            limits: state.limits.clone(),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -60,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rooms::router())
         .merge(message_features::router())
         .merge(attachments::router().merge(ai::router()))
-        .merge(realtime::router())
+        .merge(realtime::router(RealtimeState::from_ref(&state)))
         .merge(web::router(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -137,7 +137,6 @@ pub struct Hub {
     /// connection id → its topics (for eviction and cleanup).
     memberships: Mutex<HashMap<u64, HashSet<Topic>>>,
     next_id: AtomicU64,
-    evictions: AtomicU64,
 }
 
 impl Hub {
@@ -342,12 +341,6 @@ impl Hub {
 
     fn evict(&self, conn: &Arc<Connection>) {
         self.disconnect(conn.id);
-        self.evictions.fetch_add(1, Ordering::Relaxed);
         conn.evicted.notify_one();
-    }
-
-    /// Connections evicted for not keeping up, since start.
-    pub fn evictions(&self) -> u64 {
-        self.evictions.load(Ordering::Relaxed)
     }
 }

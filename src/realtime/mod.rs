@@ -1,32 +1,45 @@
 //! The realtime gateway: the listener turns NOTIFY into hub events; the hub
-//! fans them out to WebSocket, SSE and long-poll subscribers. The hub learns of
-//! changes only from the database.
+//! fans them out to sessions (`session`: the one core every transport
+//! drives) over WebSocket, SSE and long poll. The hub learns of changes only
+//! from the database. Nothing here imports `http`: the transports take
+//! `RealtimeState`, a sub-state of the application's.
 
 pub mod frames;
 pub mod hub;
 pub mod listener;
 pub mod poll;
 pub mod protocol;
+pub mod session;
 pub mod sse;
-pub mod subscription;
 pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::auth::Verifier;
 use crate::config::RealtimeConfig;
 use crate::db::Db;
-use crate::http::AppState;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::service::ephemeral;
+use crate::supervisor::Supervisor;
 use hub::Hub;
 use listener::{Listener, ListenerStatus};
+
+/// What the realtime transports need, and nothing more.
+#[derive(Clone, FromRef)]
+pub struct RealtimeState {
+    pub db: Db,
+    pub verifier: Arc<Verifier>,
+    pub realtime: Arc<Realtime>,
+    pub limits: Arc<Limits>,
+}
 
 pub struct Realtime {
     pub hub: Arc<Hub>,
@@ -35,15 +48,20 @@ pub struct Realtime {
     /// This process among the nodes sharing the database (presence rows).
     pub node_id: Uuid,
     pub config: RealtimeConfig,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Cancelled when the server starts draining: every session closes.
+    shutdown: CancellationToken,
 }
 
 impl Realtime {
-    /// Starts the listener and the presence heartbeat of this node.
-    pub fn start(db: Db, database: tokio_postgres::Config, config: RealtimeConfig) -> Self {
-        let hub = Arc::new(Hub::default());
+    /// Starts the listener and the presence heartbeat of this node under `supervisor`.
+    pub fn start(
+        db: Db,
+        database: tokio_postgres::Config,
+        config: RealtimeConfig,
+        supervisor: &mut Supervisor,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
+        let hub = Arc::new(Hub::default());
         let status = Arc::new(ListenerStatus::default());
         let node_id = Uuid::new_v4();
         let listener = Listener::new(
@@ -54,7 +72,8 @@ impl Realtime {
             metrics.clone(),
         );
         let ttl = Duration::from_secs(config.presence_ttl_secs.max(3));
-        let heartbeat = tokio::spawn(async move {
+        supervisor.spawn("realtime listener", listener.run());
+        supervisor.spawn("presence heartbeat", async move {
             let mut tick = tokio::time::interval(ttl / 3);
             loop {
                 tick.tick().await;
@@ -63,26 +82,24 @@ impl Realtime {
                 }
             }
         });
-        let (shutdown, _) = watch::channel(false);
         Self {
             hub,
             metrics,
             listener: status,
             node_id,
             config,
-            shutdown,
-            tasks: vec![tokio::spawn(listener.run()), heartbeat],
+            shutdown: CancellationToken::new(),
         }
     }
 
-    /// Resolves when the server is shutting down (sessions close with 1012).
-    pub fn shutting_down(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+    /// Cancelled when the server is shutting down (sessions close with 1012).
+    pub fn shutting_down(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     /// Asks every open session to close so clients reconnect elsewhere.
     pub fn shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.cancel();
     }
 
     pub fn presence_ttl(&self) -> Duration {
@@ -90,17 +107,11 @@ impl Realtime {
     }
 }
 
-impl Drop for Realtime {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-pub fn router() -> Router<AppState> {
+/// The realtime routes, with their own state (mergeable into any router).
+pub fn router<S>(state: RealtimeState) -> Router<S> {
     Router::new()
         .route("/v1/ws", get(ws::upgrade))
         .route("/v1/events", get(sse::stream))
         .route("/v1/conversations/{id}/poll", get(poll::poll))
+        .with_state(state)
 }

@@ -1,20 +1,25 @@
-//! `GET /v1/conversations/{id}/poll?since=…&timeout_ms=…`: long polling. Answers
-//! at once with the changes after `since`, or waits (registered with the hub
-//! before reading, so nothing slips between) until there are some or the
-//! timeout passes. The events are the frames a WebSocket gets.
+//! `GET /v1/conversations/{id}/poll?since=…&timeout_ms=…`: the long-poll
+//! adapter of the session core. Answers at once with the changes after
+//! `since` — at most one chunk (`changes::CHUNK`), with `has_more` telling the
+//! client to poll again at once from `cursor` — or, when there are none,
+//! waits (registered with the hub before reading, so nothing slips between)
+//! until there are some, the timeout passes, or the token expires. A waiting
+//! poll holds a session permit like any other transport.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::http::{AppState, Caller, Path, Query};
+use crate::extract::{Caller, Path, Query};
 use crate::realtime::hub::Topic;
-use crate::realtime::subscription::CatchUp;
+use crate::realtime::session::{Chunk, End, Session, Transport};
+use crate::realtime::RealtimeState;
 
 const DEFAULT_TIMEOUT_MS: u64 = 25_000;
 const MAX_TIMEOUT_MS: u64 = 60_000;
@@ -28,8 +33,9 @@ pub struct PollQuery {
 }
 
 pub async fn poll(
-    State(state): State<AppState>,
+    State(state): State<RealtimeState>,
     Caller(caller): Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(conversation): Path<Uuid>,
     Query(query): Query<PollQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -45,47 +51,51 @@ pub async fn poll(
             .unwrap_or(DEFAULT_TIMEOUT_MS)
             .min(MAX_TIMEOUT_MS),
     );
-    let hub = state.realtime.hub.clone();
-    let (conn, mut rx) = hub.connect(16);
-    hub.subscribe(&conn, &caller, Topic::Conversation(conversation));
-    let answer: Result<(Vec<String>, i64), ApiError> = async {
-        let first = read(&state, &caller, conversation, query.since).await?;
-        if !first.0.is_empty() {
-            return Ok(first);
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Err(_) | Ok(None) => return Ok(first),
-                // Typing and presence wake us but are not part of the change feed.
-                Ok(Some(event)) if event.change_seq.is_none() => continue,
-                Ok(Some(_)) => {
-                    let next = read(&state, &caller, conversation, query.since).await?;
-                    if !next.0.is_empty() {
-                        return Ok(next);
-                    }
-                }
-            }
-        }
-    }
-    .await;
-    hub.disconnect(conn.id);
-    let (frames, cursor) = answer?;
-    let body = format!("{{\"events\":[{}],\"cursor\":{cursor}}}", frames.join(","));
+    let mut session = Session::open(&state, caller, peer.ip(), Transport::LongPoll)?;
+    session.watch(Topic::Conversation(conversation), query.since);
+    let first = session.read_chunk(conversation, query.since).await?;
+    let chunk = if first.events.is_empty() {
+        wait(&mut session, conversation, query.since, timeout, first).await?
+    } else {
+        first
+    };
+    drop(session);
+    let frames: Vec<&str> = chunk.events.iter().map(|e| e.frame.as_str()).collect();
+    let body = format!(
+        "{{\"events\":[{}],\"cursor\":{},\"has_more\":{}}}",
+        frames.join(","),
+        chunk.cursor,
+        chunk.more
+    );
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
-/// The frames after `since` the caller may see, and the cursor after them.
-async fn read(
-    state: &AppState,
-    caller: &crate::auth::Identity,
+/// Waits for the next change, then reads it; answers `empty` when the
+/// timeout passes, the token expires or the server shuts down first.
+async fn wait(
+    session: &mut Session,
     conversation: Uuid,
     since: i64,
-) -> Result<(Vec<String>, i64), ApiError> {
-    let mut catch_up = CatchUp::new(conversation, since);
-    let mut frames = Vec::new();
-    while let Some(events) = catch_up.next(state, caller).await? {
-        frames.extend(events.into_iter().map(|e| e.frame.as_str().to_owned()));
+    timeout: Duration,
+    empty: Chunk,
+) -> Result<Chunk, ApiError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let next = tokio::select! {
+            next = session.next() => next,
+            () = tokio::time::sleep_until(deadline) => return Ok(empty),
+        };
+        match next {
+            // Typing and presence wake us but are not part of the change feed.
+            Ok(event) if event.change_seq.is_none() => continue,
+            Ok(_) => {
+                let chunk = session.read_chunk(conversation, since).await?;
+                if !chunk.events.is_empty() {
+                    return Ok(chunk);
+                }
+            }
+            Err(End::TokenExpired) => return Err(ApiError::Unauthorized("token expired".into())),
+            Err(_) => return Ok(empty),
+        }
     }
-    Ok((frames, catch_up.cursor()))
 }

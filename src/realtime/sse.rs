@@ -1,21 +1,43 @@
-//! `GET /v1/events?topic=…[&since=…]`: Server-Sent Events for clients without
-//! WebSocket. One topic per stream; each event's `data` is the same JSON frame a
-//! WebSocket gets and, on conversation topics, its `id` is the change_seq, so a
-//! reconnecting EventSource resumes from `Last-Event-ID` with no gap.
+//! `GET /v1/events?topic=…[&since=…]`: the Server-Sent Events adapter of the
+//! session core, for clients without WebSocket. One topic per stream; each
+//! event's `data` is the same JSON frame a WebSocket gets and, on conversation
+//! topics, its `id` is the change_seq, so a reconnecting EventSource resumes
+//! from `Last-Event-ID` with no gap.
+//!
+//! The access check and the first chunk of the backlog happen before the
+//! response (so an invisible conversation is a 404, not an empty stream); then
+//! a task drives the session into a small channel that the response body
+//! reads: the backlog chunk by chunk, then live events. A client that stops
+//! reading fills the channel, the session's write deadline passes, and the
+//! stream ends — as it does when the token expires, the server shuts down or
+//! the topic is revoked — with a last event saying why (`closed`, or
+//! `unsubscribed`).
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::ApiError;
-use crate::http::{AppState, Caller, Query};
-use crate::realtime::hub::{Event, Hub, Topic};
-use crate::realtime::subscription::{self, CatchUp};
+use crate::extract::{Caller, Query};
+use crate::realtime::hub::{Event, Topic};
+use crate::realtime::session::{self, Backfill, End, Failure, Outbound, Session, Transport};
+use crate::realtime::RealtimeState;
+
+/// Events between the session task and the response body. Small: the
+/// session's own queue is the hub's, and a full channel is how a client that
+/// stopped reading shows.
+const STREAM_BUFFER: usize = 32;
+
+/// How long the last event of a stream may wait for room.
+const LAST_EVENT_PATIENCE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,21 +46,10 @@ pub struct EventsQuery {
     since: Option<i64>,
 }
 
-/// Unsubscribes when the client goes away (the stream is dropped).
-struct Registration {
-    hub: Arc<Hub>,
-    conn: u64,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.hub.disconnect(self.conn);
-    }
-}
-
 pub async fn stream(
-    State(state): State<AppState>,
+    State(state): State<RealtimeState>,
     Caller(caller): Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
@@ -59,68 +70,63 @@ pub async fn stream(
         }
         None => query.since,
     };
-    let hub = state.realtime.hub.clone();
-    let (conn, rx) = hub.connect(state.realtime.config.ws_queue);
-    let registration = Registration {
-        hub: hub.clone(),
-        conn: conn.id,
-    };
-    subscription::register(&state, &caller, &conn, &topic).await?;
-    let mut backlog = Vec::new();
-    let cursor = match (topic.conversation(), since) {
-        (None, _) => 0,
-        (Some(c), None) => subscription::head(&state, &caller, c).await?,
-        (Some(c), Some(since)) => {
-            let mut catch_up = CatchUp::new(c, since);
-            while let Some(events) = catch_up.next(&state, &caller).await? {
-                backlog.extend(events);
-            }
-            catch_up.cursor()
+    let mut session = Session::open(&state, caller, peer.ip(), Transport::Sse)?;
+    let backfill = session.subscribe(topic.clone(), since).await?;
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(drive(session, topic, backfill, Channel(tx)));
+    let body = ReceiverStream::new(rx).map(Ok);
+    Ok(Sse::new(body).keep_alive(KeepAlive::default()))
+}
+
+/// The response body's side of the stream.
+struct Channel(mpsc::Sender<SseEvent>);
+
+impl Outbound for Channel {
+    async fn feed(&mut self, event: Event) -> Result<(), ()> {
+        self.0.send(to_sse(event)).await.map_err(drop)
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        Ok(())
+    }
+}
+
+/// Runs the session until it ends, then tells the client why.
+async fn drive(mut session: Session, topic: Topic, backfill: Backfill, mut out: Channel) {
+    let end = match session.backfill(backfill, &mut out).await {
+        Ok(_) => live(&mut session, &mut out).await,
+        Err(Failure::End(end)) => end,
+        Err(Failure::Api(error)) => {
+            // Later chunks of a backlog the first chunk showed us: a database error.
+            error.log();
+            End::Gone
         }
     };
-    let shutdown = state.realtime.shutting_down();
-    let live = futures::stream::unfold(
-        (rx, cursor, registration, conn, shutdown),
-        |(mut rx, mut cursor, registration, conn, mut shutdown)| async move {
-            loop {
-                let event = tokio::select! {
-                    _ = conn.evicted.notified() => return None,
-                    _ = shutdown.changed() => return None,
-                    event = rx.recv() => event?,
-                };
-                if let Some(cs) = event.change_seq {
-                    if cs <= cursor {
-                        continue;
-                    }
-                    cursor = cs;
-                }
-                let ends = event.ends_subscription;
-                let item = to_sse(event);
-                if ends {
-                    // Access revoked: say so, then end the stream.
-                    drop(registration);
-                    return Some((
-                        item,
-                        (
-                            rx,
-                            cursor,
-                            Registration {
-                                hub: Arc::default(),
-                                conn: u64::MAX,
-                            },
-                            conn,
-                            shutdown,
-                        ),
-                    ));
-                }
-                return Some((item, (rx, cursor, registration, conn, shutdown)));
-            }
-        },
-    );
-    let stream = futures::stream::iter(backlog.into_iter().map(to_sse))
-        .chain(live)
-        .map(Ok);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    if end.code().is_some() {
+        let last = session::end_frame(end, &topic, session.cursor(&topic));
+        let _ = tokio::time::timeout(LAST_EVENT_PATIENCE, out.feed(last)).await;
+    }
+}
+
+/// Forwards live events until the session ends or the client goes away.
+async fn live(session: &mut Session, out: &mut Channel) -> End {
+    loop {
+        let event = tokio::select! {
+            next = session.next() => match next {
+                Ok(event) => event,
+                Err(end) => return end,
+            },
+            () = out.0.closed() => return End::Gone,
+        };
+        let ends = event.ends_subscription;
+        if let Err(end) = session.write_all(out, vec![event]).await {
+            return end;
+        }
+        if ends {
+            // Access revoked: `unsubscribed` was the last event.
+            return End::Unsubscribed;
+        }
+    }
 }
 
 fn to_sse(event: Event) -> SseEvent {

@@ -14,6 +14,7 @@ pub mod canned;
 pub mod changes;
 pub mod conversations;
 pub mod ephemeral;
+pub mod health;
 pub mod message_features;
 pub mod messages;
 pub mod notifications;

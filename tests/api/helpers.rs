@@ -44,6 +44,8 @@ pub struct TestApp {
     admin: tokio_postgres::Config,
     data_dir: PathBuf,
     server: tokio::task::JoinHandle<()>,
+    /// Tells the server to shut down gracefully (`stop`).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -118,8 +120,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("building the application");
     let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        if let Err(error) = app.run_until_stopped(std::future::pending()).await {
+        let shutdown = async {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await // dropped: the test ended; Drop aborts us
+            }
+        };
+        if let Err(error) = app.run_until_stopped(shutdown).await {
             eprintln!("test server stopped: {error:#}");
         }
     });
@@ -137,6 +145,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         admin,
         data_dir,
         server,
+        stop: Some(stop),
     }
 }
 
@@ -351,6 +360,15 @@ pub struct Counts {
 }
 
 impl TestApp {
+    /// Shuts the server down gracefully and waits until `run_until_stopped` returns.
+    #[allow(dead_code)] // for the shutdown tests
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server).await.expect("the server task");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

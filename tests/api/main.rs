@@ -35,6 +35,7 @@ mod rooms_realtime;
 mod routes;
 mod s3_server;
 mod security_matrix;
+mod session_core;
 mod stats;
 mod support;
 mod web;

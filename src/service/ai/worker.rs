@@ -16,17 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinHandle;
-use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 use super::{Assistant, Prompt, Task};
 use crate::auth::{Identity, Role};
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::pg_listen::{Notice, PgListen};
+use crate::supervisor::Supervisor;
 
 /// The NOTIFY channel of the assistant's triggers.
 pub const CHANNEL: &str = "pgchat_ai";
@@ -61,90 +60,39 @@ pub fn strip_mention(body: &str) -> Option<&str> {
     None
 }
 
-/// The running worker; dropping it stops it.
-pub struct AiWorker {
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for AiWorker {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-impl AiWorker {
-    /// Records the assistant's settings in the database (the triggers read
-    /// them), then starts listening and answering.
-    pub async fn start(
-        db: Db,
-        database: tokio_postgres::Config,
-        assistant: Arc<Assistant>,
-    ) -> anyhow::Result<Self> {
-        let client = db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        client
-            .execute(
-                "UPDATE ai_settings SET support_enabled = $1, first_response = $2, updated_at = now() WHERE id",
-                &[&assistant.support_enabled, &assistant.first_response],
-            )
-            .await
-            .context("writing the assistant's settings")?;
-        drop(client);
-        let wake = Arc::new(Notify::new());
-        let tasks = vec![
-            tokio::spawn(listen(database, wake.clone())),
-            tokio::spawn(work(db, assistant, wake)),
-        ];
-        Ok(Self { tasks })
-    }
-}
-
-/// LISTENs on `pgchat_ai` and wakes the worker; reconnects with backoff.
-async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>) {
-    let mut config = database;
-    config.application_name("pgchat-ai");
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let started = std::time::Instant::now();
-        if let Err(error) = listen_once(&config, &wake).await {
-            tracing::warn!(error = format!("{error:#}"), "assistant listener lost");
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff = Duration::from_millis(200);
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
-}
-
-async fn listen_once(config: &tokio_postgres::Config, wake: &Notify) -> anyhow::Result<()> {
-    let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
+/// Records the assistant's settings in the database (the triggers read
+/// them), then starts listening and answering under `supervisor`.
+pub async fn start(
+    db: Db,
+    database: tokio_postgres::Config,
+    assistant: Arc<Assistant>,
+    supervisor: &mut Supervisor,
+) -> anyhow::Result<()> {
+    let client = db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    client
+        .execute(
+            "UPDATE ai_settings SET support_enabled = $1, first_response = $2, updated_at = now() WHERE id",
+            &[&assistant.support_enabled, &assistant.first_response],
+        )
         .await
-        .context("connecting")?;
-    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let listen = format!("LISTEN {CHANNEL}");
-    let listening = client.batch_execute(&listen);
-    tokio::pin!(listening);
-    // Drive the connection while LISTEN runs.
-    loop {
-        tokio::select! {
-            done = &mut listening => { done.context("LISTEN")?; break; }
-            message = messages.next() => match message {
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => anyhow::bail!("connection closed"),
-            },
-        }
-    }
-    wake.notify_one(); // whatever was queued while we were away
-    while let Some(message) = messages.next().await {
-        if let AsyncMessage::Notification(_) = message? {
+        .context("writing the assistant's settings")?;
+    drop(client);
+    let wake = Arc::new(Notify::new());
+    let (listen, notices) = PgListen::new(database, "pgchat-ai", &[CHANNEL]).start();
+    supervisor.spawn("assistant listener", listen);
+    supervisor.spawn("assistant wake-ups", wake_on(notices, wake.clone()));
+    supervisor.spawn("assistant worker", work(db, assistant, wake));
+    Ok(())
+}
+
+/// Wakes the worker on every notification and after every (re)connect
+/// (whatever was queued while we were away).
+async fn wake_on(mut notices: tokio::sync::mpsc::Receiver<Notice>, wake: Arc<Notify>) {
+    while let Some(notice) = notices.recv().await {
+        if !matches!(notice, Notice::Disconnected) {
             wake.notify_one();
         }
     }
-    anyhow::bail!("connection closed")
 }
 
 /// Takes due jobs (up to `CONCURRENCY` at once) whenever woken, and every `SWEEP`.
@@ -157,7 +105,11 @@ async fn work(db: Db, assistant: Arc<Assistant>, wake: Arc<Notify>) {
         .map(|(_, budget)| *budget)
         .sum::<Duration>()
         + Duration::from_secs(30);
+    // Jobs in flight belong to this task: stopping it stops them (a job cut
+    // short is taken again when its lease runs out).
+    let mut jobs = tokio::task::JoinSet::new();
     loop {
+        while jobs.try_join_next().is_some() {}
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
@@ -165,7 +117,7 @@ async fn work(db: Db, assistant: Arc<Assistant>, wake: Arc<Notify>) {
             match claim(&db, lease).await {
                 Ok(Some(job)) => {
                     let (db, assistant) = (db.clone(), assistant.clone());
-                    tokio::spawn(async move {
+                    jobs.spawn(async move {
                         let id = job.id;
                         if let Err(error) = run(&db, &assistant, job).await {
                             tracing::warn!(job = id, error = %error, "assistant job failed; it will be retried");

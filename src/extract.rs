@@ -1,14 +1,17 @@
 //! Extractors whose rejections are `ApiError`s, so malformed JSON, unknown
 //! fields, bad UUIDs and bad query strings all answer with the JSON error body.
+//! They belong to no transport: REST (`http`) and the realtime transports use
+//! them alike, each with its own state (`Caller` needs only the `Verifier`).
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, Verifier};
 use crate::error::ApiError;
-use crate::http::AppState;
 
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
@@ -70,19 +73,20 @@ impl From<PathRejection> for ApiError {
 /// browsers' WebSocket and EventSource which cannot set headers, `?token=…`.
 pub struct Caller(pub Identity);
 
-impl FromRequestParts<AppState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<Verifier>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)
             .or_else(|| query_token(parts))
             .ok_or_else(|| {
                 ApiError::Unauthorized("missing token: send Authorization: Bearer <JWT>".into())
             })?;
-        Ok(Caller(state.verifier.verify(&token)?))
+        Ok(Caller(Arc::<Verifier>::from_ref(state).verify(&token)?))
     }
 }
 
