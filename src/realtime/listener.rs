@@ -15,16 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
 use uuid::Uuid;
 
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::pg_listen::{Notice, PgListen};
 use crate::realtime::frames;
 use crate::realtime::hub::{Hub, Topic};
 use crate::service::changes::{self, Change, ChangeEvent, Position, Range, Table};
@@ -34,6 +32,10 @@ pub const CHANNEL: &str = "pgchat";
 
 /// Most notifications handled together (one read of the tables for all).
 const MAX_BATCH: usize = 4096;
+
+/// Notifications held while a round is handled; past it they wait in
+/// PostgreSQL's own queue.
+const QUEUE: usize = 65_536;
 
 /// The application_name of the LISTEN connection (operators and tests find its backend by it).
 pub const APPLICATION_NAME: &str = "pgchat-listener";
@@ -141,12 +143,11 @@ pub struct Listener {
 impl Listener {
     pub fn new(
         db: Db,
-        mut config: tokio_postgres::Config,
+        config: tokio_postgres::Config,
         hub: Arc<Hub>,
         status: Arc<ListenerStatus>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        config.application_name(APPLICATION_NAME);
         Self {
             db,
             config,
@@ -157,94 +158,87 @@ impl Listener {
         }
     }
 
-    /// Runs forever: listen, and after any failure reconnect with backoff.
+    /// Runs until shutdown: the LISTEN connection is `pg_listen`'s (reconnect
+    /// with backoff, liveness probe, bounded queue); after every (re)connect
+    /// the watched conversations are refilled from their cursors.
     pub async fn run(mut self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let started = std::time::Instant::now();
-            if let Err(error) = self.listen().await {
-                tracing::warn!(error = format!("{error:#}"), "listener connection lost");
+        let (listen, mut notices) =
+            PgListen::new(self.config.clone(), APPLICATION_NAME, &[CHANNEL])
+                .queue(QUEUE)
+                .start();
+        let listen = tokio::spawn(listen);
+        while let Some(notice) = notices.recv().await {
+            match notice {
+                Notice::Connected => {
+                    self.status.up.store(true, Ordering::SeqCst);
+                    self.metrics.listener_up.set(1);
+                    tracing::info!("listener connected");
+                    self.members.clear();
+                    self.catch_up().await;
+                }
+                Notice::Disconnected => {
+                    self.status.up.store(false, Ordering::SeqCst);
+                    self.metrics.listener_up.set(0);
+                    self.metrics.listener_reconnects.inc();
+                }
+                Notice::Notification { payload, .. } => {
+                    let mut batch = vec![payload];
+                    while batch.len() < MAX_BATCH {
+                        match notices.try_recv() {
+                            Ok(Notice::Notification { payload, .. }) => batch.push(payload),
+                            // a connection change waits for the next round
+                            Ok(other) => {
+                                self.handle(std::mem::take(&mut batch)).await;
+                                self.after(other).await;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if !batch.is_empty() {
+                        self.handle(batch).await;
+                    }
+                }
             }
-            self.status.up.store(false, Ordering::SeqCst);
-            self.metrics.listener_up.set(0);
-            self.metrics.listener_reconnects.inc();
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff = Duration::from_millis(100);
+        }
+        listen.abort();
+    }
+
+    /// A connection change seen in the middle of a round.
+    async fn after(&mut self, notice: Notice) {
+        match notice {
+            Notice::Connected => {
+                self.status.up.store(true, Ordering::SeqCst);
+                self.metrics.listener_up.set(1);
+                self.members.clear();
+                self.catch_up().await;
             }
-            let jitter =
-                Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
-            tokio::time::sleep(backoff + jitter).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            Notice::Disconnected => {
+                self.status.up.store(false, Ordering::SeqCst);
+                self.metrics.listener_up.set(0);
+                self.metrics.listener_reconnects.inc();
+            }
+            Notice::Notification { payload, .. } => self.handle(vec![payload]).await,
         }
     }
 
-    async fn listen(&mut self) -> anyhow::Result<()> {
-        let (client, mut connection) = self.config.connect(NoTls).await.context("connecting")?;
-        // Bounded: when we fall behind, we stop reading the socket and PostgreSQL
-        // keeps the notifications in its own queue.
-        let (tx, mut rx) = mpsc::channel::<String>(65_536);
-        let driver = tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message? {
-                    AsyncMessage::Notification(n) => {
-                        if tx.send(n.payload().to_owned()).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ => continue,
-                }
-            }
-            Ok::<_, tokio_postgres::Error>(())
-        });
-        client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
-            .await
-            .context("LISTEN")?;
-        self.status.up.store(true, Ordering::SeqCst);
-        self.metrics.listener_up.set(1);
-        tracing::info!("listener connected");
-        self.members.clear();
-        self.refill_all().await;
-
-        let mut probe = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                payload = rx.recv() => match payload {
-                    Some(payload) => {
-                        let mut batch = vec![payload];
-                        while batch.len() < MAX_BATCH {
-                            match rx.try_recv() {
-                                Ok(payload) => batch.push(payload),
-                                Err(_) => break,
-                            }
-                        }
-                        self.handle(batch).await?;
-                    }
-                    None => break,
-                },
-                _ = probe.tick() => {
-                    // A dead TCP peer may take long to show; a query shows it now.
-                    tokio::time::timeout(Duration::from_secs(5), client.simple_query("SELECT 1"))
-                        .await
-                        .context("listener probe timed out")?
-                        .context("listener probe")?;
-                }
-            }
+    /// Refills every watched conversation, retrying until the database
+    /// answers: what was announced while we could not read is in the tables.
+    async fn catch_up(&mut self) {
+        let mut wait = Duration::from_millis(100);
+        while let Err(error) = self.refill_all().await {
+            tracing::warn!(error = %error, "refilling after a gap failed; retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
         }
-        driver
-            .await
-            .context("listener task")?
-            .context("listener connection")?;
-        anyhow::bail!("listener connection closed")
     }
 
     /// Handles a batch of notifications (all that had arrived): ephemeral
     /// events at once, conversation changes read back from the tables with one
     /// query for every conversation in the batch, then fanned out in
-    /// change_seq order. An error reading them ends the connection: the
-    /// reconnect refills every watched conversation from its cursor.
-    async fn handle(&mut self, payloads: Vec<String>) -> anyhow::Result<()> {
+    /// change_seq order. When they cannot be read, every watched conversation
+    /// is refilled from its cursor once the database answers again.
+    async fn handle(&mut self, payloads: Vec<String>) {
         let mut notes = Vec::with_capacity(payloads.len());
         for payload in &payloads {
             match serde_json::from_str::<Note>(payload) {
@@ -280,12 +274,17 @@ impl Listener {
             }
         }
         if !pending.is_empty() {
-            self.conversations(pending).await?;
+            if let Err(error) = self.conversations(pending).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "reading announced changes failed"
+                );
+                self.catch_up().await;
+            }
         }
         for note in notes {
             self.side_topics(note).await;
         }
-        Ok(())
     }
 
     /// Typing, presence and flags: no seq, straight to the hub.
@@ -371,7 +370,7 @@ impl Listener {
                         after: backlog.changes.last().map_or(last, |ch| ch.change_seq),
                         upto: Some(backlog.snapshot_seq),
                     };
-                    self.refill(c, at).await;
+                    self.refill(c, at).await?;
                 } else {
                     self.hub.advance(c, backlog.snapshot_seq);
                 }
@@ -673,10 +672,10 @@ impl Listener {
     /// After a (re)connect: every watched conversation from where it was, and
     /// every presence subscription re-checked (a membership may have ended
     /// while notifications were not heard).
-    async fn refill_all(&mut self) {
+    async fn refill_all(&mut self) -> Result<(), ApiError> {
         for (c, last) in self.hub.watched_conversations() {
             if let Some(after) = last {
-                self.refill(c, Position::start(after)).await;
+                self.refill(c, Position::start(after)).await?;
             }
         }
         let followed: Vec<String> = self
@@ -686,26 +685,21 @@ impl Listener {
             .map(|u| u.to_string())
             .collect();
         self.recheck_presence(&followed).await;
+        Ok(())
     }
 
     /// Dispatches the conversation's changes from `at` from the tables, chunk
     /// by chunk, with the same revocation checks as live delivery.
-    async fn refill(&self, c: Uuid, mut at: Position) {
+    async fn refill(&self, c: Uuid, mut at: Position) -> Result<(), ApiError> {
         loop {
-            let backlog = match changes::refill(&self.db, c, at).await {
-                Ok(backlog) => backlog,
-                Err(error) => {
-                    tracing::warn!(error = %error, conversation = %c, "refill failed");
-                    return;
-                }
-            };
+            let backlog = changes::refill(&self.db, c, at).await?;
             self.deliver(c, backlog.changes.iter(), &HashMap::new())
                 .await;
             if !backlog.more {
                 // Numbers taken by changes that left no row (a send that
                 // failed after its batch reserved numbers, say) are passed too.
                 self.hub.advance(c, backlog.snapshot_seq);
-                return;
+                return Ok(());
             }
             at = at.next(&backlog);
         }
