@@ -9,26 +9,43 @@
 -- set-based query the planner turns into joins (pgchat.message_rows), not N
 -- calls of a function that plans its own lookups (BENCHMARKS.md: 15x faster).
 
--- The parts of other rows a message shows. The parent is null when it is gone
--- (purged) or is an internal note quoted by a public message (the reply's JSON
--- is the same for every reader); the attachment only once its upload is ready.
-CREATE OR REPLACE FUNCTION pgchat.message_decor(m chat_messages)
-RETURNS TABLE (sender_name text, parent chat_messages, parent_name text, att attachments)
+-- The parts of other rows a message shows: its sender's name, what a reply
+-- shows of its parent (a snippet, its sender, whether it was deleted; null
+-- when the parent is gone — purged — or is an internal note quoted by a
+-- public message: the reply's JSON is the same for every reader), and its
+-- attachment once the upload is ready. Scalar arguments, not the row: a
+-- whole-row argument would be formed into a tuple for every row of a backlog.
+DROP VIEW IF EXISTS pgchat.message_rows;
+DROP FUNCTION IF EXISTS pgchat.message_decor(chat_messages);
+DROP FUNCTION IF EXISTS pgchat.message_decor(text, uuid, uuid, boolean, uuid);
+CREATE OR REPLACE FUNCTION pgchat.message_decor(
+  msg_sender text, msg_conv uuid, msg_reply_to uuid, msg_internal boolean, msg_attachment uuid)
+RETURNS TABLE (sender_name text, reply_preview jsonb, attachment_json jsonb)
 LANGUAGE sql STABLE AS $$
-  SELECT su.name, p, pu.name, a
+  SELECT su.name,
+         CASE WHEN p.id IS NOT NULL THEN jsonb_build_object(
+           'id', p.id,
+           'seq', p.seq,
+           'sender_id', CASE WHEN p.anonymous THEN NULL ELSE p.sender_id END,
+           'sender_name', CASE WHEN p.anonymous THEN NULL ELSE pu.name END,
+           'kind', p.kind,
+           'body', CASE WHEN p.deleted_at IS NULL THEN left(p.body, 140) ELSE '' END,
+           'deleted', p.deleted_at IS NOT NULL) END,
+         CASE WHEN a.id IS NOT NULL THEN pgchat.attachment_wire(a) END
     FROM (SELECT) one
-    LEFT JOIN users su ON su.id = m.sender_id
+    LEFT JOIN users su ON su.id = msg_sender
     LEFT JOIN chat_messages p
-           ON p.id = m.reply_to AND p.conversation_id = m.conversation_id AND (m.internal OR NOT p.internal)
+           ON p.id = msg_reply_to AND p.conversation_id = msg_conv AND (msg_internal OR NOT p.internal)
     LEFT JOIN users pu ON pu.id = p.sender_id
-    LEFT JOIN attachments a ON a.id = m.attachment_id AND a.status = 'ready'
+    LEFT JOIN attachments a ON a.id = msg_attachment AND a.status = 'ready'
 $$;
 
 -- The wire shape of a message, given its parts (see message_decor). An
 -- anonymous post (a room with anonymous posting) names neither its sender nor
 -- who deleted it; a tombstone shows no body, attachment or reactions.
+DROP FUNCTION IF EXISTS pgchat.message_wire(chat_messages, text, chat_messages, text, attachments);
 CREATE OR REPLACE FUNCTION pgchat.message_wire(
-  m chat_messages, sender_name text, p chat_messages, parent_name text, a attachments)
+  m chat_messages, sender_name text, reply_preview jsonb, attachment jsonb)
 RETURNS jsonb LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
     'id', m.id,
@@ -42,16 +59,9 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'kind', m.kind,
     'body', CASE WHEN m.deleted_at IS NULL THEN m.body ELSE '' END,
     'reply_to', m.reply_to,
-    'reply_preview', CASE WHEN p.id IS NOT NULL THEN jsonb_build_object(
-        'id', p.id,
-        'seq', p.seq,
-        'sender_id', CASE WHEN p.anonymous THEN NULL ELSE p.sender_id END,
-        'sender_name', CASE WHEN p.anonymous THEN NULL ELSE parent_name END,
-        'kind', p.kind,
-        'body', CASE WHEN p.deleted_at IS NULL THEN left(p.body, 140) ELSE '' END,
-        'deleted', p.deleted_at IS NOT NULL) END,
+    'reply_preview', reply_preview,
     'internal', m.internal,
-    'attachment', CASE WHEN m.deleted_at IS NULL AND a.id IS NOT NULL THEN pgchat.attachment_wire(a) END,
+    'attachment', CASE WHEN m.deleted_at IS NULL THEN attachment END,
     -- {"👍": ["alice", "bob"]}: who reacted with what, oldest first (kept by a trigger)
     'reactions', CASE WHEN m.deleted_at IS NULL THEN m.reactions ELSE '{}'::jsonb END,
     'anonymous', m.anonymous,
@@ -67,19 +77,20 @@ $$;
 CREATE OR REPLACE FUNCTION pgchat.message_json(m chat_messages) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN RETURN (
-  SELECT pgchat.message_wire(m, d.sender_name, d.parent, d.parent_name, d.att)
-    FROM pgchat.message_decor(m) d
+  SELECT pgchat.message_wire(m, d.sender_name, d.reply_preview, d.attachment_json)
+    FROM pgchat.message_decor(m.sender_id, m.conversation_id, m.reply_to, m.internal, m.attachment_id) d
 ); END
 $$;
 
 -- Many messages at once, as the server sees them (no RLS: the listener's
 -- fan-out and pgchat.changes, which apply the reader's visibility themselves).
 -- Not granted to pgchat_user.
-DROP VIEW IF EXISTS pgchat.message_rows;
 CREATE VIEW pgchat.message_rows AS
   SELECT m.id, m.conversation_id, m.seq, m.change_seq, m.internal, m.deleted_at,
-         pgchat.message_wire(m, d.sender_name, d.parent, d.parent_name, d.att) AS json
-    FROM chat_messages m CROSS JOIN LATERAL pgchat.message_decor(m) d;
+         pgchat.message_wire(m, d.sender_name, d.reply_preview, d.attachment_json) AS json
+    FROM chat_messages m
+   CROSS JOIN LATERAL pgchat.message_decor(m.sender_id, m.conversation_id, m.reply_to, m.internal,
+                                           m.attachment_id) d;
 
 -- A session's wire shape, given its people's names: one expression the
 -- planner inlines (pgchat.changes joins the names for a whole backlog).

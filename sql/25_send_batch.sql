@@ -142,11 +142,11 @@ BEGIN
   SELECT p.i,
          CASE p.outcome WHEN 'insert' THEN 'created' ELSE p.outcome END,
          CASE p.outcome WHEN 'existing' THEN p.message
-                        WHEN 'insert' THEN pgchat.message_wire(m, d.sender_name, d.parent, d.parent_name, d.att) END
+                        WHEN 'insert' THEN r.json END
     FROM jsonb_to_recordset(plan) AS p(i integer, outcome text, sub text, client_msg_id uuid, message jsonb)
     LEFT JOIN chat_messages m
            ON p.outcome = 'insert' AND m.sender_id = p.sub AND m.client_msg_id = p.client_msg_id
-    LEFT JOIN LATERAL pgchat.message_decor(m) d ON m.id IS NOT NULL
+    LEFT JOIN pgchat.message_rows r ON r.id = m.id
    ORDER BY p.i;
 END $$;
 

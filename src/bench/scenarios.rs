@@ -33,10 +33,18 @@ struct Tally {
     errors: AtomicU64,
     /// Sends refused at once because the server's send queue was full.
     refused: AtomicU64,
+    /// Error frames by code.
+    error_codes: Mutex<std::collections::BTreeMap<String, u64>>,
     latencies: Mutex<Latencies>,
 }
 
 impl Tally {
+    /// Counts an error frame by its code.
+    async fn error(&self, code: &str) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *self.error_codes.lock().await.entry(code.to_owned()).or_default() += 1;
+    }
+
     fn totals(&self) -> Totals {
         Totals {
             persisted: self.persisted.load(Ordering::Relaxed),
@@ -108,20 +116,19 @@ async fn publish(ws: Ws, conversation: Uuid, rate: f64, deadline: Instant, tally
     let reader = {
         let (window, tally) = (window.clone(), tally.clone());
         tokio::spawn(async move {
-            let mut answered = 0u64;
             while let Some(Ok(frame)) = stream.next().await {
                 let Message::Text(text) = frame else { continue };
                 let Ok(value) = serde_json::from_str::<Value>(&text) else {
                     continue;
                 };
                 match value["type"].as_str() {
-                    Some("ack") => tally.persisted.fetch_add(1, Ordering::Relaxed),
-                    Some("error") => tally.errors.fetch_add(1, Ordering::Relaxed),
+                    Some("ack") => {
+                        tally.persisted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some("error") => tally.error(value["code"].as_str().unwrap_or("?")).await,
                     _ => continue,
                 };
-                answered += 1;
                 window.add_permits(1);
-                let _ = answered;
             }
         })
     };
@@ -238,6 +245,7 @@ pub async fn fan_out(ctx: &Context, args: &BenchArgs, rate: u64) -> anyhow::Resu
         "missing_deliveries",
         expected.saturating_sub(tally.deliveries.load(Ordering::Relaxed)),
     );
+    report.set("error_codes", json!(*tally.error_codes.lock().await));
     Ok(report)
 }
 

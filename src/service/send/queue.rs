@@ -11,9 +11,12 @@
 //! batch that failed as a whole, goes through the ordinary one-message path,
 //! which applies all the rules and produces the precise error.
 //!
-//! A sender's messages keep their order: every sender is served by one worker
-//! (by hash), a worker runs its batches one after the other, and a sender's
-//! held-back (`slow`) messages are sent, in order, before the worker's next batch.
+//! A conversation's messages keep their order: every conversation is served
+//! by one worker (by hash), a worker runs its batches one after the other, and
+//! a sender's held-back (`slow`) messages are sent, in order, before the
+//! worker's next batch. Workers own disjoint conversations, so their batches
+//! never wait for each other's row locks on a conversation: they commit in
+//! parallel.
 
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -77,7 +80,7 @@ impl SendQueue {
             reply,
         };
         let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&caller.sub, &mut hasher);
+        std::hash::Hash::hash(&conversation_id, &mut hasher);
         let worker = std::hash::Hasher::finish(&hasher) as usize % self.queues.len();
         match self.queues[worker].try_send(job) {
             Ok(()) => Ok(answer),
