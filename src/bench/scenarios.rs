@@ -42,7 +42,12 @@ impl Tally {
     /// Counts an error frame by its code.
     async fn error(&self, code: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.error_codes.lock().await.entry(code.to_owned()).or_default() += 1;
+        *self
+            .error_codes
+            .lock()
+            .await
+            .entry(code.to_owned())
+            .or_default() += 1;
     }
 
     fn totals(&self) -> Totals {

@@ -91,7 +91,14 @@ pub fn queue(change: &Change, was: Option<&str>, was_agent: Option<&str>) -> Vec
     events
 }
 
-pub fn typing(conversation_id: Uuid, user_id: &str, name: Option<&str>, typing: bool) -> Event {
+/// Someone typing; an internal note's typing goes to staff only.
+pub fn typing(
+    conversation_id: Uuid,
+    user_id: &str,
+    name: Option<&str>,
+    typing: bool,
+    internal: bool,
+) -> Event {
     let topic = Topic::Conversation(conversation_id);
     let frame = json!({
         "type": "typing",
@@ -100,11 +107,16 @@ pub fn typing(conversation_id: Uuid, user_id: &str, name: Option<&str>, typing: 
         "user_id": user_id,
         "name": name,
         "typing": typing,
+        "internal": internal,
     });
     Event {
         topic,
         change_seq: None,
-        audience: Audience::AllBut(user_id.into()),
+        audience: if internal {
+            Audience::StaffBut(user_id.into())
+        } else {
+            Audience::AllBut(user_id.into())
+        },
         frame: encode(&frame),
         ends_subscription: false,
     }

@@ -74,6 +74,8 @@ pub enum Audience {
     Staff,
     /// Everyone but this user (their own typing indicator).
     AllBut(Arc<str>),
+    /// Staff but this user (typing an internal note).
+    StaffBut(Arc<str>),
     /// Admins, and this user if any (a session's assigned agent).
     AdminsAnd(Option<Arc<str>>),
     /// Agents who are not admins, but this user if any.
@@ -89,6 +91,7 @@ impl Audience {
             Self::Everyone => true,
             Self::Staff => who.role.is_staff(),
             Self::AllBut(user) => *who.user != **user,
+            Self::StaffBut(user) => who.role.is_staff() && *who.user != **user,
             Self::AdminsAnd(user) => who.role == Role::Admin || is(user),
             Self::AgentsBut(user) => who.role == Role::Agent && !is(user),
             Self::Only(user) => *who.user == **user,

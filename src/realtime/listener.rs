@@ -90,6 +90,9 @@ enum Note {
         user_id: String,
         name: Option<String>,
         typing: bool,
+        /// Typing an internal note: staff only.
+        #[serde(default)]
+        internal: bool,
     },
     Presence {
         user_id: String,
@@ -298,9 +301,14 @@ impl Listener {
                 user_id,
                 name,
                 typing,
-            } => self
-                .hub
-                .dispatch(frames::typing(*c, user_id, name.as_deref(), *typing)),
+                internal,
+            } => self.hub.dispatch(frames::typing(
+                *c,
+                user_id,
+                name.as_deref(),
+                *typing,
+                *internal,
+            )),
             Note::Presence {
                 user_id,
                 status,

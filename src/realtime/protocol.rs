@@ -36,6 +36,9 @@ pub enum Command {
     },
     TypingStart {
         conversation_id: Uuid,
+        /// Typing an internal note (staff only): customers are not told.
+        #[serde(default)]
+        internal: bool,
     },
     TypingStop {
         conversation_id: Uuid,

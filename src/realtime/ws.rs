@@ -108,8 +108,9 @@ fn close_for(end: End) -> Close {
 /// (commands and their acks, pipelined sends, typing, pings).
 struct WsSession {
     session: Session,
-    /// Conversations the caller is typing in → (when it expires, when we last announced it).
-    typing: HashMap<Uuid, (Instant, Instant)>,
+    /// Conversations the caller is typing in → (when it expires, when we last
+    /// announced it, whether it is an internal note: staff hear of it only).
+    typing: HashMap<Uuid, (Instant, Instant, bool)>,
     last_heard: Instant,
     /// Answers to sends in flight, in the order the sends came.
     sends: FuturesOrdered<BoxFuture<'static, Value>>,
@@ -151,7 +152,7 @@ impl WsSession {
         let beat = Duration::from_secs(realtime.config.ws_heartbeat_secs.max(1));
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
         let close: Close = loop {
-            let typing_due = self.typing.values().map(|(expires, _)| *expires).min();
+            let typing_due = self.typing.values().map(|(expires, _, _)| *expires).min();
             tokio::select! {
                 next = self.session.next() => match next {
                     Ok(event) => {
@@ -210,8 +211,8 @@ impl WsSession {
         let caller = self.caller().clone();
         drop(self.session); // leaves the hub and gives the permit back
         realtime.metrics.connections.dec();
-        for conversation in self.typing.keys().copied().collect::<Vec<_>>() {
-            let _ = ephemeral::typing(&db, &caller, conversation, false).await;
+        for (conversation, (_, _, note)) in self.typing.drain() {
+            let _ = ephemeral::typing(&db, &caller, conversation, false, note).await;
         }
         if let Err(error) = ephemeral::disconnected(&db, realtime.node_id, &caller).await {
             tracing::warn!(%error, "presence on disconnect");
@@ -314,8 +315,8 @@ impl WsSession {
             Err(error) => futures::future::ready(protocol::error(&reference, &error)).boxed(),
         };
         self.sends.push_back(reply);
-        if self.typing.remove(&conversation_id).is_some() {
-            let _ = ephemeral::typing(&state.db, self.caller(), conversation_id, false).await;
+        if let Some((_, _, note)) = self.typing.remove(&conversation_id) {
+            let _ = ephemeral::typing(&state.db, self.caller(), conversation_id, false, note).await;
         }
         Ok(())
     }
@@ -336,24 +337,41 @@ impl WsSession {
             Command::SendMessage { .. } => Err(Failure::Api(ApiError::Internal(anyhow::anyhow!(
                 "send outside the pipeline"
             )))),
-            Command::TypingStart { conversation_id } => {
+            Command::TypingStart {
+                conversation_id,
+                internal,
+            } => {
+                if internal && !self.caller().role.is_staff() {
+                    return Err(Failure::Api(ApiError::forbidden(
+                        "staff_only",
+                        "only agents and admins write internal notes",
+                    )));
+                }
                 let now = Instant::now();
                 let ttl = Duration::from_secs(state.realtime.config.typing_ttl_secs.max(1));
-                let announced = self.typing.get(&conversation_id).map(|(_, at)| *at);
-                let due = announced.is_none_or(|at| now.duration_since(at) >= TYPING_REFRESH);
+                let previous = self.typing.get(&conversation_id).copied();
+                // a switch between note and reply is announced at once
+                let due = previous.is_none_or(|(_, at, note)| {
+                    note != internal || now.duration_since(at) >= TYPING_REFRESH
+                });
+                if let Some((_, _, note)) = previous.filter(|(_, _, note)| *note != internal) {
+                    ephemeral::typing(db, self.caller(), conversation_id, false, note).await?;
+                }
                 if due {
                     state.limits.check_ephemeral(self.caller())?;
-                    ephemeral::typing(db, self.caller(), conversation_id, true).await?;
+                    ephemeral::typing(db, self.caller(), conversation_id, true, internal).await?;
                 }
-                self.typing.insert(
-                    conversation_id,
-                    (now + ttl, if due { now } else { announced.unwrap_or(now) }),
-                );
+                let announced = match previous {
+                    Some((_, at, _)) if !due => at,
+                    _ => now,
+                };
+                self.typing
+                    .insert(conversation_id, (now + ttl, announced, internal));
                 Ok(json!({}))
             }
             Command::TypingStop { conversation_id } => {
-                if self.typing.remove(&conversation_id).is_some() {
-                    ephemeral::typing(db, self.caller(), conversation_id, false).await?;
+                if let Some((_, _, note)) = self.typing.remove(&conversation_id) {
+                    ephemeral::typing(db, self.caller(), conversation_id, false, note).await?;
                 }
                 Ok(json!({}))
             }
@@ -417,15 +435,16 @@ impl WsSession {
 
     async fn expire_typing(&mut self) {
         let now = Instant::now();
-        let expired: Vec<Uuid> = self
+        let expired: Vec<(Uuid, bool)> = self
             .typing
             .iter()
-            .filter(|(_, (at, _))| *at <= now)
-            .map(|(c, _)| *c)
+            .filter(|(_, (at, _, _))| *at <= now)
+            .map(|(c, (_, _, note))| (*c, *note))
             .collect();
-        for conversation in expired {
+        for (conversation, note) in expired {
             self.typing.remove(&conversation);
-            let _ = ephemeral::typing(&self.state().db, self.caller(), conversation, false).await;
+            let _ =
+                ephemeral::typing(&self.state().db, self.caller(), conversation, false, note).await;
         }
     }
 }

@@ -12,19 +12,22 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::service::{agents, messages};
 
-/// Announces that `caller` started or stopped typing in a conversation they can read.
+/// Announces that `caller` started or stopped typing in a conversation they
+/// can read; typing an internal note (`note`) is told to staff only, so a
+/// customer cannot tell that a note is being written.
 pub async fn typing(
     db: &Db,
     caller: &Identity,
     conversation_id: Uuid,
     typing: bool,
+    note: bool,
 ) -> Result<(), ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     messages::conversation_kind(&tx, conversation_id).await?;
     let payload = json!({
         "t": "typing", "c": conversation_id, "user_id": caller.sub,
-        "name": caller.name, "typing": typing,
+        "name": caller.name, "typing": typing, "internal": note,
     });
     tx.execute("SELECT pg_notify('pgchat', $1)", &[&payload.to_string()])
         .await?;

@@ -209,9 +209,13 @@ impl Frame {
                     && internal.unwrap_or(false) == *parsed_internal
                     && attachment_id.is_none()
             }
-            (Frame::TypingStart(c), Command::TypingStart { conversation_id }) => {
-                c == conversation_id
-            }
+            (
+                Frame::TypingStart(c),
+                Command::TypingStart {
+                    conversation_id,
+                    internal,
+                },
+            ) => c == conversation_id && !internal,
             (Frame::TypingStop(c), Command::TypingStop { conversation_id }) => c == conversation_id,
             (
                 Frame::MarkRead(c, s),

@@ -486,3 +486,45 @@ async fn presence_subscriptions_end_with_the_membership_that_allowed_them() {
     assert_eq!(again["type"], "error", "{again}");
     assert_eq!(again["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staff_typing_an_internal_note_is_not_shown_to_the_customer() {
+    let app = spawn_app().await;
+    let customer = app.token("cus", "user");
+    let agent = app.token("ann", "agent");
+    let admin = app.token("boss", "admin");
+    let session = app.open_session(&customer).await;
+    let (status, _) = app
+        .session_action(&agent, &session["id"], "claim", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let conversation = as_id(&session["conversation_id"]).to_owned();
+    let topic = format!("conversation:{conversation}");
+    let mut cus_ws = Ws::connect(app.port, &customer).await;
+    cus_ws.subscribe(&topic, None).await;
+    let mut boss_ws = Ws::connect(app.port, &admin).await;
+    boss_ws.subscribe(&topic, None).await;
+    let mut ann_ws = Ws::connect(app.port, &agent).await;
+
+    let typing = |internal: bool| json!({ "type": "typing_start", "conversation_id": conversation, "internal": internal });
+    assert_eq!(ann_ws.request(typing(true)).await["type"], "ack");
+    let seen = boss_ws.event_of("typing").await;
+    assert_eq!(
+        (seen["user_id"].as_str(), seen["internal"].as_bool()),
+        (Some("ann"), Some(true))
+    );
+    // then a reply: the customer hears of that one only
+    assert_eq!(ann_ws.request(typing(false)).await["type"], "ack");
+    let first = cus_ws.event_of("typing").await;
+    assert_eq!(
+        (first["typing"].as_bool(), first["internal"].as_bool()),
+        (Some(true), Some(false)),
+        "the note's typing never reached the customer: {first}"
+    );
+    // a customer cannot type "notes"
+    let refused = cus_ws.request(typing(true)).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("staff_only"))
+    );
+}
