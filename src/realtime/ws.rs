@@ -289,11 +289,6 @@ impl Session {
         new: NewMessage,
         sink: &mut Sink,
     ) -> Result<(), Close> {
-        if let Err(error) = self.state.limits.check_send(&self.caller) {
-            self.sends
-                .push_back(futures::future::ready(protocol::error(&reference, &error)).boxed());
-            return Ok(());
-        }
         if self.sends.len() >= MAX_SENDS_IN_FLIGHT {
             if let Some(reply) = self.sends.next().await {
                 send(sink, &reply).await.map_err(|_| None)?;
@@ -343,7 +338,6 @@ impl Session {
                 let announced = self.typing.get(&conversation_id).map(|(_, at)| *at);
                 let due = announced.is_none_or(|at| now.duration_since(at) >= TYPING_REFRESH);
                 if due {
-                    state.limits.check_ephemeral(&self.caller)?;
                     ephemeral::typing(db, &self.caller, conversation_id, true).await?;
                 }
                 self.typing.insert(
@@ -366,7 +360,6 @@ impl Session {
                 Ok(json!({ "conversation_id": conversation_id, "last_read_seq": position }))
             }
             Command::SetPresence { status } => {
-                state.limits.check_ephemeral(&self.caller)?;
                 ephemeral::set_status(db, &self.caller, status).await?;
                 Ok(json!({ "status": status.as_str() }))
             }

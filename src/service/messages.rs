@@ -8,6 +8,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{Limit, MessageBody, MessageKind};
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::{attachments, group_commit, support, WireRow};
 
 /// A message as a client sends it.
@@ -49,6 +50,7 @@ pub async fn submit(
     conversation_id: Uuid,
     new: NewMessage,
 ) -> Result<futures::future::BoxFuture<'static, Result<Sent, ApiError>>, ApiError> {
+    limits::check(db, Write::Send, caller)?;
     use futures::FutureExt;
     match db.send_batcher() {
         Some(batcher) => {

@@ -18,6 +18,7 @@ use crate::domain::{
     MAX_GROUP_MEMBERS,
 };
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::WireRow;
 
 /// A room as the caller sees it: the room, my role (null when not a current
@@ -47,6 +48,7 @@ pub struct NewRoom {
 /// Creates a room with the caller as its owner.
 #[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
 pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomCreate, caller)?;
     let mut members: Vec<&UserId> = Vec::new();
     for member in &new.members {
         if member.as_str() != caller.sub && !members.contains(&member) {
@@ -274,6 +276,7 @@ pub async fn update(
     room: Uuid,
     patch: RoomPatch,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let standing = standing(&tx, caller, room).await?;
@@ -363,6 +366,7 @@ async fn check_capacity(
 /// joined by invitation only: to others they do not exist (404).
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bool), ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx
@@ -415,6 +419,7 @@ pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bo
 /// owner first.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn leave(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let standing = standing(&tx, caller, room).await?;
@@ -490,6 +495,7 @@ pub async fn invite(
     user: &UserId,
     role: MemberRole,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let standing = standing(&tx, caller, room).await?;
@@ -587,6 +593,7 @@ pub async fn update_member(
     user: &UserId,
     patch: MemberPatch,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     if patch.silenced_minutes.is_some() && patch.silenced != Some(true) {
         return Err(ApiError::bad_request(
             "invalid_body",
@@ -641,6 +648,7 @@ pub async fn remove_member(
     room: Uuid,
     user: &UserId,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     if user.as_str() == caller.sub {
         return leave(db, caller, room).await;
     }
@@ -754,6 +762,7 @@ pub async fn pin(
     message: Uuid,
     pinned: bool,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::Edit, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx
