@@ -170,12 +170,8 @@ const REFUSED: &str = "PC001";
 /// Each refusal's code (its DETAIL) and what it answers; the message is the database's.
 type Refusal = fn(&'static str, String) -> ApiError;
 const REFUSALS: &[(&str, Refusal)] = &[
-    ("too_many_open_sessions", |code, message| {
-        ApiError::conflict(code, message)
-    }),
-    ("query_too_complex", |code, message| {
-        ApiError::unprocessable(code, message)
-    }),
+    ("too_many_open_sessions", ApiError::conflict),
+    ("query_too_complex", ApiError::unprocessable),
 ];
 
 /// The one place where database errors become API errors.
