@@ -337,7 +337,7 @@ pub struct LimitsConfig {
     /// cancels it (`503 timeout`); 0: no limit.
     #[arg(long, env = "PGCHAT_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub statement_timeout_ms: u64,
-    /// Words a search query may have (more: `422 query_too_complex`).
+    /// Words a search query may have (more: `422 query_too_complex`; 0: no bound).
     #[arg(long, env = "PGCHAT_SEARCH_MAX_TERMS", default_value_t = 8)]
     pub search_max_terms: usize,
 }

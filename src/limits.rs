@@ -38,7 +38,7 @@ pub enum Write {
     /// Rooms and direct conversations created.
     RoomCreate,
     /// Everything else done to rooms and conversations: settings, joins,
-    /// leaves, invites, member roles and bans, flags, receipts' cursors.
+    /// leaves, invites, member roles and bans, flags, delete-for-me.
     RoomWrite,
     /// Uploads declared.
     Upload,
@@ -113,7 +113,7 @@ impl Limits {
     }
 
     /// Takes one `write` from the caller's bucket.
-    pub fn take(&self, write: Write, caller: &Identity) -> Result<(), ApiError> {
+    fn take(&self, write: Write, caller: &Identity) -> Result<(), ApiError> {
         let Some(bucket) = self.buckets.get(&write) else {
             return Ok(());
         };
@@ -136,7 +136,7 @@ impl Limits {
         i32::try_from(self.config.max_open_sessions).unwrap_or(i32::MAX)
     }
 
-    /// The most words a search query may have (`PGCHAT_SEARCH_MAX_TERMS`).
+    /// The most words a search query may have (`PGCHAT_SEARCH_MAX_TERMS`; 0: no bound).
     pub fn search_max_terms(&self) -> usize {
         self.config.search_max_terms
     }
