@@ -248,7 +248,7 @@ async fn edits_deletes_reactions_rooms_and_uploads_are_each_limited_per_user() {
         let path = message_path(&target, &format!("/reactions/{}", emojis[n % 5]));
         async move {
             http.put(app.url(&path))
-                .bearer_auth(&alice)
+                .bearer_auth(alice)
                 .send()
                 .await
                 .unwrap()
@@ -263,7 +263,7 @@ async fn edits_deletes_reactions_rooms_and_uploads_are_each_limited_per_user() {
 
     let rooms = until_limited("rooms", |n| async move {
         http.post(app.url("/v1/rooms"))
-            .bearer_auth(&bob)
+            .bearer_auth(bob)
             .json(&json!({ "name": format!("r{n}"), "type": "public" }))
             .send()
             .await
@@ -277,7 +277,7 @@ async fn edits_deletes_reactions_rooms_and_uploads_are_each_limited_per_user() {
             lobby,
             if n % 2 == 0 { "/leave" } else { "/join" },
         )))
-        .bearer_auth(&bob)
+        .bearer_auth(bob)
         .json(&json!({}))
         .send()
         .await
@@ -288,7 +288,7 @@ async fn edits_deletes_reactions_rooms_and_uploads_are_each_limited_per_user() {
 
     let uploads = until_limited("uploads", |n| async move {
         http.post(app.url("/v1/attachments"))
-            .bearer_auth(&alice)
+            .bearer_auth(alice)
             .json(
                 &json!({ "conversation_id": lobby["id"], "filename": format!("f{n}.png"),
                            "size": 100, "mime_type": "image/png" }),
