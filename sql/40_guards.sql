@@ -45,3 +45,22 @@ END $$;
 DROP TRIGGER IF EXISTS conversation_members_guard ON conversation_members;
 CREATE TRIGGER conversation_members_guard BEFORE UPDATE ON conversation_members
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_member_guard();
+
+-- A customer may have at most p_cap waiting or active support sessions (the
+-- server's PGCHAT_MAX_OPEN_SESSIONS; 0: no cap), so one customer cannot flood
+-- the queue ahead of everyone else. The open path calls this before inserting
+-- the session; the advisory lock on the customer serializes their concurrent
+-- opens until commit, so the count is exact across nodes.
+CREATE OR REPLACE FUNCTION pgchat.check_open_sessions(p_cap integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF p_cap <= 0 THEN
+    RETURN;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('pgchat.open_sessions:' || auth.uid(), 0));
+  IF (SELECT count(*) FROM live_chat_sessions s
+       WHERE s.customer_id = auth.uid() AND s.status <> 'ended') >= p_cap THEN
+    RAISE EXCEPTION USING ERRCODE = 'PC001', DETAIL = 'too_many_open_sessions',
+      MESSAGE = 'you already have ' || p_cap || ' open support sessions; end one first';
+  END IF;
+END $$;

@@ -321,6 +321,24 @@ CREATE TRIGGER chat_messages_tombstone AFTER UPDATE OF deleted_at ON chat_messag
 
 -- ── reactions ───────────────────────────────────────────────────────────────
 
+-- Lock order for a message and its satellites (ARCHITECTURE.md, invariants):
+-- the message row first (FOR NO KEY UPDATE), then its reactions, then the
+-- conversation's counter (the seq triggers take it last). An INSERT of a
+-- reaction gets there by its BEFORE trigger; a DELETE cannot (its row is
+-- locked before any row trigger runs), so every request path calls this
+-- first — an add and a remove of the same reaction then queue on the message
+-- instead of each holding what the other wants. SECURITY DEFINER because a
+-- member who may react may not lock the row with SELECT … FOR UPDATE (RLS
+-- lets only its sender update it); it locks only what the caller can read.
+CREATE OR REPLACE FUNCTION pgchat.lock_message(p_message uuid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  PERFORM 1 FROM chat_messages m
+    WHERE m.id = p_message AND pgchat.can_read(m.conversation_id, auth.uid(), auth.role())
+    FOR NO KEY UPDATE;
+  RETURN FOUND;
+END $$;
+
 -- A reaction belongs to its message's conversation; a tombstone takes none;
 -- at most 20 different reactions per person per message.
 CREATE OR REPLACE FUNCTION pgchat.tg_reaction_rules() RETURNS trigger

@@ -316,6 +316,38 @@ pub struct LimitsConfig {
     /// keep-alive connection stays open); slower connections are closed.
     #[arg(long, env = "PGCHAT_HEADER_READ_TIMEOUT_SECS", default_value_t = 15)]
     pub header_read_timeout_secs: u64,
+
+    // ── writes per user per minute (0: no limit; a minute's worth at once) ──
+    /// Edits, deletes and pins of messages.
+    #[arg(long, env = "PGCHAT_EDIT_RATE", default_value_t = 120)]
+    pub edit_rate: u32,
+    /// Reactions added or taken back.
+    #[arg(long, env = "PGCHAT_REACTION_RATE", default_value_t = 240)]
+    pub reaction_rate: u32,
+    /// Support sessions a customer opens.
+    #[arg(long, env = "PGCHAT_SESSION_OPEN_RATE", default_value_t = 10)]
+    pub session_open_rate: u32,
+    /// Waiting or active support sessions a customer may have at once (0: no cap).
+    #[arg(long, env = "PGCHAT_MAX_OPEN_SESSIONS", default_value_t = 5)]
+    pub max_open_sessions: u32,
+    /// Rooms and direct conversations created.
+    #[arg(long, env = "PGCHAT_ROOM_CREATE_RATE", default_value_t = 30)]
+    pub room_create_rate: u32,
+    /// Other room and conversation writes: settings, joins, leaves, invites,
+    /// members' roles and bans, flags, delete-for-me, delivered cursors.
+    #[arg(long, env = "PGCHAT_ROOM_WRITE_RATE", default_value_t = 300)]
+    pub room_write_rate: u32,
+    /// Uploads declared.
+    #[arg(long, env = "PGCHAT_UPLOAD_RATE", default_value_t = 60)]
+    pub upload_rate: u32,
+    // ── what one request's SQL may cost ──
+    /// Milliseconds one statement of a request may run before PostgreSQL
+    /// cancels it (`503 timeout`); 0: no limit.
+    #[arg(long, env = "PGCHAT_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub statement_timeout_ms: u64,
+    /// Words a search query may have (more: `422 query_too_complex`; 0: no bound).
+    #[arg(long, env = "PGCHAT_SEARCH_MAX_TERMS", default_value_t = 8)]
+    pub search_max_terms: usize,
 }
 
 impl Default for LimitsConfig {

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// 503: the database is unreachable right now; retrying is safe.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: a statement ran past the statement timeout
+    /// (`PGCHAT_STATEMENT_TIMEOUT_MS`), or the request was cancelled.
+    #[error("the request took too long and was stopped; retry later or ask for less")]
+    Timeout,
     /// 503: this node's queue of sends is full; retrying (with the same
     /// client_msg_id) is safe, and refusing at once keeps accepted sends fast.
     #[error("the server is overloaded; retry shortly")]
@@ -89,7 +93,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded | Self::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +114,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
+            Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -129,7 +136,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            Self::Unavailable(_) | Self::Overloaded => Some(1),
+            Self::Unavailable(_) | Self::Overloaded | Self::Timeout => Some(1),
             _ => None,
         }
     }
@@ -156,6 +163,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The SQLSTATE of a rule the database refuses by name:
+/// `RAISE EXCEPTION USING ERRCODE = 'PC001', MESSAGE = '<for people>', DETAIL = '<code>'`.
+const REFUSED: &str = "PC001";
+
+/// Each refusal's code (its DETAIL) and what it answers; the message is the database's.
+type Refusal = fn(&'static str, String) -> ApiError;
+const REFUSALS: &[(&str, Refusal)] = &[
+    ("too_many_open_sessions", ApiError::conflict),
+    ("query_too_complex", ApiError::unprocessable),
+];
+
 /// The one place where database errors become API errors.
 impl From<tokio_postgres::Error> for ApiError {
     fn from(error: tokio_postgres::Error) -> Self {
@@ -170,7 +188,14 @@ impl From<tokio_postgres::Error> for ApiError {
         };
         let message = db.message().to_owned();
         let code = db.code();
-        if *code == SqlState::UNIQUE_VIOLATION {
+        let refusal = (code.code() == REFUSED)
+            .then(|| REFUSALS.iter().find(|(c, _)| Some(*c) == db.detail()))
+            .flatten();
+        if let Some((code, refusal)) = refusal {
+            refusal(code, message)
+        } else if *code == SqlState::QUERY_CANCELED {
+            Self::Timeout
+        } else if *code == SqlState::UNIQUE_VIOLATION {
             Self::conflict("conflict", "that already exists")
         } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
             Self::unprocessable("invalid_reference", "a referenced row does not exist")

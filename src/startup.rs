@@ -93,7 +93,9 @@ impl Application {
             public_key.as_deref(),
             config.auth.jwt_leeway_secs,
         )?;
-        let mut db = Db::new(database.clone(), config.database.db_pool_size)?;
+        let limits = Arc::new(Limits::new(&config.limits));
+        let mut db =
+            Db::new(database.clone(), config.database.db_pool_size)?.with_limits(limits.clone());
         if config.database.group_commit {
             db = db.with_group_commit(
                 config.database.send_workers,
@@ -140,7 +142,6 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
-        let limits = Arc::new(Limits::new(&config.limits));
         supervisor.spawn("rate limit sweep", {
             let limits = limits.clone();
             async move {

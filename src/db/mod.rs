@@ -17,6 +17,7 @@ use tokio_postgres::NoTls;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::service::send::queue::SendQueue;
 
 /// Parses a `DATABASE_URL` (URL or key=value form).
@@ -67,6 +68,8 @@ pub struct Db {
     known_users: Arc<Mutex<HashMap<String, Identity>>>,
     /// Group commit of sends, when the server runs it.
     send_queue: Option<Arc<SendQueue>>,
+    /// Rates per user and the statement timeout of requests, when the server sets them.
+    limits: Option<Arc<Limits>>,
 }
 
 impl Db {
@@ -89,6 +92,7 @@ impl Db {
             pool,
             known_users: Arc::default(),
             send_queue: None,
+            limits: None,
         })
     }
 
@@ -100,6 +104,18 @@ impl Db {
             send_queue: Some(Arc::new(queue)),
             ..self
         }
+    }
+
+    /// This handle, with `limits` taken by the services and applied to requests.
+    pub fn with_limits(self, limits: Arc<Limits>) -> Self {
+        Self {
+            limits: Some(limits),
+            ..self
+        }
+    }
+
+    pub fn limits(&self) -> Option<&Limits> {
+        self.limits.as_deref()
     }
 
     pub fn send_queue(&self) -> Option<&SendQueue> {
@@ -115,7 +131,8 @@ impl Db {
         Ok(self.pool.get().await?)
     }
 
-    /// Begins a transaction that runs as `caller`: RLS applies to everything in it.
+    /// Begins a transaction that runs as `caller`: RLS applies to everything in
+    /// it, and each statement may run for the statement timeout at most.
     pub async fn begin_as<'c>(
         &self,
         client: &'c mut Client,
@@ -124,12 +141,17 @@ impl Db {
         self.provision(client, caller).await?;
         let tx = client.transaction().await?;
         let claims = caller.claims_json();
+        let timeout_ms = self
+            .limits()
+            .map_or(0, |l| l.statement_timeout().as_millis())
+            .to_string();
         let statement = tx
             .prepare_cached(
-                "SELECT set_config('role', 'pgchat_user', true), set_config('request.jwt.claims', $1, true)",
+                "SELECT set_config('role', 'pgchat_user', true), set_config('request.jwt.claims', $1, true),
+                        set_config('statement_timeout', $2, true)",
             )
             .await?;
-        tx.execute(&statement, &[&claims]).await?;
+        tx.execute(&statement, &[&claims, &timeout_ms]).await?;
         Ok(tx)
     }
 

@@ -85,7 +85,6 @@ async fn send(
     Path(id): Path<Uuid>,
     Json(input): Json<MessageInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.limits.check_send(&caller)?;
     let sent = send::send(&state.db, &caller, id, input.into()).await?;
     let status = if sent.created {
         StatusCode::CREATED

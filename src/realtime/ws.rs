@@ -291,11 +291,6 @@ impl WsSession {
         sink: &mut Sink,
     ) -> Result<(), Close> {
         let state = self.state().clone();
-        if let Err(error) = state.limits.check_send(self.caller()) {
-            self.sends
-                .push_back(futures::future::ready(protocol::error(&reference, &error)).boxed());
-            return Ok(());
-        }
         if self.sends.len() >= MAX_SENDS_IN_FLIGHT {
             if let Some(reply) = self.sends.next().await {
                 self.reply(sink, &reply).await.map_err(close_for)?;
@@ -358,7 +353,6 @@ impl WsSession {
                     ephemeral::typing(db, self.caller(), conversation_id, false, note).await?;
                 }
                 if due {
-                    state.limits.check_ephemeral(self.caller())?;
                     ephemeral::typing(db, self.caller(), conversation_id, true, internal).await?;
                 }
                 let announced = match previous {
@@ -383,7 +377,6 @@ impl WsSession {
                 Ok(json!({ "conversation_id": conversation_id, "last_read_seq": position }))
             }
             Command::SetPresence { status } => {
-                state.limits.check_ephemeral(self.caller())?;
                 ephemeral::set_status(db, self.caller(), status).await?;
                 Ok(json!({ "status": status.as_str() }))
             }

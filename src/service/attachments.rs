@@ -19,6 +19,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::MessageKind;
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::WireRow;
 use crate::storage::content::{self, FileName, MimeType, SNIFF_BYTES};
 use crate::storage::{thumbnail, ByteStream, Presign, Storage};
@@ -104,6 +105,7 @@ pub async fn create(
     caller: &Identity,
     new: NewUpload,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::Upload, caller)?;
     if !storage.allowed.contains(&new.mime_type) {
         return Err(ApiError::unprocessable(
             "unsupported_mime_type",

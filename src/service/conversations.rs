@@ -13,6 +13,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{ConversationKind, Limit, UserId};
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::WireRow;
 
 /// A conversation as its member sees it in their list: the conversation, my
@@ -41,6 +42,7 @@ pub async fn direct(
     caller: &Identity,
     peer: &UserId,
 ) -> Result<(WireRow, bool), ApiError> {
+    limits::check(db, Write::RoomCreate, caller)?;
     if peer.as_str() == caller.sub {
         return Err(ApiError::unprocessable(
             "invalid_peer",
@@ -287,6 +289,7 @@ pub async fn set_flags(
     conversation_id: Uuid,
     flags: Flags,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
@@ -323,6 +326,7 @@ pub async fn delete_for_me(
     caller: &Identity,
     conversation_id: Uuid,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
@@ -386,6 +390,10 @@ pub async fn mark_delivered(
 /// Who has received and read a message: the other current members' cursors
 /// compared with its seq. `status` is `read` when every other member read it,
 /// `delivered` when every other member received it, `sent` otherwise.
+///
+/// An anonymous post names nobody: its receipts keep the count and the status
+/// but leave out `read_by` and `delivered_to` (null), since the member missing
+/// from the lists would be its author.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn receipts(db: &Db, caller: &Identity, message_id: Uuid) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
@@ -399,10 +407,12 @@ pub async fn receipts(db: &Db, caller: &Identity, message_id: Uuid) -> Result<Wi
                                      WHEN bool_and(r.last_read_seq >= m.seq) THEN 'read'
                                      WHEN bool_and(greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq) THEN 'delivered'
                                      ELSE 'sent' END,
-                      'read_by', coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
-                                            FILTER (WHERE r.last_read_seq >= m.seq), '[]'),
-                      'delivered_to', coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
-                                            FILTER (WHERE greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq), '[]'))
+                      'read_by', CASE WHEN NOT m.anonymous THEN
+                                   coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
+                                            FILTER (WHERE r.last_read_seq >= m.seq), '[]') END,
+                      'delivered_to', CASE WHEN NOT m.anonymous THEN
+                                   coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
+                                            FILTER (WHERE greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq), '[]') END)
                FROM chat_messages m
                LEFT JOIN conversation_members r
                  ON r.conversation_id = m.conversation_id AND r.user_id IS DISTINCT FROM m.sender_id

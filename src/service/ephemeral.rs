@@ -10,11 +10,13 @@ use uuid::Uuid;
 use crate::auth::Identity;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::{agents, messages};
 
 /// Announces that `caller` started or stopped typing in a conversation they
 /// can read; typing an internal note (`note`) is told to staff only, so a
-/// customer cannot tell that a note is being written.
+/// customer cannot tell that a note is being written. A start takes from the
+/// caller's `Ephemeral` bucket; a stop only follows a start, so it takes nothing.
 pub async fn typing(
     db: &Db,
     caller: &Identity,
@@ -22,6 +24,9 @@ pub async fn typing(
     typing: bool,
     note: bool,
 ) -> Result<(), ApiError> {
+    if typing {
+        limits::check(db, Write::Ephemeral, caller)?;
+    }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     messages::conversation_kind(&tx, conversation_id).await?;
@@ -138,6 +143,7 @@ pub async fn disconnected(db: &Db, node: Uuid, caller: &Identity) -> Result<(), 
 
 /// The user sets their status on every device.
 pub async fn set_status(db: &Db, caller: &Identity, status: Status) -> Result<(), ApiError> {
+    limits::check(db, Write::Ephemeral, caller)?;
     let client = db.client().await?;
     let changed = client
         .execute(

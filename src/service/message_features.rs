@@ -3,6 +3,10 @@
 //! (a tombstone: body, reactions and pin removed, place kept); members react
 //! (a per-emoji summary on the message). Each is an UPDATE of the message row,
 //! so it takes a change_seq and reaches subscribers live and on resume.
+//!
+//! Every path here locks the message row before anything else it writes
+//! (`facts`), the one lock order of ARCHITECTURE.md: concurrent adds and
+//! removes of a reaction wait for each other instead of deadlocking.
 
 use uuid::Uuid;
 
@@ -10,6 +14,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{Emoji, MessageBody};
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::WireRow;
 
 /// What decides what the caller may do with a message they can see.
@@ -22,8 +27,12 @@ struct Facts {
     may_react: bool,
 }
 
-/// 404 when the message is absent or invisible to the caller (RLS).
+/// Locks the message (the first lock of every path that touches a message and
+/// its satellites: `pgchat.lock_message`), then reads what decides, as it is
+/// once locked. 404 when the message is absent or invisible to the caller (RLS).
 async fn facts(tx: &Transaction<'_>, message: Uuid) -> Result<Facts, ApiError> {
+    let lock = tx.prepare_cached("SELECT pgchat.lock_message($1)").await?;
+    tx.execute(&lock, &[&message]).await?;
     let statement = tx
         .prepare_cached(
             "SELECT m.sender_id = auth.uid(), m.deleted_at IS NOT NULL, m.kind,
@@ -66,6 +75,7 @@ pub async fn edit(
     message: Uuid,
     body: MessageBody,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::Edit, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let facts = facts(&tx, message).await?;
@@ -110,6 +120,7 @@ pub async fn edit(
 /// again changes nothing.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn delete(db: &Db, caller: &Identity, message: Uuid) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::Edit, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let facts = facts(&tx, message).await?;
@@ -141,6 +152,7 @@ pub async fn react(
     emoji: &Emoji,
     add: bool,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::React, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let facts = facts(&tx, message).await?;

@@ -18,6 +18,7 @@ use crate::domain::{
     MAX_GROUP_MEMBERS,
 };
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::WireRow;
 
 /// A room as the caller sees it: the room, my role (null when not a current
@@ -44,6 +45,7 @@ pub struct NewRoom {
 /// Creates a room with the caller as its owner.
 #[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
 pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomCreate, caller)?;
     let mut members: Vec<&UserId> = Vec::new();
     for member in &new.members {
         if member.as_str() != caller.sub && !members.contains(&member) {
@@ -271,6 +273,7 @@ pub async fn update(
     room: Uuid,
     patch: RoomPatch,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let standing = standing(&tx, caller, room).await?;
@@ -360,6 +363,7 @@ async fn check_capacity(
 /// joined by invitation only: to others they do not exist (404).
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bool), ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx
@@ -412,6 +416,7 @@ pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bo
 /// owner first.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn leave(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let standing = standing(&tx, caller, room).await?;
@@ -487,6 +492,7 @@ pub async fn invite(
     user: &UserId,
     role: MemberRole,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let standing = standing(&tx, caller, room).await?;
@@ -584,6 +590,7 @@ pub async fn update_member(
     user: &UserId,
     patch: MemberPatch,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     if patch.silenced_minutes.is_some() && patch.silenced != Some(true) {
         return Err(ApiError::bad_request(
             "invalid_body",
@@ -638,6 +645,7 @@ pub async fn remove_member(
     room: Uuid,
     user: &UserId,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
     if user.as_str() == caller.sub {
         return leave(db, caller, room).await;
     }
@@ -751,6 +759,7 @@ pub async fn pin(
     message: Uuid,
     pinned: bool,
 ) -> Result<WireRow, ApiError> {
+    limits::check(db, Write::Edit, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx

@@ -4,6 +4,11 @@
 //! highlights from `ts_headline`. It runs as the caller, so RLS decides what
 //! can match: other people's conversations, internal notes (for customers),
 //! history deleted for me and tombstones never do.
+//!
+//! A search is the one request whose cost the client chooses, so it is bounded
+//! three ways: `pgchat.search_query` refuses queries of too many words (422
+//! `query_too_complex`), the statement timeout of every request stops it
+//! (503 `timeout`), and it is cancelled in PostgreSQL when the client goes away.
 
 use uuid::Uuid;
 
@@ -11,6 +16,7 @@ use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::{Limit, SearchQuery};
 use crate::error::ApiError;
+use crate::service::cancel::CancelOnDrop;
 use crate::service::WireRow;
 
 /// Where to look.
@@ -31,13 +37,37 @@ pub async fn search(
     scope: Scope,
     limit: Limit,
 ) -> Result<Vec<WireRow>, ApiError> {
-    let mut client = db.client().await?;
-    let tx = db.begin_as(&mut client, caller).await?;
+    let mut client = CancelOnDrop::new(db.client().await?);
+    let found = run(db, &mut client, caller, query, scope, limit).await;
+    client.finish();
+    found
+}
+
+async fn run(
+    db: &Db,
+    client: &mut CancelOnDrop,
+    caller: &Identity,
+    query: &SearchQuery,
+    scope: Scope,
+    limit: Limit,
+) -> Result<Vec<WireRow>, ApiError> {
+    let tx = db.begin_as(client, caller).await?;
+    let max_terms = db.limits().map_or(0, |l| l.search_max_terms());
+    let max_terms = i32::try_from(max_terms).unwrap_or(i32::MAX);
+    // A statement of its own: inside the search, an empty table would spare
+    // the query from being parsed at all, and its bound from being checked.
+    let bounded = tx
+        .prepare_cached("SELECT pgchat.search_query($1, $2)::text")
+        .await?;
+    let tsquery: String = tx
+        .query_one(&bounded, &[&query.as_str(), &max_terms])
+        .await?
+        .get(0);
     // The body is HTML-escaped before ts_headline adds its marks, so a client
     // may render the highlight as HTML.
     let statement = tx
         .prepare_cached(
-            "WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
+            "WITH q AS (SELECT $1::text::tsquery AS query),
              hits AS (
                SELECT m.id, ts_rank_cd(m.search, q.query) AS rank
                  FROM chat_messages m, q
@@ -61,7 +91,7 @@ pub async fn search(
     let rows = tx
         .query(
             &statement,
-            &[&query.as_str(), &scope.conversation_id, &limit.get()],
+            &[&tsquery, &scope.conversation_id, &limit.get()],
         )
         .await?;
     tx.commit().await?;

@@ -10,6 +10,7 @@ use crate::auth::{Identity, Role};
 use crate::db::{Db, Transaction};
 use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, Subject};
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::send::{self, NewMessage};
 use crate::service::WireRow;
 
@@ -43,6 +44,7 @@ pub struct Opened {
 /// (also a concurrent one) returns the session already opened.
 #[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
 pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened, ApiError> {
+    limits::check(db, Write::SessionOpen, caller)?;
     if caller.role != Role::User {
         return Err(ApiError::forbidden(
             "customers_only",
@@ -55,6 +57,9 @@ pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened,
         if let Some(opened) = opened_by(&tx, caller, new.message.client_msg_id).await? {
             return Ok(opened);
         }
+        let cap = db.limits().map_or(0, |l| l.max_open_sessions());
+        tx.execute("SELECT pgchat.check_open_sessions($1)", &[&cap])
+            .await?;
         let conversation_id = Uuid::new_v4();
         let session_id = Uuid::new_v4();
         tx.execute(

@@ -100,9 +100,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             jwt_leeway_secs: 30,
         },
         realtime: pgchat::config::RealtimeConfig::default(),
-        // Tests send hundreds of messages as one user; tests of the limits turn them on.
+        // Tests write hundreds of times as one user; tests of the limits turn them on.
         limits: pgchat::config::LimitsConfig {
             send_rate: 0,
+            edit_rate: 0,
+            reaction_rate: 0,
+            session_open_rate: 0,
+            max_open_sessions: 0,
+            room_create_rate: 0,
+            room_write_rate: 0,
+            upload_rate: 0,
             ..Default::default()
         },
         retention: pgchat::config::RetentionConfig::default(),

@@ -5,6 +5,7 @@
 //! tests may create databases), otherwise a private PostgreSQL cluster in the
 //! temp folder, shared by test runs. `TEST_LOG=1` shows the server's logs.
 
+mod abuse;
 mod ai;
 mod assignment;
 mod attachments;

@@ -501,9 +501,25 @@ pub(crate) async fn post_message(
     body: &str,
     metadata: serde_json::Value,
 ) -> Result<WireRow, ApiError> {
-    let client = db.client().await?;
-    insert_message(
-        &client,
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    // An ended support session takes no more messages, as for a person's send;
+    // the share lock keeps it from ending until this insert commits.
+    let ended = tx
+        .query_opt(
+            "SELECT status = 'ended' FROM live_chat_sessions WHERE conversation_id = $1 FOR SHARE",
+            &[&conversation_id],
+        )
+        .await?
+        .is_some_and(|row| row.get(0));
+    if ended {
+        return Err(ApiError::conflict(
+            "session_ended",
+            "this support session has ended",
+        ));
+    }
+    let message = insert_message(
+        &tx,
         conversation_id,
         reply_to,
         internal,
@@ -511,7 +527,9 @@ pub(crate) async fn post_message(
         body,
         metadata,
     )
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(message)
 }
 
 async fn insert_message(

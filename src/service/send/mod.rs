@@ -19,6 +19,7 @@ use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::{MessageBody, MessageKind};
 use crate::error::ApiError;
+use crate::limits::{self, Write};
 use crate::service::WireRow;
 
 pub use one::{send_in, send_system};
@@ -62,6 +63,7 @@ pub async fn submit(
     conversation_id: Uuid,
     new: NewMessage,
 ) -> Result<BoxFuture<'static, Result<Sent, ApiError>>, ApiError> {
+    limits::check(db, Write::Send, caller)?;
     match db.send_queue() {
         Some(queue) => {
             let answer = queue.submit(caller, conversation_id, new)?;
