@@ -9,6 +9,7 @@ mod ai;
 mod assignment;
 mod attachments;
 mod auth;
+mod background;
 mod bad_input;
 mod canned;
 mod chaos;
