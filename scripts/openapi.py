@@ -152,7 +152,8 @@ add("/v1/conversations/{id}/messages", "post", op("Send a message (idempotent by
 add("/v1/conversations/{id}/read", "post", op("Mark read up to seq", "messages", obj({"conversation_id": uuid, "last_read_seq": integer()}, extra=True), params=[ID],
     body=obj({"seq": integer(minimum=0)}, ["seq"])))
 add("/v1/conversations/{id}/poll", "get", op("Long poll: the changes after since, or wait for the next", "realtime",
-    obj({"events": {"type": "array", "items": {"type": "object"}}, "cursor": integer()}, ["events", "cursor"]),
+    obj({"events": {"type": "array", "items": {"type": "object"}, "maxItems": 2000}, "cursor": integer(), "has_more": boolean},
+        ["events", "cursor", "has_more"]),
     params=[ID, q("since", integer(minimum=0, default=0)), q("timeout_ms", integer(minimum=0, maximum=60000, default=25000))]))
 
 # conversations
@@ -246,7 +247,8 @@ add("/v1/ai/ask", "post", op("Ask the assistant", "ai", {"type": "object"},
 add("/v1/ws", "get", op("WebSocket upgrade (JSON text frames; docs/realtime.md)", "realtime", None, "101",
     params=[q("token", string(), "the JWT, for browsers that cannot set headers")], errors=(400, 429), ok_desc="Switching Protocols"))
 add("/v1/events", "get", op("Server-Sent Events of one topic", "realtime",
-    {"__raw__": {"description": "an event stream; each data is a WebSocket frame", "content": {"text/event-stream": {"schema": string()}}}},
+    {"__raw__": {"description": "an event stream; each data is a WebSocket frame; the server ends it after `unsubscribed` or with a last `closed` event (token expired, too slow, restarting)",
+                 "content": {"text/event-stream": {"schema": string()}}}},
     params=[q("topic", string(), required=True), q("since", integer(minimum=0)), q("token", string())], errors=(400, 403, 404, 429, 503)))
 
 # web

@@ -13,7 +13,7 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// New messages committed (seen by the listener, whatever wrote them).
     pub messages_persisted: IntCounter,
-    /// Frames written to WebSocket clients.
+    /// Frames written to WebSocket and SSE clients.
     pub frames_delivered: IntCounter,
     /// Commit → dispatch to the hub, for new messages.
     pub dispatch_latency: Histogram,
@@ -90,7 +90,7 @@ impl Metrics {
             messages_persisted: counter("messages_persisted_total", "new messages committed"),
             frames_delivered: counter(
                 "frames_delivered_total",
-                "frames written to WebSocket clients",
+                "frames written to WebSocket and SSE clients",
             ),
             dispatch_latency,
             listener_reconnects: counter(

@@ -71,7 +71,7 @@ pub async fn poll(
 }
 
 /// Waits for the next change, then reads it; answers `empty` when the
-/// timeout passes, the token expires or the server shuts down first.
+/// timeout passes first, 401 when the token expires first.
 async fn wait(
     session: &mut Session,
     conversation: Uuid,

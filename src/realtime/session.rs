@@ -148,6 +148,7 @@ pub trait Outbound: Send {
 pub struct Session {
     state: RealtimeState,
     caller: Identity,
+    transport: Transport,
     conn: Arc<Connection>,
     rx: mpsc::Receiver<Event>,
     /// Subscribed topics → highest change_seq delivered (conversations; 0 otherwise).
@@ -191,6 +192,7 @@ impl Session {
         Ok(Self {
             state: state.clone(),
             caller,
+            transport,
             conn,
             rx,
             cursors: HashMap::new(),
@@ -378,15 +380,18 @@ impl Session {
 
     /// Waits for the next live event to deliver, or for the reason the
     /// session must end: evicted (counted), server shutdown, token expiry.
-    /// Cancel-safe: nothing is lost if another branch of a `select!` wins.
+    /// A long poll is a request in flight, which the drain lets finish: it
+    /// does not end on shutdown. Cancel-safe: nothing is lost if another
+    /// branch of a `select!` wins.
     pub async fn next(&mut self) -> Result<Event, End> {
         let shutdown = self.state.realtime.shutting_down();
+        let persistent = self.transport != Transport::LongPoll;
         loop {
             let expiry = self.deadline();
             let event = tokio::select! {
                 biased;
                 () = self.conn.evicted.notified() => return Err(self.evicted()),
-                () = shutdown.cancelled() => return Err(End::Restarting),
+                () = shutdown.cancelled(), if persistent => return Err(End::Restarting),
                 () = tokio::time::sleep_until(expiry) => return Err(End::TokenExpired),
                 event = self.rx.recv() => event.ok_or(End::Gone)?,
             };

@@ -10,6 +10,7 @@ mod ai;
 mod assignment;
 mod attachments;
 mod auth;
+mod background;
 mod bad_input;
 mod canned;
 mod chaos;

@@ -1,7 +1,7 @@
 //! The session core (`realtime::session`): what every transport guarantees —
 //! one cap over WebSocket, SSE and long poll; the token's deadline; eviction
 //! of a consumer that stops reading; chunked catch-up; the end of an SSE
-//! stream on `unsubscribed` — and the supervisor and layering around it.
+//! stream on `unsubscribed` — and the layering around it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
 }
 
 /// Waits until `check` holds, failing after `patience`.
-async fn wait_for<F, Fut>(patience: Duration, what: &str, mut check: F)
+pub async fn wait_for<F, Fut>(patience: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -389,23 +389,6 @@ async fn a_long_poll_answers_a_20000_message_backlog_one_chunk_at_a_time() {
     }
     assert_eq!(seen, 20_000);
     assert!(pages >= 10, "{pages} pages");
-}
-
-#[tokio::test]
-async fn shutdown_stops_every_background_task() {
-    let mut app = spawn_app().await;
-    let background = "SELECT count(*) FROM pg_stat_activity
-                       WHERE datname = current_database()
-                         AND application_name IN ('pgchat-listener', 'pgchat-desk', 'pgchat-ai')";
-    wait_for(PATIENCE, "the three LISTEN connections", || async {
-        app.count(background).await == 3
-    })
-    .await;
-    app.stop().await;
-    wait_for(PATIENCE, "no LISTEN connection left", || async {
-        app.count(background).await == 0
-    })
-    .await;
 }
 
 /// Transports translate; services run SQL. Reads the sources of the HTTP
