@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::AsyncMessage;
 
 use crate::config::DeskConfig;
+use crate::db::tls::MakeTls;
 use crate::db::Db;
 use crate::service::{assignment, notifications};
 use webhook::Webhook;
@@ -56,7 +57,7 @@ impl Desk {
         let assign = Arc::new(Notify::new());
         let outbox = Arc::new(Notify::new());
         let mut tasks = vec![
-            tokio::spawn(listen(database, assign.clone(), outbox.clone())),
+            tokio::spawn(listen(database, db.tls(), assign.clone(), outbox.clone())),
             tokio::spawn(assigner(db.clone(), assign)),
         ];
         if config.inactivity_timeout_secs > 0 {
@@ -66,11 +67,10 @@ impl Desk {
             tasks.push(tokio::spawn(sweeper(db.clone(), every)));
         }
         if let Some(url) = config.webhook_url.clone() {
-            // No TLS is compiled into the HTTP client: refuse an https URL now
-            // rather than dead-letter every notification later.
+            // Refuse a mistyped URL now rather than dead-letter every notification later.
             anyhow::ensure!(
-                url.starts_with("http://"),
-                "PGCHAT_WEBHOOK_URL must be an http:// URL (put a TLS-terminating proxy in front of an https receiver)"
+                url.starts_with("https://") || url.starts_with("http://"),
+                "PGCHAT_WEBHOOK_URL must be an https:// (or http://) URL"
             );
             let hook = Webhook::new(
                 url,
@@ -97,13 +97,18 @@ impl Drop for Desk {
 
 /// LISTENs on `pgchat_desk` and wakes the workers; reconnects with backoff
 /// and wakes them after every (re)connect, in case something was missed.
-async fn listen(database: tokio_postgres::Config, assign: Arc<Notify>, outbox: Arc<Notify>) {
+async fn listen(
+    database: tokio_postgres::Config,
+    tls: MakeTls,
+    assign: Arc<Notify>,
+    outbox: Arc<Notify>,
+) {
     let mut config = database;
     config.application_name("pgchat-desk");
     let mut backoff = Duration::from_millis(200);
     loop {
         let started = std::time::Instant::now();
-        if let Err(error) = listen_once(&config, &assign, &outbox).await {
+        if let Err(error) = listen_once(&config, &tls, &assign, &outbox).await {
             tracing::warn!(error = format!("{error:#}"), "desk listener lost");
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -116,13 +121,11 @@ async fn listen(database: tokio_postgres::Config, assign: Arc<Notify>, outbox: A
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: &MakeTls,
     assign: &Notify,
     outbox: &Notify,
 ) -> anyhow::Result<()> {
-    let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .context("connecting")?;
+    let (client, mut connection) = config.connect(tls.clone()).await.context("connecting")?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let driver = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

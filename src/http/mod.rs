@@ -10,7 +10,7 @@ mod canned;
 mod conversations;
 mod dev;
 mod extract;
-mod health;
+pub(crate) mod health;
 mod message_features;
 mod messages;
 mod openapi;

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use super::{Assistant, Prompt, Task};
 use crate::auth::{Identity, Role};
+use crate::db::tls::MakeTls;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -93,7 +94,7 @@ impl AiWorker {
         drop(client);
         let wake = Arc::new(Notify::new());
         let tasks = vec![
-            tokio::spawn(listen(database, wake.clone())),
+            tokio::spawn(listen(database, db.tls(), wake.clone())),
             tokio::spawn(work(db, assistant, wake)),
         ];
         Ok(Self { tasks })
@@ -101,13 +102,13 @@ impl AiWorker {
 }
 
 /// LISTENs on `pgchat_ai` and wakes the worker; reconnects with backoff.
-async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>) {
+async fn listen(database: tokio_postgres::Config, tls: MakeTls, wake: Arc<Notify>) {
     let mut config = database;
     config.application_name("pgchat-ai");
     let mut backoff = Duration::from_millis(200);
     loop {
         let started = std::time::Instant::now();
-        if let Err(error) = listen_once(&config, &wake).await {
+        if let Err(error) = listen_once(&config, &tls, &wake).await {
             tracing::warn!(error = format!("{error:#}"), "assistant listener lost");
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -118,11 +119,12 @@ async fn listen(database: tokio_postgres::Config, wake: Arc<Notify>) {
     }
 }
 
-async fn listen_once(config: &tokio_postgres::Config, wake: &Notify) -> anyhow::Result<()> {
-    let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .context("connecting")?;
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    tls: &MakeTls,
+    wake: &Notify,
+) -> anyhow::Result<()> {
+    let (client, mut connection) = config.connect(tls.clone()).await.context("connecting")?;
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
     let listen = format!("LISTEN {CHANNEL}");
     let listening = client.batch_execute(&listen);
