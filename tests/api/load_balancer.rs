@@ -41,10 +41,11 @@ impl Nginx {
         let dir = std::env::temp_dir().join(format!("pgchat-nginx-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();
-        let servers: String = nodes
+        let servers = nodes
             .iter()
             .map(|p| format!("        server 127.0.0.1:{p} max_fails=1 fail_timeout=30s;\n"))
-            .collect();
+            .collect::<Vec<_>>()
+            .concat();
         let d = dir.display();
         let config = format!(
             r#"daemon off;
