@@ -128,6 +128,9 @@ pub struct Config {
     #[command(flatten)]
     pub ai: AiConfig,
 
+    #[command(flatten)]
+    pub ops: OpsConfig,
+
     /// Address the HTTP/WebSocket server listens on.
     #[arg(long, env = "PGCHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -534,5 +537,41 @@ impl Default for AiConfig {
             ai: AiConfig,
         }
         <Defaults as clap::Parser>::parse_from(["pgchat"]).ai
+    }
+}
+
+/// Running in production: metrics' exposure, the proxies in front, the
+/// database's capacity for every node.
+#[derive(clap::Args, Clone, Debug)]
+pub struct OpsConfig {
+    /// Serve `/metrics` on this address only (say, a private interface) instead of PGCHAT_BIND.
+    #[arg(long, env = "PGCHAT_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Require `Authorization: Bearer <token>` on `/metrics`.
+    #[arg(long, env = "PGCHAT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Load balancers whose `X-Forwarded-For` is believed (comma-separated addresses or
+    /// CIDR blocks, e.g. `10.0.0.0/8,127.0.0.1`); per-address limits then count the client
+    /// behind them. Unset: the peer's address counts, and `X-Forwarded-For` is ignored.
+    #[arg(long, env = "PGCHAT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_addr::IpBlock::parse)]
+    pub trusted_proxies: Vec<crate::client_addr::IpBlock>,
+
+    /// pgchat nodes expected to share the database: the start-up check warns when
+    /// PostgreSQL's `max_connections` cannot hold all their pools.
+    #[arg(long, env = "PGCHAT_EXPECTED_NODES", default_value_t = 1)]
+    pub expected_nodes: usize,
+}
+
+impl Default for OpsConfig {
+    /// The documented defaults (taken from the flags' own, so they cannot drift).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            ops: OpsConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).ops
     }
 }

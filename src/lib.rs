@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod desk;

@@ -26,6 +26,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
+use crate::db::tls::MakeTls;
+
 /// What the LISTEN task reports, in order.
 #[derive(Debug)]
 pub enum Notice {
@@ -39,9 +41,11 @@ pub enum Notice {
 }
 
 /// Settings of one LISTEN connection; [`PgListen::start`] runs it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgListen {
     config: tokio_postgres::Config,
+    /// TLS as the pool's connections have it (`DATABASE_URL`'s sslmode).
+    tls: MakeTls,
     channels: Vec<String>,
     queue: usize,
     probe_every: Duration,
@@ -56,12 +60,14 @@ impl PgListen {
     /// notifications, a probe every 5 s answered within 5 s, backoff 100 ms → 5 s.
     pub fn new(
         mut config: tokio_postgres::Config,
+        tls: MakeTls,
         application_name: &str,
         channels: &[&str],
     ) -> Self {
         config.application_name(application_name);
         Self {
             config,
+            tls,
             channels: channels.iter().map(|c| (*c).to_owned()).collect(),
             queue: 1024,
             probe_every: Duration::from_secs(5),
@@ -130,7 +136,7 @@ impl PgListen {
     async fn session(&self, tx: &mpsc::Sender<Notice>) -> anyhow::Result<()> {
         let (client, mut connection) = tokio::time::timeout(
             self.probe_timeout.max(Duration::from_secs(5)),
-            self.config.connect(tokio_postgres::NoTls),
+            self.config.connect(self.tls.clone()),
         )
         .await
         .context("connecting timed out")?

@@ -24,6 +24,8 @@ use crate::supervisor::Supervisor;
 /// The database to use, and the embedded cluster behind it if we started one.
 pub struct Database {
     pub config: tokio_postgres::Config,
+    /// `DATABASE_URL`'s TLS settings (the embedded cluster's Unix socket needs none).
+    pub tls: db::tls::MakeTls,
     pub embedded: Option<EmbeddedPostgres>,
 }
 
@@ -31,8 +33,10 @@ impl Database {
     /// `DATABASE_URL` if set; otherwise the embedded cluster under the data folder.
     pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Self> {
         if let Some(url) = &config.database_url {
+            let (config, tls) = db::pg_config_tls(url)?;
             return Ok(Self {
-                config: db::pg_config(url)?,
+                config,
+                tls: db::tls::MakeTls::new(&tls)?,
                 embedded: None,
             });
         }
@@ -44,15 +48,17 @@ impl Database {
             psql = %format!("psql \"{}\"", cluster.connection_string("pgchat")),
             "embedded PostgreSQL running"
         );
+        let config = db::pg_config(&cluster.connection_string("pgchat"))?;
         Ok(Self {
-            config: db::pg_config(&cluster.connection_string("pgchat"))?,
+            tls: db::tls::MakeTls::from_config(&config)?,
+            config,
             embedded: Some(cluster),
         })
     }
 
     /// Applies migrations/, sql/ and policies/.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let mut client = db::connect(&self.config).await?;
+        let mut client = db::connect_tls(&self.config, &self.tls).await?;
         db::migrate::run(&mut client).await
     }
 
@@ -74,6 +80,8 @@ const BACKGROUND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(
 /// A bound, ready server. Tests build it on port 0 and read `port()`.
 pub struct Application {
     listener: TcpListener,
+    /// `PGCHAT_METRICS_BIND`: `/metrics` on an address of its own.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// Every background task: stopped and awaited when serving stops.
     supervisor: Supervisor,
@@ -94,8 +102,14 @@ impl Application {
             config.auth.jwt_leeway_secs,
         )?;
         let limits = Arc::new(Limits::new(&config.limits));
-        let mut db =
-            Db::new(database.clone(), config.database.db_pool_size)?.with_limits(limits.clone());
+        // DATABASE_URL's TLS settings; without one (embedded cluster, tests), `database`'s sslmode.
+        let tls = match &config.database.database_url {
+            Some(url) => db::tls::MakeTls::new(&db::pg_config_tls(url)?.1)?,
+            None => db::tls::MakeTls::from_config(&database)?,
+        };
+        let mut db = Db::new(database.clone(), tls, config.database.db_pool_size)?
+            .with_limits(limits.clone());
+        check_database(&db, &config).await;
         if config.database.group_commit {
             db = db.with_group_commit(
                 config.database.send_workers,
@@ -142,6 +156,14 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
+        let metrics_listener = match config.ops.metrics_bind {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding {address} (PGCHAT_METRICS_BIND)"))?,
+            ),
+            None => None,
+        };
         supervisor.spawn("rate limit sweep", {
             let limits = limits.clone();
             async move {
@@ -163,6 +185,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             supervisor,
         })
@@ -170,6 +193,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of `/metrics` when PGCHAT_METRICS_BIND gives it an address of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let address = self.metrics_listener.as_ref()?.local_addr().ok()?;
+        Some(address.port())
     }
 
     /// Serves until `shutdown` resolves, then drains: stop accepting (new
@@ -195,7 +224,19 @@ impl Application {
         let header_timeout = std::time::Duration::from_secs(
             self.state.config.limits.header_read_timeout_secs.max(1),
         );
-        let app = http::router(self.state);
+        let trusted: Arc<[crate::client_addr::IpBlock]> =
+            self.state.config.ops.trusted_proxies.clone().into();
+        let metrics = self.metrics_listener.map(|listener| {
+            let router = http::health::metrics_router().with_state(self.state.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await })
+        });
+        let mut app = http::router(self.state);
+        if !trusted.is_empty() {
+            app = app.layer(axum::middleware::map_request_with_state(
+                trusted,
+                crate::client_addr::rewrite,
+            ));
+        }
         // `stop` tells connections to finish; each holds a `done` receiver until it has.
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let (done, connections) = tokio::sync::watch::channel(());
@@ -241,6 +282,9 @@ impl Application {
             });
         }
         drop(self.listener); // new connections are refused from here on
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         realtime.shutdown();
         let _ = stop.send(true);
         drop(connections);
@@ -260,6 +304,30 @@ impl Application {
         }
         self.supervisor.shutdown(BACKGROUND_PATIENCE).await;
         Ok(())
+    }
+}
+
+/// Warns (once, at start-up) when the database's settings do not suit this
+/// deployment; see `db::capacity`.
+async fn check_database(db: &Db, config: &Config) {
+    let settings = match db.client().await {
+        Ok(client) => db::capacity::Settings::read(&client)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(error) => Err(anyhow::anyhow!("{error}")),
+    };
+    match settings {
+        Ok(settings) => {
+            let warnings =
+                settings.warnings(config.database.db_pool_size, config.ops.expected_nodes);
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+        }
+        Err(error) => tracing::warn!(
+            error = format!("{error:#}"),
+            "could not read the database's settings"
+        ),
     }
 }
 

@@ -5,7 +5,9 @@
 //! `policies/` decide what it sees. The server's own role is used only for
 //! migrations, the realtime listener and fan-out reads.
 
+pub mod capacity;
 pub mod migrate;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,26 +15,41 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 pub use deadpool_postgres::{Object as Client, Pool, Transaction};
-use tokio_postgres::NoTls;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::service::send::queue::SendQueue;
 
-/// Parses a `DATABASE_URL` (URL or key=value form).
-pub fn pg_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    let mut config: tokio_postgres::Config = url.parse().context("parsing DATABASE_URL")?;
+/// Parses a `DATABASE_URL` (URL or key=value form) into tokio-postgres's
+/// settings and the TLS options it names (`sslmode`, `sslrootcert`, `sslcert`,
+/// `sslkey`: see [`tls`]).
+pub fn pg_config_tls(url: &str) -> anyhow::Result<(tokio_postgres::Config, tls::TlsOptions)> {
+    let (mut config, options) = tls::parse(url)?;
     if config.get_application_name().is_none() {
         config.application_name("pgchat");
     }
-    Ok(config)
+    Ok((config, options))
 }
 
-/// Opens one standalone connection (migrations, the listener, tests).
+/// [`pg_config_tls`] without the certificate options, for connections that
+/// need only what tokio-postgres knows (the embedded cluster, tests, tools).
+pub fn pg_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    Ok(pg_config_tls(url)?.0)
+}
+
+/// Opens one standalone connection, with no certificate checks (see [`connect_tls`]).
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    connect_tls(config, &tls::MakeTls::from_config(config)?).await
+}
+
+/// Opens one standalone connection with `tls` (migrations, tools, tests).
+pub async fn connect_tls(
+    config: &tokio_postgres::Config,
+    tls: &tls::MakeTls,
+) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = config
-        .connect(NoTls)
+        .connect(tls.clone())
         .await
         .context("connecting to PostgreSQL")?;
     tokio::spawn(async move {
@@ -65,6 +82,8 @@ pub async fn ensure_database(admin: &tokio_postgres::Config, dbname: &str) -> an
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// The pool's TLS connector, for the LISTEN connections beside it.
+    tls: tls::MakeTls,
     known_users: Arc<Mutex<HashMap<String, Identity>>>,
     /// Group commit of sends, when the server runs it.
     send_queue: Option<Arc<SendQueue>>,
@@ -73,10 +92,14 @@ pub struct Db {
 }
 
 impl Db {
-    pub fn new(config: tokio_postgres::Config, size: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        config: tokio_postgres::Config,
+        tls: tls::MakeTls,
+        size: usize,
+    ) -> anyhow::Result<Self> {
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -90,6 +113,7 @@ impl Db {
             .context("building the connection pool")?;
         Ok(Self {
             pool,
+            tls,
             known_users: Arc::default(),
             send_queue: None,
             limits: None,
@@ -120,6 +144,12 @@ impl Db {
 
     pub fn send_queue(&self) -> Option<&SendQueue> {
         self.send_queue.as_deref()
+    }
+
+    /// How to reach the pool's server with TLS, for connections outside the
+    /// pool (LISTEN): `config.connect(db.tls())`.
+    pub fn tls(&self) -> tls::MakeTls {
+        self.tls.clone()
     }
 
     pub fn pool(&self) -> &Pool {

@@ -52,11 +52,10 @@ pub async fn start(
     let outbox = Arc::new(Notify::new());
     let hook = match config.webhook_url.clone() {
         Some(url) => {
-            // No TLS is compiled into the HTTP client: refuse an https URL now
-            // rather than dead-letter every notification later.
+            // Refuse a mistyped URL now rather than dead-letter every notification later.
             anyhow::ensure!(
-                url.starts_with("http://"),
-                "PGCHAT_WEBHOOK_URL must be an http:// URL (put a TLS-terminating proxy in front of an https receiver)"
+                url.starts_with("https://") || url.starts_with("http://"),
+                "PGCHAT_WEBHOOK_URL must be an https:// (or http://) URL"
             );
             Some(Webhook::new(
                 url,
@@ -66,7 +65,7 @@ pub async fn start(
         }
         None => None,
     };
-    let (listen, notices) = PgListen::new(database, "pgchat-desk", &[CHANNEL])
+    let (listen, notices) = PgListen::new(database, db.tls(), "pgchat-desk", &[CHANNEL])
         .probe(Duration::from_secs(10), Duration::from_secs(5))
         .start();
     supervisor.spawn("desk listener", listen);

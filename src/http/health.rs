@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -37,8 +37,46 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiE
     ))
 }
 
-/// Prometheus text format. Database-side gauges are read now.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics` alone, for the separate `PGCHAT_METRICS_BIND` listener.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics_only))
+}
+
+/// `/metrics` on the main address: absent when it has an address of its own.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.config.ops.metrics_bind.is_some() {
+        return Err(ApiError::NotFound("route"));
+    }
+    metrics_only(State(state), headers).await
+}
+
+/// Prometheus text format, behind `PGCHAT_METRICS_TOKEN` when set. Database-side gauges are read now.
+async fn metrics_only(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = &state.config.ops.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared in constant time: the token is a secret.
+        let equal = given.len() == token.len()
+            && given
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0;
+        if !equal {
+            return Err(ApiError::Unauthorized(
+                "/metrics needs the bearer token of PGCHAT_METRICS_TOKEN".into(),
+            ));
+        }
+    }
     let metrics = &state.realtime.metrics;
     metrics.sample_process();
     let pool = state.db.pool().status();
@@ -47,8 +85,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(usage) = health::notify_queue_usage(&state.db).await {
         metrics.notify_queue_usage.set(usage);
     }
-    (
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics.render(),
-    )
+    ))
 }

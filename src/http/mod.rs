@@ -9,7 +9,7 @@ mod attachments;
 mod canned;
 mod conversations;
 mod dev;
-mod health;
+pub(crate) mod health;
 mod message_features;
 mod messages;
 mod openapi;

@@ -165,10 +165,14 @@ impl Listener {
     /// with backoff, liveness probe, bounded queue); after every (re)connect
     /// the watched conversations are refilled from their cursors.
     pub async fn run(mut self) {
-        let (listen, mut notices) =
-            PgListen::new(self.config.clone(), APPLICATION_NAME, &[CHANNEL])
-                .queue(QUEUE)
-                .start();
+        let (listen, mut notices) = PgListen::new(
+            self.config.clone(),
+            self.db.tls(),
+            APPLICATION_NAME,
+            &[CHANNEL],
+        )
+        .queue(QUEUE)
+        .start();
         let listen = tokio::spawn(listen);
         while let Some(notice) = notices.recv().await {
             match notice {

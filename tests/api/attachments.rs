@@ -975,7 +975,12 @@ async fn uploads_never_completed_are_swept_with_their_bytes() {
     let stray = data_dir.join("attachments").join(&key);
     std::fs::write(&stray, PDF).unwrap();
 
-    let db = pgchat::db::Db::new(app.db_config.clone(), 2).unwrap();
+    let db = pgchat::db::Db::new(
+        app.db_config.clone(),
+        pgchat::db::tls::MakeTls::from_config(&app.db_config).unwrap(),
+        2,
+    )
+    .unwrap();
     let storage =
         pgchat::storage::Storage::open(&pgchat::config::StorageConfig::default(), &data_dir)
             .await

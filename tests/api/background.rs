@@ -39,6 +39,7 @@ async fn pg_listen_reports_its_connection_and_comes_back_after_losing_it() {
     let app = spawn_app().await;
     let (task, mut notices) = PgListen::new(
         app.db_config.clone(),
+        pgchat::db::tls::MakeTls::from_config(&app.db_config).unwrap(),
         "pgchat-test-listen",
         &["test_channel"],
     )

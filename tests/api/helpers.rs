@@ -33,6 +33,9 @@ pub struct TestApp {
     pub address: String,
     #[allow(dead_code)] // for tests that speak to the port directly (WebSocket)
     pub port: u16,
+    /// `/metrics`' own port, with PGCHAT_METRICS_BIND.
+    #[allow(dead_code)]
+    pub metrics_port: Option<u16>,
     pub db_name: String,
     /// Connection settings of this test's database, as the server's role.
     pub db_config: tokio_postgres::Config,
@@ -82,11 +85,52 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = std::env::temp_dir().join(format!("pgchat-test-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data_dir).expect("creating the data folder");
     let secret = pgchat::auth::random_secret();
-    let config = Config {
+    let mut config = test_config(&data_dir, &secret);
+    configure(&mut config);
+    let app = Application::build(config, db_config.clone())
+        .await
+        .expect("building the application");
+    let port = app.port();
+    let metrics_port = app.metrics_port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await // dropped: the test ended; Drop aborts us
+            }
+        };
+        if let Err(error) = app.run_until_stopped(shutdown).await {
+            eprintln!("test server stopped: {error:#}");
+        }
+    });
+    let db = pgchat::db::connect(&db_config)
+        .await
+        .expect("connecting to the test database");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        metrics_port,
+        db_name,
+        db_config,
+        db,
+        secret,
+        http: reqwest::Client::new(),
+        admin,
+        data_dir,
+        server,
+        stop: Some(stop),
+    }
+}
+
+/// The settings every test server starts from: its data folder, an HS256
+/// secret, port 0, tests' limits. No `DATABASE_URL`: the caller passes the
+/// database to `Application::build`.
+pub fn test_config(data_dir: &std::path::Path, secret: &str) -> Config {
+    Config {
         database: DatabaseConfig {
             database_url: None,
             data: DataDir {
-                path: data_dir.clone(),
+                path: data_dir.to_owned(),
             },
             db_pool_size: 8,
             group_commit: true,
@@ -95,7 +139,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             send_queue: 2048,
         },
         auth: AuthConfig {
-            jwt_secret: Some(secret.clone()),
+            jwt_secret: Some(secret.to_owned()),
             jwt_public_key: None,
             jwt_leeway_secs: 30,
         },
@@ -116,43 +160,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         desk: pgchat::config::DeskConfig::default(),
         storage: pgchat::config::StorageConfig::default(),
         ai: pgchat::config::AiConfig::default(),
+        ops: pgchat::config::OpsConfig::default(),
         bind: "127.0.0.1:0".parse().expect("a socket address"),
         max_body_bytes: 64 * 1024,
         dev: false,
         log_format: "text".into(),
-    };
-    let mut config = config;
-    configure(&mut config);
-    let app = Application::build(config, db_config.clone())
-        .await
-        .expect("building the application");
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let shutdown = async {
-            if stopped.await.is_err() {
-                std::future::pending::<()>().await // dropped: the test ended; Drop aborts us
-            }
-        };
-        if let Err(error) = app.run_until_stopped(shutdown).await {
-            eprintln!("test server stopped: {error:#}");
-        }
-    });
-    let db = pgchat::db::connect(&db_config)
-        .await
-        .expect("connecting to the test database");
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        db_name,
-        db_config,
-        db,
-        secret,
-        http: reqwest::Client::new(),
-        admin,
-        data_dir,
-        server,
-        stop: Some(stop),
     }
 }
 

@@ -433,8 +433,18 @@ async fn retention_purges_old_messages_and_several_nodes_share_the_work() {
         .await;
 
     // two "nodes" (pools of their own) purge at once
-    let node_a = pgchat::db::Db::new(app.db_config.clone(), 2).unwrap();
-    let node_b = pgchat::db::Db::new(app.db_config.clone(), 2).unwrap();
+    let node_a = pgchat::db::Db::new(
+        app.db_config.clone(),
+        pgchat::db::tls::MakeTls::from_config(&app.db_config).unwrap(),
+        2,
+    )
+    .unwrap();
+    let node_b = pgchat::db::Db::new(
+        app.db_config.clone(),
+        pgchat::db::tls::MakeTls::from_config(&app.db_config).unwrap(),
+        2,
+    )
+    .unwrap();
     let (a, b) = tokio::join!(
         pgchat::service::retention::purge(&node_a),
         pgchat::service::retention::purge(&node_b)

@@ -78,7 +78,7 @@ pub async fn start(
         .context("writing the assistant's settings")?;
     drop(client);
     let wake = Arc::new(Notify::new());
-    let (listen, notices) = PgListen::new(database, "pgchat-ai", &[CHANNEL]).start();
+    let (listen, notices) = PgListen::new(database, db.tls(), "pgchat-ai", &[CHANNEL]).start();
     supervisor.spawn("assistant listener", listen);
     supervisor.spawn("assistant wake-ups", wake_on(notices, wake.clone()));
     supervisor.spawn("assistant worker", work(db, assistant, wake));
