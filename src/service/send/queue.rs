@@ -63,7 +63,7 @@ impl SendQueue {
         Self { queues }
     }
 
-    /// Queues a send behind the sender's earlier ones; the answer comes after
+    /// Queues a send behind its conversation's earlier ones; the answer comes after
     /// COMMIT. A full queue refuses at once (`Overloaded`, retryable): waiting
     /// behind an unbounded queue would make every accepted send slow.
     pub fn submit(
