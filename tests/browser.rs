@@ -2,267 +2,37 @@
 //! development sign-in on, against a fresh database) and runs the node tests of
 //! `tests/browser/` (`node --test`, playwright-core driving Debian's headless
 //! `chromium`). A missing node or chromium fails this test: it never skips.
-//!
-//! The database server is `DATABASE_URL` when set, otherwise the embedded test
-//! cluster the API tests share (`$TMPDIR/pgchat-test-cluster`). Screenshots land
-//! in `test-artifacts/browser/`. `TEST_LOG=1` shows the server's log.
+//! Screenshots land in `test-artifacts/browser/`; `TEST_LOG=1` shows the
+//! server's log.
 
-use std::net::TcpListener;
+mod node_harness;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use tokio_postgres::config::Host;
-use uuid::Uuid;
 
 #[test]
 fn web_clients_work_in_headless_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let project = root.join("tests").join("browser");
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
         "the browser tests need Chromium at {chromium} (apt-get install chromium, or set CHROMIUM_PATH)"
     );
-    let node = command_output("node", &["--version"])
-        .expect("the browser tests need node (apt-get install nodejs npm)");
-    eprintln!("browser tests: node {node}, {chromium}");
-    install_packages(&project);
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let database = runtime.block_on(TestDatabase::create());
-    let server = Server::start(&database.url, &root);
-    runtime.block_on(server.wait_ready());
-
-    // One scenario at a time (each runs two or three browser contexts on a
-    // small machine); node before 20.10 has no --test-concurrency: one file per run.
-    let runs: Vec<Vec<String>> = if node_version(&node) >= (20, 10) {
-        vec![vec!["--test-concurrency=1".into(), "tests/".into()]]
-    } else {
-        test_files(&project).into_iter().map(|f| vec![f]).collect()
-    };
-    let mut failed = Vec::new();
-    for args in runs {
-        let status = Command::new("node")
-            .arg("--test")
-            .args(&args)
-            .current_dir(&project)
-            .env("PGCHAT_URL", &server.url)
-            .env("CHROMIUM_PATH", &chromium)
-            .env(
+    node_harness::Suite {
+        folder: "browser",
+        installed_marker: "playwright-core",
+        // The scenarios claim chats by hand (start, wait, claim); the desk
+        // shows auto-assigned chats too, but they would race the claims.
+        server_env: vec![("PGCHAT_ASSIGNMENT_MODE", "manual".into())],
+        node_env: vec![
+            ("CHROMIUM_PATH", chromium),
+            (
                 "PGCHAT_ARTIFACTS",
-                root.join("test-artifacts").join("browser"),
-            )
-            .status()
-            .expect("running node --test");
-        if !status.success() {
-            failed.push(format!("{} ({status})", args.join(" ")));
-        }
+                root.join("test-artifacts")
+                    .join("browser")
+                    .display()
+                    .to_string(),
+            ),
+        ],
     }
-    drop(server);
-    runtime.block_on(database.drop());
-    assert!(failed.is_empty(), "browser tests failed: {failed:?}");
-}
-
-/// `v20.20.2` → (20, 20).
-fn node_version(version: &str) -> (u32, u32) {
-    let mut parts = version
-        .trim_start_matches('v')
-        .split('.')
-        .map(|p| p.parse().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-}
-
-fn test_files(project: &Path) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(project.join("tests"))
-        .expect("tests/browser/tests")
-        .filter_map(|e| e.ok())
-        .map(|e| format!("tests/{}", e.file_name().to_string_lossy()))
-        .filter(|f| f.ends_with(".test.js"))
-        .collect();
-    files.sort();
-    files
-}
-
-/// `npm ci` when playwright-core is not installed yet (never a browser download:
-/// the tests drive the system's chromium).
-fn install_packages(project: &Path) {
-    if project
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(project)
-        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        .status()
-        .expect("the browser tests need npm to install playwright-core");
-    assert!(status.success(), "npm ci in tests/browser failed");
-}
-
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
-/// A fresh, empty database; the server migrates it on start.
-struct TestDatabase {
-    admin: tokio_postgres::Config,
-    name: String,
-    url: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        let admin = tokio::task::spawn_blocking(admin_config)
-            .await
-            .expect("resolving the database server");
-        let name = format!("browser_{}", Uuid::new_v4().simple());
-        let client = pgchat::db::connect(&admin)
-            .await
-            .expect("connecting to the test database server");
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("creating the browser test database");
-        let url = key_value(&admin, &name);
-        Self { admin, name, url }
-    }
-
-    async fn drop(self) {
-        if let Ok(client) = pgchat::db::connect(&self.admin).await {
-            let _ = client
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                ))
-                .await;
-        }
-    }
-}
-
-fn admin_config() -> tokio_postgres::Config {
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            let root = std::env::temp_dir().join("pgchat-test-cluster");
-            pgchat::embedded::EmbeddedPostgres::start(&root)
-                .unwrap_or_else(|e| panic!("starting the embedded test cluster: {e:#}"))
-                .connection_string("postgres")
-        }
-    };
-    pgchat::db::pg_config(&url).expect("parsing DATABASE_URL")
-}
-
-/// The admin connection's settings pointed at `dbname`, as a key=value string.
-fn key_value(config: &tokio_postgres::Config, dbname: &str) -> String {
-    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
-    let mut parts = Vec::new();
-    if let Some(host) = config.get_hosts().first() {
-        let host = match host {
-            Host::Tcp(name) => name.clone(),
-            Host::Unix(path) => path.display().to_string(),
-        };
-        parts.push(format!("host={}", quote(&host)));
-    }
-    if let Some(port) = config.get_ports().first() {
-        parts.push(format!("port={port}"));
-    }
-    if let Some(user) = config.get_user() {
-        parts.push(format!("user={}", quote(user)));
-    }
-    if let Some(password) = config.get_password() {
-        parts.push(format!(
-            "password={}",
-            quote(&String::from_utf8_lossy(password))
-        ));
-    }
-    parts.push(format!("dbname={}", quote(dbname)));
-    parts.join(" ")
-}
-
-/// `pgchat serve` as a child process, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    data_dir: PathBuf,
-}
-
-impl Server {
-    fn start(database_url: &str, root: &Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let data_dir =
-            std::env::temp_dir().join(format!("pgchat-browser-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&data_dir).expect("creating the data folder");
-        let verbose = std::env::var_os("TEST_LOG").is_some();
-        let child = Command::new(env!("CARGO_BIN_EXE_pgchat"))
-            .arg("serve")
-            .current_dir(root)
-            .env("DATABASE_URL", database_url)
-            .env("PGCHAT_BIND", format!("127.0.0.1:{port}"))
-            .env("PGCHAT_DEV", "1")
-            // The scenarios claim chats by hand (start, wait, claim); the desk
-            // shows auto-assigned chats too, but they would race the claims.
-            .env("PGCHAT_ASSIGNMENT_MODE", "manual")
-            .env("PGCHAT_JWT_SECRET", pgchat::auth::random_secret())
-            .env("PGCHAT_DATA_DIR", &data_dir)
-            .env("RUST_LOG", if verbose { "info" } else { "error" })
-            .stdout(if verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stderr(if verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("starting pgchat serve");
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            data_dir,
-        }
-    }
-
-    async fn wait_ready(&self) {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = http
-                .get(format!("{}/readyz", self.url))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pgchat serve did not become ready at {} (TEST_LOG=1 shows its log)",
-                self.url
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
+    .run();
 }
