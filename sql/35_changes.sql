@@ -16,14 +16,18 @@ CREATE OR REPLACE FUNCTION pgchat.changes(conv uuid, after bigint, upto bigint, 
 RETURNS TABLE (change_seq bigint, t text, ev text, internal boolean, user_id text, wire jsonb)
 LANGUAGE sql STABLE AS $$
   SELECT * FROM (
-    SELECT m.change_seq, 'message'::text,
-           CASE WHEN m.seq > origin THEN 'message_new'
-                WHEN m.deleted_at IS NOT NULL THEN 'message_deleted'
-                ELSE 'message_updated' END,
-           m.internal, NULL::text, m.json
-      FROM pgchat.message_rows m
-     WHERE m.conversation_id = conv AND m.change_seq > after AND m.change_seq <= upto
-       AND (staff OR NOT m.internal) AND m.seq > hidden
+    -- Each kind is limited in change_seq order before the union, so JSON is
+    -- built for at most `lim` rows of each (the index gives the order), not for
+    -- the whole rest of the conversation before the final sort.
+    (SELECT m.change_seq, 'message'::text,
+            CASE WHEN m.seq > origin THEN 'message_new'
+                 WHEN m.deleted_at IS NOT NULL THEN 'message_deleted'
+                 ELSE 'message_updated' END,
+            m.internal, NULL::text, m.json
+       FROM pgchat.message_rows m
+      WHERE m.conversation_id = conv AND m.change_seq > after AND m.change_seq <= upto
+        AND (staff OR NOT m.internal) AND m.seq > hidden
+      ORDER BY m.change_seq LIMIT lim)
     UNION ALL
     SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_wire(s, cu.name, au.name)
       FROM live_chat_sessions s
@@ -31,11 +35,12 @@ LANGUAGE sql STABLE AS $$
       LEFT JOIN users au ON au.id = s.agent_id
      WHERE s.conversation_id = conv AND s.change_seq > after AND s.change_seq <= upto
     UNION ALL
-    SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id,
-           pgchat.member_wire(cm, mu.name)
-      FROM conversation_members cm
-      LEFT JOIN users mu ON mu.id = cm.user_id
-     WHERE cm.conversation_id = conv AND cm.change_seq > after AND cm.change_seq <= upto
+    (SELECT cm.change_seq, 'member', pgchat.member_event(cm.last_change), false, cm.user_id,
+            pgchat.member_wire(cm, mu.name)
+       FROM conversation_members cm
+       LEFT JOIN users mu ON mu.id = cm.user_id
+      WHERE cm.conversation_id = conv AND cm.change_seq > after AND cm.change_seq <= upto
+      ORDER BY cm.change_seq LIMIT lim)
     UNION ALL
     SELECT c.change_seq, 'room', 'room_updated', false, NULL, pgchat.room_json(c)
       FROM conversations c WHERE c.id = conv AND c.change_seq > after AND c.change_seq <= upto

@@ -45,8 +45,9 @@ pub struct DatabaseConfig {
     #[arg(long, env = "PGCHAT_SEND_WORKERS", default_value_t = 4)]
     pub send_workers: usize,
 
-    /// Sends this node holds waiting for a group commit; past it a send is
-    /// refused at once with 503 `overloaded` (Retry-After) instead of waiting.
+    /// Sends this node holds, queued or being committed, over all workers;
+    /// past it a send is refused at once with 503 `overloaded` (Retry-After)
+    /// instead of waiting.
     #[arg(long, env = "PGCHAT_SEND_QUEUE", default_value_t = 2048)]
     pub send_queue: usize,
 }

@@ -18,6 +18,7 @@ use crate::realtime::Realtime;
 use crate::service::ai::worker;
 use crate::service::ai::Assistant;
 use crate::service::attachments;
+use crate::service::send::Sender;
 use crate::storage::Storage;
 use crate::supervisor::Supervisor;
 
@@ -107,16 +108,19 @@ impl Application {
             Some(url) => db::tls::MakeTls::new(&db::pg_config_tls(url)?.1)?,
             None => db::tls::MakeTls::from_config(&database)?,
         };
-        let mut db = Db::new(database.clone(), tls, config.database.db_pool_size)?
+        let db = Db::new(database.clone(), tls, config.database.db_pool_size)?
             .with_limits(limits.clone());
         check_database(&db, &config).await;
-        if config.database.group_commit {
-            db = db.with_group_commit(
+        let sends = if config.database.group_commit {
+            Sender::group_commit(
+                db.clone(),
                 config.database.send_workers,
                 config.database.send_batch_max,
                 config.database.send_queue,
-            );
-        }
+            )
+        } else {
+            Sender::alone(db.clone())
+        };
         let mut supervisor = Supervisor::new();
         crate::desk::start(
             db.clone(),
@@ -176,6 +180,7 @@ impl Application {
         });
         let state = AppState {
             db,
+            sends,
             verifier: Arc::new(verifier),
             config: Arc::new(config),
             realtime,

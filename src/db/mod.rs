@@ -19,7 +19,6 @@ pub use deadpool_postgres::{Object as Client, Pool, Transaction};
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::limits::Limits;
-use crate::service::send::queue::SendQueue;
 
 /// Parses a `DATABASE_URL` (URL or key=value form) into tokio-postgres's
 /// settings and the TLS options it names (`sslmode`, `sslrootcert`, `sslcert`,
@@ -85,8 +84,6 @@ pub struct Db {
     /// The pool's TLS connector, for the LISTEN connections beside it.
     tls: tls::MakeTls,
     known_users: Arc<Mutex<HashMap<String, Identity>>>,
-    /// Group commit of sends, when the server runs it.
-    send_queue: Option<Arc<SendQueue>>,
     /// Rates per user and the statement timeout of requests, when the server sets them.
     limits: Option<Arc<Limits>>,
 }
@@ -115,19 +112,8 @@ impl Db {
             pool,
             tls,
             known_users: Arc::default(),
-            send_queue: None,
             limits: None,
         })
-    }
-
-    /// This handle, with sends going through group commit (see
-    /// `service::send::queue`); its workers use the handle without it.
-    pub fn with_group_commit(self, workers: usize, max_batch: usize, capacity: usize) -> Self {
-        let queue = SendQueue::start(self.clone(), workers, max_batch, capacity);
-        Self {
-            send_queue: Some(Arc::new(queue)),
-            ..self
-        }
     }
 
     /// This handle, with `limits` taken by the services and applied to requests.
@@ -140,10 +126,6 @@ impl Db {
 
     pub fn limits(&self) -> Option<&Limits> {
         self.limits.as_deref()
-    }
-
-    pub fn send_queue(&self) -> Option<&SendQueue> {
-        self.send_queue.as_deref()
     }
 
     /// How to reach the pool's server with TLS, for connections outside the

@@ -11,7 +11,7 @@ use crate::domain::{Limit, MessageBody, MessageKind};
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::messages::{self, Page};
-use crate::service::send::{self, NewMessage};
+use crate::service::send::NewMessage;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -85,7 +85,7 @@ async fn send(
     Path(id): Path<Uuid>,
     Json(input): Json<MessageInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let sent = send::send(&state.db, &caller, id, input.into()).await?;
+    let sent = state.sends.send(&caller, id, input.into()).await?;
     let status = if sent.created {
         StatusCode::CREATED
     } else {

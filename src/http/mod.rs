@@ -41,6 +41,8 @@ pub use crate::extract::{Caller, Json, Path, Query};
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub db: Db,
+    /// Where every transport's sends go (group commit).
+    pub sends: crate::service::send::Sender,
     pub verifier: Arc<Verifier>,
     pub config: Arc<Config>,
     pub realtime: Arc<Realtime>,
@@ -53,6 +55,7 @@ impl FromRef<AppState> for RealtimeState {
     fn from_ref(state: &AppState) -> Self {
         RealtimeState {
             db: state.db.clone(),
+            sends: state.sends.clone(),
             verifier: state.verifier.clone(),
             realtime: state.realtime.clone(),
             limits: state.limits.clone(),

@@ -36,6 +36,7 @@ use listener::{Listener, ListenerStatus};
 #[derive(Clone, FromRef)]
 pub struct RealtimeState {
     pub db: Db,
+    pub sends: crate::service::send::Sender,
     pub verifier: Arc<Verifier>,
     pub realtime: Arc<Realtime>,
     pub limits: Arc<Limits>,

@@ -311,13 +311,25 @@ impl Session {
         let written: Result<(), Failure> = async {
             loop {
                 let events = std::mem::take(&mut backfill.pending);
-                if !events.is_empty() {
-                    self.write_all(out, events).await?;
-                }
                 let Some(catch_up) = backfill.catch_up.as_mut() else {
+                    if !events.is_empty() {
+                        self.write_all(out, events).await?;
+                    }
                     return Ok(());
                 };
-                let chunk = catch_up.next(&self.state, &self.caller).await?;
+                // The next chunk is read while this one is written: the
+                // database and the peer work at once (two chunks in memory).
+                let write = async {
+                    if events.is_empty() {
+                        Ok(())
+                    } else {
+                        self.write_all(out, events).await
+                    }
+                };
+                let (written, chunk) =
+                    tokio::join!(write, catch_up.next(&self.state, &self.caller));
+                written?;
+                let chunk = chunk?;
                 backfill.pending = chunk.events;
                 backfill.cursor = catch_up.cursor();
                 if catch_up.done {

@@ -30,7 +30,7 @@ use crate::realtime::protocol::{self, Command};
 use crate::realtime::session::{End, Failure, Outbound, Session, Transport};
 use crate::realtime::RealtimeState;
 use crate::service::messages;
-use crate::service::send::{self, NewMessage};
+use crate::service::send::NewMessage;
 use crate::service::{ephemeral, support};
 
 /// Close codes of this transport alone (the session's own ends — 1012, 4001,
@@ -296,7 +296,11 @@ impl WsSession {
                 self.reply(sink, &reply).await.map_err(close_for)?;
             }
         }
-        let reply = match send::submit(&state.db, self.caller(), conversation_id, new).await {
+        let reply = match state
+            .sends
+            .submit(self.caller(), conversation_id, new)
+            .await
+        {
             Ok(answer) => async move {
                 match answer.await {
                     Ok(sent) => protocol::ack(

@@ -305,8 +305,9 @@ async fn a_batch_mixes_senders_and_conversations_refuses_its_forbidden_items_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_send_queue_refuses_at_once_with_503_overloaded_and_retry_after() {
     let app = spawn_app_with(|config| {
-        config.database.send_workers = 1;
-        config.database.send_queue = 1;
+        // one send being committed and one queued behind it
+        config.database.send_workers = 2;
+        config.database.send_queue = 2;
     })
     .await;
     let customer = app.token("cus", "user");
@@ -349,8 +350,9 @@ async fn a_full_send_queue_refuses_at_once_with_503_overloaded_and_retry_after()
             == 1
     })
     .await;
-    // the worker is busy with the first; its queue holds one more: the other
-    // four are refused at once, while the first still waits
+    // the first holds one place, the next takes the other (queued, or waiting
+    // for the same row): the node's bound, whichever worker a send is for, so
+    // the other four are refused at once, while the first still waits
     let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let others: Vec<_> = (2..=6)
         .map(|n| {

@@ -11,6 +11,8 @@ pub mod batch;
 pub mod one;
 pub mod queue;
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use uuid::Uuid;
@@ -23,6 +25,7 @@ use crate::limits::{self, Write};
 use crate::service::WireRow;
 
 pub use one::{send_in, send_system};
+use queue::SendQueue;
 
 /// A message as a client sends it.
 #[derive(Clone, Debug)]
@@ -43,35 +46,61 @@ pub struct Sent {
     pub created: bool,
 }
 
-/// Sends a message: through group commit when the server runs it (the
-/// default), otherwise alone. Either way the answer comes after COMMIT.
-#[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
-pub async fn send(
-    db: &Db,
-    caller: &Identity,
-    conversation_id: Uuid,
-    new: NewMessage,
-) -> Result<Sent, ApiError> {
-    submit(db, caller, conversation_id, new).await?.await
+/// Where sends go: the node's group commit (`queue`) when the server runs it
+/// (the default), otherwise the one-message path. Every transport holds one;
+/// `db` stays a plain pool that knows no operation.
+#[derive(Clone)]
+pub struct Sender {
+    db: Db,
+    queue: Option<Arc<SendQueue>>,
 }
 
-/// Queues a send and returns its answer to await, so a connection can have
-/// several sends in flight; a sender's sends are stored in the order queued.
-pub async fn submit(
-    db: &Db,
-    caller: &Identity,
-    conversation_id: Uuid,
-    new: NewMessage,
-) -> Result<BoxFuture<'static, Result<Sent, ApiError>>, ApiError> {
-    limits::check(db, Write::Send, caller)?;
-    match db.send_queue() {
-        Some(queue) => {
-            let answer = queue.submit(caller, conversation_id, new)?;
-            Ok(async move { answer.await.map_err(|_| queue::interrupted())? }.boxed())
+impl Sender {
+    /// Sends go alone, each in its own transaction (tests, tools).
+    pub fn alone(db: Db) -> Self {
+        Self { db, queue: None }
+    }
+
+    /// Sends go through group commit: `workers` tasks committing batches of
+    /// at most `max_batch`, holding at most `capacity` sends (past it a send
+    /// is refused with `overloaded`).
+    pub fn group_commit(db: Db, workers: usize, max_batch: usize, capacity: usize) -> Self {
+        let queue = SendQueue::start(db.clone(), workers, max_batch, capacity);
+        Self {
+            db,
+            queue: Some(Arc::new(queue)),
         }
-        None => {
-            let sent = one::send(db, caller, conversation_id, new).await;
-            Ok(futures::future::ready(sent).boxed())
+    }
+
+    /// Sends a message; the answer comes after COMMIT.
+    #[tracing::instrument(skip(self, caller, new), fields(user = %caller.sub))]
+    pub async fn send(
+        &self,
+        caller: &Identity,
+        conversation_id: Uuid,
+        new: NewMessage,
+    ) -> Result<Sent, ApiError> {
+        self.submit(caller, conversation_id, new).await?.await
+    }
+
+    /// Queues a send and returns its answer to await, so a connection can have
+    /// several sends in flight; a sender's sends are stored in the order queued.
+    pub async fn submit(
+        &self,
+        caller: &Identity,
+        conversation_id: Uuid,
+        new: NewMessage,
+    ) -> Result<BoxFuture<'static, Result<Sent, ApiError>>, ApiError> {
+        limits::check(&self.db, Write::Send, caller)?;
+        match &self.queue {
+            Some(queue) => {
+                let answer = queue.submit(caller, conversation_id, new)?;
+                Ok(async move { answer.await.map_err(|_| queue::interrupted())? }.boxed())
+            }
+            None => {
+                let sent = one::send(&self.db, caller, conversation_id, new).await;
+                Ok(futures::future::ready(sent).boxed())
+            }
         }
     }
 }

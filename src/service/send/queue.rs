@@ -18,7 +18,9 @@
 //! never wait for each other's row locks on a conversation: they commit in
 //! parallel.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::auth::Identity;
@@ -31,11 +33,18 @@ pub(super) struct Job {
     pub(super) conversation_id: Uuid,
     pub(super) new: NewMessage,
     reply: oneshot::Sender<Result<Sent, ApiError>>,
+    /// This send's place in the node's bound, given back when it is answered.
+    _place: OwnedSemaphorePermit,
 }
 
-/// The queues in front of the batch workers, one per worker.
+/// The queues in front of the batch workers, one per worker, and the node's
+/// bound on the sends they hold together.
 pub struct SendQueue {
-    queues: Vec<mpsc::Sender<Job>>,
+    queues: Vec<mpsc::UnboundedSender<Job>>,
+    /// One permit per send queued or in a batch. A node-wide bound, not one
+    /// per worker: conversations hash unevenly over the workers, and a busy
+    /// worker must not refuse sends while the node has room.
+    places: Arc<Semaphore>,
 }
 
 /// The answer to a queued send, to await.
@@ -44,13 +53,10 @@ pub type Answer = oneshot::Receiver<Result<Sent, ApiError>>;
 impl SendQueue {
     /// Starts `workers` tasks, each taking a pooled connection per batch;
     /// together they hold at most `capacity` queued sends.
-    /// `db` must be a handle without a batcher (the slow path uses it).
     pub fn start(db: Db, workers: usize, max_batch: usize, capacity: usize) -> Self {
-        let workers = workers.max(1);
-        let per_worker = (capacity / workers).max(1);
-        let queues = (0..workers)
+        let queues = (0..workers.max(1))
             .map(|_| {
-                let (queue, mut rx) = mpsc::channel::<Job>(per_worker);
+                let (queue, mut rx) = mpsc::unbounded_channel::<Job>();
                 let db = db.clone();
                 tokio::spawn(async move {
                     while let Some(batch) = next_batch(&mut rx, max_batch.max(1)).await {
@@ -60,7 +66,10 @@ impl SendQueue {
                 queue
             })
             .collect();
-        Self { queues }
+        Self {
+            queues,
+            places: Arc::new(Semaphore::new(capacity.max(1))),
+        }
     }
 
     /// Queues a send behind its conversation's earlier ones; the answer comes after
@@ -72,24 +81,31 @@ impl SendQueue {
         conversation_id: Uuid,
         new: NewMessage,
     ) -> Result<Answer, ApiError> {
+        let place = match self.places.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(ApiError::Overloaded),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(shutting_down()),
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job {
             caller: caller.clone(),
             conversation_id,
             new,
             reply,
+            _place: place,
         };
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&conversation_id, &mut hasher);
         let worker = std::hash::Hasher::finish(&hasher) as usize % self.queues.len();
-        match self.queues[worker].try_send(job) {
+        match self.queues[worker].send(job) {
             Ok(()) => Ok(answer),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError::Overloaded),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(ApiError::Unavailable("server shutting down; retry".into()))
-            }
+            Err(_) => Err(shutting_down()),
         }
     }
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::Unavailable("server shutting down; retry".into())
 }
 
 /// What a queued send's answer means when its worker went away.
@@ -98,7 +114,7 @@ pub fn interrupted() -> ApiError {
 }
 
 /// Waits for one job, then takes whatever else is already queued.
-async fn next_batch(rx: &mut mpsc::Receiver<Job>, max: usize) -> Option<Vec<Job>> {
+async fn next_batch(rx: &mut mpsc::UnboundedReceiver<Job>, max: usize) -> Option<Vec<Job>> {
     let first = rx.recv().await?;
     let mut batch = vec![first];
     while batch.len() < max {
