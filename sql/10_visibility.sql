@@ -20,26 +20,75 @@ BEGIN RETURN (
 ); END
 $$;
 
+-- Why `uid` may not write in `conv` (NULL: they may), as a refusal code
+-- (pgchat.refuse): the one copy of the write rule. can_write, the insert
+-- policies and the send batch ask it whether; the message trigger raises its
+-- reason, so a refused send says why (banned, silenced, session_ended, ...).
+CREATE OR REPLACE FUNCTION pgchat.write_refusal(conv uuid, uid text, urole text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  c_kind text;
+  s record;
+  m record;
+BEGIN
+  SELECT c.kind INTO c_kind FROM conversations c WHERE c.id = conv;
+  IF uid IS NULL OR c_kind IS NULL THEN
+    RETURN 'not_found';
+  END IF;
+  IF c_kind = 'support' THEN
+    SELECT ls.status, ls.customer_id, ls.agent_id INTO s
+      FROM live_chat_sessions ls WHERE ls.conversation_id = conv;
+    -- a session the caller cannot see is not there for them
+    IF s.status IS NULL OR NOT (s.customer_id = uid OR pgchat.can_read(conv, uid, urole)) THEN
+      RETURN 'not_found';
+    ELSIF s.status = 'ended' THEN
+      RETURN 'session_ended';
+    ELSIF urole = 'admin' OR s.customer_id = uid OR (urole = 'agent' AND s.agent_id = uid) THEN
+      RETURN NULL;
+    ELSIF urole = 'agent' THEN
+      RETURN 'not_assigned';
+    END IF;
+    RETURN 'not_a_participant';
+  END IF;
+  SELECT cm.left_at, cm.banned, cm.silenced_until, cm.role INTO m
+    FROM conversation_members cm WHERE cm.conversation_id = conv AND cm.user_id = uid;
+  IF urole = 'admin' THEN
+    RETURN NULL;
+  ELSIF m.role IS NULL OR m.left_at IS NOT NULL OR m.banned THEN
+    -- not (or no longer) a member: the room is not there for them (a
+    -- banned member hears `banned` when they try to join again)
+    RETURN 'not_found';
+  ELSIF m.silenced_until IS NOT NULL AND m.silenced_until > now() THEN
+    RETURN 'silenced';
+  ELSIF c_kind = 'announcement' AND m.role NOT IN ('owner', 'admin') THEN
+    RETURN 'read_only';
+  END IF;
+  RETURN NULL;
+END $$;
+
 CREATE OR REPLACE FUNCTION pgchat.can_write(conv uuid, uid text, urole text) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-BEGIN RETURN (
-  SELECT uid IS NOT NULL AND coalesce((
-    SELECT CASE c.kind
-      WHEN 'support' THEN EXISTS (
-        SELECT 1 FROM live_chat_sessions s
-         WHERE s.conversation_id = conv AND s.status <> 'ended'
-           AND (s.customer_id = uid OR urole = 'admin' OR (urole = 'agent' AND s.agent_id = uid)))
-      ELSE urole = 'admin' OR EXISTS (
-        SELECT 1 FROM conversation_members m
-         WHERE m.conversation_id = conv AND m.user_id = uid
-           AND m.left_at IS NULL AND NOT m.banned
-           -- silenced by a moderator: reads, does not post
-           AND (m.silenced_until IS NULL OR m.silenced_until <= now())
-           AND (c.kind <> 'announcement' OR m.role IN ('owner', 'admin')))
-    END
-    FROM conversations c WHERE c.id = conv), false)
-); END
-$$;
+BEGIN
+  RETURN pgchat.write_refusal(conv, uid, urole) IS NULL;
+END $$;
+
+-- Refuses with a reason: SQLSTATE PC001, the code in DETAIL (the API's error
+-- code, src/error.rs maps it to a status), the message for people. Every
+-- refusal a rule raises by name is listed here, once.
+CREATE OR REPLACE FUNCTION pgchat.refuse(code text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'PC001', DETAIL = code, MESSAGE = CASE code
+    WHEN 'not_found' THEN 'conversation not found'
+    WHEN 'session_ended' THEN 'this support session has ended'
+    WHEN 'not_assigned' THEN 'this session is assigned to another agent'
+    WHEN 'not_a_participant' THEN 'you are not a participant of this support session'
+    WHEN 'silenced' THEN 'a moderator has silenced you in this room'
+    WHEN 'read_only' THEN 'only the owners and admins of an announcement room post in it'
+    WHEN 'staff_only' THEN 'only agents and admins write internal notes'
+    WHEN 'invalid_reply_to' THEN 'reply_to must name a message of this conversation'
+    ELSE code END;
+END $$;
 
 -- Messages below this seq are hidden from the member (delete-for-me).
 CREATE OR REPLACE FUNCTION pgchat.hidden_before(conv uuid, uid text) RETURNS bigint

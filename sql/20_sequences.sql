@@ -25,6 +25,30 @@ END $$;
 -- (and walking the chain of them, quadratic within one transaction). Only the
 -- server sets that setting, as it sets request.jwt.claims; UNIQUE
 -- (conversation_id, seq) still refuses a number taken twice.
+-- A request's message says why it may not be written (pgchat.refuse) before
+-- RLS refuses it without a reason: the sender's own message (not a system
+-- notice) is checked by the write rule, an internal note needs staff, a reply
+-- names a message of the same conversation. Server writes (no claims) pass.
+CREATE OR REPLACE FUNCTION pgchat.message_write_check(m chat_messages) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  refusal text;
+BEGIN
+  IF auth.uid() IS NULL OR m.sender_id IS DISTINCT FROM auth.uid() OR m.sender_role = 'system' THEN
+    RETURN;
+  END IF;
+  IF m.internal AND NOT auth.is_staff() THEN
+    PERFORM pgchat.refuse('staff_only');
+  END IF;
+  refusal := pgchat.write_refusal(m.conversation_id, auth.uid(), auth.role());
+  IF refusal IS NOT NULL THEN
+    PERFORM pgchat.refuse(refusal);
+  ELSIF m.reply_to IS NOT NULL AND NOT EXISTS (
+          SELECT 1 FROM chat_messages p WHERE p.id = m.reply_to AND p.conversation_id = m.conversation_id) THEN
+    PERFORM pgchat.refuse('invalid_reply_to');
+  END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION pgchat.tg_message_seq_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -32,8 +56,10 @@ DECLARE
   c_settings jsonb;
 BEGIN
   IF NEW.seq IS NOT NULL AND current_setting('pgchat.seq_reserved', true) = 'on' THEN
+    -- a send batch: its plan checked every row already (sql/25_send_batch.sql)
     SELECT kind, settings INTO c_kind, c_settings FROM conversations WHERE id = NEW.conversation_id;
   ELSE
+    PERFORM pgchat.message_write_check(NEW);
     UPDATE conversations
        SET last_seq = last_seq + 1,
            last_message_seq = CASE WHEN NEW.internal THEN last_message_seq ELSE last_seq + 1 END,

@@ -172,6 +172,15 @@ type Refusal = fn(&'static str, String) -> ApiError;
 const REFUSALS: &[(&str, Refusal)] = &[
     ("too_many_open_sessions", ApiError::conflict),
     ("query_too_complex", ApiError::unprocessable),
+    // the write rule (pgchat.write_refusal, pgchat.message_write_check)
+    ("not_found", |_, _| ApiError::NotFound("conversation")),
+    ("session_ended", ApiError::conflict),
+    ("not_assigned", ApiError::forbidden),
+    ("not_a_participant", ApiError::forbidden),
+    ("silenced", ApiError::forbidden),
+    ("read_only", ApiError::forbidden),
+    ("staff_only", ApiError::forbidden),
+    ("invalid_reply_to", ApiError::unprocessable),
 ];
 
 /// The one place where database errors become API errors.

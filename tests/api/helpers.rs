@@ -344,6 +344,18 @@ pub fn b64url(bytes: &[u8]) -> String {
 
 /// Asserts an error answer: the status, and the JSON error body with `code`.
 #[track_caller]
+/// A write refused by a database rule that says why (`pgchat.refuse`):
+/// SQLSTATE PC001 with the reason in DETAIL.
+pub fn assert_sql_refused(
+    result: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+    reason: &str,
+) {
+    let error = result.expect_err("the write should be refused");
+    let db = error.as_db_error().unwrap_or_else(|| panic!("{error}"));
+    assert_eq!(db.code().code(), "PC001", "{db}");
+    assert_eq!(db.detail(), Some(reason), "{db}");
+}
+
 pub fn assert_error(response: &(StatusCode, Value), status: StatusCode, code: &str) {
     let (got, body) = response;
     assert_eq!(*got, status, "status of {body}");

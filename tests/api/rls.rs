@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use crate::helpers::{as_id, assert_error, spawn_app, TestApp};
+use crate::helpers::{as_id, assert_error, assert_sql_refused, spawn_app, TestApp};
 
 /// carol's session (with an internal note) is claimed by ann; dave is another
 /// customer, bob another agent.
@@ -294,10 +294,12 @@ async fn in_sql_inserting_a_message_into_a_foreign_conversation_fails() {
     let app = &w.app;
     let c = as_id(&w.conversation);
     let before = app.counts().await;
+    // a stranger and an agent not on the session: not there for them
     for (sub, role) in [("dave", "user"), ("bob", "agent")] {
-        assert_rls_denied(
+        assert_sql_refused(
             app.sql_as(sub, role, INSERT_MESSAGE, &[&c, &sub, &role, &false])
                 .await,
+            "not_found",
         );
     }
     // Nor in someone else's name, nor as a customer writing a note, nor a forged system notice.
@@ -310,7 +312,7 @@ async fn in_sql_inserting_a_message_into_a_foreign_conversation_fails() {
         )
         .await,
     );
-    assert_rls_denied(
+    assert_sql_refused(
         app.sql_as(
             "carol",
             "user",
@@ -318,6 +320,7 @@ async fn in_sql_inserting_a_message_into_a_foreign_conversation_fails() {
             &[&c, &"carol", &"user", &true],
         )
         .await,
+        "staff_only",
     );
     assert_rls_denied(
         app.sql_as(

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::chat_helpers::{invite, join, moderate, put, room, room_of, room_path, rows, user};
-use crate::helpers::{as_id, assert_error, spawn_app, Counts, TestApp};
+use crate::helpers::{as_id, assert_error, assert_sql_refused, spawn_app, Counts, TestApp};
 
 fn message(body: &str) -> Value {
     json!({ "body": body, "client_msg_id": Uuid::new_v4() })
@@ -267,7 +267,7 @@ async fn only_owners_and_admins_post_in_an_announcement_room() {
 
     let before = app.counts().await;
     let response = app.send_json(&bob, &news["id"], &message("me too")).await;
-    assert_error(&response, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&response, StatusCode::FORBIDDEN, "read_only");
     let posted = app
         .sql_as(
             "bob",
@@ -276,13 +276,13 @@ async fn only_owners_and_admins_post_in_an_announcement_room() {
             &[&as_id(&news["id"])],
         )
         .await;
-    assert!(posted.is_err(), "a member posted with SQL");
+    assert_sql_refused(posted, "read_only");
     // a moderator is not enough either
     moderate(&app, &alice, &news, "carol", json!({ "role": "moderator" })).await;
     let response = app
         .send_json(&carol, &news["id"], &message("mod note"))
         .await;
-    assert_error(&response, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&response, StatusCode::FORBIDDEN, "read_only");
     assert_eq!(app.counts().await.messages, before.messages);
 
     // members still react and read
@@ -450,7 +450,7 @@ async fn moderators_ban_silence_and_remove_those_below_them() {
     assert_eq!(silenced["silenced_until"], Value::Null, "until lifted");
     let before = app.counts().await;
     let response = app.send_json(&bob, &lobby["id"], &message("can I?")).await;
-    assert_error(&response, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(&response, StatusCode::FORBIDDEN, "silenced");
     let response = put(
         &app,
         &bob,
@@ -817,4 +817,40 @@ async fn concurrent_joins_never_overfill_a_room() {
         ))
         .await;
     assert_eq!(members, 5);
+}
+
+/// The write rule says why, in SQL as over the API: SQLSTATE PC001 with the
+/// reason in DETAIL (pgchat.refuse), raised before RLS's reasonless refusal.
+#[tokio::test]
+async fn in_sql_a_refused_message_says_why() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let lobby = room_of(&app, &alice, "public", "Lobby").await;
+    join(&app, &bob, &lobby).await;
+    let other = room_of(&app, &alice, "public", "Other").await;
+    let elsewhere = app.send(&alice, &other["id"], "elsewhere").await;
+    let insert = |reply_to: Option<&str>| {
+        let (app, room, reply_to) = (&app, as_id(&lobby["id"]), reply_to.map(str::to_owned));
+        async move {
+            app.sql_as(
+                "bob",
+                "user",
+                "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body, reply_to)
+                 VALUES ($1::text::uuid, 'bob', 'user', 'sql', $2::text::uuid)",
+                &[&room, &reply_to],
+            )
+            .await
+        }
+    };
+    let before = app.counts().await;
+    assert_sql_refused(
+        insert(Some(as_id(&elsewhere["id"]))).await,
+        "invalid_reply_to",
+    );
+    moderate(&app, &alice, &lobby, "bob", json!({ "silenced": true })).await;
+    assert_sql_refused(insert(None).await, "silenced");
+    moderate(&app, &alice, &lobby, "bob", json!({ "banned": true })).await;
+    assert_sql_refused(insert(None).await, "not_found");
+    unchanged(&app, before).await;
 }

@@ -11,12 +11,13 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::error::ApiError;
 use crate::service::send::{NewMessage, Sent};
-use crate::service::{attachments, messages, support, WireRow};
+use crate::service::{attachments, support, WireRow};
 
-/// Sends one message in a transaction of its own, applying every rule. The
-/// batch path (sql/25_send_batch.sql) relies on the database alone (RLS and
-/// `pgchat.can_write`) and hands anything unusual back here; so a rule that
-/// checks are made here for must also be enforced in SQL.
+/// Sends one message in a transaction of its own. The rules are the
+/// database's: the insert trigger raises why a message may not be written
+/// (`pgchat.message_write_check`: banned, silenced, session_ended, ...) and
+/// RLS stays the authority; the batch path (sql/25_send_batch.sql) asks the
+/// same `pgchat.write_refusal` and hands anything unusual back here.
 pub(crate) async fn send(
     db: &Db,
     caller: &Identity,
@@ -47,18 +48,8 @@ pub async fn send_in(
     if let Some(existing) = find_by_client_id(tx, caller, new.client_msg_id).await? {
         return retried(existing, conversation_id);
     }
-    if new.internal && !caller.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "staff_only",
-            "only agents and admins write internal notes",
-        ));
-    }
-    let kind = messages::conversation_kind(tx, conversation_id).await?;
-    if kind == "support" {
-        support::before_message(tx, caller, conversation_id, new.internal).await?;
-    }
-    if let Some(parent) = new.reply_to {
-        check_reply_target(tx, conversation_id, parent).await?;
+    if caller.role.is_staff() {
+        support::before_staff_message(tx, caller, conversation_id, new.internal).await?;
     }
     let kind = match new.attachment_id {
         Some(attachment) => {
@@ -150,24 +141,4 @@ pub(crate) async fn find_by_client_id(
         .query_opt(&statement, &[&caller.sub, &client_msg_id])
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1))))
-}
-
-async fn check_reply_target(
-    tx: &Transaction<'_>,
-    conversation_id: Uuid,
-    parent: Uuid,
-) -> Result<(), ApiError> {
-    let statement = tx
-        .prepare_cached("SELECT 1 FROM chat_messages WHERE id = $1 AND conversation_id = $2")
-        .await?;
-    match tx
-        .query_opt(&statement, &[&parent, &conversation_id])
-        .await?
-    {
-        Some(_) => Ok(()),
-        None => Err(ApiError::unprocessable(
-            "invalid_reply_to",
-            "reply_to must name a message of this conversation",
-        )),
-    }
 }
