@@ -129,3 +129,13 @@ BEGIN RETURN (
                   AND theirs.left_at IS NULL AND NOT theirs.banned))
 ); END
 $$;
+
+-- Where a member's read and delivered cursors may go in `conv`: up to the
+-- newest message they can see, never the conversation's counter (marking
+-- read is itself a change that takes a number: a cursor chasing the counter
+-- would never catch up). Not SECURITY DEFINER: called as the member, RLS
+-- decides which messages count. Both cursors follow this one rule.
+CREATE OR REPLACE FUNCTION pgchat.cursor_limit(conv uuid) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(max(m.seq), 0) FROM chat_messages m WHERE m.conversation_id = conv
+$$;

@@ -369,10 +369,10 @@ pub async fn mark_delivered(
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
         .prepare_cached(
+            // capped by pgchat.cursor_limit, the rule of both cursors
             "UPDATE conversation_members cm
-                SET last_delivered_seq = greatest(cm.last_delivered_seq, least($3, c.last_seq))
-               FROM conversations c
-              WHERE c.id = cm.conversation_id AND cm.conversation_id = $1 AND cm.user_id = $2
+                SET last_delivered_seq = greatest(cm.last_delivered_seq, least($3, pgchat.cursor_limit($1)))
+              WHERE cm.conversation_id = $1 AND cm.user_id = $2
                 AND cm.left_at IS NULL AND NOT cm.banned
              RETURNING cm.last_delivered_seq",
         )

@@ -96,10 +96,8 @@ pub async fn mark_read(
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
         .prepare_cached(
-            // Capped at the newest message the caller can see: a read cursor
-            // points at a message, and marking read (itself a change that takes
-            // a seq) must not chase the conversation's counter.
-            "WITH top AS (SELECT coalesce(max(m.seq), 0) AS seq FROM chat_messages m WHERE m.conversation_id = $1)
+            // capped by pgchat.cursor_limit, the rule of both cursors
+            "WITH top AS (SELECT pgchat.cursor_limit($1) AS seq)
              UPDATE conversation_members cm
                 SET last_read_seq = least($2, top.seq),
                     last_delivered_seq = greatest(cm.last_delivered_seq, least($2, top.seq))

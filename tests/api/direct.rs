@@ -373,6 +373,34 @@ async fn the_sender_sees_delivered_and_read_from_the_peers_cursors() {
         )
         .await;
     assert_eq!(body["last_delivered_seq"], message["seq"]);
+    // nor past the newest message, however far asked: the marks themselves
+    // took numbers after it (the conversation's counter is ahead), and both
+    // cursors stop at the message, by the same rule
+    let head = app
+        .count(&format!(
+            "SELECT last_seq FROM conversations WHERE id = '{}'",
+            as_id(id)
+        ))
+        .await;
+    assert!(
+        head > message["seq"].as_i64().unwrap(),
+        "marks take numbers"
+    );
+    for cursor in ["delivered", "read"] {
+        let (status, body) = app
+            .post(
+                &bob,
+                &conversation_path(&conversation, &format!("/{cursor}")),
+                &json!({ "seq": 1_000_000 }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body[format!("last_{cursor}_seq")],
+            message["seq"],
+            "{cursor}"
+        );
+    }
     let response = app
         .post(
             &bob,
