@@ -33,9 +33,10 @@ CREATE POLICY conversation_members_update ON conversation_members FOR UPDATE TO 
          OR ((SELECT auth.role()) = 'agent'
              AND pgchat.session_agent(conversation_id) = (SELECT auth.uid()))
          -- room moderation (ban, silence, role, remove) and inviting back someone
-         -- who left; the rank rules are in sql/45_rooms.sql (tg_member_rules)
-         OR pgchat.member_rank(conversation_id, (SELECT auth.uid())) >= 2
-         OR (left_at IS NOT NULL AND pgchat.member_rank(conversation_id, (SELECT auth.uid())) >= 1))
+         -- who left, by a current member: the rank rules are in sql/45_rooms.sql
+         -- (tg_member_rules), which refuses with the reason (not_a_moderator,
+         -- outranked, ...) rather than leaving the row silently unchanged
+         OR pgchat.member_rank(conversation_id, (SELECT auth.uid())) >= 1)
   WITH CHECK (user_id = (SELECT auth.uid())
               OR (SELECT auth.role()) = 'admin'
               OR ((SELECT auth.role()) = 'agent'

@@ -75,10 +75,11 @@ END $$;
 -- Refuses with a reason: SQLSTATE PC001, the code in DETAIL (the API's error
 -- code, src/error.rs maps it to a status), the message for people. Every
 -- refusal a rule raises by name is listed here, once.
-CREATE OR REPLACE FUNCTION pgchat.refuse(code text) RETURNS void
+DROP FUNCTION IF EXISTS pgchat.refuse(text);
+CREATE OR REPLACE FUNCTION pgchat.refuse(code text, message text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION USING ERRCODE = 'PC001', DETAIL = code, MESSAGE = CASE code
+  RAISE EXCEPTION USING ERRCODE = 'PC001', DETAIL = code, MESSAGE = coalesce(message, CASE code
     WHEN 'not_found' THEN 'conversation not found'
     WHEN 'session_ended' THEN 'this support session has ended'
     WHEN 'not_assigned' THEN 'this session is assigned to another agent'
@@ -87,7 +88,18 @@ BEGIN
     WHEN 'read_only' THEN 'only the owners and admins of an announcement room post in it'
     WHEN 'staff_only' THEN 'only agents and admins write internal notes'
     WHEN 'invalid_reply_to' THEN 'reply_to must name a message of this conversation'
-    ELSE code END;
+    -- room membership (pgchat.tg_member_rules)
+    WHEN 'banned' THEN 'you are banned from this room'
+    WHEN 'not_yourself' THEN 'members do not moderate themselves'
+    WHEN 'not_yours' THEN 'a member''s own settings are theirs to change'
+    WHEN 'last_owner' THEN 'name another owner before leaving this room'
+    WHEN 'user_banned' THEN 'this user is banned from the room; lift the ban first'
+    WHEN 'not_a_member' THEN 'you are not a member of this room'
+    WHEN 'invites_disabled' THEN 'only the room''s owners and admins invite here'
+    WHEN 'role_too_high' THEN 'you may not grant a role at or above your own'
+    WHEN 'not_a_moderator' THEN 'only the room''s moderators, admins and owners do that'
+    WHEN 'outranked' THEN 'you may only act on members ranked below you'
+    ELSE code END);
 END $$;
 
 -- Messages below this seq are hidden from the member (delete-for-me).

@@ -37,7 +37,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
   IF auth.uid() IS NOT NULL AND auth.role() <> 'admin' AND NEW.user_id = auth.uid()
      AND (NEW.role <> OLD.role OR (OLD.banned AND NOT NEW.banned)) THEN
-    RAISE insufficient_privilege USING MESSAGE = 'members cannot change their own role or ban';
+    PERFORM pgchat.refuse('not_yourself');
   END IF;
   RETURN NEW;
 END $$;

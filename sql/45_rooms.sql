@@ -141,20 +141,21 @@ BEGIN
     RAISE check_violation USING MESSAGE = 'no role ' || NEW.role || ' in a ' || c.kind || ' conversation';
   END IF;
 
+  -- (each refusal below says why: pgchat.refuse, sql/10_visibility.sql)
   IF TG_OP = 'UPDATE' AND actor IS NOT NULL AND auth.role() <> 'admin' THEN
     IF NEW.user_id = actor THEN
-      IF NEW.silenced_until IS DISTINCT FROM OLD.silenced_until OR (NEW.banned AND NOT OLD.banned) THEN
-        RAISE insufficient_privilege USING MESSAGE = 'members cannot silence or ban themselves';
-      END IF;
       IF OLD.left_at IS NOT NULL AND NEW.left_at IS NULL THEN
         IF NEW.banned THEN
-          RAISE insufficient_privilege USING MESSAGE = 'you are banned from this room';
+          PERFORM pgchat.refuse('banned');
         END IF;
         IF NOT pgchat.is_open_room(c.kind) THEN
-          RAISE insufficient_privilege USING MESSAGE = 'this room is joined by invitation only';
+          PERFORM pgchat.refuse('not_found');
         END IF;
         -- whoever comes back by themselves comes back as a member
         NEW.role := 'member';
+      ELSIF NEW.silenced_until IS DISTINCT FROM OLD.silenced_until OR (NEW.banned AND NOT OLD.banned) THEN
+        -- (one's own role and unbanning: tg_member_guard, any conversation)
+        PERFORM pgchat.refuse('not_yourself');
       END IF;
       IF OLD.left_at IS NULL AND NEW.left_at IS NOT NULL AND OLD.role = 'owner'
          AND NOT EXISTS (SELECT 1 FROM conversation_members o
@@ -163,7 +164,7 @@ BEGIN
          AND EXISTS (SELECT 1 FROM conversation_members o
                       WHERE o.conversation_id = NEW.conversation_id AND o.user_id <> actor
                         AND o.left_at IS NULL AND NOT o.banned) THEN
-        RAISE check_violation USING MESSAGE = 'the last owner must name another owner before leaving';
+        PERFORM pgchat.refuse('last_owner');
       END IF;
     ELSE
       actor_rank := pgchat.member_rank(NEW.conversation_id, actor);
@@ -172,24 +173,29 @@ BEGIN
          IS DISTINCT FROM
          (OLD.pinned, OLD.muted, OLD.archived, OLD.deleted_at, OLD.hidden_before_seq,
           OLD.last_read_seq, OLD.last_delivered_seq) THEN
-        RAISE insufficient_privilege USING MESSAGE = 'a member''s own settings are theirs to change';
+        PERFORM pgchat.refuse('not_yours');
       END IF;
       IF OLD.left_at IS NOT NULL AND NEW.left_at IS NULL THEN
         -- inviting back someone who left or was removed (not while banned)
         IF NEW.banned THEN
-          RAISE insufficient_privilege USING MESSAGE = 'lift the ban before inviting them back';
+          PERFORM pgchat.refuse('user_banned');
         END IF;
-        IF actor_rank < 1 OR NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
-          RAISE insufficient_privilege USING MESSAGE = 'you may not invite members here';
+        IF actor_rank < 1 THEN
+          PERFORM pgchat.refuse('not_a_member');
+        END IF;
+        IF NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
+          PERFORM pgchat.refuse('invites_disabled');
         END IF;
         IF NEW.role <> 'member' AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
-          RAISE insufficient_privilege USING MESSAGE = 'you may not grant a role at or above your own';
+          PERFORM pgchat.refuse('role_too_high');
         END IF;
-      ELSIF actor_rank < 2 OR pgchat.role_rank(OLD.role) >= actor_rank THEN
-        RAISE insufficient_privilege USING MESSAGE = 'you may only moderate members ranked below you';
+      ELSIF actor_rank < 2 THEN
+        PERFORM pgchat.refuse('not_a_moderator');
+      ELSIF pgchat.role_rank(OLD.role) >= actor_rank THEN
+        PERFORM pgchat.refuse('outranked');
       END IF;
       IF NEW.role <> OLD.role AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
-        RAISE insufficient_privilege USING MESSAGE = 'you may not grant a role at or above your own';
+        PERFORM pgchat.refuse('role_too_high');
       END IF;
     END IF;
   END IF;
@@ -205,7 +211,7 @@ BEGIN
        WHERE m.conversation_id = NEW.conversation_id AND m.user_id <> NEW.user_id
          AND m.left_at IS NULL AND NOT m.banned;
       IF active >= max_members THEN
-        RAISE check_violation USING MESSAGE = 'this room is full (' || max_members || ' members)';
+        PERFORM pgchat.refuse('room_full', 'this room is full (' || max_members || ' members)');
       END IF;
     END IF;
   END IF;

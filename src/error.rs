@@ -181,6 +181,18 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("read_only", ApiError::forbidden),
     ("staff_only", ApiError::forbidden),
     ("invalid_reply_to", ApiError::unprocessable),
+    // room membership (pgchat.tg_member_rules)
+    ("banned", ApiError::forbidden),
+    ("not_yourself", ApiError::forbidden),
+    ("not_yours", ApiError::forbidden),
+    ("last_owner", ApiError::conflict),
+    ("user_banned", ApiError::conflict),
+    ("not_a_member", ApiError::forbidden),
+    ("invites_disabled", ApiError::forbidden),
+    ("role_too_high", ApiError::forbidden),
+    ("not_a_moderator", ApiError::forbidden),
+    ("outranked", ApiError::forbidden),
+    ("room_full", ApiError::conflict),
 ];
 
 /// The one place where database errors become API errors.

@@ -218,10 +218,6 @@ impl Standing {
     fn setting_bool(&self, key: &str) -> bool {
         self.settings[key].as_bool().unwrap_or(false)
     }
-
-    fn max_members(&self) -> Option<i64> {
-        self.settings["max_members"].as_i64()
-    }
 }
 
 /// The caller's standing in a room they can read (members; admins): 404 when
@@ -335,29 +331,6 @@ async fn membership(
     }))
 }
 
-async fn check_capacity(
-    tx: &Transaction<'_>,
-    room: Uuid,
-    max: Option<i64>,
-) -> Result<(), ApiError> {
-    let Some(max) = max else { return Ok(()) };
-    // through the directory: a room one is joining is not yet visible in `conversations`
-    let active: i64 = tx
-        .query_opt(
-            "SELECT (room ->> 'member_count')::bigint FROM pgchat.room_directory WHERE id = $1",
-            &[&room],
-        )
-        .await?
-        .map_or(0, |r| r.get(0));
-    if active >= max {
-        return Err(ApiError::conflict(
-            "room_full",
-            format!("this room is full ({max} members)"),
-        ));
-    }
-    Ok(())
-}
-
 /// Joins an open room (public, announcement) as a member. Joining a room one
 /// is already in changes nothing (`joined` false). Private rooms and groups are
 /// joined by invitation only: to others they do not exist (404).
@@ -368,28 +341,22 @@ pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bo
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx
         .query_opt(
-            "SELECT kind, room -> 'settings' FROM pgchat.room_directory WHERE id = $1",
+            "SELECT kind FROM pgchat.room_directory WHERE id = $1",
             &[&room],
         )
         .await?
         .ok_or(ApiError::NotFound("room"))?;
     let kind: String = row.get(0);
-    let settings: serde_json::Value = row.get(1);
     let mine = membership(&tx, room, &caller.sub).await?;
+    // a banned member coming back is refused by tg_member_rules (`banned`)
     let joined = match mine {
-        Some(MyRow { banned: true, .. }) => {
-            return Err(ApiError::forbidden(
-                "banned",
-                "you are banned from this room",
-            ))
-        }
         Some(MyRow { left: false, .. }) => false,
         _ if !matches!(kind.as_str(), "public" | "announcement") => {
             return Err(ApiError::NotFound("room"))
         }
         Some(MyRow { left: true, .. }) => {
-            check_capacity(&tx, room, settings["max_members"].as_i64()).await?;
-            // the rules trigger makes whoever comes back by themselves a member
+            // the rules trigger makes whoever comes back by themselves a
+            // member, and refuses a full room (`room_full`)
             tx.execute(
                 "UPDATE conversation_members SET left_at = NULL WHERE conversation_id = $1 AND user_id = $2",
                 &[&room, &caller.sub],
@@ -398,7 +365,6 @@ pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bo
             true
         }
         None => {
-            check_capacity(&tx, room, settings["max_members"].as_i64()).await?;
             tx.execute(
                 "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'member')",
                 &[&room, &caller.sub],
@@ -426,23 +392,7 @@ pub async fn leave(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, Ap
             "you are not a member of this room",
         ));
     }
-    if standing.role == Some(MemberRole::Owner) {
-        let row = tx
-            .query_one(
-                "SELECT count(*) FILTER (WHERE role = 'owner'), count(*)
-                   FROM conversation_members
-                  WHERE conversation_id = $1 AND user_id <> $2 AND left_at IS NULL AND NOT banned",
-                &[&room, &caller.sub],
-            )
-            .await?;
-        let (owners, others): (i64, i64) = (row.get(0), row.get(1));
-        if owners == 0 && others > 0 {
-            return Err(ApiError::conflict(
-                "last_owner",
-                "name another owner before leaving this room",
-            ));
-        }
-    }
+    // the last owner of a room with others in it: `last_owner`, by tg_member_rules
     let row = tx
         .query_one(
             "UPDATE conversation_members SET left_at = now()
@@ -538,7 +488,6 @@ pub async fn invite(
             ))
         }
         Some(MyRow { left: true, .. }) => {
-            check_capacity(&tx, room, standing.max_members()).await?;
             tx.execute(
                 "UPDATE conversation_members SET left_at = NULL, role = $3
                   WHERE conversation_id = $1 AND user_id = $2",
@@ -547,7 +496,6 @@ pub async fn invite(
             .await?;
         }
         None => {
-            check_capacity(&tx, room, standing.max_members()).await?;
             add_member(&tx, room, user, role).await?;
         }
     }
@@ -599,9 +547,10 @@ pub async fn update_member(
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let standing = standing(&tx, caller, room).await?;
-    let target = target_role(&tx, room, user).await?;
-    check_moderation(caller, &standing, user, target, patch.role)?;
+    // the rank rules are the database's (tg_member_rules: not_yourself,
+    // not_a_moderator, outranked, role_too_high); here only what it cannot know
+    standing(&tx, caller, room).await?;
+    target_role(&tx, room, user).await?;
     let silence: Option<Option<i32>> = match patch.silenced {
         Some(true) => Some(Some(patch.silenced_minutes.map_or(0, SilenceMinutes::get))),
         Some(false) => Some(None),
@@ -651,9 +600,8 @@ pub async fn remove_member(
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let standing = standing(&tx, caller, room).await?;
-    let target = target_role(&tx, room, user).await?;
-    check_moderation(caller, &standing, user, target, None)?;
+    standing(&tx, caller, room).await?;
+    target_role(&tx, room, user).await?;
     let removed = tx
         .execute(
             "UPDATE conversation_members SET left_at = now()
@@ -684,46 +632,6 @@ async fn target_role(
         .ok_or(ApiError::NotFound("member"))?;
     let role: String = row.get(0);
     Ok(role.parse().unwrap_or(MemberRole::Member))
-}
-
-fn check_moderation(
-    caller: &Identity,
-    standing: &Standing,
-    user: &UserId,
-    target: MemberRole,
-    new_role: Option<MemberRole>,
-) -> Result<(), ApiError> {
-    if is_admin(caller) {
-        return Ok(());
-    }
-    if user.as_str() == caller.sub {
-        return Err(ApiError::forbidden(
-            "not_yourself",
-            "members do not moderate themselves",
-        ));
-    }
-    let rank = standing.rank();
-    if rank < MemberRole::Moderator.rank() {
-        return Err(ApiError::forbidden(
-            "not_a_moderator",
-            "only the room's moderators, admins and owners do that",
-        ));
-    }
-    if target.rank() >= rank {
-        return Err(ApiError::forbidden(
-            "outranked",
-            "you may only act on members ranked below you",
-        ));
-    }
-    if let Some(role) = new_role {
-        if role.rank() >= rank && rank < MemberRole::Owner.rank() {
-            return Err(ApiError::forbidden(
-                "role_too_high",
-                "you may not grant a role at or above your own",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The pinned messages of a conversation the caller can read, newest pin first.

@@ -843,7 +843,34 @@ async fn in_sql_a_refused_message_says_why() {
             .await
         }
     };
+    let member = |set: &'static str| {
+        let (app, room) = (&app, as_id(&lobby["id"]));
+        async move {
+            app.sql_as(
+                "bob",
+                "user",
+                &format!(
+                    "UPDATE conversation_members SET {set} AND conversation_id = $1::text::uuid"
+                ),
+                &[&room],
+            )
+            .await
+        }
+    };
     let before = app.counts().await;
+    // a member moderates nobody, nor promotes or silences themselves
+    assert_sql_refused(
+        member("banned = true WHERE user_id = 'alice'").await,
+        "not_a_moderator",
+    );
+    assert_sql_refused(
+        member("role = 'owner' WHERE user_id = 'bob'").await,
+        "not_yourself",
+    );
+    assert_sql_refused(
+        member("silenced_until = 'infinity' WHERE user_id = 'bob'").await,
+        "not_yourself",
+    );
     assert_sql_refused(
         insert(Some(as_id(&elsewhere["id"]))).await,
         "invalid_reply_to",
