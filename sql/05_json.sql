@@ -220,3 +220,161 @@ LANGUAGE sql STABLE AS $$
      AND m.sender_id IS DISTINCT FROM reader
      AND m.kind <> 'system' AND m.deleted_at IS NULL
 $$;
+
+-- ---------------------------------------------------------------------------
+-- The support desk's rows.
+
+-- Active sessions of an agent. SECURITY DEFINER: an agent transferring a
+-- session must see the load of a colleague whose sessions RLS hides.
+CREATE OR REPLACE FUNCTION pgchat.agent_load(agent text) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT count(*)::integer FROM live_chat_sessions WHERE agent_id = agent AND status = 'active'
+$$;
+
+-- An agent in wire shape.
+CREATE OR REPLACE FUNCTION pgchat.agent_json(a agents) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT jsonb_build_object(
+    'agent_id', a.user_id,
+    'name', u.name,
+    'role', u.role,
+    'status', a.status,
+    'capacity', a.capacity,
+    'active_sessions', pgchat.agent_load(a.user_id),
+    'skills', to_jsonb(a.skills),
+    'enabled', a.enabled,
+    'connected', EXISTS (SELECT 1 FROM presence p WHERE p.user_id = a.user_id AND p.expires_at > now()),
+    'status_changed_at', pgchat.ts(a.status_changed_at),
+    'last_assigned_at', (SELECT pgchat.ts(max(h.assigned_at)) FROM session_assignments h WHERE h.agent_id = a.user_id))
+    FROM users u WHERE u.id = a.user_id
+$$;
+
+-- A canned response in wire shape.
+CREATE OR REPLACE FUNCTION pgchat.canned_json(c canned_responses) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'id', c.id,
+    'shortcut', c.shortcut,
+    'title', c.title,
+    'body', c.body,
+    'shared', c.owner_id IS NULL,
+    'owner_id', c.owner_id,
+    'created_by', c.created_by,
+    'created_at', pgchat.ts(c.created_at),
+    'updated_at', pgchat.ts(c.updated_at))
+$$;
+
+-- ---------------------------------------------------------------------------
+-- List items: a row with what the caller sees of it. Not SECURITY DEFINER:
+-- they run as the caller, so the last message, the unread count and the
+-- members they read are what RLS shows them (a customer's never include an
+-- internal note). Every service's response shape comes from here.
+
+-- The caller's own membership: their flags, role and cursors.
+CREATE OR REPLACE FUNCTION pgchat.me_json(me conversation_members) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT pgchat.flags_json(me) || jsonb_build_object(
+    'role', me.role,
+    'last_delivered_seq', me.last_delivered_seq,
+    'hidden_before_seq', me.hidden_before_seq,
+    'silenced', me.silenced_until IS NOT NULL AND me.silenced_until > now())
+$$;
+
+-- A conversation in the caller's list (GET /v1/conversations): the
+-- conversation, the unread count, the last message, the caller's membership
+-- (`me`) and, in a direct conversation, the other member (`peer`, whose
+-- cursors tell which of my messages were delivered and read).
+CREATE OR REPLACE FUNCTION pgchat.conversation_item(c conversations, me conversation_members) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT pgchat.conversation_json(c) || jsonb_build_object(
+    'unread', pgchat.unread(c.id, me.user_id, me.last_read_seq),
+    'last_message', (SELECT pgchat.message_json(m) FROM chat_messages m
+                      WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1),
+    'me', pgchat.me_json(me),
+    'peer', CASE WHEN c.kind = 'direct' THEN
+              (SELECT pgchat.member_json(p) FROM conversation_members p
+                WHERE p.conversation_id = c.id AND p.user_id <> me.user_id) END)
+$$;
+
+-- A conversation in the `inbox` topic's snapshot: where it stands and the
+-- caller's flags and unread count (live events update it).
+CREATE OR REPLACE FUNCTION pgchat.inbox_item(c conversations, me conversation_members) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'conversation_id', c.id, 'kind', c.kind, 'title', c.title,
+    'last_seq', c.last_seq, 'last_message_at', pgchat.ts(c.last_message_at),
+    'unread', pgchat.unread(c.id, me.user_id, me.last_read_seq))
+  || pgchat.flags_json(me)
+$$;
+
+-- A room as the caller sees it (`room`: pgchat.room_directory's): the room,
+-- the caller's role (null when not a current member) and unread count.
+CREATE OR REPLACE FUNCTION pgchat.room_view(room jsonb, room_id uuid, me conversation_members) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT room || jsonb_build_object(
+    'my_role', me.role,
+    'unread', CASE WHEN me.user_id IS NULL THEN 0
+                   ELSE pgchat.unread(room_id, me.user_id, me.last_read_seq) END)
+$$;
+
+-- A support session as the caller sees it: the session, their unread count
+-- and its last message that is not deleted.
+CREATE OR REPLACE FUNCTION pgchat.session_view(s live_chat_sessions) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT pgchat.session_json(s) || jsonb_build_object(
+    'unread', pgchat.unread(s.conversation_id, auth.uid(),
+                            coalesce((SELECT me.last_read_seq FROM conversation_members me
+                                       WHERE me.conversation_id = s.conversation_id AND me.user_id = auth.uid()), 0)),
+    'last_message', (SELECT pgchat.message_json(m) FROM chat_messages m
+                      WHERE m.conversation_id = s.conversation_id AND m.deleted_at IS NULL
+                      ORDER BY m.seq DESC LIMIT 1))
+$$;
+
+-- Who has received and read a message: the other current members' cursors
+-- compared with its seq (`read` when every other member read it, `delivered`
+-- when every one received it, `sent` otherwise). An anonymous post names
+-- nobody: counts and status, but `read_by` and `delivered_to` null (the member
+-- missing from the lists would be its author). NULL: no such message for the caller.
+CREATE OR REPLACE FUNCTION pgchat.receipts_json(message_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'message_id', m.id, 'conversation_id', m.conversation_id, 'seq', m.seq,
+    'recipients', count(r.user_id),
+    'status', CASE WHEN count(r.user_id) = 0 THEN 'sent'
+                   WHEN bool_and(r.last_read_seq >= m.seq) THEN 'read'
+                   WHEN bool_and(greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq) THEN 'delivered'
+                   ELSE 'sent' END,
+    'read_by', CASE WHEN NOT m.anonymous THEN
+                 coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
+                          FILTER (WHERE r.last_read_seq >= m.seq), '[]') END,
+    'delivered_to', CASE WHEN NOT m.anonymous THEN
+                 coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
+                          FILTER (WHERE greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq), '[]') END)
+    FROM chat_messages m
+    LEFT JOIN conversation_members r
+      ON r.conversation_id = m.conversation_id AND r.user_id IS DISTINCT FROM m.sender_id
+     AND r.left_at IS NULL AND NOT r.banned
+   WHERE m.id = message_id
+   GROUP BY m.id
+$$;
+
+-- A search hit: the message, its rank, the matches marked in its body (HTML-
+-- escaped first, so a client may render the highlight as HTML) and where it is.
+CREATE OR REPLACE FUNCTION pgchat.search_hit(m chat_messages, rank real, query tsquery) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'message', pgchat.message_json(m),
+    'rank', rank,
+    'highlight', ts_headline('simple',
+                   replace(replace(replace(m.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                   query,
+                   'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … "'),
+    'conversation', (SELECT jsonb_build_object('id', c.id, 'kind', c.kind, 'title', c.title)
+                       FROM conversations c WHERE c.id = m.conversation_id))
+$$;
+
+-- A pending notification as the outbox's worker hands it on.
+CREATE OR REPLACE FUNCTION pgchat.outbox_json(o notification_outbox) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT o.payload || jsonb_build_object('id', o.id, 'created_at', pgchat.ts(o.created_at))
+$$;

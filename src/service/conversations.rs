@@ -16,22 +16,9 @@ use crate::error::ApiError;
 use crate::limits::{self, Write};
 use crate::service::WireRow;
 
-/// A conversation as its member sees it in their list: the conversation, my
-/// `unread` count, the `last_message` I can see, my flags (`me`), and for a
-/// direct conversation the other member (`peer`, with their read and delivered
-/// cursors: a message of mine with `seq <= peer.last_read_seq` is read).
+/// A conversation as its member sees it in their list (sql/05_json.sql);
 /// `me` is the caller's membership row (RLS shows it to its owner).
-const ITEM: &str = "pgchat.conversation_json(c) || jsonb_build_object(
-      'unread', pgchat.unread(c.id, me.user_id, me.last_read_seq),
-      'last_message', (SELECT pgchat.message_json(m) FROM chat_messages m
-                        WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1),
-      'me', pgchat.flags_json(me) || jsonb_build_object(
-              'role', me.role, 'last_delivered_seq', me.last_delivered_seq,
-              'hidden_before_seq', me.hidden_before_seq,
-              'silenced', me.silenced_until IS NOT NULL AND me.silenced_until > now()),
-      'peer', CASE WHEN c.kind = 'direct' THEN
-                (SELECT pgchat.member_json(p) FROM conversation_members p
-                  WHERE p.conversation_id = c.id AND p.user_id <> me.user_id) END)";
+const ITEM: &str = "pgchat.conversation_item(c, me)";
 
 /// Get-or-create the direct conversation of the caller and `peer`. Returns it
 /// and whether this call created it. Reopening a conversation I deleted for me
@@ -336,7 +323,7 @@ pub async fn delete_for_me(
                FROM conversations c
               WHERE c.id = cm.conversation_id AND cm.conversation_id = $1 AND cm.user_id = $2
                 AND cm.left_at IS NULL AND NOT cm.banned
-             RETURNING pgchat.flags_json(cm) || jsonb_build_object('hidden_before_seq', cm.hidden_before_seq)",
+             RETURNING pgchat.me_json(cm)",
         )
         .await?;
     let Some(row) = tx
@@ -387,39 +374,14 @@ pub async fn mark_delivered(
     Ok(row.get(0))
 }
 
-/// Who has received and read a message: the other current members' cursors
-/// compared with its seq. `status` is `read` when every other member read it,
-/// `delivered` when every other member received it, `sent` otherwise.
-///
-/// An anonymous post names nobody: its receipts keep the count and the status
-/// but leave out `read_by` and `delivered_to` (null), since the member missing
-/// from the lists would be its author.
+/// Who has received and read a message (`pgchat.receipts_json`), read as the
+/// caller: 404 for a message they cannot see.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn receipts(db: &Db, caller: &Identity, message_id: Uuid) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
-        .prepare_cached(
-            "SELECT jsonb_build_object(
-                      'message_id', m.id, 'conversation_id', m.conversation_id, 'seq', m.seq,
-                      'recipients', count(r.user_id),
-                      'status', CASE WHEN count(r.user_id) = 0 THEN 'sent'
-                                     WHEN bool_and(r.last_read_seq >= m.seq) THEN 'read'
-                                     WHEN bool_and(greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq) THEN 'delivered'
-                                     ELSE 'sent' END,
-                      'read_by', CASE WHEN NOT m.anonymous THEN
-                                   coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
-                                            FILTER (WHERE r.last_read_seq >= m.seq), '[]') END,
-                      'delivered_to', CASE WHEN NOT m.anonymous THEN
-                                   coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
-                                            FILTER (WHERE greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq), '[]') END)
-               FROM chat_messages m
-               LEFT JOIN conversation_members r
-                 ON r.conversation_id = m.conversation_id AND r.user_id IS DISTINCT FROM m.sender_id
-                AND r.left_at IS NULL AND NOT r.banned
-              WHERE m.id = $1
-              GROUP BY m.id",
-        )
+        .prepare_cached("SELECT r FROM pgchat.receipts_json($1) r WHERE r IS NOT NULL")
         .await?;
     let row = tx
         .query_opt(&statement, &[&message_id])

@@ -145,11 +145,7 @@ pub async fn inbox_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, 
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
         .prepare_cached(
-            "SELECT jsonb_build_object(
-                      'conversation_id', c.id, 'kind', c.kind, 'title', c.title,
-                      'last_seq', c.last_seq, 'last_message_at', pgchat.ts(c.last_message_at),
-                      'unread', pgchat.unread(c.id, me.user_id, me.last_read_seq))
-                    || pgchat.flags_json(me)
+            "SELECT pgchat.inbox_item(c, me)
                FROM conversation_members me JOIN conversations c ON c.id = me.conversation_id
               WHERE me.user_id = $1 AND me.left_at IS NULL AND NOT me.banned
                 AND (me.deleted_at IS NULL OR c.last_message_seq > me.hidden_before_seq)

@@ -77,7 +77,7 @@ where
     let tx = client.transaction().await?;
     let rows = tx
         .query(
-            "SELECT o.id, o.payload || jsonb_build_object('id', o.id, 'created_at', pgchat.ts(o.created_at)),
+            "SELECT o.id, pgchat.outbox_json(o),
                     o.attempts
                FROM notification_outbox o
               WHERE o.status = 'pending' AND o.next_attempt_at <= now()

@@ -23,10 +23,7 @@ use crate::service::WireRow;
 
 /// A room as the caller sees it: the room, my role (null when not a current
 /// member) and my unread count.
-const ROOM_VIEW: &str = "d.room || jsonb_build_object(
-      'my_role', me.role,
-      'unread', CASE WHEN me.user_id IS NULL THEN 0
-                     ELSE pgchat.unread(d.id, me.user_id, me.last_read_seq) END)";
+const ROOM_VIEW: &str = "pgchat.room_view(d.room, d.id, me)";
 
 /// The rooms the caller can find, each with the caller's membership (if current).
 const DIRECTORY: &str = "pgchat.room_directory d

@@ -63,8 +63,6 @@ async fn run(
         .query_one(&bounded, &[&query.as_str(), &max_terms])
         .await?
         .get(0);
-    // The body is HTML-escaped before ts_headline adds its marks, so a client
-    // may render the highlight as HTML.
     let statement = tx
         .prepare_cached(
             "WITH q AS (SELECT $1::text::tsquery AS query),
@@ -75,15 +73,7 @@ async fn run(
                   AND ($2::uuid IS NULL OR m.conversation_id = $2)
                 ORDER BY rank DESC, m.created_at DESC, m.id
                 LIMIT $3)
-             SELECT jsonb_build_object(
-                      'message', pgchat.message_json(m),
-                      'rank', h.rank,
-                      'highlight', ts_headline('simple',
-                                     replace(replace(replace(m.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-                                     q.query,
-                                     'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=\" … \"'),
-                      'conversation', (SELECT jsonb_build_object('id', c.id, 'kind', c.kind, 'title', c.title)
-                                         FROM conversations c WHERE c.id = m.conversation_id))
+             SELECT pgchat.search_hit(m, h.rank, q.query)
                FROM hits h JOIN chat_messages m ON m.id = h.id, q
               ORDER BY h.rank DESC, m.created_at DESC, m.id",
         )

@@ -18,13 +18,7 @@ use crate::service::WireRow;
 /// others after the caller's read cursor) and a preview of the last message.
 /// Both read `chat_messages` under the caller's RLS, so a customer's count and
 /// preview never include an internal note.
-const SESSION_VIEW: &str = "pgchat.session_json(s) || jsonb_build_object(
-    'unread', pgchat.unread(s.conversation_id, auth.uid(),
-                            coalesce((SELECT me.last_read_seq FROM conversation_members me
-                                       WHERE me.conversation_id = s.conversation_id AND me.user_id = auth.uid()), 0)),
-    'last_message', (SELECT pgchat.message_json(m) FROM chat_messages m
-                      WHERE m.conversation_id = s.conversation_id AND m.deleted_at IS NULL
-                      ORDER BY m.seq DESC LIMIT 1))";
+const SESSION_VIEW: &str = "pgchat.session_view(s)";
 
 pub struct NewSession {
     pub subject: Subject,

@@ -332,7 +332,7 @@ async fn a_statement_past_the_timeout_is_a_503_timeout_not_a_500() {
 async fn searches_running(app: &TestApp) -> i64 {
     app.count(&format!(
         "SELECT count(*) FROM pg_stat_activity
-          WHERE datname = '{}' AND query LIKE '%ts_headline%' AND state = 'active'
+          WHERE datname = '{}' AND query LIKE '%pgchat.search_hit%' AND state = 'active'
             AND pid <> pg_backend_pid()",
         app.db_name
     ))
