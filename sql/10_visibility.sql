@@ -27,40 +27,43 @@ $$;
 CREATE OR REPLACE FUNCTION pgchat.write_refusal(conv uuid, uid text, urole text) RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-  c_kind text;
-  s record;
-  m record;
+  r record;
 BEGIN
-  SELECT c.kind INTO c_kind FROM conversations c WHERE c.id = conv;
-  IF uid IS NULL OR c_kind IS NULL THEN
+  -- one read: the conversation, its session if any, the writer's membership
+  SELECT c.kind, s.status, s.customer_id, s.agent_id,
+         m.role, m.left_at, m.banned, m.silenced_until
+    INTO r
+    FROM conversations c
+    LEFT JOIN live_chat_sessions s ON s.conversation_id = c.id
+    LEFT JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = uid
+   WHERE c.id = conv;
+  IF uid IS NULL OR r.kind IS NULL THEN
     RETURN 'not_found';
   END IF;
-  IF c_kind = 'support' THEN
-    SELECT ls.status, ls.customer_id, ls.agent_id INTO s
-      FROM live_chat_sessions ls WHERE ls.conversation_id = conv;
-    -- a session the caller cannot see is not there for them
-    IF s.status IS NULL OR NOT (s.customer_id = uid OR pgchat.can_read(conv, uid, urole)) THEN
+  IF r.kind = 'support' THEN
+    IF r.status IS NULL THEN
       RETURN 'not_found';
-    ELSIF s.status = 'ended' THEN
+    ELSIF r.customer_id = uid OR urole = 'admin' OR (urole = 'agent' AND r.agent_id = uid) THEN
+      RETURN CASE WHEN r.status = 'ended' THEN 'session_ended' END;
+    ELSIF NOT pgchat.can_read(conv, uid, urole) THEN
+      -- a session the caller cannot see is not there for them
+      RETURN 'not_found';
+    ELSIF r.status = 'ended' THEN
       RETURN 'session_ended';
-    ELSIF urole = 'admin' OR s.customer_id = uid OR (urole = 'agent' AND s.agent_id = uid) THEN
-      RETURN NULL;
     ELSIF urole = 'agent' THEN
       RETURN 'not_assigned';
     END IF;
     RETURN 'not_a_participant';
   END IF;
-  SELECT cm.left_at, cm.banned, cm.silenced_until, cm.role INTO m
-    FROM conversation_members cm WHERE cm.conversation_id = conv AND cm.user_id = uid;
   IF urole = 'admin' THEN
     RETURN NULL;
-  ELSIF m.role IS NULL OR m.left_at IS NOT NULL OR m.banned THEN
+  ELSIF r.role IS NULL OR r.left_at IS NOT NULL OR r.banned THEN
     -- not (or no longer) a member: the room is not there for them (a
     -- banned member hears `banned` when they try to join again)
     RETURN 'not_found';
-  ELSIF m.silenced_until IS NOT NULL AND m.silenced_until > now() THEN
+  ELSIF r.silenced_until IS NOT NULL AND r.silenced_until > now() THEN
     RETURN 'silenced';
-  ELSIF c_kind = 'announcement' AND m.role NOT IN ('owner', 'admin') THEN
+  ELSIF r.kind = 'announcement' AND r.role NOT IN ('owner', 'admin') THEN
     RETURN 'read_only';
   END IF;
   RETURN NULL;
