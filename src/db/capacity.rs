@@ -1,6 +1,9 @@
 //! The start-up check that the database can carry this deployment: enough
-//! connections for every node's pool and LISTEN connections, and a NOTIFY
-//! queue that is being drained. It only warns: a server that starts and says
+//! connections for every node's pool and LISTEN connections, a NOTIFY queue
+//! that is being drained, and autovacuum on (without it the planner never
+//! learns how big the message tables grew, and the send path slows down run
+//! after run: BENCHMARKS.md measured 6,000 → 2,000 msgs/s, back to 8,000 after
+//! one ANALYZE). It only warns: a server that starts and says
 //! why it may struggle beats one that refuses to start.
 
 /// Connections each node holds outside its pool: the realtime listener, the
@@ -20,6 +23,8 @@ pub struct Settings {
     pub notify_queue_usage: f64,
     /// PostgreSQL 17's `max_notify_queue_pages` (the queue's size), when the server has it.
     pub max_notify_queue_pages: Option<String>,
+    /// `autovacuum`: on, or statistics go stale unless someone runs ANALYZE.
+    pub autovacuum: bool,
 }
 
 impl Settings {
@@ -30,7 +35,8 @@ impl Settings {
                         current_setting('superuser_reserved_connections')::int
                           + coalesce(current_setting('reserved_connections', true)::int, 0),
                         pg_notification_queue_usage(),
-                        current_setting('max_notify_queue_pages', true)",
+                        current_setting('max_notify_queue_pages', true),
+                        current_setting('autovacuum')::boolean",
                 &[],
             )
             .await?;
@@ -39,6 +45,7 @@ impl Settings {
             reserved_connections: row.get(1),
             notify_queue_usage: row.get(2),
             max_notify_queue_pages: row.get(3),
+            autovacuum: row.get(4),
         })
     }
 
@@ -68,6 +75,13 @@ impl Settings {
                 self.notify_queue_usage * 100.0
             ));
         }
+        if !self.autovacuum {
+            warnings.push(
+                "PostgreSQL's autovacuum is off: the planner's statistics of the message tables go stale as they \
+                 grow and sends slow down; turn it on, or run ANALYZE regularly"
+                    .to_owned(),
+            );
+        }
         warnings
     }
 }
@@ -82,6 +96,7 @@ mod tests {
             reserved_connections: 3,
             notify_queue_usage: usage,
             max_notify_queue_pages: Some("1048576".into()),
+            autovacuum: true,
         }
     }
 
@@ -105,5 +120,16 @@ mod tests {
         assert!(warnings[0].starts_with(
             "PostgreSQL's NOTIFY queue is 62% full (max_notify_queue_pages = 1048576)"
         ));
+    }
+
+    #[test]
+    fn autovacuum_off_is_reported() {
+        let off = Settings {
+            autovacuum: false,
+            ..settings(100, 0.0)
+        };
+        let warnings = off.warnings(16, 1);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("PostgreSQL's autovacuum is off"));
     }
 }

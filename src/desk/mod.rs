@@ -10,7 +10,6 @@
 //! covers what a notification cannot (a node that died mid-way, a retry
 //! falling due, a session idling out).
 
-pub mod domain;
 pub mod webhook;
 
 use std::sync::Arc;

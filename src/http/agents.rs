@@ -9,7 +9,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::desk::domain::{AgentStatus, Capacity};
+use crate::domain::desk::{AgentStatus, Capacity};
 use crate::domain::Category;
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};

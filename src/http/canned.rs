@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::desk::domain::{CannedBody, CannedTitle, Shortcut};
+use crate::domain::desk::{CannedBody, CannedTitle, Shortcut};
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::canned::{self, CannedChanges, NewCanned};

@@ -6,9 +6,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::domain::desk::PresenceStatus;
 use crate::domain::{MessageBody, MessageKind};
 use crate::error::ApiError;
-use crate::service::ephemeral::Status;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -48,7 +48,7 @@ pub enum Command {
         seq: i64,
     },
     SetPresence {
-        status: Status,
+        status: PresenceStatus,
     },
     AccessToken {
         token: String,

@@ -7,7 +7,7 @@
 
 use crate::auth::{Identity, Role};
 use crate::db::{Db, Transaction};
-use crate::desk::domain::{AgentStatus, Capacity};
+use crate::domain::desk::{AgentStatus, Capacity};
 use crate::domain::Category;
 use crate::error::ApiError;
 use crate::service::WireRow;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::{Identity, Role};
 use crate::db::Db;
-use crate::desk::domain::{render, CannedBody, CannedTitle, Shortcut};
+use crate::domain::desk::{render, CannedBody, CannedTitle, Shortcut};
 use crate::error::ApiError;
 use crate::service::WireRow;
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::db::Db;
+use crate::domain::desk::PresenceStatus;
 use crate::error::ApiError;
 use crate::limits::{self, Write};
 use crate::service::{agents, messages};
@@ -38,25 +39,6 @@ pub async fn typing(
         .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// online, away or busy (offline is the absence of connections).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Online,
-    Away,
-    Busy,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Online => "online",
-            Status::Away => "away",
-            Status::Busy => "busy",
-        }
-    }
 }
 
 async fn announce(
@@ -142,7 +124,11 @@ pub async fn disconnected(db: &Db, node: Uuid, caller: &Identity) -> Result<(), 
 }
 
 /// The user sets their status on every device.
-pub async fn set_status(db: &Db, caller: &Identity, status: Status) -> Result<(), ApiError> {
+pub async fn set_status(
+    db: &Db,
+    caller: &Identity,
+    status: PresenceStatus,
+) -> Result<(), ApiError> {
     limits::check(db, Write::Ephemeral, caller)?;
     let client = db.client().await?;
     let changed = client

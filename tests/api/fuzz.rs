@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use pgchat::desk::domain::{CannedBody, CannedTitle, Capacity, Shortcut};
+use pgchat::domain::desk::{CannedBody, CannedTitle, Capacity, Shortcut};
 use pgchat::domain::{
     Description, Emoji, Feedback, Limit, MaxMembers, MessageBody, RetentionDays, RoomName,
     SearchQuery, SilenceMinutes, Subject, UserId,

@@ -1,12 +1,14 @@
-//! Values of the support desk that parse (the counterpart of `crate::domain`):
-//! request structs deserialize into them, so an invalid value is a 400 before
-//! any SQL runs.
+//! Values of the support desk (and the availability statuses presence shares
+//! with it) that parse: request structs deserialize into them, so an invalid
+//! value is a 400 before any SQL runs.
 
 use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-/// An agent's availability; only `online` agents are auto-assigned sessions.
+/// How available someone says they are: the one list of these values. An
+/// agent's desk status is any of them (only `online` agents are auto-assigned
+/// sessions); a presence status ([`PresenceStatus`]) is any but `offline`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentStatus {
@@ -23,6 +25,28 @@ impl AgentStatus {
             Self::Away => "away",
             Self::Busy => "busy",
             Self::Offline => "offline",
+        }
+    }
+}
+
+/// A status a user sets on their presence: an [`AgentStatus`] but `offline`
+/// (being offline is having no connection; it is never set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "AgentStatus")]
+pub struct PresenceStatus(AgentStatus);
+
+impl PresenceStatus {
+    pub fn as_str(self) -> &'static str {
+        self.0.as_str()
+    }
+}
+
+impl TryFrom<AgentStatus> for PresenceStatus {
+    type Error = &'static str;
+    fn try_from(status: AgentStatus) -> Result<Self, Self::Error> {
+        match status {
+            AgentStatus::Offline => Err("status must be online, away or busy"),
+            other => Ok(Self(other)),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Values that parse: once a request field becomes one of these, it is valid.
 //! Request structs deserialize straight into them (`#[serde(try_from)]`), so an
-//! invalid value is a 400 naming the field before any SQL runs.
+//! invalid value is a 400 naming the field before any SQL runs. The one tree of
+//! them: messages, sessions, rooms and limits here, the desk's in [`desk`].
+
+pub mod desk;
 
 use serde::{Deserialize, Serialize};
 
