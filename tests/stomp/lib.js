@@ -157,6 +157,17 @@ export async function chatScenario(transport) {
     await publish(agent, `/app/chat/${chat.id}/send`, { content: 'On its way!' });
     await eventually(() => customerMessages.bodies().some((b) => b.content === 'On its way!'), { message: 'the answer at the customer' });
 
+    // an internal note (sent over REST) reaches the agent, never the customer
+    const note = await api(chat.agent.token, 'POST', `/v1/conversations/${chat.conversation}/messages`, {
+      body: 'note: VIP customer', client_msg_id: randomUUID(), internal: true,
+    });
+    assert.equal(note.status, 201, JSON.stringify(note.body));
+    await publish(agent, `/app/chat/${chat.id}/send`, { content: 'after the note' });
+    await eventually(() => customerMessages.bodies().some((b) => b.content === 'after the note'), { message: 'the message after the note' });
+    await eventually(() => agentMessages.bodies().some((b) => b.content === 'note: VIP customer'), { message: 'the note at the agent' });
+    assert.equal(agentMessages.bodies().find((b) => b.content === 'note: VIP customer').internal, true);
+    assert.ok(!customerMessages.bodies().some((b) => b.internal), 'no internal note at the customer');
+
     // a client-msg-id makes a retry the same message
     const key = randomUUID();
     const first = await publish(customer, `/app/chat/${chat.id}/send`, { content: 'once' }, { 'client-msg-id': key });
