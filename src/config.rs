@@ -203,7 +203,7 @@ impl Default for RealtimeConfig {
 pub struct StompConfig {
     /// Path of the STOMP endpoint: a STOMP WebSocket at the path (and at
     /// `{path}/websocket`), SockJS under it (`{path}/info`, …).
-    #[arg(long, env = "PGCHAT_STOMP_PATH", default_value = "/ws", value_parser = stomp_path)]
+    #[arg(long, env = "PGCHAT_STOMP_PATH", default_value = "/ws", value_parser = crate::compat::stomp::parse_path)]
     pub stomp_path: String,
 
     /// Milliseconds of the STOMP heart-beats the server offers (both ways; 0: none).
@@ -226,21 +226,6 @@ impl Default for StompConfig {
         }
         <Defaults as clap::Parser>::parse_from(["pgchat"]).stomp
     }
-}
-
-/// `/ws`, `/chat/stomp`: starts with `/`, plain path characters, not under `/v1`.
-fn stomp_path(value: &str) -> Result<String, String> {
-    let path = value.trim_end_matches('/');
-    let plain = path
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
-    if !path.starts_with('/') || path.len() < 2 || !plain || path.contains("//") {
-        return Err(format!("`{value}` is not a path like /ws"));
-    }
-    if path == "/v1" || path.starts_with("/v1/") {
-        return Err("the STOMP path must not be under /v1 (the REST API's)".into());
-    }
-    Ok(path.to_owned())
 }
 
 /// How sessions are given to agents automatically.

@@ -190,18 +190,27 @@ export async function chatScenario(transport) {
     for (const content of ['missed 1', 'missed 2', 'missed 3']) {
       await publish(customer, `/app/chat/${chat.id}/send`, { content });
     }
+    // two ways back: straight to the messages with x-since (register, then
+    // backfill), and after another feed of the chat already made it live (the
+    // backlog then goes to the new subscription alone)
     const again = await connect(chat.agent.token, transport);
+    const other = await connect(chat.agent.token, transport);
     try {
       const resumed = await subscribe(again, topic, { 'x-since': String(cursor) });
+      await subscribe(other, `${topic}/typing`);
+      const joined = await subscribe(other, topic, { 'x-since': String(cursor) });
       await publish(customer, `/app/chat/${chat.id}/send`, { content: 'live again' });
-      await eventually(() => resumed.bodies().some((b) => b.content === 'live again'), { message: 'the live message after resume' });
-      const contents = resumed.bodies().map((b) => b.content);
-      assert.deepEqual(contents, ['missed 1', 'missed 2', 'missed 3', 'live again']);
-      const seqs = resumed.got.map((m) => Number(m.headers['x-change-seq']));
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in change_seq order');
-      assert.ok(seqs[0] > cursor);
+      for (const feed of [resumed, joined]) {
+        await eventually(() => feed.bodies().some((b) => b.content === 'live again'), { message: 'the live message after resume' });
+        const contents = feed.bodies().map((b) => b.content);
+        assert.deepEqual(contents, ['missed 1', 'missed 2', 'missed 3', 'live again']);
+        const seqs = feed.got.map((m) => Number(m.headers['x-change-seq']));
+        assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in change_seq order');
+        assert.ok(seqs[0] > cursor);
+      }
     } finally {
       await again.deactivate();
+      await other.deactivate();
     }
   } finally {
     await agent.deactivate();

@@ -50,3 +50,34 @@ pub fn router<S>(realtime: RealtimeState, config: &StompConfig) -> Router<S> {
         .merge(sockjs::routes(&path))
         .with_state(state)
 }
+
+/// `PGCHAT_STOMP_PATH`, checked at start-up (`/ws`, `/chat/stomp`): plain path
+/// characters only, since it becomes a route pattern, and not under `/v1`,
+/// whose routes it would shadow.
+pub fn parse_path(value: &str) -> Result<String, String> {
+    let path = value.trim_end_matches('/');
+    let plain = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+    if !path.starts_with('/') || path.len() < 2 || !plain || path.contains("//") {
+        return Err(format!("`{value}` is not a path like /ws"));
+    }
+    if path == "/v1" || path.starts_with("/v1/") {
+        return Err("the STOMP path must not be under /v1 (the REST API's)".into());
+    }
+    Ok(path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_path;
+
+    #[test]
+    fn paths_are_plain_and_outside_the_api() {
+        assert_eq!(parse_path("/ws").unwrap(), "/ws");
+        assert_eq!(parse_path("/chat/stomp/").unwrap(), "/chat/stomp");
+        for bad in ["ws", "/", "", "/v1", "/v1/stomp", "/a b", "/a//b", "/{x}"] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { STOMP_URL, devToken, eventually, supportChat, unique } from '../lib.js';
 
-function open(protocols) {
-  const ws = new WebSocket(STOMP_URL, protocols);
+function open(protocols, url = STOMP_URL) {
+  const ws = new WebSocket(url, protocols);
   ws.received = '';
   ws.closed = false;
   ws.on('message', (data) => { ws.received += data.toString(); });
@@ -57,6 +57,18 @@ test('sub-protocols and versions negotiate', async () => {
     assert.equal(frames(bare)[0].headers.version, undefined);
   } finally {
     bare.close();
+  }
+});
+
+test('SockJS\'s raw websocket URL speaks plain STOMP', async () => {
+  const token = await devToken(unique('rawsj'));
+  const ws = await open(['v12.stomp'], `${STOMP_URL}/websocket`);
+  try {
+    ws.send(`CONNECT\naccept-version:1.2\nAuthorization:Bearer ${token}\n\n\0`);
+    await eventually(() => frames(ws).length === 1, { message: 'CONNECTED' });
+    assert.equal(frames(ws)[0].headers.version, '1.2');
+  } finally {
+    ws.close();
   }
 });
 
