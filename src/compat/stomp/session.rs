@@ -103,9 +103,10 @@ pub async fn serve(state: StompState, peer: IpAddr, mut link: Link) {
         Ok(()) => stomp.run(&mut decoder, &mut link.inbound, beats).await,
         Err(stop) => stop,
     };
-    stop.tell(&link.outbound, stomp.version, &state).await;
-    let typing: Vec<Uuid> = stomp.typing.keys().copied().collect();
-    drop(stomp); // leaves the hub and gives the permit back
+    let (version, typing): (Version, Vec<Uuid>) =
+        (stomp.version, stomp.typing.keys().copied().collect());
+    drop(stomp); // leaves the hub and gives the permit back before the last write
+    stop.tell(&link.outbound, version, &state).await;
     for conversation in typing {
         let _ = ephemeral::typing(&db, &caller, conversation, false, false).await;
     }
