@@ -115,6 +115,9 @@ pub struct Config {
     pub realtime: RealtimeConfig,
 
     #[command(flatten)]
+    pub stomp: StompConfig,
+
+    #[command(flatten)]
     pub limits: LimitsConfig,
 
     #[command(flatten)]
@@ -193,6 +196,36 @@ impl Default for RealtimeConfig {
             realtime: RealtimeConfig,
         }
         <Defaults as clap::Parser>::parse_from(["pgchat"]).realtime
+    }
+}
+
+/// STOMP over WebSocket and SockJS (`compat::stomp`, `compat::sockjs`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct StompConfig {
+    /// Path of the STOMP endpoint: a STOMP WebSocket at the path (and at
+    /// `{path}/websocket`), SockJS under it (`{path}/info`, …).
+    #[arg(long, env = "PGCHAT_STOMP_PATH", default_value = "/ws", value_parser = crate::compat::stomp::parse_path)]
+    pub stomp_path: String,
+
+    /// Milliseconds of the STOMP heart-beats the server offers (both ways; 0: none).
+    /// A client asking for slower ones gets those.
+    #[arg(long, env = "PGCHAT_STOMP_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub stomp_heartbeat_ms: u64,
+
+    /// SockJS sessions of the xhr transports one node keeps at most (then 503).
+    #[arg(long, env = "PGCHAT_SOCKJS_MAX_SESSIONS", default_value_t = 10_000)]
+    pub sockjs_max_sessions: usize,
+}
+
+impl Default for StompConfig {
+    /// The documented defaults (taken from the flags' own).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            stomp: StompConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["pgchat"]).stomp
     }
 }
 

@@ -76,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         .merge(message_features::router())
         .merge(attachments::router().merge(ai::router()))
         .merge(realtime::router(RealtimeState::from_ref(&state)))
+        .merge(crate::compat::stomp::router(
+            RealtimeState::from_ref(&state),
+            &state.config.stomp,
+        ))
         .merge(web::router(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -49,6 +49,8 @@ pub enum Transport {
     WebSocket,
     Sse,
     LongPoll,
+    /// STOMP, over a WebSocket or SockJS (`compat::stomp`).
+    Stomp,
 }
 
 impl Transport {
@@ -57,6 +59,7 @@ impl Transport {
             Self::WebSocket => "ws",
             Self::Sse => "sse",
             Self::LongPoll => "poll",
+            Self::Stomp => "stomp",
         }
     }
 }
@@ -181,7 +184,7 @@ impl Session {
         let realtime = &state.realtime;
         let queue = match transport {
             Transport::LongPoll => POLL_QUEUE,
-            Transport::WebSocket | Transport::Sse => realtime.config.ws_queue,
+            Transport::WebSocket | Transport::Sse | Transport::Stomp => realtime.config.ws_queue,
         };
         let (conn, rx) = realtime.hub.connect(queue);
         let gauge = realtime

@@ -144,6 +144,7 @@ pub fn test_config(data_dir: &std::path::Path, secret: &str) -> Config {
             jwt_leeway_secs: 30,
         },
         realtime: pgchat::config::RealtimeConfig::default(),
+        stomp: pgchat::config::StompConfig::default(),
         // Tests write hundreds of times as one user; tests of the limits turn them on.
         limits: pgchat::config::LimitsConfig {
             send_rate: 0,

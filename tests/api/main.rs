@@ -41,6 +41,7 @@ mod s3_server;
 mod security_matrix;
 mod session_core;
 mod stats;
+mod stomp;
 mod support;
 mod tls;
 mod web;

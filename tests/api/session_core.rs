@@ -405,6 +405,14 @@ fn transports_contain_no_sql() {
         files.push(root.join(format!("src/realtime/{name}.rs")));
     }
     files.push(root.join("src/extract.rs"));
+    for folder in ["src/compat/stomp", "src/compat/sockjs"] {
+        files.extend(
+            std::fs::read_dir(root.join(folder))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "rs")),
+        );
+    }
     let markers = [
         "SELECT ",
         "INSERT ",

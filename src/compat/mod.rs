@@ -1,0 +1,4 @@
+//! Outside protocols, each a thin adapter over the realtime session core.
+
+pub mod sockjs;
+pub mod stomp;
