@@ -32,7 +32,7 @@ use crate::compat::stomp::StompState;
 use crate::error::ApiError;
 use crate::realtime::hub::{Event, Topic};
 use crate::realtime::session::{End, Failure, Outbound, Session, Transport};
-use crate::service::send::{self, NewMessage};
+use crate::service::send::NewMessage;
 use crate::service::{conversations, ephemeral, messages, rooms, support};
 
 /// A connection's two directions, as its carrier sees them.
@@ -670,7 +670,9 @@ impl Stomp {
                     internal: false,
                     attachment_id: body.attachment_id,
                 };
-                let sent = send::send(db, self.session.caller(), conversation, new)
+                let sent = state
+                    .sends
+                    .send(self.session.caller(), conversation, new)
                     .await
                     .map_err(refuse)?;
                 if self.typing.remove(&conversation).is_some() {
