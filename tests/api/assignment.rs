@@ -104,7 +104,7 @@ async fn count_active(app: &TestApp) -> i64 {
 /// pgchat.assign_waiting()`, as pg_stat_activity shows a pool connection's
 /// last one) has begun after this call and ended. A node runs its passes one
 /// at a time, so a pass woken earlier has ended too: whatever it was going to
-/// do is done. (The queue is swept every 5 s besides.)
+/// do is done. The pass is asked for as the triggers ask (a NOTIFY).
 async fn assigner_fence(app: &TestApp, node: &str) {
     let now: String = app
         .db
@@ -112,6 +112,10 @@ async fn assigner_fence(app: &TestApp, node: &str) {
         .await
         .expect("the database's clock")
         .get(0);
+    app.db
+        .execute("SELECT pg_notify($1, 'assign')", &[&pgchat::desk::CHANNEL])
+        .await
+        .expect("waking the assigners");
     wait_for("an assigner pass begun and ended since", || async {
         app.db
             .query_one(
