@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::chat_helpers::{join, put, room, room_path, user};
-use crate::desk::wait_for;
-use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
 use crate::ws_client::Ws;
 
 fn message_path(message: &Value, rest: &str) -> String {

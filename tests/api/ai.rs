@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::chat_helpers::{direct, room, user};
-use crate::helpers::{as_id, assert_error, spawn_app_with, TestApp};
+use crate::helpers::{as_id, assert_error, spawn_app_with, wait_for, TestApp};
 use crate::ws_client::Ws;
 
 /// How the fake API answers.
@@ -114,6 +114,7 @@ async fn completions(
         Behaviour::Answer(text) => answer(text),
         Behaviour::Fail(status) => fail(status),
         Behaviour::Slow(delay, text) => {
+            // A slow model by design (the timeout tests), not a wait.
             tokio::time::sleep(delay).await;
             answer(text)
         }
@@ -123,31 +124,26 @@ async fn completions(
 }
 
 /// The assistant's reply to `message` (an `ai_response` or a `system`
-/// notice), as `token` sees the conversation; waits up to 15 s.
+/// notice), as `token` sees the conversation, once there is one.
 async fn reply_to(app: &TestApp, token: &str, conversation: &Value, message: &Value) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    wait_for(&format!("a reply to {message}"), || async {
         let page = app.messages(token, conversation, "").await;
-        if let Some(found) = page["items"]
+        page["items"]
             .as_array()
             .unwrap()
             .iter()
             .find(|m| m["reply_to"] == message["id"] && m["sender_role"] == "system")
-        {
-            return found.clone();
-        }
-        assert!(Instant::now() < deadline, "no reply to {message} in {page}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .cloned()
+    })
+    .await
 }
 
 /// Waits until the assistant has no job left.
 async fn jobs_done(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while app.count("SELECT count(*) FROM ai_jobs").await > 0 {
-        assert!(Instant::now() < deadline, "assistant jobs left over");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("the assistant's jobs done", || async {
+        app.count("SELECT count(*) FROM ai_jobs").await == 0
+    })
+    .await;
 }
 
 async fn ask(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
@@ -600,20 +596,16 @@ async fn a_waiting_session_gets_a_first_answer_only_while_no_agent_is_online() {
         .open_session_with(&carol, "Tracking", "How can I track my order?")
         .await;
     let conversation = session["conversation_id"].clone();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let greeting = loop {
+    let greeting = wait_for("the first response", || async {
         let page = app.messages(&carol, &conversation, "").await;
-        if let Some(m) = page["items"]
+        page["items"]
             .as_array()
             .unwrap()
             .iter()
             .find(|m| m["kind"] == "ai_response")
-        {
-            break m.clone();
-        }
-        assert!(Instant::now() < deadline, "no first response: {page}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+            .cloned()
+    })
+    .await;
     assert!(
         greeting["body"]
             .as_str()

@@ -2,18 +2,19 @@
 //! for each mode; capacity freeing up; the queue's order; manual assignment.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use pgchat::config::AssignmentMode;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::desk::{enrol, wait_for};
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-use crate::ws_client::Node;
+use crate::desk::enrol;
+use crate::helpers::{spawn_app, spawn_app_with, wait_for, TestApp};
+use crate::ws_client::{conn_string, Node};
 
 const AGENTS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
+/// The application_name of the second node's pool (ours is `pgchat`).
+const OTHER_NODE: &str = "pgchat-other";
 
 async fn app_in(mode: AssignmentMode) -> TestApp {
     spawn_app_with(|config| config.desk.assignment_mode = mode).await
@@ -98,6 +99,39 @@ async fn count_active(app: &TestApp) -> i64 {
         .await
 }
 
+/// A fence for the assigner of the node whose pool is `node` (its
+/// application_name): waits until one of its passes (the statement `SELECT
+/// pgchat.assign_waiting()`, as pg_stat_activity shows a pool connection's
+/// last one) has begun after this call and ended. A node runs its passes one
+/// at a time, so a pass woken earlier has ended too: whatever it was going to
+/// do is done. The pass is asked for as the triggers ask (a NOTIFY).
+async fn assigner_fence(app: &TestApp, node: &str) {
+    let now: String = app
+        .db
+        .query_one("SELECT now()::text", &[])
+        .await
+        .expect("the database's clock")
+        .get(0);
+    app.db
+        .execute("SELECT pg_notify($1, 'assign')", &[&pgchat::desk::CHANNEL])
+        .await
+        .expect("waking the assigners");
+    wait_for("an assigner pass begun and ended since", || async {
+        app.db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND application_name = $2 AND state = 'idle'
+                    AND query = 'SELECT pgchat.assign_waiting()' AND query_start > $1::text::timestamptz",
+                &[&now, &node],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get::<_, i64>(0)
+            > 0
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn least_loaded_spreads_50_concurrent_sessions_evenly_and_never_over_capacity() {
     let app = spawn_app().await;
@@ -109,8 +143,8 @@ async fn least_loaded_spreads_50_concurrent_sessions_evenly_and_never_over_capac
         count_active(&app).await == 40
     })
     .await;
-    // Give a straggling drain the chance to do something wrong.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A straggling pass has had its chance to do something wrong.
+    assigner_fence(&app, "pgchat").await;
 
     assert_eq!(count_active(&app).await, 40);
     let waiting = app
@@ -166,7 +200,7 @@ async fn round_robin_gives_each_agent_the_same_number_whatever_their_load() {
         count_active(&app).await == 53
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assigner_fence(&app, "pgchat").await;
 
     let auto = app
         .db
@@ -200,7 +234,7 @@ async fn least_loaded_evens_out_an_agent_who_already_has_work() {
         count_active(&app).await == 53
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assigner_fence(&app, "pgchat").await;
 
     let loads = loads(&app).await;
     let (min, max) = (loads.values().min().unwrap(), loads.values().max().unwrap());
@@ -217,7 +251,7 @@ async fn manual_mode_assigns_nothing_by_itself_and_an_admin_assigns() {
         enrol(&app, agent, "online", 8).await;
     }
     let sessions = open_concurrently(&app, 50).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    assigner_fence(&app, "pgchat").await;
     assert_eq!(count_active(&app).await, 0, "manual: nobody is assigned");
 
     let admin = app.token("boss", "admin");
@@ -373,7 +407,7 @@ async fn away_busy_and_disabled_agents_and_those_without_the_skill_get_nothing()
         app.session(&customer, &payment["id"]).await["agent_id"] == "payments"
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assigner_fence(&app, "pgchat").await;
     assert_eq!(
         app.session(&customer, &shipping["id"]).await["status"],
         "waiting"
@@ -383,7 +417,12 @@ async fn away_busy_and_disabled_agents_and_those_without_the_skill_get_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_assigning_at_once_keep_every_agent_within_capacity() {
     let app = spawn_app().await;
-    let node = Node::start(&app, &[]).await;
+    // Its pool named apart from ours, for the fence.
+    let url = format!(
+        "{} application_name={OTHER_NODE}",
+        conn_string(&app.db_config)
+    );
+    let node = Node::start_with(&url, &app.secret, &[]).await;
     for agent in AGENTS {
         enrol(&app, agent, "online", 6).await;
     }
@@ -413,7 +452,8 @@ async fn two_nodes_assigning_at_once_keep_every_agent_within_capacity() {
         count_active(&app).await == 30
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assigner_fence(&app, "pgchat").await;
+    assigner_fence(&app, OTHER_NODE).await;
     let spread = loads(&app).await;
     for agent in AGENTS {
         assert_eq!(spread.get(agent), Some(&6), "{spread:?}");

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::chat_helpers::{direct, user};
-use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
 use crate::s3_server::S3Server;
 
 /// A PNG of `width` × `height` pixels.
@@ -837,10 +837,13 @@ async fn on_s3_a_presigned_upload_and_download_work_and_the_download_url_expires
     assert_eq!(thumb.status(), StatusCode::OK);
     assert_eq!(thumb.headers()[header::CONTENT_TYPE], "image/jpeg");
 
-    // The server verifies expiry (X-Amz-Date + X-Amz-Expires, whole seconds).
-    tokio::time::sleep(Duration::from_millis(3200)).await;
-    let expired = reqwest::get(&location).await.unwrap();
-    assert_eq!(expired.status(), StatusCode::FORBIDDEN);
+    // The server verifies expiry (X-Amz-Date + X-Amz-Expires, whole seconds):
+    // time must pass, and the URL is refused once it has.
+    let expired = wait_for("the presigned URL to expire", || async {
+        let got = reqwest::get(&location).await.unwrap();
+        (got.status() == StatusCode::FORBIDDEN).then_some(got)
+    })
+    .await;
     assert!(expired.text().await.unwrap().contains("expired"));
     // A fresh redirect works again.
     let (_, headers, _) = fetch(&app, &carol, message["attachment"]["url"].as_str().unwrap()).await;

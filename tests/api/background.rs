@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use pgchat::pg_listen::{Notice, PgListen};
 
-use crate::helpers::spawn_app;
-use crate::session_core::wait_for;
+use crate::helpers::{spawn_app, wait_for};
 use crate::ws_client::PATIENCE;
 
 #[tokio::test]
@@ -16,12 +15,12 @@ async fn shutdown_stops_every_background_task() {
     let background = "SELECT count(*) FROM pg_stat_activity
                        WHERE datname = current_database()
                          AND application_name IN ('pgchat-listener', 'pgchat-desk', 'pgchat-ai')";
-    wait_for(PATIENCE, "the three LISTEN connections", || async {
+    wait_for("the three LISTEN connections", || async {
         app.count(background).await == 3
     })
     .await;
     app.stop().await;
-    wait_for(PATIENCE, "no LISTEN connection left", || async {
+    wait_for("no LISTEN connection left", || async {
         app.count(background).await == 0
     })
     .await;

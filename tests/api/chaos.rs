@@ -30,7 +30,7 @@ async fn flaky_watcher(port: u16, token: String, topic: String, seed: u64) -> (V
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen.len() < MESSAGES && Instant::now() < deadline {
         let Some(mut ws) = Ws::try_connect(port, &token).await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await; // a client's retry backoff
             continue;
         };
         if !ws
@@ -67,6 +67,7 @@ async fn flaky_watcher(port: u16, token: String, topic: String, seed: u64) -> (V
                 ws.close().await;
             }
             if rng.random_bool(0.3) {
+                // a random pause before coming back: the chaos itself, not a wait
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..200))).await;
             }
         }

@@ -10,8 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::desk::wait_for;
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with, wait_for};
 use crate::ws_client::Node;
 
 #[tokio::test]

@@ -3,15 +3,12 @@
 //! PATCH, ticket search, the inactivity timeout, and internal notes kept out
 //! of every customer-facing path.
 
-use std::future::Future;
-use std::time::Duration;
-
 use pgchat::config::AssignmentMode;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{as_id, assert_error, ids, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{as_id, assert_error, ids, spawn_app, spawn_app_with, wait_for, TestApp};
 use crate::ws_client::Ws;
 
 /// Puts `agent` on the desk with `status` and `capacity` (PUT /v1/agents/me).
@@ -31,22 +28,6 @@ pub async fn enrol(app: &TestApp, agent: &str, status: &str, capacity: i64) -> V
 pub async fn put(app: &TestApp, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
     app.call(app.http.put(app.url(path)).bearer_auth(token).json(body))
         .await
-}
-
-/// Polls `check` until it holds (at most 20 s).
-pub async fn wait_for<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -200,9 +181,13 @@ async fn websocket_presence_drives_an_enrolled_agents_desk_status() {
     })
     .await;
 
-    // Staff who are not on the desk are not enrolled by connecting.
-    let _other = Ws::connect(app.port, &app.token("zed", "agent")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Staff who are not on the desk are not enrolled by connecting. The
+    // fence: a socket answers commands only once its connect is handled.
+    let mut other = Ws::connect(app.port, &app.token("zed", "agent")).await;
+    assert_eq!(
+        other.request(json!({ "type": "ping" })).await["type"],
+        "pong"
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM agents WHERE user_id = 'zed'")
             .await,

@@ -1,8 +1,6 @@
 //! Direct conversations: one per pair (also under concurrent creation), my
 //! list, my flags, delete-for-me, and delivered/read state for the sender.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -409,8 +407,10 @@ async fn the_sender_sees_delivered_and_read_from_the_peers_cursors() {
         )
         .await;
     assert_error(&response, StatusCode::BAD_REQUEST, "invalid_seq");
+    // The fence: a marker sent after comes after any receipt those made.
+    app.send(&alice, id, "marker").await;
     assert!(alice_ws
-        .drain(Duration::from_millis(200))
+        .until_message("marker")
         .await
         .iter()
         .all(|f| f["type"] != "delivered"));

@@ -32,7 +32,7 @@ async fn watch(
         let port = ports[attempt.min(ports.len() - 1)];
         attempt += 1;
         let Some(mut ws) = Ws::try_connect(port, &token).await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await; // a client's retry backoff
             continue;
         };
         let subscribe = json!({ "type": "subscribe", "topic": topic, "since": cursor, "ref": "w" });
@@ -264,7 +264,7 @@ async fn restarting_postgres_under_load_loses_nothing_and_sends_fail_retryably()
                 break;
             }
             failures.push((status, answer["error"]["code"].clone(), retry_after));
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await; // a client's retry backoff
         }
         if i == 60 && outage.is_none() {
             // Down for 1.5 s while the sends go on.
@@ -273,6 +273,7 @@ async fn restarting_postgres_under_load_loses_nothing_and_sends_fail_retryably()
             outage = Some(std::thread::spawn(move || {
                 let started = Instant::now();
                 stopper.stop().unwrap();
+                // the outage's length: time is what this step is about
                 std::thread::sleep(Duration::from_millis(1500));
                 pgchat::embedded::EmbeddedPostgres::start(&dir).unwrap();
                 started.elapsed()

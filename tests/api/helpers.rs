@@ -7,8 +7,10 @@
 //! new one; it is built under an advisory lock and renamed into place only when
 //! complete, so concurrent test processes never see a half-migrated template.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use pgchat::auth::Role;
 use pgchat::config::{AuthConfig, Config, DataDir, DatabaseConfig};
@@ -254,32 +256,28 @@ async fn build_template(
         let mut db = pgchat::db::connect(&config).await?;
         pgchat::db::migrate::run(&mut db).await?;
     }
-    // The migration's connection may linger for a moment after being dropped.
-    let mut attempts = 0;
-    loop {
+    // The migration's connection may linger for a moment after being dropped:
+    // a database with a session cannot be renamed.
+    wait_for("the template build's connections to end", || async {
         client
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                   WHERE datname = $1 AND pid <> pg_backend_pid()",
                 &[&building],
             )
-            .await?;
-        let renamed = client
-            .batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(&building),
-                ident(name)
-            ))
-            .await;
-        match renamed {
-            Ok(()) => break,
-            Err(_) if attempts < 50 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+            .await
+            .expect("ending the template build's connections")
+            .get::<_, i64>(0)
+            == 0
+    })
+    .await;
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            ident(&building),
+            ident(name)
+        ))
+        .await?;
     // Nobody connects to the template, so CREATE DATABASE ... TEMPLATE never finds it busy.
     client
         .batch_execute(&format!(
@@ -325,6 +323,79 @@ impl Drop for TestApp {
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// How long `wait_for` waits for a fact before it fails the test: generous,
+/// since a fact that holds is noticed at once; only a failure waits this long.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// What a `wait_for` check answers: `true` or `Some(value)` once the fact holds.
+pub trait Fact {
+    type Value;
+    fn holds(self) -> Option<Self::Value>;
+}
+
+impl Fact for bool {
+    type Value = ();
+    fn holds(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Fact for Option<T> {
+    type Value = T;
+    fn holds(self) -> Option<T> {
+        self
+    }
+}
+
+/// Waits until `check` holds (`true`, or `Some` of what it found, which is
+/// returned), polling; fails the test naming `what` after `PATIENCE`. Tests
+/// wait on facts like this, never for a while: a sleep passes vacuously on a
+/// slow machine.
+pub async fn wait_for<C, F>(what: &str, check: impl FnMut() -> F) -> C::Value
+where
+    F: Future<Output = C>,
+    C: Fact,
+{
+    wait_for_within(PATIENCE, what, check).await
+}
+
+/// `wait_for` with a patience of its own (for what takes long by design).
+pub async fn wait_for_within<C, F>(
+    patience: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> C::Value
+where
+    F: Future<Output = C>,
+    C: Fact,
+{
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(value) = check().await.holds() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {patience:?} for {what}: it did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The value of a metric line of the `/metrics` page at `base`
+/// (`http://host:port`): `name` with its labels as rendered; 0 when absent.
+pub async fn metric_at(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("reading /metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a metric's value"))
 }
 
 /// Base64url without padding, as JWT parts are encoded.
@@ -399,6 +470,11 @@ impl TestApp {
             let _ = stop.send(());
         }
         (&mut self.server).await.expect("the server task");
+    }
+
+    /// A metric of this server's `/metrics` (see `metric_at`).
+    pub async fn metric(&self, name: &str) -> f64 {
+        metric_at(&self.address, name).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::chat_helpers::{room_of, user};
-use crate::helpers::{as_id, assert_client_error, spawn_app_with, TestApp};
+use crate::helpers::{as_id, assert_client_error, metric_at, spawn_app_with, wait_for, TestApp};
 use crate::routes;
 use crate::ws_client::{Node, Ws};
 
@@ -390,18 +390,12 @@ async fn a_socket_flood_from_one_address_is_capped_with_429_and_others_come_back
     for ws in open.drain(..) {
         ws.close().await;
     }
-    let mut back = false;
-    for _ in 0..50 {
-        if Ws::try_connect(app.port, &app.token("later", "user"))
+    wait_for("places given back when sockets close", || async {
+        Ws::try_connect(app.port, &app.token("later", "user"))
             .await
             .is_some()
-        {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(back, "places are given back when sockets close");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -439,7 +433,10 @@ async fn a_typing_flood_is_coalesced_and_does_not_reach_others_as_a_flood() {
         }
     }
     let elapsed = started.elapsed();
-    let seen = watcher.drain(Duration::from_millis(500)).await;
+    // The fence: a message sent after the flood comes after what it caused.
+    app.send(&customer, &session["conversation_id"], "marker")
+        .await;
+    let seen = watcher.until_message("marker").await;
     let typing = seen
         .iter()
         .filter(|f| f["type"] == "typing" && f["typing"] == true)
@@ -493,7 +490,10 @@ async fn typing_and_presence_announcements_are_rate_limited_per_user() {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let seen = watcher.drain(Duration::from_millis(500)).await;
+    // The fence: a message sent after the flood comes after what it caused.
+    app.send(&customer, &session["conversation_id"], "marker")
+        .await;
+    let seen = watcher.until_message("marker").await;
     let starts = seen
         .iter()
         .filter(|f| f["type"] == "typing" && f["typing"] == true)
@@ -529,18 +529,10 @@ async fn typing_and_presence_announcements_are_rate_limited_per_user() {
 }
 
 /// Resident memory of a node, from its /metrics.
-async fn rss_mb(port: u16) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("pgchat_process_resident_memory_bytes "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .expect("the RSS gauge")
-        / 1_048_576.0
+async fn rss_mb(base: &str) -> f64 {
+    let bytes = metric_at(base, "pgchat_process_resident_memory_bytes").await;
+    assert!(bytes > 0.0, "the RSS gauge");
+    bytes / 1_048_576.0
 }
 
 #[tokio::test]
@@ -555,7 +547,7 @@ async fn memory_stays_bounded_through_a_flood_of_hostile_traffic() {
         ],
     )
     .await;
-    let base = format!("http://127.0.0.1:{}", node.port);
+    let base = node.base();
     let http = reqwest::Client::new();
     let customer = app.token("carol", "user");
     let session = app.open_session(&customer).await;
@@ -565,7 +557,7 @@ async fn memory_stays_bounded_through_a_flood_of_hostile_traffic() {
         let ws = Ws::connect(node.port, &customer).await;
         ws.close().await;
     }
-    let before = rss_mb(node.port).await;
+    let before = rss_mb(&base).await;
     let started = Instant::now();
     let mut requests = 0;
     let huge = "x".repeat(200 * 1024);
@@ -612,9 +604,12 @@ async fn memory_stays_bounded_through_a_flood_of_hostile_traffic() {
         )
         .await;
     }
-    // Let closed sockets be reaped.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_mb(node.port).await;
+    // Closed sockets are reaped.
+    wait_for("the node's sockets closed", || async {
+        metric_at(&base, "pgchat_ws_connections").await == 0.0
+    })
+    .await;
+    let after = rss_mb(&base).await;
     eprintln!(
         "hostile: {requests} hostile requests and frames in {:?}; node RSS {before:.1} MB → {after:.1} MB",
         started.elapsed()

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{as_id, spawn_app_with};
+use crate::helpers::{as_id, spawn_app_with, wait_for};
 use crate::ws_client::Ws;
 
 #[tokio::test]
@@ -82,8 +82,10 @@ async fn a_user_opening_too_many_sockets_is_refused_with_429() {
     }
     // Closing one frees its place.
     open.pop().unwrap().close().await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(tokio_tungstenite::connect_async(url).await.is_ok());
+    wait_for("the closed socket's place given back", || async {
+        tokio_tungstenite::connect_async(url.as_str()).await.is_ok()
+    })
+    .await;
     let other = app.token("other", "user");
     assert!(
         Ws::try_connect(app.port, &other).await.is_some(),

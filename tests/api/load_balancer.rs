@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::helpers::{as_id, spawn_app};
+use crate::helpers::{as_id, spawn_app, wait_for};
 use crate::ws_client::Node;
 
 /// nginx in the foreground (`daemon off`), with its files in a folder of its own.
@@ -101,23 +101,21 @@ http {{
             .expect("starting nginx");
         let mut nginx = Nginx { port, dir, child };
         let ready = format!("http://127.0.0.1:{port}/readyz");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(response) = reqwest::get(&ready).await {
-                if response.status().is_success() {
-                    return nginx;
-                }
-            }
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+        let (child, dir) = (&mut nginx.child, &nginx.dir);
+        wait_for(&format!("nginx to answer on port {port}"), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
                 panic!("nginx exited ({status}): {log}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not answer on port {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let ready = &ready;
+            async move {
+                reqwest::get(ready)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+        nginx
     }
 }
 
@@ -129,6 +127,7 @@ impl Drop for Nginx {
         use nix::unistd::Pid;
         let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
         let _ = kill(pid, Signal::SIGTERM);
+        // Drop cannot await (no wait_for): a bounded poll for the exit.
         let deadline = Instant::now() + Duration::from_secs(5);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -326,14 +325,12 @@ async fn a_node_killed_behind_nginx_loses_its_clients_to_the_others_and_no_messa
         })
         .collect();
     // Every client is subscribed (a fact each reports) before the first send.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while clients
-        .iter()
-        .any(|(_, s)| s.lock().unwrap().upstreams.is_empty())
-    {
-        assert!(Instant::now() < deadline, "clients did not subscribe");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for("every client subscribed", || async {
+        clients
+            .iter()
+            .all(|(_, s)| !s.lock().unwrap().upstreams.is_empty())
+    })
+    .await;
     // The node with the most clients is the one to kill.
     let mut load: HashMap<String, usize> = HashMap::new();
     for (_, seen) in &clients {

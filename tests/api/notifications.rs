@@ -14,8 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::desk::wait_for;
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, wait_for, TestApp};
 use crate::ws_client::{Node, Ws};
 
 const SECRET: &str = "whsec_test";
@@ -96,6 +95,7 @@ async fn receive(
         *n += 1;
         *n
     };
+    // A slow receiver by design (see the two-node test), not a wait.
     tokio::time::sleep(delay).await;
     if attempt <= fail_first {
         return AxumStatus::SERVICE_UNAVAILABLE;
@@ -216,7 +216,8 @@ async fn a_message_for_an_offline_member_reaches_the_webhook_signed_and_once() {
         .await
         .unwrap();
     app.send(&ann, conversation, "carol muted this").await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // No wait: the outbox is written by a trigger in the send's transaction,
+    // so after the 201 it is final, and the worker delivers nothing else.
     let queued: Vec<(String, String)> = app
         .db
         .query(
@@ -292,7 +293,16 @@ async fn failed_deliveries_are_retried_with_backoff_then_kept_as_dead_letters() 
     assert_eq!(row.get::<_, i32>(1), 3);
     assert_eq!(row.get::<_, Option<i32>>(2), Some(503));
     assert!(row.get::<_, Option<String>>(3).unwrap().contains("503"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The fence: a second notification, failed to its own dead letter, means
+    // the worker went through its passes since; none retried the first.
+    app.send(&ann, &session["conversation_id"], "nor this")
+        .await;
+    wait_for("a second dead letter", || async {
+        app.count("SELECT count(*) FROM notification_dead_letters")
+            .await
+            == 2
+    })
+    .await;
     assert_eq!(broken.attempts(id), 3, "no attempt after the last");
 }
 
@@ -320,11 +330,15 @@ async fn two_nodes_never_deliver_one_notification_twice() {
         )
         .await
         .unwrap();
-    wait_for("200 deliveries", || async {
-        receiver.delivered().len() >= 200
+    // The fence: every row recorded as delivered. A worker delivers while it
+    // holds the row's lock and records the outcome in that transaction, so
+    // each delivery the receiver will ever see has reached it by then.
+    wait_for("all 200 recorded as delivered", || async {
+        app.count("SELECT count(*) FROM notification_outbox WHERE status = 'delivered'")
+            .await
+            == 200
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let delivered = receiver.delivered();
     let mut per_id: HashMap<i64, usize> = HashMap::new();
     for d in &delivered {
@@ -336,10 +350,4 @@ async fn two_nodes_never_deliver_one_notification_twice() {
         "a notification was delivered twice"
     );
     assert_eq!(delivered.len(), 200);
-    wait_for("all 200 recorded as delivered", || async {
-        app.count("SELECT count(*) FROM notification_outbox WHERE status = 'delivered'")
-            .await
-            == 200
-    })
-    .await;
 }

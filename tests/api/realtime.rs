@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::helpers::{as_id, spawn_app, TestApp};
-use crate::ws_client::{Node, Ws};
+use crate::helpers::{as_id, spawn_app, wait_for, TestApp};
+use crate::ws_client::{queue_fence, Node, Ws};
 
 /// A claimed support chat: a customer, an agent, and an admin watching.
 struct Chat {
@@ -85,8 +85,11 @@ async fn three_clients_see_each_others_messages_typing_and_read_receipts() {
     // the typist does not hear themselves; the indicator expires 3 s after the last start
     let stopped = customer.event_of("typing").await;
     assert_eq!(stopped["typing"], false);
+    // The fence: a message sent after the typing comes after any echo of it.
+    app.send(&chat.customer, &json!(chat.conversation), "marker")
+        .await;
     assert!(agent
-        .drain(Duration::from_millis(300))
+        .until_message("marker")
         .await
         .iter()
         .all(|f| f["type"] != "typing"));
@@ -284,47 +287,39 @@ async fn killing_the_listener_backend_loses_and_duplicates_nothing() {
             ids
         })
     };
-    let kill = format!(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-          WHERE application_name = '{}' AND datname = current_database()",
-        pgchat::realtime::listener::APPLICATION_NAME
-    );
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        // wait for the listener to be back from the previous kill, then kill it again
-        let mut killed = 0;
-        for _ in 0..100 {
-            killed = app.count(&kill).await;
-            if killed > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(killed, 1, "one listener backend per node");
+    let stored = || app.count("SELECT count(*) FROM chat_messages WHERE body ~ '^m[0-9]+$'");
+    for kills in 0..3 {
+        // Sends land between kills (unless all are in), and the listener is
+        // back from the previous kill: then kill it again.
+        let before = stored().await;
+        wait_for("a send since the last kill", || async {
+            let now = stored().await;
+            now > before || now == 300
+        })
+        .await;
+        wait_for("the listener back", || async {
+            app.metric("pgchat_listener_reconnects_total").await == f64::from(kills)
+                && app.metric("pgchat_listener_up").await == 1.0
+        })
+        .await;
+        app.kill_listener().await;
     }
     let sent = sender.await.unwrap();
     let received = watcher.messages(300).await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let reconnects = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("pgchat_listener_reconnects_total "))
-        .and_then(|v| v.parse::<u64>().ok());
-    assert_eq!(reconnects, Some(3), "{metrics}");
+    wait_for("the third reconnect", || async {
+        app.metric("pgchat_listener_reconnects_total").await == 3.0
+    })
+    .await;
     assert_eq!(
         received.iter().map(|m| m["id"].clone()).collect::<Vec<_>>(),
         sent
     );
-    let extra = watcher.drain(Duration::from_millis(500)).await;
+    // The fence: a marker sent now comes after any duplicate.
+    app.send(&chat.agent, &json!(chat.conversation), "marker")
+        .await;
+    let extra = watcher.until_message("marker").await;
     assert!(
-        extra.iter().all(|f| f["type"] != "message_new"),
+        extra.iter().filter(|f| f["type"] == "message_new").count() == 1,
         "no duplicates: {extra:?}"
     );
 }
@@ -399,7 +394,10 @@ async fn an_internal_note_never_reaches_a_customer_socket_sse_stream_or_poll() {
             "{frames:?}"
         );
     }
-    let later = customer.drain(Duration::from_millis(300)).await;
+    // The fence: a message sent last comes after anything else the customer could get.
+    app.send(&chat.agent, &json!(chat.conversation), "marker")
+        .await;
+    let later = customer.until_message("marker").await;
     assert!(!later.iter().any(|f| f.to_string().contains("secret")));
 }
 
@@ -430,6 +428,7 @@ async fn a_subscriber_that_stops_reading_is_disconnected_while_others_are_unaffe
             )
             .await
             .unwrap();
+        // Pacing, not waiting for anything: the reader keeps up with bursts.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let (_reader, got) = tokio::time::timeout(Duration::from_secs(60), reading)
@@ -525,7 +524,12 @@ async fn sse_and_long_poll_deliver_the_same_events_as_the_websocket() {
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for("the long poll waiting", || async {
+        app.metric("pgchat_realtime_sessions{transport=\"poll\"}")
+            .await
+            == 1.0
+    })
+    .await;
     let sent = app
         .send(&chat.agent, &json!(chat.conversation), "to every transport")
         .await;
@@ -593,9 +597,10 @@ async fn an_agent_peeking_at_a_waiting_session_loses_it_when_another_claims_it()
         (gone["topic"].as_str(), gone["reason"].as_str()),
         (Some(topic.as_str()), Some("access_revoked"))
     );
+    peeker.subscribe("support:queue", None).await;
     app.send(&customer, &session["conversation_id"], "only for the taker")
         .await;
-    let later = peeker.drain(Duration::from_millis(400)).await;
+    let later = queue_fence(&app, &mut peeker).await;
     assert!(
         later.iter().all(|f| f["type"] != "message_new"),
         "{later:?}"
@@ -718,12 +723,17 @@ async fn hub_deliveries_equal_what_rls_select_returns_for_each_identity() {
     let mut sockets = Vec::new();
     for (user, role) in &identities {
         let mut ws = Ws::connect(app.port, &app.token(user, role)).await;
-        for session in &conversations {
+        let mut subscribed = BTreeSet::new();
+        for (i, session) in conversations.iter().enumerate() {
             let topic = format!("conversation:{}", as_id(&session["conversation_id"]));
-            ws.request(json!({ "type": "subscribe", "topic": topic }))
+            let answer = ws
+                .request(json!({ "type": "subscribe", "topic": topic }))
                 .await;
+            if answer["type"] == "ack" {
+                subscribed.insert(format!("fence {i}"));
+            }
         }
-        sockets.push(ws);
+        sockets.push((ws, subscribed));
     }
     // Random traffic, notes included, from whoever may write.
     let mut expected_total = 0;
@@ -754,15 +764,36 @@ async fn hub_deliveries_equal_what_rls_select_returns_for_each_identity() {
         expected_total += 1;
     }
     assert!(expected_total > 0);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The fences: a last message in each conversation, from its customer (every
+    // reader may see it). The listener dispatches in commit order, so a socket
+    // that has the fences of all its topics has had all it was going to get.
+    for (i, session) in conversations.iter().enumerate() {
+        let state = app
+            .session(&app.token("root", "admin"), &session["id"])
+            .await;
+        let customer = app.token(state["customer_id"].as_str().unwrap(), "user");
+        app.send(
+            &customer,
+            &session["conversation_id"],
+            &format!("fence {i}"),
+        )
+        .await;
+    }
 
     let mut sizes = Vec::new();
-    for ((user, role), ws) in identities.iter().zip(sockets.iter_mut()) {
+    for ((user, role), (ws, fences)) in identities.iter().zip(sockets.iter_mut()) {
+        assert!(!fences.is_empty(), "{user} can fence on a conversation");
         let delivered: BTreeSet<String> = ws
-            .drain(Duration::from_millis(200))
+            .until(&format!("the fences of {user}"), |f| {
+                f["type"] == "message_new"
+                    && f["message"]["body"]
+                        .as_str()
+                        .is_some_and(|b| fences.remove(b))
+                    && fences.is_empty()
+            })
             .await
             .iter()
-            .filter(|f| f["type"] == "message_new")
+            .filter(|f| f["type"] == "message_new" && f["message"]["body"] == "r")
             .map(|f| f["message"]["id"].as_str().unwrap().to_owned())
             .collect();
         let rows = app

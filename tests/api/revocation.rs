@@ -12,10 +12,10 @@ use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 use crate::chat_helpers::{invite, moderate, room_of, user};
-use crate::desk::{enrol, wait_for};
-use crate::helpers::{as_id, spawn_app, spawn_app_with, TestApp};
+use crate::desk::enrol;
+use crate::helpers::{as_id, spawn_app, spawn_app_with, wait_for, TestApp};
 use crate::realtime::Sse;
-use crate::ws_client::Ws;
+use crate::ws_client::{queue_fence, session_fence, Ws};
 
 /// Frames up to and including the first `unsubscribed`.
 async fn until_unsubscribed(ws: &mut Ws) -> Vec<Value> {
@@ -111,7 +111,9 @@ async fn a_member_banned_during_a_listener_outage_receives_nothing_afterwards_ov
         .collect();
     ended.sort();
     assert_eq!(ended, [topic.clone(), "presence:alice".to_owned()]);
-    assert!(bodies(&bob_ws.drain(Duration::from_millis(300)).await).is_empty());
+    // nor later: the fence is a marker in a conversation of his own
+    let later = session_fence(&app, &mut bob_ws, &bob).await;
+    assert_eq!(bodies(&later), ["marker"], "{later:?}");
     let mut sse_frames = Vec::new();
     loop {
         let event = bob_sse.event().await;
@@ -176,7 +178,10 @@ async fn an_agent_transferred_away_during_a_listener_outage_gets_neither_the_nex
         .filter(|b| b == "for the new agent" || b.starts_with("internal"))
         .collect();
     assert!(leaked.is_empty(), "the old agent got {leaked:?}");
-    assert!(bodies(&ann_ws.drain(Duration::from_millis(300)).await).is_empty());
+    // nor later: the fence is a new session on the queue
+    ann_ws.subscribe("support:queue", None).await;
+    let later = queue_fence(&app, &mut ann_ws).await;
+    assert!(bodies(&later).is_empty(), "{later:?}");
 }
 
 #[tokio::test]
@@ -445,10 +450,11 @@ async fn the_support_queue_tells_an_agent_only_what_the_rest_api_shows_them() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let frames = ben_ws.drain(Duration::from_millis(300)).await;
+    // (the fence: a new session on the queue, after all of these)
+    let frames = queue_fence(&app, &mut ben_ws).await;
     let told: Vec<&Value> = frames
         .iter()
-        .filter(|f| f["type"] == "session_updated")
+        .filter(|f| f["type"] == "session_updated" && f["session"]["id"] == session["id"])
         .collect();
     assert_eq!(told.len(), 1, "{frames:?}");
     assert_eq!(

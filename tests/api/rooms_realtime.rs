@@ -1,14 +1,12 @@
 //! Every change of a room or a message is a realtime event over a real socket,
 //! and a client that was away gets each of them back by resuming from its cursor.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::chat_helpers::{direct, invite, join, moderate, put, room_of, room_path, user};
 use crate::helpers::{as_id, spawn_app};
-use crate::ws_client::Ws;
+use crate::ws_client::{session_fence, Ws};
 
 fn message_path(message: &Value, rest: &str) -> String {
     format!("/v1/messages/{}{rest}", as_id(&message["id"]))
@@ -110,8 +108,14 @@ async fn edits_deletes_reactions_pins_members_and_settings_arrive_live_and_on_re
     // resuming from the cursor replays every change, as the rows are now
     let mut resumed = Ws::connect(app.port, &alice).await;
     let ack = resumed.subscribe(&topic, Some(cursor)).await;
+    // The fence: the change at the ack's cursor, the head, comes last (the
+    // backlog is replayed in change_seq order).
     let mut replay = Vec::new();
-    for frame in resumed.drain(Duration::from_millis(300)).await {
+    let head = ack["cursor"].clone();
+    for frame in resumed
+        .until("the change at the head", |f| f["change_seq"] == head)
+        .await
+    {
         if frame["change_seq"].is_i64() {
             replay.push(frame);
         }
@@ -204,7 +208,8 @@ async fn a_removed_member_is_told_on_their_inbox_and_loses_the_room() {
         }
     }
     app.send(&alice, &club["id"], "bob is gone").await;
-    let later = bob_ws.drain(Duration::from_millis(300)).await;
+    // The fence: a marker in a conversation of bob's own, sent after.
+    let later = session_fence(&app, &mut bob_ws, &bob).await;
     assert!(
         later.iter().all(|f| f["topic"] != json!(topic)),
         "a banned member heard the room: {later:?}"

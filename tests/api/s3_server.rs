@@ -10,10 +10,11 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use pgchat::config::{Config, StorageKind};
 use uuid::Uuid;
+
+use crate::helpers::wait_for;
 
 pub const ACCESS_KEY: &str = "pgchat-test-key";
 pub const SECRET_KEY: &str = "pgchat-test-secret-0123456789";
@@ -51,21 +52,26 @@ impl S3Server {
                          `cargo install s3s-fs@^0.14 --features binary --locked` (.ci/run does)"
                     )
                 });
-            for _ in 0..100 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
-                    return S3Server {
-                        endpoint: format!("http://127.0.0.1:{port}"),
-                        root,
-                        _child: child,
-                    };
+            // Listening, or gone (the port was taken meanwhile: try another).
+            let listening = wait_for("the S3 test server to listen or exit", || {
+                let exited = matches!(child.try_wait(), Ok(Some(_)));
+                async move {
+                    if exited {
+                        return Some(false);
+                    }
+                    tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_ok()
+                        .then_some(true)
                 }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken meanwhile: try another
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            })
+            .await;
+            if listening {
+                return S3Server {
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    root,
+                    _child: child,
+                };
             }
         }
         panic!("the S3 test server `{binary}` did not start");

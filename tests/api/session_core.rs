@@ -13,37 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::chat_helpers::{invite, moderate, room_of, user};
-use crate::helpers::{as_id, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{as_id, spawn_app, spawn_app_with, wait_for, wait_for_within, TestApp};
 use crate::ws_client::{Ws, PATIENCE};
-
-/// The value of a metric line (`name` with its labels, as rendered).
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
-/// Waits until `check` holds, failing after `patience`.
-pub async fn wait_for<F, Fut>(patience: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + patience;
-    while !check().await {
-        assert!(Instant::now() < deadline, "waited {patience:?} for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A Server-Sent Events reader that reads the response as it comes.
 struct Sse {
@@ -133,7 +104,8 @@ async fn sse_streams_and_websockets_share_the_per_user_cap() {
     let first = Sse::open(&app, &customer, &topic).await.unwrap();
     let _second = Sse::open(&app, &customer, &topic).await.unwrap();
     assert_eq!(
-        metric(&app, r#"pgchat_realtime_sessions{transport="sse"}"#).await,
+        app.metric(r#"pgchat_realtime_sessions{transport="sse"}"#)
+            .await,
         2.0
     );
     assert_eq!(
@@ -158,8 +130,10 @@ async fn sse_streams_and_websockets_share_the_per_user_cap() {
 
     // Closing a stream gives its place back.
     drop(first);
-    wait_for(PATIENCE, "the stream's place back", || async {
-        metric(&app, r#"pgchat_realtime_sessions{transport="sse"}"#).await == 1.0
+    wait_for("the stream's place back", || async {
+        app.metric(r#"pgchat_realtime_sessions{transport="sse"}"#)
+            .await
+            == 1.0
     })
     .await;
     assert!(Sse::open(&app, &customer, &topic).await.is_ok());
@@ -208,7 +182,8 @@ async fn an_sse_stream_ends_at_token_expiry_and_delivers_nothing_after() {
     app.send(&agent, &json!(conversation), "after").await;
     assert_eq!(stream.event().await, None, "the stream ended");
 
-    // A long poll with an expired token is refused.
+    // A long poll with an expired token is refused. Time must pass: the token's
+    // expiry is what is tested (3 s, and its whole second).
     tokio::time::sleep_until((opened + Duration::from_secs(4)).into()).await;
     let (status, body) = app
         .get(
@@ -276,7 +251,7 @@ async fn a_websocket_that_never_reads_is_evicted_within_the_write_deadline() {
     }
     let mut reader = Ws::connect(app.port, &agent).await;
     reader.subscribe(&topic, None).await;
-    let before = metric(&app, "pgchat_slow_consumer_closes_total").await;
+    let before = app.metric("pgchat_slow_consumer_closes_total").await;
     let reading = tokio::spawn(async move {
         let got = reader.messages(3000).await;
         (reader, got)
@@ -286,10 +261,10 @@ async fn a_websocket_that_never_reads_is_evicted_within_the_write_deadline() {
         backlog(&app, conversation, 500, 4900).await;
     }
     let started = Instant::now();
-    wait_for(
+    wait_for_within(
         Duration::from_secs(60),
         "the stalled sockets' eviction",
-        || async { metric(&app, "pgchat_slow_consumer_closes_total").await >= before + 3.0 },
+        || async { app.metric("pgchat_slow_consumer_closes_total").await >= before + 3.0 },
     )
     .await;
     let (_reader, got) = tokio::time::timeout(Duration::from_secs(60), reading)
@@ -297,8 +272,10 @@ async fn a_websocket_that_never_reads_is_evicted_within_the_write_deadline() {
         .unwrap()
         .unwrap();
     assert_eq!(got.len(), 3000, "the reading client got everything");
-    wait_for(PATIENCE, "the evicted sessions gone", || async {
-        metric(&app, r#"pgchat_realtime_sessions{transport="ws"}"#).await == 1.0
+    wait_for("the evicted sessions gone", || async {
+        app.metric(r#"pgchat_realtime_sessions{transport="ws"}"#)
+            .await
+            == 1.0
     })
     .await;
     assert!(
@@ -323,7 +300,7 @@ async fn a_20000_message_backlog_arrives_complete_and_in_order_over_sse_in_chunk
         .unwrap()
         .get(0);
     backlog(&app, conversation, 20_000, 400).await;
-    let delivered = metric(&app, "pgchat_frames_delivered_total").await;
+    let delivered = app.metric("pgchat_frames_delivered_total").await;
     let mut stream = Sse::open(
         &app,
         &customer,
@@ -335,7 +312,7 @@ async fn a_20000_message_backlog_arrives_complete_and_in_order_over_sse_in_chunk
     assert_eq!(number(&first["message"]), 1);
     // The first event is here while the server has handed out only part of
     // the backlog: it streams chunk by chunk instead of reading it all first.
-    let handed_out = metric(&app, "pgchat_frames_delivered_total").await - delivered;
+    let handed_out = app.metric("pgchat_frames_delivered_total").await - delivered;
     assert!(handed_out < 20_000.0, "{handed_out} frames out already");
     let mut expected = 2;
     let mut last_seq = first["change_seq"].as_i64().unwrap();

@@ -2,13 +2,12 @@
 //! cursors, claim, the agent's first reply, unread counts, end, rating.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{as_id, assert_error, ids, spawn_app, Counts, TestApp};
+use crate::helpers::{as_id, assert_error, ids, spawn_app, wait_for, Counts, TestApp};
 
 fn open_body(subject: &str, client_msg_id: Uuid) -> Value {
     json!({
@@ -639,23 +638,18 @@ async fn two_agents_claiming_at_once_one_wins_and_the_other_gets_409() {
     let first = claim(ann.clone());
     let second = claim(bob.clone());
 
-    let mut waiting = 0;
-    for _ in 0..200 {
-        waiting = app
-            .db
+    wait_for("both claims waiting on the row", || async {
+        app.db
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
                 &[&app.db_name],
             )
             .await
             .expect("pg_stat_activity")
-            .get::<_, i64>(0);
-        if waiting == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(waiting, 2, "both claims should be waiting on the row");
+            .get::<_, i64>(0)
+            == 2
+    })
+    .await;
     hold.rollback().await.expect("release");
 
     let mut results = vec![first.await.expect("ann"), second.await.expect("bob")];
@@ -728,7 +722,18 @@ async fn an_agents_first_message_claims_a_waiting_session() {
 
     // first_response_at is the first answer, not the latest.
     let first = now["first_response_at"].clone();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // A later answer gets a later timestamp (or the check means nothing).
+    wait_for("the database's clock past the first answer", || async {
+        app.db
+            .query_one(
+                "SELECT clock_timestamp() > $1::text::timestamptz",
+                &[&first.as_str().expect("a timestamp")],
+            )
+            .await
+            .expect("comparing timestamps")
+            .get::<_, bool>(0)
+    })
+    .await;
     app.send(&ann, conversation, "Still there?").await;
     assert_eq!(
         app.session(&carol, &session["id"]).await["first_response_at"],

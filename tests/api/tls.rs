@@ -7,13 +7,14 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use pgchat::db::tls::MakeTls;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use uuid::Uuid;
+
+use crate::helpers::wait_for;
 
 /// A PostgreSQL cluster of this test's own, on a free TCP port, TLS only.
 struct TlsPostgres {
@@ -281,8 +282,7 @@ async fn the_server_migrates_pools_and_listens_over_verified_tls() {
     let check = pgchat::db::connect_tls(&config, &MakeTls::new(&options).unwrap())
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for("the four kinds of connection, all encrypted", || async {
         let rows = check
             .query(
                 "SELECT a.application_name, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
@@ -291,17 +291,14 @@ async fn the_server_migrates_pools_and_listens_over_verified_tls() {
             )
             .await
             .unwrap();
-        let names: std::collections::BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
         assert!(
             rows.iter().all(|r| r.get::<_, bool>(1)),
             "a plain-text connection"
         );
-        if names.len() == 4 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "connections seen: {names:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let names: std::collections::BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        names.len() == 4
+    })
+    .await;
     server.abort();
     let _ = std::fs::remove_dir_all(&data);
 }

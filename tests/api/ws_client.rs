@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::helpers::TestApp;
+use crate::helpers::{as_id, wait_for, TestApp};
 
 /// How long any single expected frame may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -147,13 +147,40 @@ impl Ws {
         got
     }
 
-    /// Frames that arrive within `window` (a check that nothing else comes).
-    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
-        let mut frames: Vec<Value> = self.pending.drain(..).collect();
-        while let Some(frame) = self.read(window).await {
+    /// Every frame up to and including the fence: the first that `is_fence`
+    /// accepts. How a test shows that something did not arrive: the fence is
+    /// a later event of the same ordered stream (a marker message sent after
+    /// the step), so whatever the step made the server send came before it.
+    /// Waiting a while instead would pass on a machine too slow to deliver.
+    pub async fn until(
+        &mut self,
+        fence: &str,
+        mut is_fence: impl FnMut(&Value) -> bool,
+    ) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = match self.pending.pop_front() {
+                Some(frame) => frame,
+                None => self.read(PATIENCE).await.unwrap_or_else(|| {
+                    panic!(
+                        "the socket ended or stayed silent before {fence}; before it: {frames:?}"
+                    )
+                }),
+            };
+            let done = is_fence(&frame);
             frames.push(frame);
+            if done {
+                return frames;
+            }
         }
-        frames
+    }
+
+    /// `until` the `message_new` of the message whose body is `body` (a marker).
+    pub async fn until_message(&mut self, body: &str) -> Vec<Value> {
+        self.until(&format!("the message {body:?}"), |f| {
+            f["type"] == "message_new" && f["message"]["body"] == body
+        })
+        .await
     }
 
     /// Waits for the server to close; returns the close code.
@@ -175,6 +202,32 @@ impl Ws {
             }))
             .await;
     }
+}
+
+/// A fence for a staff socket subscribed to `support:queue`: a session opened
+/// now by a new customer, which every agent hears of while it waits. Returns
+/// the socket's frames up to it: the listener dispatches in commit order, so
+/// whatever an earlier step made the server send to this socket (on any of
+/// its topics) came before.
+pub async fn queue_fence(app: &TestApp, ws: &mut Ws) -> Vec<Value> {
+    let customer = app.token(&format!("fence-{}", uuid::Uuid::new_v4().simple()), "user");
+    let fence = app.open_session(&customer).await;
+    ws.until("the fence session on support:queue", |f| {
+        f["topic"] == "support:queue" && f["session"]["id"] == fence["id"]
+    })
+    .await
+}
+
+/// A fence for a customer's socket: a support session of their own,
+/// subscribed to, and a marker sent in it. Returns the socket's frames up to
+/// the marker (which fences every topic, as with `queue_fence`).
+pub async fn session_fence(app: &TestApp, ws: &mut Ws, customer: &str) -> Vec<Value> {
+    let session = app.open_session(customer).await;
+    let conversation = &session["conversation_id"];
+    ws.subscribe(&format!("conversation:{}", as_id(conversation)), None)
+        .await;
+    app.send(customer, conversation, "marker").await;
+    ws.until_message("marker").await
 }
 
 /// A second `pgchat serve` process on the test's database: a real other node.
@@ -216,15 +269,19 @@ impl Node {
         let node = Node { port, child };
         let ready = format!("http://127.0.0.1:{port}/readyz");
         let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(response) = http.get(&ready).send().await {
-                if response.status().is_success() {
-                    return node;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the second node did not become ready");
+        wait_for("the second node to be ready", || async {
+            http.get(&ready)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        node
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// SIGTERM: the graceful shutdown (stop accepting, close sockets with 1012,
@@ -236,18 +293,13 @@ impl Node {
         kill(pid, Signal::SIGTERM).expect("sending SIGTERM");
     }
 
-    /// The exit status, once the process has exited within `patience`.
-    pub async fn exited_within(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + patience;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if std::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// The exit status, once the process has exited.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let child = &mut self.child;
+        wait_for("the node to exit", || {
+            std::future::ready(child.try_wait().expect("the node's status"))
+        })
+        .await
     }
 
     /// kill -9: no goodbye, no cleanup.

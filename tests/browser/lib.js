@@ -129,6 +129,20 @@ export async function eventually(fn, { timeout = 10000, interval = 100, message 
   }
 }
 
+/**
+ * A fence: posts `body` to `conversation` as `token`, then waits until every
+ * scope shows it. Messages render in order, so whatever reached the
+ * conversation before it shows by then: a check made after a fence cannot
+ * pass just because a page had not caught up, as one after a fixed wait can.
+ */
+export async function fence(token, conversation, body, ...scopes) {
+  const r = await api(token, 'POST', `/v1/conversations/${conversation}/messages`, { body, client_msg_id: crypto.randomUUID() });
+  assert.equal(r.status, 201, `the fence: ${JSON.stringify(r.body)}`);
+  for (const scope of scopes) {
+    await eventually(async () => (await bodies(scope)).includes(body), { message: `the fence ${JSON.stringify(body)}` });
+  }
+}
+
 export async function shot(page, name) {
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path });

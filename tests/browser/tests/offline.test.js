@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launch, unique, customerPage, deskPage, widget, startChat, widgetSend, bodies, eventually, api, devToken,
+  launch, unique, customerPage, deskPage, widget, startChat, widgetSend, bodies, eventually, api, devToken, fence,
 } from '../lib.js';
 
 test('messages sent offline arrive exactly once after reconnecting', async () => {
@@ -32,23 +32,26 @@ test('messages sent offline arrive exactly once after reconnecting', async () =>
     const queued = await customer.evaluate((me) => JSON.parse(localStorage.getItem(`pgchat:outbox:${me}`) || '[]').length, sub);
     assert.equal(queued, 3, 'the outbox is persisted in localStorage');
     await w.locator('.pcw-banner', { hasText: '3 messages will be sent' }).waitFor();
-    await customer.waitForTimeout(1000);
+    // The fence: a message from the customer's other device reaches the desk
+    // after anything the offline page could have sent.
+    const token = await devToken(sub, 'user', 'Olive Offline');
+    const sessions = await api(token, 'GET', '/v1/support/sessions');
+    const conversation = sessions.body.items[0].conversation_id;
+    await fence(token, conversation, 'fence one', desk.locator('.chat'));
     assert.equal(await desk.locator('.pc-body', { hasText: 'offline' }).count(), 0, 'nothing leaks while offline');
 
     await customerContext.setOffline(false);
     await eventually(async () => (await desk.locator('.pc-body', { hasText: 'offline' }).count()) === 3,
       { timeout: 20000, message: 'the three messages at the agent' });
-    await desk.waitForTimeout(1500); // a duplicate would show up by now
+    await eventually(async () => (await w.locator('.pc-pending').count()) === 0, { message: 'no pending message left' });
+    // The page has sent all it will: a duplicate reaches the desk before this fence.
+    await fence(token, conversation, 'fence two', desk.locator('.chat'));
     const agentSees = (await bodies(desk.locator('.chat'))).filter((b) => b.startsWith('offline'));
     assert.deepEqual(agentSees, sent, 'each arrives once, in order');
-    await eventually(async () => (await w.locator('.pc-pending').count()) === 0, { message: 'no pending message left' });
     assert.deepEqual((await bodies(w)).filter((b) => b.startsWith('offline')), sent);
     assert.equal(await customer.evaluate((me) => JSON.parse(localStorage.getItem(`pgchat:outbox:${me}`) || '[]').length, sub), 0);
 
     // The server stored each once.
-    const token = await devToken(sub, 'user', 'Olive Offline');
-    const sessions = await api(token, 'GET', '/v1/support/sessions');
-    const conversation = sessions.body.items[0].conversation_id;
     const stored = await api(token, 'GET', `/v1/conversations/${conversation}/messages?limit=100`);
     assert.deepEqual(stored.body.items.map((m) => m.body).filter((b) => b.startsWith('offline')), sent);
     assert.deepEqual([...customer.problems, ...desk.problems], []);
@@ -79,7 +82,8 @@ test('a dropped connection resumes from its cursor without gaps or duplicates', 
     }
     await eventually(async () => (await bodies(w)).filter((b) => b.startsWith('while away')).length === 2,
       { timeout: 20000, message: 'the backlog after reconnecting' });
-    await customer.waitForTimeout(1000);
+    // The fence: a message sent now shows after any duplicate of the backlog.
+    await fence(agent, session.conversation_id, 'fence', w);
     assert.deepEqual((await bodies(w)).filter((b) => b.startsWith('while away')), ['while away 1', 'while away 2']);
     assert.deepEqual(customer.problems, []);
   } finally {

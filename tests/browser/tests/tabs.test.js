@@ -2,7 +2,7 @@
 // other, messages appear once in both, and reading in one clears the other's badge.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, unique, customerPage, widget, openWidget, startChat, widgetSend, bodies, eventually, api, devToken } from '../lib.js';
+import { launch, unique, customerPage, widget, openWidget, startChat, widgetSend, bodies, eventually, api, devToken, fence } from '../lib.js';
 
 test('two tabs stay in sync', async () => {
   const browser = await launch();
@@ -19,16 +19,18 @@ test('two tabs stay in sync', async () => {
 
     await widgetSend(two, 'Written in tab two.');
     await eventually(async () => (await bodies(widget(one))).includes('Written in tab two.'), { message: 'tab two\'s message in tab one' });
-    await one.waitForTimeout(500);
+    // The fence: a message from another device shows in both tabs after any duplicate.
+    const tess = await devToken(sub, 'user', 'Tess Tabs');
+    const session = (await api(tess, 'GET', '/v1/support/sessions')).body.items[0];
+    await fence(tess, session.conversation_id, 'From elsewhere.', widget(one), widget(two));
     for (const page of [one, two]) {
       const all = await bodies(widget(page));
-      assert.deepEqual(all, ['Started in tab one.', 'Written in tab two.'], 'each message once, in order');
+      assert.deepEqual(all, ['Started in tab one.', 'Written in tab two.', 'From elsewhere.'], 'each message once, in order');
     }
 
     // Both tabs closed: an agent's reply raises the badge in both; reading in one clears both.
     await widget(two).locator('.pcw-launcher').click();
     const agent = await devToken(unique('ann'), 'agent', 'Ann Agent');
-    const session = (await api(await devToken(sub, 'user', 'Tess Tabs'), 'GET', '/v1/support/sessions')).body.items[0];
     await widget(one).locator('.pcw-launcher').click();
     await api(agent, 'POST', `/v1/support/sessions/${session.id}/claim`);
     await api(agent, 'POST', `/v1/conversations/${session.conversation_id}/messages`, { body: 'Hi Tess!', client_msg_id: crypto.randomUUID() });

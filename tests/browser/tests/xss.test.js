@@ -2,7 +2,7 @@
 // and never runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, unique, customerPage, deskPage, widget, startChat, widgetSend, eventually, bodies } from '../lib.js';
+import { launch, unique, customerPage, deskPage, widget, startChat, widgetSend, eventually, bodies, api, devToken, fence } from '../lib.js';
 
 const EVIL = '<img src=x onerror=alert(1)>';
 
@@ -32,7 +32,10 @@ test('a message body with markup is shown as text and never runs', async () => {
     await desk.getByLabel('Reply').press('Enter');
     await eventually(async () => (await bodies(w)).filter((b) => b === EVIL).length === 2, { message: 'both bodies in the widget' });
     await eventually(async () => (await bodies(desk)).filter((b) => b === EVIL).length === 2, { message: 'both bodies on the desk' });
-    await customer.waitForTimeout(500);
+    // The fence: a later message shows on both pages once all before it are rendered.
+    const mal = await devToken(sub, 'user', '<b>Mal</b>');
+    const session = (await api(mal, 'GET', '/v1/support/sessions')).body.items[0];
+    await fence(mal, session.conversation_id, 'fence', w, desk);
 
     for (const [page, scope] of [[customer, w], [desk, desk.locator('body')]]) {
       assert.equal(await scope.locator('.pc-log img, .pc-log a, .pc-log script').count(), 0, 'no element made from user text');
