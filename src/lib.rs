@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bench;
 pub mod client_addr;
+pub mod compat;
 pub mod config;
 pub mod db;
 pub mod desk;

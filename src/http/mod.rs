@@ -27,6 +27,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Verifier;
+use crate::compat::supabase;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub storage: Arc<crate::storage::Storage>,
     pub ai: Arc<crate::service::ai::Assistant>,
+    /// Supabase compatibility's node state (broadcast/presence relay, resume cursors).
+    pub supabase: crate::compat::supabase::Node,
 }
 
 impl FromRef<AppState> for RealtimeState {
@@ -73,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         .merge(message_features::router())
         .merge(attachments::router().merge(ai::router()))
         .merge(realtime::router(RealtimeState::from_ref(&state)))
+        .merge(supabase::router(supabase::SupabaseState::new(
+            RealtimeState::from_ref(&state),
+            &state.supabase,
+        )))
         .merge(web::router(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

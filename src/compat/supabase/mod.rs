@@ -1,0 +1,55 @@
+//! Supabase compatibility: unmodified `@supabase/supabase-js` apps run on
+//! pgchat. Realtime's Phoenix channels (`socket`: `postgres_changes` through
+//! the session core, broadcast and presence through `relay`) at
+//! `/realtime/v1/websocket`, and a PostgREST subset for the chat tables
+//! (`rest`, run as the caller through `tables`) at `/rest/v1/{table}`.
+//! Supabase-style tokens are read by `auth::Verifier` (a configurable role
+//! claim). README's "Coming from Supabase" says what differs.
+
+pub mod changes;
+pub mod phoenix;
+pub mod relay;
+pub mod resume;
+pub mod schema;
+pub mod socket;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::Router;
+
+use crate::realtime::RealtimeState;
+
+/// What the adapter needs: the realtime sub-state, the broadcast/presence
+/// relay and the remembered cursors of this node.
+#[derive(Clone, FromRef)]
+pub struct SupabaseState {
+    pub realtime: RealtimeState,
+    pub relay: Arc<relay::Relay>,
+    pub resume: Arc<resume::Resume>,
+}
+
+/// This node's part of the adapter, made once at start-up.
+#[derive(Clone, Default)]
+pub struct Node {
+    pub relay: Arc<relay::Relay>,
+    pub resume: Arc<resume::Resume>,
+}
+
+impl SupabaseState {
+    pub fn new(realtime: RealtimeState, node: &Node) -> Self {
+        Self {
+            realtime,
+            relay: node.relay.clone(),
+            resume: node.resume.clone(),
+        }
+    }
+}
+
+/// The adapter's routes, with their own state (mergeable into any router).
+pub fn router<S>(state: SupabaseState) -> Router<S> {
+    Router::new()
+        .route("/realtime/v1/websocket", get(socket::upgrade))
+        .with_state(state)
+}
