@@ -76,7 +76,7 @@ impl Binding {
             Some("DELETE") => Some(Kind::Delete),
             other => {
                 return Err(format!(
-                    "postgres_changes event {other:?}: INSERT, UPDATE, DELETE or *"
+                    "postgres_changes event {other:?}: one of INSERT, UPDATE, DELETE, *"
                 ))
             }
         };

@@ -9,9 +9,11 @@
 pub mod changes;
 pub mod phoenix;
 pub mod relay;
+pub mod rest;
 pub mod resume;
 pub mod schema;
 pub mod socket;
+pub mod tables;
 
 use std::sync::Arc;
 
@@ -51,5 +53,12 @@ impl SupabaseState {
 pub fn router<S>(state: SupabaseState) -> Router<S> {
     Router::new()
         .route("/realtime/v1/websocket", get(socket::upgrade))
+        .route(
+            "/rest/v1/{table}",
+            get(rest::get)
+                .post(rest::post)
+                .patch(rest::patch)
+                .fallback(rest::other),
+        )
         .with_state(state)
 }
