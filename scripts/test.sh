@@ -10,6 +10,7 @@
 #   - PostgreSQL's server binaries: the tests start their own clusters with
 #     initdb/pg_ctl (the shared one, and TLS-only ones in tests/api/tls.rs);
 #   - Chromium and Node.js with tests/browser's npm packages (tests/browser.rs);
+#   - tests/supabase's npm packages (tests/supabase.rs: the real Supabase clients);
 #   - s3s-fs, an S3 server that checks signatures (tests/api/attachments.rs);
 #   - nginx, the load balancer of tests/api/load_balancer.rs.
 # DATABASE_URL is left unset: the tests use a private cluster under the temp folder.
@@ -77,6 +78,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 step "npm ci (tests/browser: playwright-core, no browser download)"
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+step "npm ci (tests/supabase: supabase-js, realtime-js, ws, pg)"
+(cd tests/supabase && npm ci --no-audit --no-fund)
 
 # --- attachment tests: an S3-compatible server ------------------------------------
 # s3s-fs verifies SigV4 signatures and the expiry of presigned URLs (moto does

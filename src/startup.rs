@@ -157,6 +157,8 @@ impl Application {
         }
         let ai = Arc::new(Assistant::from_config(&config.ai).context("configuring the assistant")?);
         worker::start(db.clone(), database.clone(), ai.clone(), &mut supervisor).await?;
+        let supabase =
+            crate::compat::supabase::Node::start(db.clone(), database.clone(), &mut supervisor);
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,
@@ -192,7 +194,7 @@ impl Application {
             limits,
             storage,
             ai,
-            supabase: crate::compat::supabase::Node::default(),
+            supabase,
         };
         Ok(Self {
             listener,

@@ -13,6 +13,7 @@ pub mod rest;
 pub mod resume;
 pub mod schema;
 pub mod socket;
+pub mod store;
 pub mod tables;
 
 use std::sync::Arc;
@@ -33,10 +34,24 @@ pub struct SupabaseState {
 }
 
 /// This node's part of the adapter, made once at start-up.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Node {
     pub relay: Arc<relay::Relay>,
     pub resume: Arc<resume::Resume>,
+}
+
+impl Node {
+    /// Starts the relay (its LISTEN connection and presence heartbeat) under `supervisor`.
+    pub fn start(
+        db: crate::db::Db,
+        database: tokio_postgres::Config,
+        supervisor: &mut crate::supervisor::Supervisor,
+    ) -> Self {
+        Self {
+            relay: relay::Relay::start(db, database, supervisor),
+            resume: Arc::default(),
+        }
+    }
 }
 
 impl SupabaseState {

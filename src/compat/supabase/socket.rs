@@ -116,6 +116,23 @@ struct Channels {
 }
 
 impl Channels {
+    /// Where every channel stands, to put back if a write fails: what did
+    /// not reach the peer must be replayed on its next join.
+    fn snapshot(&self) -> Vec<(String, HashMap<Topic, i64>)> {
+        self.map
+            .iter()
+            .map(|(name, c)| (name.clone(), c.cursors.clone()))
+            .collect()
+    }
+
+    fn restore(&mut self, snapshot: Vec<(String, HashMap<Topic, i64>)>) {
+        for (name, cursors) in snapshot {
+            if let Some(channel) = self.map.get_mut(&name) {
+                channel.cursors = cursors;
+            }
+        }
+    }
+
     fn frame(
         &self,
         join_ref: Option<&str>,
@@ -253,9 +270,11 @@ impl Socket {
                     }
                     Err(end) => break self.end(end, &mut sink).await,
                 },
-                relayed = self.member.next() => {
-                    let frames = relayed.map(|r| r.frames(self.channels.vsn, &self.channels.map, &self.member)).unwrap_or_default();
-                    if let Err(end) = self.write(&mut sink, frames).await {
+                Some(relayed) = self.member.next() => {
+                    let frame = self.channels.map.get(relayed.topic()).and_then(|channel| {
+                        relayed.frame(self.channels.vsn, channel.join_ref.as_deref(), &channel.relay, &self.member)
+                    });
+                    if let Err(end) = self.write(&mut sink, frame.into_iter().collect()).await {
                         break self.end(end, &mut sink).await;
                     }
                 }
@@ -362,11 +381,16 @@ impl Socket {
                 None => break,
             }
         }
+        let before = self.channels.snapshot();
         let mut out = Out {
             sink,
             channels: &mut self.channels,
         };
-        session.write_all(&mut out, batch).await
+        let written = session.write_all(&mut out, batch).await;
+        if written.is_err() {
+            self.channels.restore(before);
+        }
+        written
     }
 
     /// Writes frames within the write deadline (the session's, once there is one).
@@ -651,31 +675,32 @@ impl Socket {
                 &system,
             ));
         }
-        let caller = self.session.as_ref().map(|s| s.caller().clone());
-        if let Some(caller) = caller {
-            let relay_config = channel.relay.clone();
-            let join_ref = channel.join_ref.clone();
-            let state = self.member.join(name, &relay_config, &caller).await;
-            if let Some(state) = state {
-                frames.push(self.channels.frame(
-                    join_ref.as_deref(),
-                    None,
-                    name,
-                    "presence_state",
-                    &state,
-                ));
-            }
+        let relay_config = channel.relay.clone();
+        let join_ref = channel.join_ref.clone();
+        if let Some(state) = self.member.join(name, &relay_config).await {
+            frames.push(self.channels.frame(
+                join_ref.as_deref(),
+                None,
+                name,
+                "presence_state",
+                &state,
+            ));
         }
         self.write(sink, frames).await
     }
 
     async fn backfill(&mut self, backfill: Backfill, sink: &mut Sink) -> Result<i64, End> {
         let session = self.session.as_mut().expect("signed in");
+        let before = self.channels.snapshot();
         let mut out = Out {
             sink,
             channels: &mut self.channels,
         };
-        match session.backfill(backfill, &mut out).await {
+        let written = session.backfill(backfill, &mut out).await;
+        if written.is_err() {
+            self.channels.restore(before);
+        }
+        match written {
             Ok(cursor) => Ok(cursor),
             Err(Failure::End(end)) => Err(end),
             Err(Failure::Api(error)) => {
