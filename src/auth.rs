@@ -380,6 +380,37 @@ mod tests {
         .unwrap()
     }
 
+    /// An Ed25519 key pair made for this test (`openssl genpkey -algorithm ed25519`).
+    const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIK8cwz68mVXNqbotrb09zFV5bxCCLi1oc2vk7opOHnV9
+-----END PRIVATE KEY-----
+";
+    const ED_PUBLIC_X: &str = "sn_P5-JNbcSFs4UVdKr3pk_KEYnCfn_dihQDpvBVaNQ";
+
+    #[test]
+    fn a_jwks_key_verifies_tokens_naming_its_kid() {
+        let set: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
+            { "kty": "OKP", "crv": "Ed25519", "x": ED_PUBLIC_X, "kid": "k1", "alg": "EdDSA" },
+        ]}))
+        .unwrap();
+        let verifier = Verifier::new(None, None, Some(&set), 0).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let claims = serde_json::json!({
+            "sub": "u1", "role": "authenticated", "exp": chrono::Utc::now().timestamp() + 60,
+        });
+        let key = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().role, Role::User);
+        // an HS256 token finds no key; a symmetric key in a JWKS is refused
+        assert!(verifier.verify(&sign(claims)).is_err());
+        let oct: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
+            { "kty": "oct", "k": "c2VjcmV0", "alg": "HS256" },
+        ]}))
+        .unwrap();
+        assert!(Verifier::new(None, None, Some(&oct), 0).is_err());
+    }
+
     #[test]
     fn supabase_roles_map_through_the_configured_claim() {
         let exp = chrono::Utc::now().timestamp() + 60;

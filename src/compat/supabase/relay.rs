@@ -159,11 +159,19 @@ impl Relayed {
                     // a 1.0.0 socket has no way to carry bytes
                     (Some(_), Vsn::V1) => None,
                     (None, _) => {
-                        let mut body = json!({ "type": "broadcast", "event": event, "payload": payload });
+                        let mut body =
+                            json!({ "type": "broadcast", "event": event, "payload": payload });
                         if let Some(meta) = meta {
                             body["meta"] = meta.clone();
                         }
-                        Some(phoenix::encode(vsn, join_ref, None, topic, "broadcast", &body))
+                        Some(phoenix::encode(
+                            vsn,
+                            join_ref,
+                            None,
+                            topic,
+                            "broadcast",
+                            &body,
+                        ))
                     }
                 }
             }
@@ -179,18 +187,25 @@ impl Relayed {
     }
 }
 
+/// The sockets of one channel on this node: member id → its queue.
+type Members = HashMap<u64, mpsc::Sender<Arc<Relayed>>>;
+
 /// This node's relay: its sockets by channel, its presence heartbeat.
 pub struct Relay {
     db: Db,
     node: Uuid,
     next_member: AtomicU64,
-    /// channel topic → member id → its queue
-    channels: RwLock<HashMap<String, HashMap<u64, mpsc::Sender<Arc<Relayed>>>>>,
+    /// channel topic → its members here
+    channels: RwLock<HashMap<String, Members>>,
 }
 
 impl Relay {
     /// Starts the node's LISTEN connection and presence heartbeat under `supervisor`.
-    pub fn start(db: Db, database: tokio_postgres::Config, supervisor: &mut Supervisor) -> Arc<Self> {
+    pub fn start(
+        db: Db,
+        database: tokio_postgres::Config,
+        supervisor: &mut Supervisor,
+    ) -> Arc<Self> {
         let relay = Arc::new(Self {
             db: db.clone(),
             node: Uuid::new_v4(),
@@ -225,7 +240,11 @@ impl Relay {
             };
             let relayed = Arc::new(relayed);
             let channels = self.channels.read().expect("poisoned");
-            for queue in channels.get(relayed.topic()).into_iter().flat_map(HashMap::values) {
+            for queue in channels
+                .get(relayed.topic())
+                .into_iter()
+                .flat_map(HashMap::values)
+            {
                 // a socket this far behind misses ephemeral messages
                 let _ = queue.try_send(relayed.clone());
             }
@@ -266,7 +285,11 @@ impl Drop for Member {
                 }
             }
         }
-        let refs: Vec<String> = self.tracked.values().filter_map(|(_, r)| r.clone()).collect();
+        let refs: Vec<String> = self
+            .tracked
+            .values()
+            .filter_map(|(_, r)| r.clone())
+            .collect();
         if !refs.is_empty() {
             let db = self.relay.db.clone();
             tokio::spawn(async move {
@@ -331,7 +354,12 @@ impl Member {
     }
 
     /// A client's `broadcast` or `presence` push on a joined channel.
-    pub async fn push(&mut self, topic: &str, config: &ChannelConfig, frame: &Incoming) -> Result<Ack, String> {
+    pub async fn push(
+        &mut self,
+        topic: &str,
+        config: &ChannelConfig,
+        frame: &Incoming,
+    ) -> Result<Ack, String> {
         let payload = &frame.payload;
         let db = &self.relay.db;
         match (frame.event.as_str(), payload["event"].as_str()) {
@@ -349,7 +377,9 @@ impl Member {
                 if let Some(meta) = payload.get("meta") {
                     note["m"] = meta.clone();
                 }
-                store::broadcast(db, &note).await.map_err(|e| e.public_message())?;
+                store::broadcast(db, &note)
+                    .await
+                    .map_err(|e| e.public_message())?;
                 Ok(if config.ack { Ack::Reply } else { Ack::Silent })
             }
             ("presence", Some("track")) => {
@@ -361,18 +391,32 @@ impl Member {
                 if meta.to_string().len() > store::MAX_PAYLOAD / 2 {
                     return Err("a tracked presence is too large".into());
                 }
-                let (key, previous) = self.tracked.get(topic).cloned().ok_or("join the channel first")?;
+                let (key, previous) = self
+                    .tracked
+                    .get(topic)
+                    .cloned()
+                    .ok_or("join the channel first")?;
                 let reference = Uuid::new_v4().simple().to_string();
-                store::track(db, topic, &key, &reference, previous.as_deref(), self.relay.node, &meta, PRESENCE_TTL.as_secs_f64())
+                let track = store::Track {
+                    topic,
+                    key: &key,
+                    reference: &reference,
+                    replaces: previous.as_deref(),
+                    meta: &meta,
+                };
+                store::track(db, self.relay.node, PRESENCE_TTL.as_secs_f64(), &track)
                     .await
                     .map_err(|e| e.public_message())?;
-                self.tracked.insert(topic.to_owned(), (key, Some(reference)));
+                self.tracked
+                    .insert(topic.to_owned(), (key, Some(reference)));
                 Ok(Ack::Reply)
             }
             ("presence", Some("untrack")) => {
                 if let Some((_, reference)) = self.tracked.get_mut(topic) {
                     if let Some(reference) = reference.take() {
-                        store::untrack(db, &[reference]).await.map_err(|e| e.public_message())?;
+                        store::untrack(db, &[reference])
+                            .await
+                            .map_err(|e| e.public_message())?;
                     }
                 }
                 Ok(Ack::Reply)

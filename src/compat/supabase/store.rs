@@ -34,18 +34,19 @@ pub async fn broadcast(db: &Db, note: &Value) -> Result<(), ApiError> {
 /// `{key: {metas: [...]}}` of rows (key, meta with phx_ref).
 const DIFF: &str = "coalesce(jsonb_object_agg(key, jsonb_build_object('metas', metas)), '{}')";
 
-/// Tracks `meta` under `key` for one channel member (`replaces`: its
-/// previous ref, which leaves), and announces the diff.
-pub async fn track(
-    db: &Db,
-    topic: &str,
-    key: &str,
-    reference: &str,
-    replaces: Option<&str>,
-    node: Uuid,
-    meta: &Value,
-    ttl_secs: f64,
-) -> Result<(), ApiError> {
+/// What one channel member tracks.
+pub struct Track<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    /// Its new `phx_ref`.
+    pub reference: &'a str,
+    /// Its previous ref, which leaves.
+    pub replaces: Option<&'a str>,
+    pub meta: &'a Value,
+}
+
+/// Tracks a member's presence on `node`'s behalf and announces the diff.
+pub async fn track(db: &Db, node: Uuid, ttl_secs: f64, track: &Track<'_>) -> Result<(), ApiError> {
     let client = db.client().await?;
     let sql = format!(
         "WITH gone AS (DELETE FROM supabase_presence WHERE ref = $6 RETURNING key, meta || jsonb_build_object('phx_ref', ref) AS m),
@@ -59,7 +60,15 @@ pub async fn track(
     client
         .execute(
             &sql,
-            &[&topic, &key, &reference, &node, meta, &replaces, &ttl_secs],
+            &[
+                &track.topic,
+                &track.key,
+                &track.reference,
+                &node,
+                track.meta,
+                &track.replaces,
+                &ttl_secs,
+            ],
         )
         .await?;
     Ok(())

@@ -2,9 +2,11 @@
 // 2.0.0, and 1.0.0's JSON) and presence (track, untrack, presence_state,
 // presence_diff) between two clients. Every broadcast and presence change
 // goes through PostgreSQL's NOTIFY, so clients on other nodes hear it alike.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { client, userToken, unique, subscribed } from '../lib.js';
+import { client, userToken, unique, subscribed, closeAll } from '../lib.js';
+
+after(closeAll);
 
 /** Resolves with the first value `register` hands to its callback that passes `pred`. */
 function next(register, pred = () => true, what = 'an event') {

@@ -1,11 +1,13 @@
 // postgres_changes with unmodified supabase-js: filters, both serializers,
 // INSERT/UPDATE/DELETE made through pgchat's API and plain SQL, RLS (a foreign
 // user receives nothing, a customer never an internal note), token refresh.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  client, userToken, unique, supportChat, send, api, sql, subscribed, collector,
+  client, userToken, unique, supportChat, send, api, sql, subscribed, collector, closeAll,
 } from '../lib.js';
+
+after(closeAll);
 
 for (const vsn of ['1.0.0', '2.0.0']) {
   test(`vsn ${vsn}: a customer receives the changes of their chat, never a note`, async () => {

@@ -1,12 +1,14 @@
 // The PostgREST subset with supabase-js' query builder: reads under RLS with
 // select/filters/order/limit/range/count/single, inserts through pgchat's send
 // service (delivered live like any message), PATCH, and PostgREST's errors.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  BASE, ANON_KEY, client, userToken, unique, supportChat, send, subscribed, collector,
+  BASE, ANON_KEY, client, userToken, unique, supportChat, send, subscribed, collector, closeAll,
 } from '../lib.js';
+
+after(closeAll);
 
 test('reads run as the caller: filters, order, limit, range, count, single; no notes for customers', async () => {
   const customer = userToken(unique('cust'));

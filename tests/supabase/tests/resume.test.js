@@ -3,11 +3,13 @@
 // server the harness owns) reconnects by itself, joins its channels again, and
 // is first given what changed while it was away — once each. A binding's
 // `since` resumes from a cursor the app kept (any node, after a restart).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  client, userToken, unique, supportChat, send, subscribed, collector,
+  client, userToken, unique, supportChat, send, subscribed, collector, closeAll,
 } from '../lib.js';
+
+after(closeAll);
 
 /** Waits until `check()` holds, polling a condition of the client (not the clock). */
 async function until(check, what) {
