@@ -9,8 +9,9 @@
 #   - Rust (rustup, stable, with rustfmt and clippy) and a C compiler (ring, aws-lc);
 #   - PostgreSQL's server binaries: the tests start their own clusters with
 #     initdb/pg_ctl (the shared one, and TLS-only ones in tests/api/tls.rs);
-#   - Chromium and Node.js with tests/browser's npm packages (tests/browser.rs) and
-#     tests/stomp's (tests/stomp.rs: the STOMP and SockJS clients);
+#   - Chromium and Node.js with tests/browser's npm packages (tests/browser.rs),
+#     tests/stomp's (tests/stomp.rs: the STOMP and SockJS clients) and
+#     tests/supabase's (tests/supabase.rs: the real Supabase clients);
 #   - s3s-fs, an S3 server that checks signatures (tests/api/attachments.rs);
 #   - nginx, the load balancer of tests/api/load_balancer.rs.
 # DATABASE_URL is left unset: the tests use a private cluster under the temp folder.
@@ -80,6 +81,8 @@ step "npm ci (tests/browser: playwright-core, no browser download)"
 (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 step "npm ci (tests/stomp: @stomp/stompjs, sockjs-client, ws)"
 (cd tests/stomp && npm ci --no-audit --no-fund)
+step "npm ci (tests/supabase: supabase-js, realtime-js, ws, pg)"
+(cd tests/supabase && npm ci --no-audit --no-fund)
 
 # --- attachment tests: an S3-compatible server ------------------------------------
 # s3s-fs verifies SigV4 signatures and the expiry of presigned URLs (moto does

@@ -1,10 +1,18 @@
-//! JWT identity: verification (HS256 by default; RS256/ES256 with a public key)
-//! and minting for development and tests.
+//! JWT identity: verification (HS256 by default; RS256/ES256 with a public key
+//! or a JWKS) and minting for development and tests.
+//!
+//! Outside issuers (Supabase Auth, an identity provider) name roles their own
+//! way (`role: "authenticated"`, `app_metadata.role: "support"`): which claim
+//! names the pgchat role and how its values map is configuration
+//! ([`RoleClaim`]), shared by every transport and adapter.
 
+use std::collections::HashMap;
 use std::fmt;
 
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::ApiError;
 
@@ -49,23 +57,94 @@ impl std::str::FromStr for Role {
     }
 }
 
-/// The claims pgchat reads. `role` defaults to `user` for outside issuers.
-#[derive(Debug, Serialize, Deserialize)]
+/// The claims pgchat mints (verification reads any claims through [`RoleClaim`]).
+#[derive(Debug, Serialize)]
 struct Claims {
     sub: String,
-    #[serde(default = "default_role")]
     role: Role,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
     exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
 }
 
-fn default_role() -> Role {
-    Role::User
+/// Which claim names the caller's pgchat role and what its values mean.
+/// The default reads `role` and knows `user`, `agent`, `admin` and Supabase's
+/// `authenticated` (a signed-in user); a token without the claim is a `user`;
+/// any other value (Supabase's `anon`, `service_role`) is refused, so a key
+/// that names no person is never taken for one.
+#[derive(Clone, Debug)]
+pub struct RoleClaim {
+    path: Vec<String>,
+    values: HashMap<String, Role>,
+}
+
+impl Default for RoleClaim {
+    fn default() -> Self {
+        Self::new("role", &[]).expect("the default role claim")
+    }
+}
+
+impl RoleClaim {
+    /// `path` is dotted (`app_metadata.role`); `extra` adds to (or overrides)
+    /// the default value map.
+    pub fn new(path: &str, extra: &[(String, Role)]) -> anyhow::Result<Self> {
+        let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+        anyhow::ensure!(
+            path.iter().all(|p| !p.is_empty()),
+            "PGCHAT_JWT_ROLE_CLAIM is a dotted claim path such as `role` or `app_metadata.role`"
+        );
+        let mut values: HashMap<String, Role> = [
+            ("user", Role::User),
+            ("agent", Role::Agent),
+            ("admin", Role::Admin),
+            ("authenticated", Role::User),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        values.extend(extra.iter().cloned());
+        Ok(Self { path, values })
+    }
+
+    /// Parses `value=role` pairs (`PGCHAT_JWT_ROLE_MAP`: `support=agent,owner=admin`).
+    pub fn parse_map(pairs: &[String]) -> anyhow::Result<Vec<(String, Role)>> {
+        pairs
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|pair| {
+                let (value, role) = pair.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("PGCHAT_JWT_ROLE_MAP: `{pair}` is not `claim value=role`")
+                })?;
+                let role = role
+                    .trim()
+                    .parse::<Role>()
+                    .map_err(|e| anyhow::anyhow!("PGCHAT_JWT_ROLE_MAP: {e}"))?;
+                Ok((value.trim().to_owned(), role))
+            })
+            .collect()
+    }
+
+    /// The role the claims name (absent: `user`), or why none.
+    fn role(&self, claims: &Value) -> Result<Role, String> {
+        let value = self
+            .path
+            .iter()
+            .try_fold(claims, |at, key| at.get(key))
+            .filter(|v| !v.is_null());
+        match value {
+            None => Ok(Role::User),
+            Some(Value::String(s)) => self
+                .values
+                .get(s)
+                .copied()
+                .ok_or_else(|| format!("role `{s}` is not mapped to a pgchat role")),
+            Some(_) => Err("the role claim is not a string".into()),
+        }
+    }
 }
 
 /// Who is calling, as proven by their token.
@@ -86,56 +165,105 @@ impl Identity {
     }
 }
 
+/// One verification key: the one algorithm it accepts, and its `kid` when it
+/// came from a JWKS (a token naming another kid is not checked against it).
+#[derive(Clone)]
+struct Key {
+    alg: Algorithm,
+    kid: Option<String>,
+    key: DecodingKey,
+}
+
 /// Verifies tokens against the configured keys; each key accepts exactly one
 /// algorithm, so an HS256 token can never be checked against an RSA public key.
 #[derive(Clone)]
 pub struct Verifier {
-    keys: Vec<(Algorithm, DecodingKey)>,
+    keys: Vec<Key>,
     leeway: u64,
+    roles: RoleClaim,
+}
+
+fn invalid(why: &str) -> ApiError {
+    ApiError::Unauthorized(format!("invalid token: {why}"))
 }
 
 impl Verifier {
     pub fn new(
         hs256_secret: Option<&str>,
         public_key_pem: Option<&[u8]>,
+        jwks: Option<&JwkSet>,
         leeway: u64,
     ) -> anyhow::Result<Self> {
         let mut keys = Vec::new();
+        let mut key = |alg, kid, key| keys.push(Key { alg, kid, key });
         if let Some(secret) = hs256_secret {
-            keys.push((
+            key(
                 Algorithm::HS256,
+                None,
                 DecodingKey::from_secret(secret.as_bytes()),
-            ));
+            );
         }
         if let Some(pem) = public_key_pem {
-            if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
-                keys.push((Algorithm::RS256, key));
-            } else if let Ok(key) = DecodingKey::from_ec_pem(pem) {
-                keys.push((Algorithm::ES256, key));
+            if let Ok(rsa) = DecodingKey::from_rsa_pem(pem) {
+                key(Algorithm::RS256, None, rsa);
+            } else if let Ok(ec) = DecodingKey::from_ec_pem(pem) {
+                key(Algorithm::ES256, None, ec);
             } else {
                 anyhow::bail!(
                     "PGCHAT_JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM form"
                 );
             }
         }
+        for jwk in jwks.map(|set| set.keys.as_slice()).unwrap_or_default() {
+            use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
+            // The key's declared algorithm, else the one its type implies
+            // (symmetric keys in a JWKS are refused: a JWKS is public).
+            let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+                (Some(KeyAlgorithm::RS256), _) => Algorithm::RS256,
+                (Some(KeyAlgorithm::ES256), _) => Algorithm::ES256,
+                (Some(KeyAlgorithm::EdDSA), _) => Algorithm::EdDSA,
+                (Some(other), _) => anyhow::bail!("JWKS key algorithm {other:?} is not supported"),
+                (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (None, AlgorithmParameters::EllipticCurve(ec))
+                    if ec.curve == EllipticCurve::P256 =>
+                {
+                    Algorithm::ES256
+                }
+                (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+                (None, _) => anyhow::bail!("a JWKS key is neither RSA, P-256 nor Ed25519"),
+            };
+            let decoding = DecodingKey::from_jwk(jwk)
+                .map_err(|e| anyhow::anyhow!("reading a JWKS key: {e}"))?;
+            key(alg, jwk.common.key_id.clone(), decoding);
+        }
         anyhow::ensure!(!keys.is_empty(), "no JWT key configured");
-        Ok(Self { keys, leeway })
+        Ok(Self {
+            keys,
+            leeway,
+            roles: RoleClaim::default(),
+        })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
-        let invalid = |why: &str| ApiError::Unauthorized(format!("invalid token: {why}"));
+    /// This verifier, reading roles with `roles` (`PGCHAT_JWT_ROLE_CLAIM`/`_MAP`).
+    pub fn with_roles(self, roles: RoleClaim) -> Self {
+        Self { roles, ..self }
+    }
+
+    /// Checks signature, algorithm and time claims; returns the claims.
+    fn decode(&self, token: &str, required: &[&str]) -> Result<Value, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed"))?;
-        let (alg, key) = self
-            .keys
-            .iter()
-            .find(|(alg, _)| *alg == header.alg)
+        let candidates = || self.keys.iter().filter(|k| k.alg == header.alg);
+        // A token naming a key id is checked against that key when we have it.
+        let key = candidates()
+            .find(|k| k.kid.is_some() && k.kid == header.kid)
+            .or_else(|| candidates().next())
             .ok_or_else(|| invalid("unsupported algorithm"))?;
-        let mut validation = Validation::new(*alg);
+        let mut validation = Validation::new(key.alg);
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
+        validation.set_required_spec_claims(required);
+        let data = jsonwebtoken::decode::<Value>(token, &key.key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => invalid("expired"),
@@ -145,21 +273,61 @@ impl Verifier {
                 _ => invalid("rejected"),
             }
         })?;
-        let claims = data.claims;
-        let sub_ok = !claims.sub.is_empty()
-            && claims.sub.chars().count() <= 200
-            && !claims.sub.chars().any(char::is_control);
+        Ok(data.claims)
+    }
+
+    /// Verifies a project key that names no person (Supabase's `apikey`, an
+    /// `anon` token): signature and expiry only.
+    pub fn verify_key(&self, token: &str) -> Result<(), ApiError> {
+        self.decode(token, &["exp"]).map(drop)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
+        let claims = self.decode(token, &["exp", "sub"])?;
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let sub = text(claims.get("sub")).ok_or_else(|| invalid("bad claims"))?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| invalid("bad claims"))?;
+        let sub_ok =
+            !sub.is_empty() && sub.chars().count() <= 200 && !sub.chars().any(char::is_control);
         if !sub_ok {
             return Err(invalid("bad subject"));
         }
+        let role = self.roles.role(&claims).map_err(|why| invalid(&why))?;
+        // Supabase keeps the display name in user_metadata.
+        let meta = claims.get("user_metadata");
+        let name = text(claims.get("name"))
+            .or_else(|| text(meta.and_then(|m| m.get("full_name"))))
+            .or_else(|| text(meta.and_then(|m| m.get("name"))));
         Ok(Identity {
-            sub: claims.sub,
-            role: claims.role,
-            name: claims.name.filter(|n| !n.trim().is_empty()),
-            email: claims.email.filter(|e| !e.trim().is_empty()),
-            exp: claims.exp,
+            sub,
+            role,
+            name: name.filter(|n| !n.trim().is_empty()),
+            email: text(claims.get("email")).filter(|e| !e.trim().is_empty()),
+            exp,
         })
     }
+}
+
+/// Reads a JWKS from a file or an `http(s)://` URL (once, at start-up).
+pub async fn load_jwks(source: &str) -> anyhow::Result<JwkSet> {
+    use anyhow::Context;
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        reqwest::Client::new()
+            .get(source)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("fetching the JWKS at {source}"))?
+            .text()
+            .await?
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("reading the JWKS {source}"))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("{source} is not a JWKS"))
 }
 
 /// Mints HS256 tokens (`pgchat token`, the development sign-in, tests).
@@ -200,7 +368,72 @@ mod tests {
     use super::*;
 
     fn verifier() -> Verifier {
-        Verifier::new(Some("secret"), None, 0).unwrap()
+        Verifier::new(Some("secret"), None, None, 0).unwrap()
+    }
+
+    fn sign(claims: Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap()
+    }
+
+    /// An Ed25519 key pair made for this test (`openssl genpkey -algorithm ed25519`).
+    const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIK8cwz68mVXNqbotrb09zFV5bxCCLi1oc2vk7opOHnV9
+-----END PRIVATE KEY-----
+";
+    const ED_PUBLIC_X: &str = "sn_P5-JNbcSFs4UVdKr3pk_KEYnCfn_dihQDpvBVaNQ";
+
+    #[test]
+    fn a_jwks_key_verifies_tokens_naming_its_kid() {
+        let set: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
+            { "kty": "OKP", "crv": "Ed25519", "x": ED_PUBLIC_X, "kid": "k1", "alg": "EdDSA" },
+        ]}))
+        .unwrap();
+        let verifier = Verifier::new(None, None, Some(&set), 0).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let claims = serde_json::json!({
+            "sub": "u1", "role": "authenticated", "exp": chrono::Utc::now().timestamp() + 60,
+        });
+        let key = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().role, Role::User);
+        // an HS256 token finds no key; a symmetric key in a JWKS is refused
+        assert!(verifier.verify(&sign(claims)).is_err());
+        let oct: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
+            { "kty": "oct", "k": "c2VjcmV0", "alg": "HS256" },
+        ]}))
+        .unwrap();
+        assert!(Verifier::new(None, None, Some(&oct), 0).is_err());
+    }
+
+    #[test]
+    fn supabase_roles_map_through_the_configured_claim() {
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let authenticated = sign(serde_json::json!({
+            "sub": "u1", "role": "authenticated", "exp": exp,
+            "app_metadata": { "desk": "support" }, "user_metadata": { "full_name": "Ann" },
+        }));
+        let who = verifier().verify(&authenticated).unwrap();
+        assert_eq!((who.role, who.name.as_deref()), (Role::User, Some("Ann")));
+
+        let map = RoleClaim::parse_map(&["support=agent".into()]).unwrap();
+        let desk = verifier().with_roles(RoleClaim::new("app_metadata.desk", &map).unwrap());
+        assert_eq!(desk.verify(&authenticated).unwrap().role, Role::Agent);
+
+        let anon = sign(serde_json::json!({ "sub": "u1", "role": "anon", "exp": exp }));
+        assert!(matches!(
+            verifier().verify(&anon),
+            Err(ApiError::Unauthorized(_))
+        ));
+        let key = sign(serde_json::json!({ "role": "anon", "exp": exp }));
+        assert!(verifier().verify_key(&key).is_ok());
+        assert!(verifier().verify(&key).is_err());
+        assert!(RoleClaim::parse_map(&["support=boss".into()]).is_err());
     }
 
     #[test]

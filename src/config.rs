@@ -65,9 +65,27 @@ pub struct AuthConfig {
     #[arg(long, env = "PGCHAT_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<PathBuf>,
 
+    /// JWKS (a file, or an `http(s)://` URL read at start-up) of an outside issuer's
+    /// public keys (RS256, ES256, EdDSA; chosen by the token's `kid`), e.g. Supabase
+    /// Auth's `/auth/v1/.well-known/jwks.json`. Like PGCHAT_JWT_PUBLIC_KEY, HS256 is
+    /// then accepted only if PGCHAT_JWT_SECRET is also set.
+    #[arg(long, env = "PGCHAT_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     #[arg(long, env = "PGCHAT_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
+
+    /// The claim naming the caller's pgchat role, as a dotted path (`role`,
+    /// `app_metadata.role`). Absent from a token: the caller is a `user`.
+    #[arg(long, env = "PGCHAT_JWT_ROLE_CLAIM", default_value = "role")]
+    pub jwt_role_claim: String,
+
+    /// Extra `claim value=role` pairs (comma-separated, e.g. `support=agent,owner=admin`)
+    /// added to the built-in `user`, `agent`, `admin` and `authenticated=user`. Other
+    /// values (Supabase's `anon`, `service_role`) are refused.
+    #[arg(long, env = "PGCHAT_JWT_ROLE_MAP", value_delimiter = ',')]
+    pub jwt_role_map: Vec<String>,
 }
 
 impl AuthConfig {
@@ -76,7 +94,7 @@ impl AuthConfig {
         if let Some(secret) = &self.jwt_secret {
             return Ok(Some(secret.clone()));
         }
-        if self.jwt_public_key.is_some() {
+        if self.jwt_public_key.is_some() || self.jwt_jwks.is_some() {
             return Ok(None);
         }
         let path = data_dir.join("jwt-secret");

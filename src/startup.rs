@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::auth::Verifier;
+use crate::auth::{RoleClaim, Verifier};
 use crate::config::{Config, DatabaseConfig};
 use crate::db::{self, Db};
 use crate::embedded::EmbeddedPostgres;
@@ -97,11 +97,21 @@ impl Application {
             }
             None => None,
         };
+        let jwks = match &config.auth.jwt_jwks {
+            Some(source) => Some(crate::auth::load_jwks(source).await?),
+            None => None,
+        };
+        let roles = RoleClaim::new(
+            &config.auth.jwt_role_claim,
+            &RoleClaim::parse_map(&config.auth.jwt_role_map)?,
+        )?;
         let verifier = Verifier::new(
             secret.as_deref(),
             public_key.as_deref(),
+            jwks.as_ref(),
             config.auth.jwt_leeway_secs,
-        )?;
+        )?
+        .with_roles(roles);
         let limits = Arc::new(Limits::new(&config.limits));
         // DATABASE_URL's TLS settings; without one (embedded cluster, tests), `database`'s sslmode.
         let tls = match &config.database.database_url {
@@ -151,6 +161,8 @@ impl Application {
         }
         let ai = Arc::new(Assistant::from_config(&config.ai).context("configuring the assistant")?);
         worker::start(db.clone(), database.clone(), ai.clone(), &mut supervisor).await?;
+        let supabase =
+            crate::compat::supabase::Node::start(db.clone(), database.clone(), &mut supervisor);
         let realtime = Arc::new(Realtime::start(
             db.clone(),
             database,
@@ -187,6 +199,7 @@ impl Application {
             limits,
             storage,
             ai,
+            supabase,
         };
         Ok(Self {
             listener,

@@ -1,4 +1,7 @@
-//! Outside protocols, each a thin adapter over the realtime session core.
+//! Outside protocols: adapters that let clients written for other systems talk
+//! to pgchat, each a thin layer over the same services and the realtime
+//! session core.
 
 pub mod sockjs;
 pub mod stomp;
+pub mod supabase;

@@ -7,8 +7,8 @@
 //! why it may struggle beats one that refuses to start.
 
 /// Connections each node holds outside its pool: the realtime listener, the
-/// desk's and the assistant's LISTEN connections.
-pub const LISTEN_CONNECTIONS: usize = 3;
+/// desk's, the assistant's and the Supabase adapter's LISTEN connections.
+pub const LISTEN_CONNECTIONS: usize = 4;
 
 /// NOTIFY queue usage from which the check warns (sends fail at 100%).
 const QUEUE_WARNING: f64 = 0.5;
@@ -102,12 +102,12 @@ mod tests {
 
     #[test]
     fn the_pools_of_every_node_must_fit_in_max_connections() {
-        // 5 × (16 + 3) = 95 ≤ 97; 6 × 19 = 114 is not.
-        assert!(settings(100, 0.0).warnings(16, 5).is_empty());
+        // 4 × (16 + 4) = 80 ≤ 97; 5 × 20 = 100 is not.
+        assert!(settings(100, 0.0).warnings(16, 4).is_empty());
         assert_eq!(
-            settings(100, 0.0).warnings(16, 6),
-            ["PostgreSQL's max_connections is 100 (97 usable after reserved connections), but 6 node(s) × \
-              (16 pooled + 3 LISTEN connections) need 114: raise max_connections, or lower PGCHAT_DB_POOL_SIZE \
+            settings(100, 0.0).warnings(16, 5),
+            ["PostgreSQL's max_connections is 100 (97 usable after reserved connections), but 5 node(s) × \
+              (16 pooled + 4 LISTEN connections) need 100: raise max_connections, or lower PGCHAT_DB_POOL_SIZE \
               or PGCHAT_EXPECTED_NODES"]
         );
     }

@@ -27,6 +27,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Verifier;
+use crate::compat::supabase;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub storage: Arc<crate::storage::Storage>,
     pub ai: Arc<crate::service::ai::Assistant>,
+    /// Supabase compatibility's node state (broadcast/presence relay, resume cursors).
+    pub supabase: crate::compat::supabase::Node,
 }
 
 impl FromRef<AppState> for RealtimeState {
@@ -80,6 +83,10 @@ pub fn router(state: AppState) -> Router {
             RealtimeState::from_ref(&state),
             &state.config.stomp,
         ))
+        .merge(supabase::router(supabase::SupabaseState::new(
+            RealtimeState::from_ref(&state),
+            &state.supabase,
+        )))
         .merge(web::router(&state.config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

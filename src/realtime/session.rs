@@ -1,6 +1,7 @@
 //! The session core: what a subscriber's session means, whatever carries it.
 //! WebSocket (`ws`), Server-Sent Events (`sse`) and long polling (`poll`) are
-//! thin adapters that drive a [`Session`]; so are the protocol adapters to come.
+//! thin adapters that drive a [`Session`]; so are the protocol adapters
+//! (`compat::supabase`: Supabase Realtime's Phoenix channels).
 //!
 //! A session owns:
 //! - the caller's identity and the token's deadline: no session starts with an
@@ -51,6 +52,8 @@ pub enum Transport {
     LongPoll,
     /// STOMP, over a WebSocket or SockJS (`compat::stomp`).
     Stomp,
+    /// Supabase Realtime's Phoenix channels (`compat::supabase`).
+    Supabase,
 }
 
 impl Transport {
@@ -60,6 +63,7 @@ impl Transport {
             Self::Sse => "sse",
             Self::LongPoll => "poll",
             Self::Stomp => "stomp",
+            Self::Supabase => "supabase",
         }
     }
 }
@@ -184,7 +188,9 @@ impl Session {
         let realtime = &state.realtime;
         let queue = match transport {
             Transport::LongPoll => POLL_QUEUE,
-            Transport::WebSocket | Transport::Sse | Transport::Stomp => realtime.config.ws_queue,
+            Transport::WebSocket | Transport::Sse | Transport::Stomp | Transport::Supabase => {
+                realtime.config.ws_queue
+            }
         };
         let (conn, rx) = realtime.hub.connect(queue);
         let gauge = realtime

@@ -143,7 +143,10 @@ pub fn test_config(data_dir: &std::path::Path, secret: &str) -> Config {
         auth: AuthConfig {
             jwt_secret: Some(secret.to_owned()),
             jwt_public_key: None,
+            jwt_jwks: None,
             jwt_leeway_secs: 30,
+            jwt_role_claim: "role".into(),
+            jwt_role_map: Vec::new(),
         },
         realtime: pgchat::config::RealtimeConfig::default(),
         stomp: pgchat::config::StompConfig::default(),
