@@ -7,8 +7,9 @@ import { join, dirname } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { BASE, unique, devToken, api } from '../node_common.mjs';
+export { BASE, unique, devToken, api };
 
-export const BASE = process.env.PGCHAT_URL || 'http://127.0.0.1:8080';
 export const ARTIFACTS = process.env.PGCHAT_ARTIFACTS ||
   join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-artifacts', 'browser');
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -23,31 +24,6 @@ export async function launch() {
       '--disable-quic', '--disable-component-update', '--disable-sync',
     ],
   });
-}
-
-/** A unique suffix, so scenarios sharing one server never see each other's users. */
-export function unique(prefix) {
-  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-export async function devToken(sub, role, name) {
-  const r = await fetch(`${BASE}/v1/dev/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub, role, name }),
-  });
-  assert.equal(r.status, 200, `dev token: ${await r.clone().text()}`);
-  return (await r.json()).token;
-}
-
-export async function api(token, method, path, body) {
-  const r = await fetch(BASE + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
 /** Fails the test on any uncaught page error or console error. */

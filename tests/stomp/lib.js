@@ -6,38 +6,14 @@ import WebSocket from 'ws';
 import SockJS from 'sockjs-client';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { BASE, unique, devToken, api } from '../node_common.mjs';
+export { BASE, unique, devToken, api };
 
 // Node 20 has no global WebSocket; stompjs's `brokerURL` needs one.
 Object.assign(globalThis, { WebSocket });
 
-export const BASE = process.env.PGCHAT_URL || 'http://127.0.0.1:8080';
 export const STOMP_URL = `${BASE.replace(/^http/, 'ws')}/ws`;
 export const SOCKJS_URL = `${BASE}/ws`;
-
-/** A unique suffix, so tests sharing one server never see each other's users. */
-export function unique(prefix) {
-  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-export async function devToken(sub, role = 'user', name = sub) {
-  const r = await fetch(`${BASE}/v1/dev/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub, role, name }),
-  });
-  assert.equal(r.status, 200, `dev token: ${await r.clone().text()}`);
-  return (await r.json()).token;
-}
-
-export async function api(token, method, path, body) {
-  const r = await fetch(BASE + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
 
 /** A customer opens a support chat and an agent claims it; plus a stranger. */
 export async function supportChat() {

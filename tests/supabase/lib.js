@@ -6,14 +6,11 @@ import { createHmac, randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { BASE, unique, api } from '../node_common.mjs';
+export { BASE, unique, api };
 
-export const BASE = process.env.PGCHAT_URL || 'http://127.0.0.1:8080';
 const SECRET = process.env.PGCHAT_JWT_SECRET;
 assert.ok(SECRET, 'PGCHAT_JWT_SECRET (the server secret) is needed to sign tokens');
-
-export function unique(prefix) {
-  return `${prefix}-${randomUUID().slice(0, 8)}`;
-}
 
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -61,17 +58,6 @@ export async function client(token, realtime = {}) {
   await supabase.realtime.setAuth(token);
   clients.push(supabase);
   return supabase;
-}
-
-/** pgchat's own REST API. */
-export async function api(token, method, path, body) {
-  const r = await fetch(BASE + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
 /** A customer's new support session (pgchat's API), claimed by `agent` when given. */
