@@ -82,7 +82,7 @@ pub async fn upgrade(
         })
 }
 
-type Sink = SplitSink<WebSocket, Message>;
+pub type Sink = SplitSink<WebSocket, Message>;
 
 /// A WebSocket sink is where the session core writes events.
 impl Outbound for Sink {
@@ -95,6 +95,17 @@ impl Outbound for Sink {
     async fn flush(&mut self) -> Result<(), ()> {
         SinkExt::flush(self).await.map_err(drop)
     }
+}
+
+/// Sends a close frame with `code` and `reason`, waiting at most
+/// `CLOSE_PATIENCE`: a peer that stopped reading may never take it. (Every
+/// WebSocket adapter closes this way.)
+pub async fn close_with(sink: &mut Sink, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.send(Message::Close(Some(frame)))).await;
 }
 
 /// Why the socket closed; `Some` closes with that code and reason.
@@ -200,13 +211,7 @@ impl WsSession {
             }
         };
         if let Some((code, reason)) = close {
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            };
-            // A peer that stopped reading may never take it: do not wait long.
-            let _ =
-                tokio::time::timeout(CLOSE_PATIENCE, sink.send(Message::Close(Some(frame)))).await;
+            close_with(&mut sink, code, reason).await;
         }
         let caller = self.caller().clone();
         drop(self.session); // leaves the hub and gives the permit back
