@@ -23,9 +23,15 @@ END $$;
 -- wrote ({"t": "messages", "c", "lo", "hi", "n"}), which the listener reads
 -- back in one set-based query (pgchat.changes). A batch of sends is one
 -- INSERT, so one notification per conversation in it, however many rows.
--- Updates also say which live event each change was ("ev": change_seq →
--- reaction | message_pinned | message_unpinned | message_deleted |
--- message_updated); a replay reads them all as the row as it is now.
+-- Updates (edits, reactions, pins, deletes: few rows at a time) also say which
+-- live event each change was ("ev": change_seq → reaction | message_pinned |
+-- message_unpinned | message_deleted | message_updated) and carry each row as
+-- the statement left it ("rows": change_seq → wire JSON) when that fits: the
+-- listener then delivers every change as it was, even when the row changed
+-- again before it could read it back (a read-back sees only the latest
+-- version), and needs no read at all. Too big, the rows (then the events) are
+-- left out and the listener reads back; a replay reads every change as the
+-- row is now.
 CREATE OR REPLACE FUNCTION pgchat.tg_messages_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
@@ -38,19 +44,40 @@ END $$;
 
 CREATE OR REPLACE FUNCTION pgchat.tg_messages_updated() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  r record;
+  rows jsonb;
+  note jsonb;
 BEGIN
-  PERFORM pg_notify('pgchat', jsonb_build_object(
-            't', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi, 'n', 0,
-            'ev', CASE WHEN r.n <= 100 THEN r.ev END)::text)
-     FROM (SELECT n.conversation_id, min(n.change_seq) AS lo, max(n.change_seq) AS hi, count(*) AS n,
-                  jsonb_object_agg(n.change_seq::text,
-                    CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
-                         WHEN n.reactions IS DISTINCT FROM o.reactions THEN 'reaction'
-                         WHEN n.pinned_at IS DISTINCT FROM o.pinned_at
-                           THEN CASE WHEN n.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
-                         ELSE 'message_updated' END) AS ev
-             FROM after_update n JOIN before_update o ON o.id = n.id
-            GROUP BY n.conversation_id ORDER BY min(n.change_seq)) r;
+  FOR r IN
+    SELECT n.conversation_id, min(n.change_seq) AS lo, max(n.change_seq) AS hi, count(*) AS n,
+           jsonb_object_agg(n.change_seq::text,
+             CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
+                  WHEN n.reactions IS DISTINCT FROM o.reactions THEN 'reaction'
+                  WHEN n.pinned_at IS DISTINCT FROM o.pinned_at
+                    THEN CASE WHEN n.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
+                  ELSE 'message_updated' END) AS ev
+      FROM after_update n JOIN before_update o ON o.id = n.id
+     GROUP BY n.conversation_id ORDER BY min(n.change_seq)
+  LOOP
+    note := jsonb_build_object('t', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi, 'n', 0);
+    rows := NULL;
+    IF r.n <= 20 THEN
+      SELECT jsonb_object_agg(m.change_seq::text,
+               pgchat.message_wire(m, d.sender_name, d.reply_preview, d.attachment_json))
+        INTO rows
+        FROM after_update m
+       CROSS JOIN LATERAL pgchat.message_decor(m.sender_id, m.conversation_id, m.reply_to, m.internal,
+                                               m.attachment_id) d
+       WHERE m.conversation_id = r.conversation_id;
+    END IF;
+    IF rows IS NOT NULL AND octet_length((note || jsonb_build_object('ev', r.ev, 'rows', rows))::text) <= 7900 THEN
+      note := note || jsonb_build_object('ev', r.ev, 'rows', rows);
+    ELSIF r.n <= 100 THEN
+      note := note || jsonb_build_object('ev', r.ev);
+    END IF;
+    PERFORM pg_notify('pgchat', note::text);
+  END LOOP;
   RETURN NULL;
 END $$;
 

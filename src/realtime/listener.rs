@@ -23,9 +23,10 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::pg_listen::{Notice, PgListen};
+use crate::realtime::announced::{Announced, Unannounced};
 use crate::realtime::frames;
 use crate::realtime::hub::{Hub, Topic};
-use crate::service::changes::{self, Change, ChangeEvent, Position, Range, Table};
+use crate::service::changes::{self, Backlog, Change, ChangeEvent, Position, Range, Table};
 
 /// The NOTIFY channel every trigger and ephemeral event uses.
 pub const CHANNEL: &str = "pgchat";
@@ -45,7 +46,8 @@ pub const APPLICATION_NAME: &str = "pgchat-listener";
 #[serde(tag = "t", rename_all = "snake_case")]
 enum Note {
     /// One statement's messages in one conversation: change_seqs `lo..=hi`
-    /// (`n` rows inserted; for updates, `ev` names each change's live event).
+    /// (`n` rows inserted; for updates, `ev` names each change's live event
+    /// and `rows` carries each row as of its change, when they fit).
     Messages {
         c: Uuid,
         lo: i64,
@@ -54,6 +56,8 @@ enum Note {
         n: u64,
         #[serde(default)]
         ev: Option<HashMap<String, ChangeEvent>>,
+        #[serde(default)]
+        rows: Option<HashMap<String, Value>>,
     },
     /// A support session changed; `users` must hear of it on their inbox.
     Session {
@@ -78,6 +82,7 @@ enum Note {
     Room {
         c: Uuid,
         cs: i64,
+        row: Option<Value>,
     },
     /// A member's own flags, for their inbox (no change_seq).
     Flags {
@@ -102,29 +107,55 @@ enum Note {
 }
 
 impl Note {
-    /// The conversation change this announces: (conversation, first and last change_seq).
-    fn range(&self) -> Option<(Uuid, i64, i64)> {
+    /// The conversation whose changes this announces.
+    fn conversation(&self) -> Option<Uuid> {
         match *self {
-            Note::Messages { c, lo, hi, .. } => Some((c, lo, hi)),
-            Note::Session { c, cs, .. } | Note::Member { c, cs, .. } | Note::Room { c, cs } => {
-                Some((c, cs, cs))
-            }
+            Note::Messages { c, .. }
+            | Note::Session { c, .. }
+            | Note::Member { c, .. }
+            | Note::Room { c, .. } => Some(c),
             _ => None,
         }
     }
-}
 
-/// What a batch of notifications asks of one conversation.
-#[derive(Default)]
-struct Pending {
-    /// The highest change_seq announced.
-    upto: i64,
-    /// The lowest change_seq of new messages announced (for inbox fan-out).
-    new_from: Option<i64>,
-    /// Ranges of new messages, for inbox fan-out.
-    inserted: Vec<(i64, i64)>,
-    /// Live events of updated messages, by change_seq.
-    events: HashMap<i64, ChangeEvent>,
+    /// Adds what this announces to its conversation's round.
+    fn announce(&self, round: &mut Announced) {
+        match self {
+            Note::Messages {
+                lo,
+                hi,
+                n,
+                ev,
+                rows,
+                ..
+            } => {
+                if *n > 0 {
+                    round.inserted(*lo, *hi, *n);
+                } else {
+                    let events = ev.clone().unwrap_or_default();
+                    round.updated(*lo, *hi, &events, rows.as_ref());
+                }
+            }
+            Note::Session { ev, cs, row, .. } => {
+                round.row_change(Table::Session, *ev, *cs, None, row.as_ref())
+            }
+            Note::Member {
+                ev,
+                cs,
+                user_id,
+                row,
+                ..
+            } => round.row_change(Table::Member, *ev, *cs, Some(user_id), row.as_ref()),
+            Note::Room { cs, row, .. } => round.row_change(
+                Table::Room,
+                ChangeEvent::RoomUpdated,
+                *cs,
+                None,
+                row.as_ref(),
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// Shared state other parts read (readiness).
@@ -141,6 +172,8 @@ pub struct Listener {
     metrics: Arc<Metrics>,
     /// conversation → (member, is staff), for inbox fan-out; dropped on member changes.
     members: HashMap<Uuid, Arc<Vec<(String, bool)>>>,
+    /// New messages not yet heard of because their row changed again first.
+    unannounced: Unannounced,
 }
 
 impl Listener {
@@ -158,6 +191,7 @@ impl Listener {
             status,
             metrics,
             members: HashMap::new(),
+            unannounced: Unannounced::default(),
         }
     }
 
@@ -181,6 +215,7 @@ impl Listener {
                     self.metrics.listener_up.set(1);
                     tracing::info!("listener connected");
                     self.members.clear();
+                    self.unannounced.clear();
                     self.catch_up().await;
                 }
                 Notice::Disconnected => {
@@ -218,6 +253,7 @@ impl Listener {
                 self.status.up.store(true, Ordering::SeqCst);
                 self.metrics.listener_up.set(1);
                 self.members.clear();
+                self.unannounced.clear();
                 self.catch_up().await;
             }
             Notice::Disconnected => {
@@ -254,31 +290,21 @@ impl Listener {
             }
         }
         // conversations in the order first announced, each with what was asked of it
-        let mut pending: Vec<(Uuid, Pending)> = Vec::new();
+        let mut pending: Vec<Announced> = Vec::new();
         let mut index: HashMap<Uuid, usize> = HashMap::new();
         for note in &notes {
-            if let Some((c, lo, hi)) = note.range() {
-                let at = *index.entry(c).or_insert_with(|| {
-                    pending.push((c, Pending::default()));
-                    pending.len() - 1
-                });
-                let p = &mut pending[at].1;
-                p.upto = p.upto.max(hi);
-                if let Note::Messages { n, ev, .. } = note {
-                    if *n > 0 {
-                        self.metrics.messages_persisted.inc_by(*n);
-                        p.new_from = Some(p.new_from.map_or(lo, |f| f.min(lo)));
-                        p.inserted.push((lo, hi));
-                    }
-                    for (cs, event) in ev.iter().flatten() {
-                        if let Ok(cs) = cs.parse() {
-                            p.events.insert(cs, *event);
-                        }
-                    }
-                }
-            } else {
+            let Some(c) = note.conversation() else {
                 self.ephemeral(note);
+                continue;
+            };
+            let at = *index.entry(c).or_insert_with(|| {
+                pending.push(Announced::new(c));
+                pending.len() - 1
+            });
+            if let Note::Messages { n, .. } = note {
+                self.metrics.messages_persisted.inc_by(*n);
             }
+            note.announce(&mut pending[at]);
         }
         if !pending.is_empty() {
             if let Err(error) = self.conversations(pending).await {
@@ -334,60 +360,99 @@ impl Listener {
         }
     }
 
-    /// Reads what the batch announced, for every conversation someone
-    /// listens to (its topic, or a member's inbox), in one query; dispatches
-    /// each conversation's changes above what its topic has seen.
-    async fn conversations(&mut self, pending: Vec<(Uuid, Pending)>) -> anyhow::Result<()> {
+    /// Delivers what the batch announced, for every conversation someone
+    /// listens to (its topic, or a member's inbox): the rows that came with
+    /// their notifications, and what came without them (new messages, big
+    /// rows, a gap) read back from the tables for all conversations in one
+    /// query. Each topic gets the changes above what it has seen, in order.
+    async fn conversations(&mut self, pending: Vec<Announced>) -> anyhow::Result<()> {
         let inbox = self.hub.any_inbox();
+        let mut rounds = Vec::new();
         let mut ranges = Vec::new();
-        let mut seen = HashMap::new();
-        for (c, p) in &pending {
-            let cursor = self.hub.dispatched(*c);
-            let topic_after = match cursor {
-                Some(Some(last)) if last >= p.upto => None,
+        for round in pending {
+            let c = round.conversation();
+            let topic_after = match self.hub.dispatched(c) {
+                Some(Some(last)) if last >= round.upto => None,
                 Some(Some(last)) => Some(last),
                 // watched, nothing dispatched yet: from this batch's first change
-                Some(None) => Some(p.new_from.unwrap_or(p.upto) - 1),
+                Some(None) => Some(round.from - 1),
                 None => None,
             };
-            let inbox_after = p.new_from.filter(|_| inbox).map(|lo| lo - 1);
-            let after = match (topic_after, inbox_after) {
-                (None, None) => continue,
-                (a, b) => a.into_iter().chain(b).min().expect("one is set"),
+            let for_inbox = inbox && (round.has_new() || self.unannounced.has(c));
+            if topic_after.is_none() && !for_inbox {
+                continue;
+            }
+            if round.needs_read(topic_after) {
+                let inbox_after = for_inbox.then_some(round.from - 1);
+                let after = topic_after
+                    .into_iter()
+                    .chain(inbox_after)
+                    .min()
+                    .expect("one is set");
+                ranges.push(Range {
+                    conversation_id: c,
+                    after,
+                    upto: round.upto,
+                    origin: topic_after.unwrap_or(after),
+                });
+            }
+            rounds.push((round, topic_after));
+        }
+        let mut fetched: HashMap<Uuid, Backlog> = if ranges.is_empty() {
+            HashMap::new()
+        } else {
+            changes::fetch(&self.db, &ranges)
+                .await
+                .context("reading announced changes")?
+                .into_iter()
+                .collect()
+        };
+        let read: std::collections::HashSet<Uuid> =
+            ranges.iter().map(|r| r.conversation_id).collect();
+        for (round, topic_after) in rounds {
+            let c = round.conversation();
+            let upto = round.upto;
+            let (changes, through, more) = match fetched.remove(&c) {
+                Some(backlog) => {
+                    let more = backlog.more.then(|| {
+                        let last = backlog
+                            .changes
+                            .last()
+                            .map_or(round.from - 1, |ch| ch.change_seq);
+                        (last, backlog.snapshot_seq)
+                    });
+                    let through = more.map_or(backlog.snapshot_seq, |(last, _)| last);
+                    (backlog.changes, through, more)
+                }
+                // gone (deleted) since: nothing to deliver
+                None if read.contains(&c) => continue,
+                None => (Vec::new(), upto, None),
             };
-            seen.insert(*c, topic_after);
-            ranges.push(Range {
-                conversation_id: *c,
-                after,
-                upto: p.upto,
-                origin: topic_after.unwrap_or(after),
-            });
-        }
-        if ranges.is_empty() {
-            return Ok(());
-        }
-        let fetched = changes::fetch(&self.db, &ranges)
-            .await
-            .context("reading announced changes")?;
-        let pending: HashMap<Uuid, Pending> = pending.into_iter().collect();
-        for (c, backlog) in fetched {
-            let p = &pending[&c];
-            let topic_after = seen[&c];
+            let deliveries = round.merge(changes, through, &mut self.unannounced);
             if let Some(last) = topic_after {
-                let live = backlog.changes.iter().filter(|ch| ch.change_seq > last);
-                self.deliver(c, live, &p.events).await;
-                if backlog.more {
-                    let at = Position {
-                        origin: last,
-                        after: backlog.changes.last().map_or(last, |ch| ch.change_seq),
-                        upto: Some(backlog.snapshot_seq),
-                    };
-                    self.refill(c, at).await?;
-                } else {
-                    self.hub.advance(c, backlog.snapshot_seq);
+                let live = deliveries
+                    .iter()
+                    .map(|d| &d.change)
+                    .filter(|ch| ch.change_seq > last);
+                self.deliver(c, live).await;
+                match more {
+                    Some((after, snapshot)) => {
+                        let at = Position {
+                            origin: last,
+                            after,
+                            upto: Some(snapshot),
+                        };
+                        self.refill(c, at).await?;
+                    }
+                    None => self.hub.advance(c, through),
                 }
             }
-            self.inbox_messages(c, &backlog.changes, &p.inserted).await;
+            let fresh: Vec<&Change> = deliveries
+                .iter()
+                .filter(|d| d.fresh)
+                .map(|d| &d.change)
+                .collect();
+            self.inbox_messages(c, &fresh).await;
         }
         Ok(())
     }
@@ -395,26 +460,15 @@ impl Listener {
     /// Dispatches changes of a conversation in order; after one that may
     /// revoke access (a member left or was banned, a session was reassigned),
     /// re-checks the topic's subscribers before anything later goes out.
-    async fn deliver<'a>(
-        &self,
-        c: Uuid,
-        changes: impl Iterator<Item = &'a Change>,
-        events: &HashMap<i64, ChangeEvent>,
-    ) {
+    async fn deliver<'a>(&self, c: Uuid, changes: impl Iterator<Item = &'a Change>) {
         let topic = Topic::Conversation(c);
         for change in changes {
-            let mut change = change.clone();
-            if change.event != ChangeEvent::MessageNew {
-                if let Some(event) = events.get(&change.change_seq) {
-                    change.event = *event;
-                }
-            }
             if change.event == ChangeEvent::MessageNew {
                 if let Some(age) = commit_age(&change.row) {
                     self.metrics.dispatch_latency.observe(age);
                 }
             }
-            self.hub.dispatch(frames::change(&change, &topic));
+            self.hub.dispatch(frames::change(change, &topic));
             self.hub.advance(c, change.change_seq);
             if change.event.may_revoke() {
                 self.revalidate(c).await;
@@ -423,19 +477,7 @@ impl Listener {
     }
 
     /// New messages to the inbox of every member who listens there.
-    async fn inbox_messages(&mut self, c: Uuid, changes: &[Change], inserted: &[(i64, i64)]) {
-        let fresh: Vec<Change> = changes
-            .iter()
-            .filter(|ch| ch.table == Table::Message)
-            .filter(|ch| {
-                let seq = ch.row["seq"].as_i64().unwrap_or(0);
-                inserted.iter().any(|(lo, hi)| (*lo..=*hi).contains(&seq))
-            })
-            .map(|ch| Change {
-                event: ChangeEvent::MessageNew,
-                ..ch.clone()
-            })
-            .collect();
+    async fn inbox_messages(&mut self, c: Uuid, fresh: &[&Change]) {
         if fresh.is_empty() || !self.hub.any_inbox() {
             return;
         }
@@ -705,8 +747,7 @@ impl Listener {
     async fn refill(&self, c: Uuid, mut at: Position) -> Result<(), ApiError> {
         loop {
             let backlog = changes::refill(&self.db, c, at).await?;
-            self.deliver(c, backlog.changes.iter(), &HashMap::new())
-                .await;
+            self.deliver(c, backlog.changes.iter()).await;
             if !backlog.more {
                 // Numbers taken by changes that left no row (a send that
                 // failed after its batch reserved numbers, say) are passed too.

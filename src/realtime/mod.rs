@@ -4,6 +4,7 @@
 //! from the database. Nothing here imports `http`: the transports take
 //! `RealtimeState`, a sub-state of the application's.
 
+pub mod announced;
 pub mod frames;
 pub mod hub;
 pub mod listener;

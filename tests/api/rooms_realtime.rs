@@ -180,6 +180,86 @@ async fn edits_deletes_reactions_pins_members_and_settings_arrive_live_and_on_re
     );
 }
 
+/// Changes committed together reach the listener together, and by the time it
+/// could read them back each row shows only its latest version (one message
+/// row at its unpin, one member row at its removal). Every change is still
+/// delivered, in order, as it was: the message's first appearance (its state
+/// after the edit) is `message_new`, also on a member's inbox.
+#[tokio::test]
+async fn changes_committed_together_arrive_one_by_one_as_they_were() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    user(&app, "carol").await;
+    let lobby = room_of(&app, &alice, "public", "Lobby").await;
+    join(&app, &bob, &lobby).await;
+    let conversation: uuid::Uuid = as_id(&lobby["id"]).parse().unwrap();
+    let mut live = Ws::connect(app.port, &alice).await;
+    live.subscribe(&format!("conversation:{conversation}"), None)
+        .await;
+    let mut inbox = Ws::connect(app.port, &bob).await;
+    inbox.subscribe("inbox", None).await;
+
+    let mut client = pgchat::db::connect(&app.db_config).await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    let id: uuid::Uuid = tx
+        .query_one(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+             VALUES ($1, 'bob', 'user', 'draft') RETURNING id",
+            &[&conversation],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    for sql in [
+        "UPDATE chat_messages SET body = 'final', edited_at = now() WHERE id = $1",
+        "UPDATE chat_messages SET pinned_at = now(), pinned_by = 'alice' WHERE id = $1",
+        "UPDATE chat_messages SET pinned_at = NULL, pinned_by = NULL WHERE id = $1",
+    ] {
+        tx.execute(sql, &[&id]).await.unwrap();
+    }
+    for sql in [
+        "INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, 'carol')",
+        "UPDATE conversation_members SET role = 'moderator' WHERE conversation_id = $1 AND user_id = 'carol'",
+        "UPDATE conversation_members SET left_at = now() WHERE conversation_id = $1 AND user_id = 'carol'",
+    ] {
+        tx.execute(sql, &[&conversation]).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut events = Vec::new();
+    while events.len() < 6 {
+        events.push(live.event().await);
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message_new",
+            "message_pinned",
+            "message_unpinned",
+            "member_joined",
+            "member_updated",
+            "member_left"
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(events[0]["message"]["body"], "final");
+    assert!(events[0]["message"]["pinned_at"].is_null());
+    assert_eq!(events[1]["message"]["pinned_by"], "alice");
+    assert!(events[2]["message"]["pinned_at"].is_null());
+    assert_eq!(events[3]["member"]["role"], "member");
+    assert_eq!(events[4]["member"]["role"], "moderator");
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["change_seq"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    let new = inbox.event_of("message_new").await;
+    assert_eq!(new["message"]["body"], "final");
+}
+
 #[tokio::test]
 async fn a_removed_member_is_told_on_their_inbox_and_loses_the_room() {
     let app = spawn_app().await;
