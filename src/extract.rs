@@ -39,10 +39,26 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Que
             .filter(|(key, _)| key != "token")
             .collect();
         let rest = serde_urlencoded::to_string(&rest).map_err(|e| invalid(&e))?;
-        serde_urlencoded::from_str(&rest)
+        let pairs = form_urlencoded::parse(rest.as_bytes());
+        serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
             .map(Query)
-            .map_err(|e| invalid(&e))
+            .map_err(|e| field_error(e, "invalid_query"))
     }
+}
+
+/// A field that did not parse, with the code its field has on every
+/// transport (`invalid_limit`, `invalid_since`) or `fallback`.
+pub fn field_error<E: std::fmt::Display>(
+    error: serde_path_to_error::Error<E>,
+    fallback: &'static str,
+) -> ApiError {
+    let field = error.path().iter().next_back().map(|s| s.to_string());
+    let code = crate::domain::invalid_field_code(field.as_deref().unwrap_or(""), fallback);
+    let message = match code {
+        "invalid_query" => format!("invalid query: {}", error.inner()),
+        _ => error.inner().to_string(),
+    };
+    ApiError::bad_request(code, message)
 }
 
 impl From<JsonRejection> for ApiError {

@@ -19,6 +19,8 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
+    pub const ALL: &'static [&'static str] = &["online", "away", "busy", "offline"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Online => "online",
@@ -36,6 +38,8 @@ impl AgentStatus {
 pub struct PresenceStatus(AgentStatus);
 
 impl PresenceStatus {
+    pub const ALL: &'static [&'static str] = &["online", "away", "busy"];
+
     pub fn as_str(self) -> &'static str {
         self.0.as_str()
     }
@@ -190,6 +194,20 @@ pub fn render(template: &str, values: &[(&str, Option<&str>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_lists_are_the_types_values() {
+        for text in AgentStatus::ALL {
+            let status: AgentStatus = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(status.as_str(), *text);
+            let presence = serde_json::from_value::<PresenceStatus>(serde_json::json!(text));
+            assert_eq!(
+                presence.is_ok(),
+                PresenceStatus::ALL.contains(text),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn capacity_is_bounded() {

@@ -126,6 +126,9 @@ macro_rules! word_enum {
         pub enum $name { $($(#[$attr])* $variant),+ }
 
         impl $name {
+            /// Every value, in declaration order (the web clients' lists: `web_lists`).
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
             }
@@ -146,7 +149,7 @@ macro_rules! word_enum {
 word_enum!(
     /// What a support session is about.
     #[derive(Default)]
-    Category { Payment => "payment", Shipping => "shipping", Account => "account", Returns => "returns", Technical => "technical", #[default] Other => "other" }
+    Category { #[default] Other => "other", Payment => "payment", Shipping => "shipping", Account => "account", Returns => "returns", Technical => "technical" }
 );
 word_enum!(
     /// How urgent a support session is; the queue drains urgent first.
@@ -163,26 +166,99 @@ word_enum!(
     MessageKind { #[default] Text => "text", Image => "image", File => "file", Audio => "audio", Video => "video" }
 );
 
+/// The word lists the web clients show, by the name they import them as
+/// (`/client/vocabulary.js`, generated from these types): the one definition.
+pub fn web_lists() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("CATEGORIES", Category::ALL),
+        ("PRIORITIES", Priority::ALL),
+        ("SESSION_STATUSES", SessionStatus::ALL),
+        ("MESSAGE_KINDS", MessageKind::ALL),
+        ("ROOM_TYPES", RoomType::ALL),
+        ("MEMBER_ROLES", MemberRole::ALL),
+        ("AGENT_STATUSES", desk::AgentStatus::ALL),
+        ("PRESENCE_STATUSES", desk::PresenceStatus::ALL),
+    ]
+}
+
 /// A page size: 1 to 100, default 50.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
 pub struct Limit(i64);
 
 impl Limit {
     pub const DEFAULT: i64 = 50;
     pub const MAX: i64 = 100;
 
-    pub fn parse(value: Option<i64>) -> Result<Self, String> {
-        match value.unwrap_or(Self::DEFAULT) {
-            n @ 1..=Self::MAX => Ok(Self(n)),
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self(Self::DEFAULT)
+    }
+}
+
+impl TryFrom<i64> for Limit {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, Self::Error> {
+        match n {
+            1..=Self::MAX => Ok(Self(n)),
             n => Err(format!(
                 "limit must be between 1 and {}, got {n}",
                 Self::MAX
             )),
         }
     }
+}
+
+/// A position in a conversation's changes to resume after (`since`, a
+/// `change_seq`): 0 or more, on every transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Since(i64);
+
+impl Since {
+    /// A cursor the server handed out (never negative).
+    pub fn cursor(change_seq: i64) -> Self {
+        Self(change_seq.max(0))
+    }
 
     pub fn get(self) -> i64 {
         self.0
+    }
+}
+
+impl TryFrom<i64> for Since {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, Self::Error> {
+        if n < 0 {
+            return Err(format!("since is a change_seq, 0 or more; got {n}"));
+        }
+        Ok(Self(n))
+    }
+}
+
+impl std::str::FromStr for Since {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let n: i64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("since is a change_seq, 0 or more; got `{text}`"))?;
+        Self::try_from(n)
+    }
+}
+
+/// The error code of a request field that did not parse: the fields every
+/// transport shares keep their own code, the rest are `fallback`.
+pub fn invalid_field_code(field: &str, fallback: &'static str) -> &'static str {
+    match field {
+        "limit" => "invalid_limit",
+        "since" => "invalid_since",
+        _ => fallback,
     }
 }
 
@@ -454,10 +530,13 @@ mod tests {
 
     #[test]
     fn limits_and_ratings_are_bounded() {
-        assert_eq!(Limit::parse(None).unwrap().get(), 50);
-        assert_eq!(Limit::parse(Some(100)).unwrap().get(), 100);
-        assert!(Limit::parse(Some(0)).is_err());
-        assert!(Limit::parse(Some(101)).is_err());
+        assert_eq!(Limit::default().get(), 50);
+        assert_eq!(Limit::try_from(100).unwrap().get(), 100);
+        assert!(Limit::try_from(0).is_err());
+        assert!(Limit::try_from(101).is_err());
+        assert_eq!("7".parse::<Since>().unwrap().get(), 7);
+        assert!("-1".parse::<Since>().is_err());
+        assert!(Since::try_from(-1).is_err());
         assert!(Rating::try_from(0).is_err());
         assert!(Rating::try_from(6).is_err());
         assert_eq!(Rating::try_from(5).unwrap().value(), 5);

@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
 struct ListQuery {
     kind: Option<ConversationKind>,
     archived: Option<bool>,
-    limit: Option<i64>,
+    #[serde(default)]
+    limit: Limit,
     cursor: Option<String>,
 }
 
@@ -41,7 +42,7 @@ async fn list(
     Caller(caller): Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let limit = query.limit;
     let cursor = query.cursor.as_deref().map(ListCursor::parse).transpose()?;
     let filter = ListFilter {
         kind: query.kind,

@@ -87,7 +87,8 @@ async fn receipts(
 struct SearchParams {
     q: SearchQuery,
     conversation_id: Option<Uuid>,
-    limit: Option<i64>,
+    #[serde(default)]
+    limit: Limit,
 }
 
 async fn search(
@@ -95,7 +96,7 @@ async fn search(
     Caller(caller): Caller,
     Query(query): Query<SearchParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let limit = query.limit;
     let scope = Scope {
         conversation_id: query.conversation_id,
     };

@@ -53,7 +53,8 @@ impl From<MessageInput> for NewMessage {
 struct PageQuery {
     before: Option<i64>,
     after: Option<i64>,
-    limit: Option<i64>,
+    #[serde(default)]
+    limit: Limit,
 }
 
 async fn list(
@@ -62,7 +63,7 @@ async fn list(
     Path(id): Path<Uuid>,
     Query(query): Query<PageQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let limit = query.limit;
     let page = match (query.before, query.after) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(

@@ -75,7 +75,8 @@ struct DiscoverQuery {
     #[serde(rename = "type")]
     kind: Option<RoomType>,
     q: Option<String>,
-    limit: Option<i64>,
+    #[serde(default)]
+    limit: Limit,
     cursor: Option<String>,
 }
 
@@ -84,7 +85,7 @@ async fn discover(
     Caller(caller): Caller,
     Query(query): Query<DiscoverQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let limit = query.limit;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > 100 || q.contains('\0')) {

@@ -71,7 +71,8 @@ struct ListQuery {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     sla_breached: Option<bool>,
-    limit: Option<i64>,
+    #[serde(default)]
+    limit: Limit,
     cursor: Option<String>,
 }
 
@@ -80,7 +81,7 @@ async fn list(
     Caller(caller): Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = Limit::parse(query.limit).map_err(|e| ApiError::bad_request("invalid_limit", e))?;
+    let limit = query.limit;
     let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
     let filter = SessionFilter {
         status: query.status,

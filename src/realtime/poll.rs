@@ -15,6 +15,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::domain::Since;
 use crate::error::ApiError;
 use crate::extract::{Caller, Path, Query};
 use crate::realtime::hub::Topic;
@@ -28,7 +29,7 @@ const MAX_TIMEOUT_MS: u64 = 60_000;
 #[serde(deny_unknown_fields)]
 pub struct PollQuery {
     #[serde(default)]
-    since: i64,
+    since: Since,
     timeout_ms: Option<u64>,
 }
 
@@ -39,12 +40,6 @@ pub async fn poll(
     Path(conversation): Path<Uuid>,
     Query(query): Query<PollQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if query.since < 0 {
-        return Err(ApiError::bad_request(
-            "invalid_since",
-            "since must not be negative",
-        ));
-    }
     let timeout = Duration::from_millis(
         query
             .timeout_ms
@@ -52,10 +47,11 @@ pub async fn poll(
             .min(MAX_TIMEOUT_MS),
     );
     let mut session = Session::open(&state, caller, peer.ip(), Transport::LongPoll)?;
-    session.watch(Topic::Conversation(conversation), query.since);
-    let first = session.read_chunk(conversation, query.since).await?;
+    let since = query.since.get();
+    session.watch(Topic::Conversation(conversation), since);
+    let first = session.read_chunk(conversation, since).await?;
     let chunk = if first.events.is_empty() {
-        wait(&mut session, conversation, query.since, timeout, first).await?
+        wait(&mut session, conversation, since, timeout, first).await?
     } else {
         first
     };

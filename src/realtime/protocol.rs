@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::domain::desk::PresenceStatus;
-use crate::domain::{MessageBody, MessageKind};
+use crate::domain::{MessageBody, MessageKind, Since};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -16,7 +16,7 @@ pub enum Command {
     Subscribe {
         topic: String,
         #[serde(default)]
-        since: Option<i64>,
+        since: Option<Since>,
     },
     Unsubscribe {
         topic: String,
@@ -123,10 +123,27 @@ pub fn parse(text: &str) -> Request {
             "unknown_type",
             format!("unknown frame type `{t}`"),
         )),
-        Some(_) => serde_json::from_value(value)
-            .map_err(|e| ApiError::bad_request("invalid_frame", e.to_string())),
+        Some(_) => shared_fields(object).and_then(|()| {
+            serde_json::from_value(value)
+                .map_err(|e| ApiError::bad_request("invalid_frame", e.to_string()))
+        }),
     };
     Request { reference, command }
+}
+
+/// The fields a frame shares with the query strings of the other transports
+/// are checked by their own type first, so a bad one has the same code
+/// everywhere (`invalid_since`), not `invalid_frame`.
+fn shared_fields(object: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(since) = object.get("since").filter(|v| !v.is_null()) {
+        Since::deserialize(since).map_err(|e| {
+            ApiError::bad_request(
+                crate::domain::invalid_field_code("since", "invalid_frame"),
+                e.to_string(),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `{"type": "ack", "ref", ...fields}`
@@ -160,8 +177,10 @@ mod tests {
         assert_eq!(r.reference, json!("a1"));
         assert!(matches!(
             r.command,
-            Ok(Command::Subscribe { since: Some(5), .. })
+            Ok(Command::Subscribe { since: Some(s), .. }) if s.get() == 5
         ));
+        let negative = parse(r#"{"type":"subscribe","topic":"inbox","since":-1}"#);
+        assert_eq!(negative.command.unwrap_err().code(), "invalid_since");
         assert!(matches!(
             parse(r#"{"type":"ping"}"#).command,
             Ok(Command::Ping {})

@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::auth::Identity;
+use crate::domain::Since;
 use crate::error::ApiError;
 use crate::limits::Permit;
 use crate::realtime::frames;
@@ -255,14 +256,8 @@ impl Session {
     pub async fn subscribe(
         &mut self,
         topic: Topic,
-        since: Option<i64>,
+        since: Option<Since>,
     ) -> Result<Backfill, ApiError> {
-        if since.is_some_and(|s| s < 0) {
-            return Err(ApiError::bad_request(
-                "invalid_since",
-                "since must not be negative",
-            ));
-        }
         if self.cursors.remove(&topic).is_some() {
             self.state.realtime.hub.unsubscribe(self.conn.id, &topic);
         }
@@ -271,7 +266,7 @@ impl Session {
             .realtime
             .hub
             .subscribe(&self.conn, &self.caller, topic.clone());
-        let started = self.start_backfill(&topic, since).await;
+        let started = self.start_backfill(&topic, since.map(Since::get)).await;
         if started.is_err() {
             self.state.realtime.hub.unsubscribe(self.conn.id, &topic);
         }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::domain::Since;
 use crate::error::ApiError;
 use crate::extract::{Caller, Query};
 use crate::realtime::hub::{Event, Topic};
@@ -43,7 +44,7 @@ const LAST_EVENT_PATIENCE: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     topic: String,
-    since: Option<i64>,
+    since: Option<Since>,
 }
 
 pub async fn stream(
@@ -59,13 +60,13 @@ pub async fn stream(
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::parse::<i64>);
+        .map(str::parse::<Since>);
     let since = match last_event_id {
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => {
             return Err(ApiError::bad_request(
                 "invalid_last_event_id",
-                "Last-Event-ID is a change_seq",
+                "Last-Event-ID is a change_seq, 0 or more",
             ))
         }
         None => query.since,

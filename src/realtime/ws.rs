@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::Identity;
+use crate::domain::Since;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::realtime::hub::{Event, Topic};
@@ -402,7 +403,7 @@ impl WsSession {
     async fn subscribe(
         &mut self,
         name: &str,
-        since: Option<i64>,
+        since: Option<Since>,
         sink: &mut Sink,
     ) -> Result<Value, Failure> {
         let topic = Topic::parse(name, self.caller()).ok_or_else(|| {

@@ -14,7 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::chat_helpers::{room_of, user};
-use crate::helpers::{as_id, assert_client_error, metric_at, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{
+    as_id, assert_client_error, assert_error, metric_at, spawn_app_with, wait_for, TestApp,
+};
 use crate::routes;
 use crate::ws_client::{Node, Ws};
 
@@ -692,4 +694,61 @@ async fn slow_or_silent_connections_are_closed_but_long_requests_and_sockets_are
         .unwrap();
     assert!(chunk.is_some(), "the event stream is open");
     still_up(&app).await;
+}
+
+/// A cursor or a page size is parsed once, by its type, whatever carries it:
+/// a negative `since` is `invalid_since` on the socket, over SSE (query or
+/// `Last-Event-ID`) and long polling alike, and a page size out of range is
+/// `invalid_limit` on every list.
+#[tokio::test]
+async fn a_bad_cursor_or_page_size_gets_the_same_error_on_every_transport() {
+    let app = spawn_app_with(|_| {}).await;
+    let alice = user(&app, "alice").await;
+    let room = room_of(&app, &alice, "public", "Lobby").await;
+    let id = as_id(&room["id"]);
+
+    let mut ws = Ws::connect(app.port, &alice).await;
+    let answer = ws
+        .request(json!({ "type": "subscribe", "topic": format!("conversation:{id}"), "since": -1 }))
+        .await;
+    assert_eq!(answer["code"], "invalid_since", "{answer}");
+
+    for path in [
+        format!("/v1/events?topic=conversation:{id}&since=-1"),
+        format!("/v1/conversations/{id}/poll?since=-1&timeout_ms=0"),
+    ] {
+        assert_error(
+            &app.get(&alice, &path).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_since",
+        );
+    }
+    let response = app
+        .call(
+            app.http
+                .get(app.url(&format!("/v1/events?topic=conversation:{id}")))
+                .bearer_auth(&alice)
+                .header("Last-Event-ID", "-1"),
+        )
+        .await;
+    assert_error(&response, StatusCode::BAD_REQUEST, "invalid_last_event_id");
+
+    for path in [
+        "/v1/conversations?limit=0".to_owned(),
+        format!("/v1/conversations/{id}/messages?limit=101"),
+        "/v1/rooms?limit=-5".to_owned(),
+        "/v1/search?q=hello&limit=1000".to_owned(),
+    ] {
+        assert_error(
+            &app.get(&alice, &path).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+        );
+    }
+    // a page size that is no number is still the page size's error; any
+    // other field that does not parse is `invalid_query`
+    let response = app.get(&alice, "/v1/conversations?limit=abc").await;
+    assert_error(&response, StatusCode::BAD_REQUEST, "invalid_limit");
+    let response = app.get(&alice, "/v1/conversations?bogus=1").await;
+    assert_error(&response, StatusCode::BAD_REQUEST, "invalid_query");
 }

@@ -4,7 +4,7 @@
 // agent's status, a stats header, and a chime + notification for new chats.
 // Endpoints that are not deployed yet (404 "route not found") hide their controls.
 import { ATTACHMENT_TYPES, PgChat, PgChatError } from '/client/pgchat.js';
-import { h, icon, MessageList, Receipts, ago, fmtTime, initials, chime, CATEGORIES, PRIORITIES, label, attachmentError } from '/client/ui.js';
+import { h, icon, MessageList, Receipts, ago, fmtTime, initials, chime, CATEGORIES, PRIORITIES, PRESENCE_STATUSES, label, attachmentError } from '/client/ui.js';
 import { signIn, signOut } from '/assets/signin.js';
 
 const KEY = 'pgchat:desk:token';
@@ -42,7 +42,7 @@ const state = {
 const connPill = h('span', { class: 'pill conn', role: 'status' }, 'Connecting…');
 const statsBar = h('div', { class: 'stats', 'aria-label': 'Queue statistics' });
 const statusSelect = h('select', { id: 'agent-status', class: 'status-select', 'aria-label': 'My status', onchange: () => setStatus(statusSelect.value) },
-  ['online', 'away', 'busy'].map((s) => h('option', { value: s }, label(s))));
+  PRESENCE_STATUSES.map((s) => h('option', { value: s }, label(s))));
 const soundButton = h('button', { class: 'btn ghost', type: 'button', 'aria-pressed': String(state.sound), onclick: toggleSound }, state.sound ? 'Sound on' : 'Sound off');
 const notifyButton = h('button', { class: 'btn ghost', type: 'button', onclick: askNotifications }, icon('bell', 16), ' Notifications');
 const topbar = h('header', { class: 'topbar' },

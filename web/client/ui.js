@@ -520,8 +520,8 @@ export function chime() {
   }
 }
 
-export const CATEGORIES = ['other', 'payment', 'shipping', 'account', 'returns', 'technical'];
-export const PRIORITIES = ['low', 'medium', 'high', 'urgent'];
+// The server's own lists (generated from its types), not a copy.
+export { CATEGORIES, PRIORITIES, AGENT_STATUSES, PRESENCE_STATUSES } from './vocabulary.js';
 
 export function label(word) {
   return word ? word[0].toUpperCase() + word.slice(1) : '';

@@ -29,6 +29,7 @@ use crate::compat::stomp::destinations::{self, Action, Feed, Subscription};
 use crate::compat::stomp::frame::{self, Decoder, Frame, FrameError, Item, Limits, Version};
 use crate::compat::stomp::profile::{self, SendBody};
 use crate::compat::stomp::StompState;
+use crate::domain::Since;
 use crate::error::ApiError;
 use crate::realtime::hub::{Event, Topic};
 use crate::realtime::session::{End, Failure, Outbound, Session, Transport};
@@ -514,9 +515,8 @@ impl Stomp {
         let since = match frame.header("x-since") {
             None => None,
             Some(text) => Some(
-                text.trim()
-                    .parse::<i64>()
-                    .map_err(|_| Stop::bad("invalid_since", "x-since is a change_seq", receipt))?,
+                text.parse::<Since>()
+                    .map_err(|e| Stop::bad("invalid_since", format!("x-since: {e}"), receipt))?,
             ),
         };
         let target = destinations::subscription(destination)
@@ -556,7 +556,9 @@ impl Stomp {
             self.start(topic, since, id).await
         } else {
             match (since, topic.conversation()) {
-                (Some(since), Some(conversation)) => self.replay(conversation, since, id).await,
+                (Some(since), Some(conversation)) => {
+                    self.replay(conversation, since.get(), id).await
+                }
                 _ => Ok(()),
             }
         };
@@ -568,7 +570,7 @@ impl Stomp {
     }
 
     /// A topic new to the core: register, backfill from `since`, go live.
-    async fn start(&mut self, topic: Topic, since: Option<i64>, id: &str) -> Result<(), Failure> {
+    async fn start(&mut self, topic: Topic, since: Option<Since>, id: &str) -> Result<(), Failure> {
         let backfill = self.session.subscribe(topic, since).await?;
         let mut out = Deliver {
             subs: &self.subs,

@@ -19,8 +19,11 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use serde::Deserialize;
+
 use crate::auth::Identity;
 use crate::compat::supabase::schema::{Filter, Op, Table};
+use crate::domain::Since;
 use crate::realtime::hub::Topic;
 
 /// INSERT, UPDATE or DELETE.
@@ -101,11 +104,7 @@ impl Binding {
         };
         let since = match &spec["since"] {
             Value::Null => None,
-            v => Some(
-                v.as_i64()
-                    .filter(|s| *s >= 0)
-                    .ok_or("since is a change_seq (≥ 0)")?,
-            ),
+            v => Some(Since::deserialize(v).map_err(|e| e.to_string())?.get()),
         };
         let sources = sources(table, filter.as_ref(), caller)?;
         let mut reply = json!({

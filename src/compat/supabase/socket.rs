@@ -32,6 +32,7 @@ use crate::compat::supabase::changes::{self, Binding};
 use crate::compat::supabase::phoenix::{self, Incoming, Vsn};
 use crate::compat::supabase::relay;
 use crate::compat::supabase::SupabaseState;
+use crate::domain::Since;
 use crate::error::ApiError;
 use crate::realtime::hub::{Event, Topic};
 use crate::realtime::session::{Backfill, End, Failure, Outbound, Session, Transport};
@@ -585,7 +586,10 @@ impl Socket {
                     "too many subscriptions on this socket".into(),
                 ));
             }
-            match session.subscribe(topic.clone(), since).await {
+            match session
+                .subscribe(topic.clone(), since.map(Since::cursor))
+                .await
+            {
                 Ok(backfill) => {
                     if let Some(since) = since {
                         cursors.insert(topic.clone(), since);
