@@ -30,11 +30,13 @@ CREATE POLICY chat_messages_insert ON chat_messages FOR INSERT TO pgchat_user
                     IN (SELECT w.conversation_id, w.sender_id, w.sender_role FROM pgchat.batch_writable() w)
               END);
 
--- You edit and delete your own messages; moderators delete others' and pin
--- (what each may change is decided by sql/45_rooms.sql, tg_message_rules).
+-- You edit and delete your own messages; moderators delete others' and pin.
+-- Any message you read reaches the rules trigger (sql/45_rooms.sql,
+-- tg_message_rules), which decides what each may change and refuses with the
+-- reason (not_your_message, not_a_moderator, ...); the check below holds the
+-- row to its sender or a pinner whatever the trigger says.
 DROP POLICY IF EXISTS chat_messages_update ON chat_messages;
 CREATE POLICY chat_messages_update ON chat_messages FOR UPDATE TO pgchat_user
-  USING (sender_id = (SELECT auth.uid())
-         OR pgchat.can_pin(conversation_id, (SELECT auth.uid()), (SELECT auth.role())))
+  USING (pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role())))
   WITH CHECK (sender_id = (SELECT auth.uid())
               OR pgchat.can_pin(conversation_id, (SELECT auth.uid()), (SELECT auth.role())));

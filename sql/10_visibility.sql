@@ -102,6 +102,16 @@ BEGIN
     WHEN 'role_too_high' THEN 'you may not grant a role at or above your own'
     WHEN 'not_a_moderator' THEN 'only the room''s moderators, admins and owners do that'
     WHEN 'outranked' THEN 'you may only act on members ranked below you'
+    WHEN 'user_not_found' THEN 'user not found'
+    WHEN 'not_room_admin' THEN 'only the room''s owners and admins change it'
+    WHEN 'already_member' THEN 'this user is already a member'
+    -- what happens to a message (pgchat.tg_message_rules, pgchat.tg_reaction_rules)
+    WHEN 'not_your_message' THEN 'this message is not yours'
+    WHEN 'message_deleted' THEN 'a deleted message cannot be changed'
+    WHEN 'not_editable' THEN 'system messages cannot be edited'
+    WHEN 'cannot_write' THEN 'you may no longer write in this conversation'
+    WHEN 'cannot_react' THEN 'only current members who may speak react here'
+    WHEN 'too_many_reactions' THEN 'at most 20 reactions per person on one message'
     ELSE code END);
 END $$;
 

@@ -6,16 +6,22 @@ CREATE OR REPLACE FUNCTION pgchat.tg_session_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
   IF OLD.status = 'ended' AND NEW.status <> 'ended' THEN
-    RAISE check_violation USING MESSAGE = 'an ended session cannot be reopened';
+    PERFORM pgchat.refuse('session_ended', 'an ended session cannot be reopened');
   END IF;
   IF OLD.status = 'active' AND NEW.status = 'waiting' THEN
     RAISE check_violation USING MESSAGE = 'an active session cannot go back to waiting';
   END IF;
-  IF OLD.rating IS NOT NULL AND NEW.rating IS DISTINCT FROM OLD.rating THEN
-    RAISE check_violation USING MESSAGE = 'a session is rated once';
-  END IF;
-  IF NEW.rating IS DISTINCT FROM OLD.rating AND auth.uid() IS NOT NULL AND auth.uid() <> NEW.customer_id THEN
-    RAISE insufficient_privilege USING MESSAGE = 'only the customer rates a session';
+  -- a rating: by the customer, after the end, once (each says why)
+  IF (NEW.rating, NEW.feedback, NEW.rated_at) IS DISTINCT FROM (OLD.rating, OLD.feedback, OLD.rated_at) THEN
+    IF auth.uid() IS NOT NULL AND auth.uid() <> NEW.customer_id THEN
+      PERFORM pgchat.refuse('customer_only', 'only the customer rates a session');
+    END IF;
+    IF NEW.status <> 'ended' THEN
+      PERFORM pgchat.refuse('session_not_ended', 'a session is rated after it ends');
+    END IF;
+    IF OLD.rating IS NOT NULL THEN
+      PERFORM pgchat.refuse('already_rated', 'this session has already been rated');
+    END IF;
   END IF;
   -- a customer may end the session and rate it, nothing else
   IF auth.uid() IS NOT NULL AND auth.role() = 'user'

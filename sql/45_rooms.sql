@@ -142,6 +142,31 @@ BEGIN
   END IF;
 
   -- (each refusal below says why: pgchat.refuse, sql/10_visibility.sql)
+  IF TG_OP = 'INSERT' AND actor IS NOT NULL AND NEW.user_id <> actor AND pgchat.is_room(c.kind) THEN
+    -- an invitation: by a member (when the room allows it; its admins always),
+    -- with a role below their own (owners may name owners), of someone who
+    -- exists and is not in the room yet (who left comes back by an UPDATE)
+    IF auth.role() <> 'admin' THEN
+      actor_rank := pgchat.member_rank(NEW.conversation_id, actor);
+      IF actor_rank < 1 THEN
+        PERFORM pgchat.refuse('not_a_member');
+      END IF;
+      IF NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
+        PERFORM pgchat.refuse('invites_disabled');
+      END IF;
+      IF NEW.role <> 'member' AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
+        PERFORM pgchat.refuse('role_too_high');
+      END IF;
+    END IF;
+    IF NOT pgchat.user_exists(NEW.user_id) THEN
+      PERFORM pgchat.refuse('user_not_found');
+    END IF;
+    IF EXISTS (SELECT 1 FROM conversation_members m
+                WHERE m.conversation_id = NEW.conversation_id AND m.user_id = NEW.user_id
+                  AND m.left_at IS NULL AND NOT m.banned) THEN
+      PERFORM pgchat.refuse('already_member');
+    END IF;
+  END IF;
   IF TG_OP = 'UPDATE' AND actor IS NOT NULL AND auth.role() <> 'admin' THEN
     IF NEW.user_id = actor THEN
       IF OLD.left_at IS NOT NULL AND NEW.left_at IS NULL THEN
@@ -246,15 +271,60 @@ BEGIN
   RETURN m;
 END $$;
 
--- On update, for requests: only the body changes in an
--- edit, by its sender, who must still be allowed to write; a deletion is by
--- the sender or a moderator; pins by those who may pin; a tombstone stays one.
--- A deletion always empties the message (body, reactions, pin): a tombstone.
+-- Who may ask for what, for requests, whatever the values (so a repeat that
+-- would change nothing is refused alike): an edit (body, edited_at, metadata)
+-- by its sender; a deletion by the sender or a moderator; a pin by those who
+-- may pin. One trigger per intent, by the columns a statement sets (they fire
+-- before chat_messages_rules: triggers fire in name order).
+CREATE OR REPLACE FUNCTION pgchat.tg_message_intent() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  actor text := auth.uid();
+BEGIN
+  IF actor IS NULL THEN
+    RETURN NEW;
+  END IF;
+  CASE TG_ARGV[0]
+    WHEN 'edit' THEN
+      IF OLD.sender_id IS DISTINCT FROM actor AND NOT (NEW.deleted_at IS NOT NULL AND OLD.deleted_at IS NULL) THEN
+        PERFORM pgchat.refuse('not_your_message', 'you may only edit your own messages');
+      END IF;
+    WHEN 'delete' THEN
+      IF NEW.deleted_at IS NOT NULL AND OLD.sender_id IS DISTINCT FROM actor
+         AND NOT pgchat.can_moderate(NEW.conversation_id, actor, auth.role()) THEN
+        PERFORM pgchat.refuse('not_your_message', 'only its sender or a moderator deletes a message');
+      END IF;
+    WHEN 'pin' THEN
+      IF NOT pgchat.can_pin(NEW.conversation_id, actor, auth.role()) THEN
+        PERFORM pgchat.refuse('not_a_moderator', 'only moderators pin messages here');
+      END IF;
+  END CASE;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS chat_messages_may_delete ON chat_messages;
+CREATE TRIGGER chat_messages_may_delete BEFORE UPDATE OF deleted_at ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_intent('delete');
+DROP TRIGGER IF EXISTS chat_messages_may_edit ON chat_messages;
+CREATE TRIGGER chat_messages_may_edit BEFORE UPDATE OF body, edited_at, metadata ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_intent('edit');
+DROP TRIGGER IF EXISTS chat_messages_may_pin ON chat_messages;
+CREATE TRIGGER chat_messages_may_pin BEFORE UPDATE OF pinned_at, pinned_by ON chat_messages
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_message_intent('pin');
+
+-- What a change does, whoever writes: only the body (and metadata) changes in
+-- an edit, whose sender must still be allowed to write; a tombstone stays one.
+-- Each refusal says why (pgchat.refuse); the update policy lets every reader's
+-- update reach these triggers for that, and its WITH CHECK still holds the row
+-- to its sender or a pinner. A deletion always empties the message (body,
+-- reactions, pin): a tombstone. An update that changes nothing (a repeated
+-- request) is skipped: no change_seq, no event.
 CREATE OR REPLACE FUNCTION pgchat.tg_message_rules() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   actor text := auth.uid();
   arole text := auth.role();
+  edited boolean;
 BEGIN
   IF (NEW.sender_id, NEW.sender_role, NEW.client_msg_id, NEW.kind, NEW.reply_to, NEW.internal,
       NEW.created_at, NEW.attachment_id, NEW.anonymous)
@@ -263,18 +333,23 @@ BEGIN
       OLD.created_at, OLD.attachment_id, OLD.anonymous) AND actor IS NOT NULL THEN
     RAISE check_violation USING MESSAGE = 'only a message''s body can be edited';
   END IF;
+  IF NEW.pinned_at IS DISTINCT FROM OLD.pinned_at THEN
+    NEW.pinned_by := CASE WHEN NEW.pinned_at IS NULL THEN NULL ELSE coalesce(actor, NEW.pinned_by) END;
+  ELSE
+    NEW.pinned_by := OLD.pinned_by;
+  END IF;
+  IF (NEW.body, NEW.edited_at, NEW.deleted_at, NEW.metadata, NEW.pinned_at, NEW.reactions)
+     IS NOT DISTINCT FROM
+     (OLD.body, OLD.edited_at, OLD.deleted_at, OLD.metadata, OLD.pinned_at, OLD.reactions) THEN
+    RETURN NULL;
+  END IF;
+  edited := NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at
+            AND (NEW.body, NEW.edited_at, NEW.metadata) IS DISTINCT FROM (OLD.body, OLD.edited_at, OLD.metadata);
   IF OLD.deleted_at IS NOT NULL THEN
-    IF NEW.deleted_at IS NULL OR NEW.body <> OLD.body OR NEW.pinned_at IS NOT NULL THEN
-      RAISE check_violation USING MESSAGE = 'a deleted message cannot be changed';
-    END IF;
-    RETURN NEW;
+    PERFORM pgchat.refuse('message_deleted');
   END IF;
 
   IF NEW.deleted_at IS NOT NULL THEN
-    IF actor IS NOT NULL AND OLD.sender_id IS DISTINCT FROM actor
-       AND NOT pgchat.can_moderate(NEW.conversation_id, actor, arole) THEN
-      RAISE insufficient_privilege USING MESSAGE = 'only its sender or a moderator deletes a message';
-    END IF;
     NEW.body := '';
     NEW.metadata := NULL;
     NEW.reactions := '{}'::jsonb;
@@ -285,25 +360,13 @@ BEGIN
     RETURN NEW;
   END IF;
 
-  IF actor IS NOT NULL AND (NEW.body, NEW.edited_at, NEW.metadata) IS DISTINCT FROM (OLD.body, OLD.edited_at, OLD.metadata) THEN
-    IF OLD.sender_id IS DISTINCT FROM actor THEN
-      RAISE insufficient_privilege USING MESSAGE = 'only its sender edits a message';
-    END IF;
+  IF actor IS NOT NULL AND edited THEN
     IF OLD.kind IN ('system', 'ai_response') THEN
-      RAISE check_violation USING MESSAGE = 'system messages cannot be edited';
+      PERFORM pgchat.refuse('not_editable');
     END IF;
     IF NOT pgchat.can_write(NEW.conversation_id, actor, arole) THEN
-      RAISE insufficient_privilege USING MESSAGE = 'you may not write in this conversation';
+      PERFORM pgchat.refuse('cannot_write');
     END IF;
-  END IF;
-
-  IF NEW.pinned_at IS DISTINCT FROM OLD.pinned_at THEN
-    IF actor IS NOT NULL AND NOT pgchat.can_pin(NEW.conversation_id, actor, arole) THEN
-      RAISE insufficient_privilege USING MESSAGE = 'you may not pin messages here';
-    END IF;
-    NEW.pinned_by := CASE WHEN NEW.pinned_at IS NULL THEN NULL ELSE coalesce(actor, NEW.pinned_by) END;
-  ELSIF NEW.pinned_by IS DISTINCT FROM OLD.pinned_by THEN
-    NEW.pinned_by := OLD.pinned_by;
   END IF;
   RETURN NEW;
 END $$;
@@ -346,7 +409,8 @@ BEGIN
 END $$;
 
 -- A reaction belongs to its message's conversation; a tombstone takes none;
--- at most 20 different reactions per person per message.
+-- a request reacts where it may (pgchat.can_react, which the insert policy
+-- also holds it to); at most 20 different reactions per person per message.
 CREATE OR REPLACE FUNCTION pgchat.tg_reaction_rules() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -360,12 +424,15 @@ BEGIN
     RAISE foreign_key_violation USING MESSAGE = 'message ' || NEW.message_id || ' does not exist';
   END IF;
   IF m.deleted_at IS NOT NULL THEN
-    RAISE check_violation USING MESSAGE = 'a deleted message takes no reactions';
+    PERFORM pgchat.refuse('message_deleted', 'a deleted message takes no reactions');
   END IF;
   NEW.conversation_id := m.conversation_id;
+  IF auth.uid() IS NOT NULL AND NOT pgchat.can_react(m.conversation_id, auth.uid(), auth.role()) THEN
+    PERFORM pgchat.refuse('cannot_react');
+  END IF;
   IF (SELECT count(*) FROM message_reactions r
        WHERE r.message_id = NEW.message_id AND r.user_id = NEW.user_id) >= 20 THEN
-    RAISE check_violation USING MESSAGE = 'at most 20 reactions per person on one message';
+    PERFORM pgchat.refuse('too_many_reactions');
   END IF;
   RETURN NEW;
 END $$;
@@ -399,6 +466,22 @@ CREATE TRIGGER message_reactions_summary AFTER INSERT OR DELETE ON message_react
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_reaction_summary();
 
 -- ── room metadata as events ─────────────────────────────────────────────────
+
+-- A request changes a room's title, description or settings as one of its
+-- owners or admins (or a platform admin); otherwise it is told why.
+CREATE OR REPLACE FUNCTION pgchat.tg_room_rules() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  IF auth.uid() IS NOT NULL AND auth.role() <> 'admin' AND pgchat.is_room(NEW.kind)
+     AND pgchat.member_rank(NEW.id, auth.uid()) < 3 THEN
+    PERFORM pgchat.refuse('not_room_admin');
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS conversations_rules ON conversations;
+CREATE TRIGGER conversations_rules BEFORE UPDATE OF title, description, settings ON conversations
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_room_rules();
 
 -- A room's title, description or settings changed: take the next seq of its
 -- counter (the row being updated is the counter itself) so the change is

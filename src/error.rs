@@ -193,6 +193,20 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("not_a_moderator", ApiError::forbidden),
     ("outranked", ApiError::forbidden),
     ("room_full", ApiError::conflict),
+    ("user_not_found", |_, _| ApiError::NotFound("user")),
+    ("already_member", ApiError::conflict),
+    ("not_room_admin", ApiError::forbidden),
+    // a support session's rating (pgchat.tg_session_guard)
+    ("customer_only", ApiError::forbidden),
+    ("session_not_ended", ApiError::conflict),
+    ("already_rated", ApiError::conflict),
+    // what happens to a message (pgchat.tg_message_rules, pgchat.tg_reaction_rules)
+    ("not_your_message", ApiError::forbidden),
+    ("message_deleted", ApiError::conflict),
+    ("not_editable", ApiError::unprocessable),
+    ("cannot_write", ApiError::forbidden),
+    ("cannot_react", ApiError::forbidden),
+    ("too_many_reactions", ApiError::unprocessable),
 ];
 
 /// The one place where database errors become API errors.

@@ -11,7 +11,7 @@
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{
     Description, Limit, MemberRole, RoomName, RoomSettings, RoomType, SilenceMinutes, UserId,
@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::limits::{self, Write};
-use crate::service::WireRow;
+use crate::service::{message_features, WireRow};
 
 /// A room as the caller sees it: the room, my role (null when not a current
 /// member) and my unread count.
@@ -115,13 +115,6 @@ async fn add_member(
     user: &UserId,
     role: MemberRole,
 ) -> Result<(), ApiError> {
-    let known: bool = tx
-        .query_one("SELECT pgchat.user_exists($1)", &[&user.as_str()])
-        .await?
-        .get(0);
-    if !known {
-        return Err(ApiError::NotFound("user"));
-    }
     tx.execute(
         "INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, $3)",
         &[&room, &user.as_str(), &role.as_str()],
@@ -202,19 +195,8 @@ pub async fn discover(
 /// What decides what the caller may do in a room.
 struct Standing {
     kind: RoomType,
-    settings: serde_json::Value,
     /// The caller's role while a current member.
     role: Option<MemberRole>,
-}
-
-impl Standing {
-    fn rank(&self) -> i32 {
-        self.role.map_or(0, MemberRole::rank)
-    }
-
-    fn setting_bool(&self, key: &str) -> bool {
-        self.settings[key].as_bool().unwrap_or(false)
-    }
 }
 
 /// The caller's standing in a room they can read (members; admins): 404 when
@@ -226,7 +208,7 @@ async fn standing(
 ) -> Result<Standing, ApiError> {
     let statement = tx
         .prepare_cached(
-            "SELECT c.kind, pgchat.room_settings(c.kind, c.settings),
+            "SELECT c.kind,
                     (SELECT me.role FROM conversation_members me
                       WHERE me.conversation_id = c.id AND me.user_id = $2
                         AND me.left_at IS NULL AND NOT me.banned)
@@ -238,16 +220,11 @@ async fn standing(
         .await?
         .ok_or(ApiError::NotFound("room"))?;
     let kind: String = row.get(0);
-    let role: Option<String> = row.get(2);
+    let role: Option<String> = row.get(1);
     Ok(Standing {
         kind: kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-        settings: row.get(1),
         role: role.and_then(|r| r.parse().ok()),
     })
-}
-
-fn is_admin(caller: &Identity) -> bool {
-    caller.role == Role::Admin
 }
 
 /// A room's name, description and settings; owners and admins of the room.
@@ -269,13 +246,9 @@ pub async fn update(
     limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    // 404 unless the caller can see the room; who may change it is the rules
+    // trigger's to say (not_room_admin)
     let standing = standing(&tx, caller, room).await?;
-    if standing.rank() < MemberRole::Admin.rank() && !is_admin(caller) {
-        return Err(ApiError::forbidden(
-            "not_room_admin",
-            "only the room's owners and admins change it",
-        ));
-    }
     let settings = patch.settings.unwrap_or_default();
     check_group_limit(standing.kind, &settings)?;
     let statement = tx
@@ -442,49 +415,12 @@ pub async fn invite(
     limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let standing = standing(&tx, caller, room).await?;
-    if !is_admin(caller) {
-        let rank = standing.rank();
-        if rank == 0 {
-            return Err(ApiError::forbidden(
-                "not_a_member",
-                "you are not a member of this room",
-            ));
-        }
-        if !standing.setting_bool("allow_invites") && rank < MemberRole::Admin.rank() {
-            return Err(ApiError::forbidden(
-                "invites_disabled",
-                "only the room's owners and admins invite here",
-            ));
-        }
-        if role != MemberRole::Member && role.rank() >= rank && rank < MemberRole::Owner.rank() {
-            return Err(ApiError::forbidden(
-                "role_too_high",
-                "you may not grant a role at or above your own",
-            ));
-        }
-    }
-    let known: bool = tx
-        .query_one("SELECT pgchat.user_exists($1)", &[&user.as_str()])
-        .await?
-        .get(0);
-    if !known {
-        return Err(ApiError::NotFound("user"));
-    }
+    // the room as the caller sees it, or 404; who may invite whom is the
+    // membership rules trigger's to say (not_a_member, invites_disabled,
+    // role_too_high, user_banned, already_member, user_not_found)
+    standing(&tx, caller, room).await?;
     match membership(&tx, room, user.as_str()).await? {
-        Some(MyRow { banned: true, .. }) => {
-            return Err(ApiError::conflict(
-                "user_banned",
-                "this user is banned from the room; lift the ban first",
-            ))
-        }
-        Some(MyRow { left: false, .. }) => {
-            return Err(ApiError::conflict(
-                "already_member",
-                "this user is already a member",
-            ))
-        }
-        Some(MyRow { left: true, .. }) => {
+        Some(row) if row.left || row.banned => {
             tx.execute(
                 "UPDATE conversation_members SET left_at = NULL, role = $3
                   WHERE conversation_id = $1 AND user_id = $2",
@@ -492,9 +428,7 @@ pub async fn invite(
             )
             .await?;
         }
-        None => {
-            add_member(&tx, room, user, role).await?;
-        }
+        _ => add_member(&tx, room, user, role).await?,
     }
     let member = member_json(&tx, room, user.as_str()).await?;
     tx.commit().await?;
@@ -667,41 +601,21 @@ pub async fn pin(
     limits::check(db, Write::Edit, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let row = tx
-        .query_opt(
-            "SELECT m.pinned_at IS NOT NULL, m.deleted_at IS NOT NULL,
-                    pgchat.can_pin(m.conversation_id, auth.uid(), auth.role())
-               FROM chat_messages m WHERE m.id = $1 AND m.conversation_id = $2",
-            &[&message, &conversation],
-        )
-        .await?
-        .ok_or(ApiError::NotFound("message"))?;
-    let (is_pinned, deleted, may): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
-    if !may {
-        return Err(ApiError::forbidden(
-            "not_a_moderator",
-            "only moderators pin messages here",
-        ));
-    }
-    if deleted && pinned {
-        return Err(ApiError::conflict(
-            "message_deleted",
-            "a deleted message cannot be pinned",
-        ));
-    }
-    if is_pinned != pinned {
-        tx.execute(
-            "UPDATE chat_messages SET pinned_at = CASE WHEN $2 THEN now() END WHERE id = $1",
-            &[&message, &pinned],
-        )
-        .await?;
-    }
-    let row = tx
-        .query_one(
-            "SELECT pgchat.message_json(m) FROM chat_messages m WHERE m.id = $1",
-            &[&message],
-        )
-        .await?;
+    // visible to the caller and of this conversation, or 404; the rules
+    // trigger decides who pins (not_a_moderator, message_deleted)
+    tx.query_opt(
+        "SELECT 1 FROM chat_messages m WHERE m.id = $1 AND m.conversation_id = $2",
+        &[&message, &conversation],
+    )
+    .await?
+    .ok_or(ApiError::NotFound("message"))?;
+    tx.execute(
+        "UPDATE chat_messages SET pinned_at = CASE WHEN $2 THEN coalesce(pinned_at, now()) END
+          WHERE id = $1",
+        &[&message, &pinned],
+    )
+    .await?;
+    let json = message_features::message_json(&tx, message).await?;
     tx.commit().await?;
-    Ok(row.get(0))
+    Ok(json)
 }

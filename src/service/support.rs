@@ -443,23 +443,12 @@ pub async fn rate(
 ) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let state = state_by(&tx, "id", session_id).await?;
-    if caller.sub != state.customer_id {
-        return Err(ApiError::forbidden(
-            "customer_only",
-            "only the customer rates a session",
-        ));
-    }
-    if state.status != SessionStatus::Ended {
-        return Err(ApiError::conflict(
-            "session_not_ended",
-            "a session is rated after it ends",
-        ));
-    }
+    // 404 unless the caller sees the session; who rates when is the session
+    // guard's to say (customer_only, session_not_ended, already_rated)
+    state_by(&tx, "id", session_id).await?;
     let statement = tx
         .prepare_cached(
-            "UPDATE live_chat_sessions SET rating = $2, feedback = $3, rated_at = now()
-              WHERE id = $1 AND rating IS NULL",
+            "UPDATE live_chat_sessions SET rating = $2, feedback = $3, rated_at = now() WHERE id = $1",
         )
         .await?;
     let feedback = feedback.as_ref().map(Feedback::as_str);
@@ -468,9 +457,10 @@ pub async fn rate(
         .await?
         == 0
     {
-        return Err(ApiError::conflict(
-            "already_rated",
-            "this session has already been rated",
+        // visible but not the caller's to change (the update policy)
+        return Err(ApiError::forbidden(
+            "customer_only",
+            "only the customer rates a session",
         ));
     }
     let session = view(&tx, session_id).await?;

@@ -47,6 +47,9 @@ async fn a_deleted_anonymous_post_names_nobody_over_rest_or_live() {
         .await;
     let posted = app.send(&bob, &lobby["id"], "it was me").await;
     assert_eq!(posted["anonymous"], true);
+    // heard as new first (deleted before the server read it, it would arrive
+    // once, as a new tombstone)
+    live.event_of("message_new").await;
 
     let (status, tombstone) = app.delete(&bob, &message_path(&posted, "")).await;
     assert_eq!(status, StatusCode::OK, "{tombstone}");

@@ -108,6 +108,19 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let db = pgchat::db::connect(&db_config)
         .await
         .expect("connecting to the test database");
+    // Ready means the listener is LISTENing: a change committed before that
+    // reaches subscribers only by the refill on connect, as the rows are then
+    // (one event per row), and a test counting live events would miss some.
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    wait_for(
+        "the server to be ready (its listener connected)",
+        || async {
+            reqwest::get(&ready)
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+        },
+    )
+    .await;
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,

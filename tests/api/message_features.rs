@@ -511,3 +511,104 @@ async fn concurrent_reactions_all_make_it_into_the_summary() {
     let expected: Vec<String> = (0..12).map(|i| format!("u{i:02}")).collect();
     assert_eq!(who, expected, "every concurrent reaction is in the summary");
 }
+
+/// The rules of what happens to a message live in SQL and say why they refuse
+/// (SQLSTATE PC001 with the reason), whoever writes: a request through the
+/// API gets the same code as this SQL run as the member. Nothing refused is
+/// written, and a repeated change is no change (no new change_seq).
+#[tokio::test]
+async fn in_sql_what_happens_to_a_message_says_why() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let lobby = room_of(&app, &alice, "public", "Lobby").await;
+    join(&app, &bob, &lobby).await;
+    let hers = app.send(&alice, &lobby["id"], "hers").await;
+    let his = app.send(&bob, &lobby["id"], "his").await;
+    let as_bob = |sql: &'static str, message: &Value| {
+        let (app, id) = (&app, as_id(&message["id"]).to_owned());
+        async move {
+            app.sql_as("bob", "user", sql, &[&id])
+                .await
+                .map(|rows| rows.len())
+        }
+    };
+    let refused = |result: Result<usize, tokio_postgres::Error>, reason: &str| {
+        let error = result.expect_err("the change should be refused");
+        let db = error.as_db_error().unwrap_or_else(|| panic!("{error}"));
+        assert_eq!(
+            (db.code().code(), db.detail()),
+            ("PC001", Some(reason)),
+            "{db}"
+        );
+    };
+    let edit = "UPDATE chat_messages SET body = 'mine now' WHERE id = $1::text::uuid";
+    let delete = "UPDATE chat_messages SET deleted_at = now() WHERE id = $1::text::uuid";
+    let pin = "UPDATE chat_messages SET pinned_at = now() WHERE id = $1::text::uuid";
+    let react = "INSERT INTO message_reactions (message_id, emoji, user_id)
+                 VALUES ($1::text::uuid, '👍', 'bob')";
+    refused(as_bob(edit, &hers).await, "not_your_message");
+    refused(as_bob(delete, &hers).await, "not_your_message");
+    refused(as_bob(pin, &hers).await, "not_a_moderator");
+    // the API answers with the same codes
+    let (status, body) = app
+        .patch(
+            &bob,
+            &message_path(&hers, ""),
+            &json!({ "body": "mine now" }),
+        )
+        .await;
+    assert_error(&(status, body), StatusCode::FORBIDDEN, "not_your_message");
+    assert_error(
+        &app.delete(&bob, &message_path(&hers, "")).await,
+        StatusCode::FORBIDDEN,
+        "not_your_message",
+    );
+
+    let cursor = app
+        .count(&format!(
+            "SELECT last_seq FROM conversations WHERE id = '{}'",
+            as_id(&lobby["id"])
+        ))
+        .await;
+    // the same body again, an unpinned message unpinned: nothing changes
+    let same = "UPDATE chat_messages SET body = 'his' WHERE id = $1::text::uuid";
+    as_bob(same, &his).await.expect("a repeat is no error");
+    app.sql_as(
+        "alice",
+        "user",
+        "UPDATE chat_messages SET pinned_at = NULL WHERE id = $1::text::uuid",
+        &[&as_id(&his["id"]).to_owned()],
+    )
+    .await
+    .expect("unpinning an unpinned message is no error");
+    let after = app
+        .count(&format!(
+            "SELECT last_seq FROM conversations WHERE id = '{}'",
+            as_id(&lobby["id"])
+        ))
+        .await;
+    assert_eq!(after, cursor, "no change took a change_seq");
+
+    moderate(&app, &alice, &lobby, "bob", json!({ "silenced": true })).await;
+    refused(as_bob(react, &hers).await, "cannot_react");
+    refused(as_bob(edit, &his).await, "cannot_write");
+    as_bob(delete, &his)
+        .await
+        .expect("a silenced member still deletes his own");
+    refused(
+        as_bob(
+            "UPDATE chat_messages SET body = 'back' WHERE id = $1::text::uuid",
+            &his,
+        )
+        .await,
+        "message_deleted",
+    );
+    let stored_body = app
+        .count(&format!(
+            "SELECT count(*) FROM chat_messages WHERE id = '{}' AND body = 'hers'",
+            as_id(&hers["id"])
+        ))
+        .await;
+    assert_eq!(stored_body, 1, "her message is as she wrote it");
+}

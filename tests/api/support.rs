@@ -888,3 +888,41 @@ async fn only_customers_open_sessions() {
     }
     assert_eq!(app.counts().await.sessions, 0);
 }
+
+/// A session's rating is the session guard's rule, in SQL, and says why it
+/// refuses (PC001 with the reason) to psql as to the API: by the customer,
+/// after the end, once.
+#[tokio::test]
+async fn in_sql_a_rating_says_why_it_is_refused() {
+    let app = spawn_app().await;
+    let carol = app.token("carol", "user");
+    let session = app.open_session(&carol).await;
+    let id = as_id(&session["id"]).to_owned();
+    let rate = |sub: &'static str, role: &'static str| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            app.sql_as(
+                sub,
+                role,
+                "UPDATE live_chat_sessions SET rating = 5, rated_at = now() WHERE id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+        }
+    };
+    crate::helpers::assert_sql_refused(rate("carol", "user").await, "session_not_ended");
+    let (status, body) = app
+        .session_action(&carol, &session["id"], "end", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    crate::helpers::assert_sql_refused(rate("root", "admin").await, "customer_only");
+    rate("carol", "user")
+        .await
+        .expect("the customer rates once");
+    crate::helpers::assert_sql_refused(rate("carol", "user").await, "already_rated");
+    // the API answers with the same code
+    let response = app
+        .session_action(&carol, &session["id"], "rating", &json!({ "rating": 4 }))
+        .await;
+    assert_error(&response, StatusCode::CONFLICT, "already_rated");
+}
