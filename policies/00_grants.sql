@@ -51,6 +51,7 @@ GRANT UPDATE (silenced_until) ON conversation_members TO pgchat_user;
 GRANT UPDATE (pinned_at, pinned_by) ON chat_messages TO pgchat_user;
 GRANT SELECT ON pgchat.room_directory TO pgchat_user;
 REVOKE EXECUTE ON FUNCTION pgchat.purge_expired(integer) FROM PUBLIC, pgchat_user;
+GRANT SELECT ON desk_audit TO pgchat_user;
 
 -- Attachments and the assistant (migrations/V5): requests create and complete
 -- their own uploads (the storage key is the database's choice, never the

@@ -378,3 +378,10 @@ CREATE OR REPLACE FUNCTION pgchat.outbox_json(o notification_outbox) RETURNS jso
 LANGUAGE sql STABLE AS $$
   SELECT o.payload || jsonb_build_object('id', o.id, 'created_at', pgchat.ts(o.created_at))
 $$;
+
+-- An entry of the audit trail of deletions and erasures (GET /v1/admin/audit).
+CREATE OR REPLACE FUNCTION pgchat.audit_json(a desk_audit) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object('id', a.id, 'at', pgchat.ts(a.at), 'actor', a.actor,
+                            'action', a.action, 'target', a.target, 'details', a.details)
+$$;

@@ -196,6 +196,7 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("user_not_found", |_, _| ApiError::NotFound("user")),
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
+    ("admins_only", ApiError::forbidden),
     // a support session's rating (pgchat.tg_session_guard)
     ("customer_only", ApiError::forbidden),
     ("session_not_ended", ApiError::conflict),

@@ -151,14 +151,17 @@ impl Application {
                 .await
                 .context("opening the attachment store")?,
         );
-        if config.storage.upload_pending_ttl_hours > 0 {
-            let older_than = Duration::from_secs(config.storage.upload_pending_ttl_hours * 3600);
-            let every = Duration::from_secs(600);
-            supervisor.spawn(
-                "upload purge",
-                attachments::run_purge(db.clone(), storage.clone(), older_than, every),
-            );
-        }
+        let older_than = (config.storage.upload_pending_ttl_hours > 0)
+            .then(|| Duration::from_secs(config.storage.upload_pending_ttl_hours * 3600));
+        supervisor.spawn(
+            "upload purge",
+            attachments::run_purge(
+                db.clone(),
+                storage.clone(),
+                older_than,
+                Duration::from_secs(60),
+            ),
+        );
         let ai = Arc::new(Assistant::from_config(&config.ai).context("configuring the assistant")?);
         worker::start(db.clone(), database.clone(), ai.clone(), &mut supervisor).await?;
         let supabase =

@@ -13,12 +13,16 @@ use crate::error::ApiError;
 use crate::http::messages::MessageInput;
 use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::assignment::{self, Reassign};
+use crate::service::deletion;
 use crate::service::support::{self, Cursor, NewSession, SessionChanges, SessionFilter};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/support/sessions", get(list).post(open))
-        .route("/v1/support/sessions/{id}", get(get_one).patch(update))
+        .route(
+            "/v1/support/sessions/{id}",
+            get(get_one).patch(update).delete(delete_one),
+        )
         .route("/v1/support/sessions/{id}/claim", post(claim))
         .route("/v1/support/sessions/{id}/end", post(end))
         .route("/v1/support/sessions/{id}/rating", post(rate))
@@ -107,6 +111,29 @@ async fn get_one(
     Path(id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(support::get(&state.db, &caller, id).await?))
+}
+
+/// Admins delete a session and all it holds (204); its files' bytes are
+/// deleted right after the commit (and by the purge job if that fails).
+async fn delete_one(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    deletion::delete_session(&state.db, &caller, id).await?;
+    drain_blobs_now(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes queued bytes at once after a deletion; what fails here the purge
+/// job retries, so the answer does not wait on it.
+pub(crate) async fn drain_blobs_now(state: &AppState) {
+    if let Err(error) = deletion::drain_blobs(&state.db, &state.storage).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "deleting stored bytes; the purge job retries"
+        );
+    }
 }
 
 async fn claim(

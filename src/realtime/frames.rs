@@ -166,6 +166,8 @@ pub enum Unsubscribed {
     /// Access could not be re-checked (the database failed): subscribe again
     /// with the cursor, and access is checked afresh.
     RecheckFailed,
+    /// The conversation was deleted (an admin deleted its support session).
+    Deleted,
 }
 
 /// Told to a subscriber whose subscription the server ended.

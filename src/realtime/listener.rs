@@ -104,6 +104,8 @@ enum Note {
         status: String,
         role: Option<String>,
     },
+    /// A conversation was deleted (pgchat.delete_session): its subscribers are told.
+    Gone { c: Uuid },
 }
 
 impl Note {
@@ -320,7 +322,7 @@ impl Listener {
         }
     }
 
-    /// Typing, presence and flags: no seq, straight to the hub.
+    /// Typing, presence, flags and deletions: no seq, straight to the hub.
     fn ephemeral(&self, note: &Note) {
         match note {
             Note::Flags { c, user_id, row } => {
@@ -354,6 +356,16 @@ impl Listener {
                 if role != "user" {
                     self.hub
                         .dispatch(frames::presence(Topic::SupportQueue, user_id, status, role));
+                }
+            }
+            Note::Gone { c } => {
+                let topic = Topic::Conversation(*c);
+                for (user, _) in self.hub.subscribers_of(&topic) {
+                    self.hub.revoke(
+                        &topic,
+                        &user,
+                        frames::unsubscribed(&topic, frames::Unsubscribed::Deleted),
+                    );
                 }
             }
             _ => {}

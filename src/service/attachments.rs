@@ -554,52 +554,46 @@ pub(crate) async fn message_kind(
     }
 }
 
-/// Deletes uploads never completed within `older_than`, rows and bytes. Run
-/// by every node; each row is taken by one of them (DELETE … RETURNING).
-pub async fn purge_pending(
-    db: &Db,
-    storage: &Storage,
-    older_than: Duration,
-) -> anyhow::Result<u64> {
+/// Deletes uploads never completed within `older_than` (their bytes are
+/// queued by the delete: `deletion::drain_blobs`). Run by every node; each row
+/// is taken by one of them.
+pub async fn purge_pending(db: &Db, older_than: Duration) -> anyhow::Result<u64> {
     let client = db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rows = client
-        .query(
+    let deleted = client
+        .execute(
             "DELETE FROM attachments
               WHERE id IN (SELECT id FROM attachments
                             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)
-                            ORDER BY created_at LIMIT 500)
-              RETURNING storage_key",
+                            ORDER BY created_at LIMIT 500)",
             &[&(older_than.as_secs_f64())],
         )
         .await?;
-    for row in &rows {
-        let key: String = row.get(0);
-        if let Err(error) = storage.store.delete(&key).await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                key,
-                "deleting an abandoned upload"
-            );
-        }
-    }
-    Ok(rows.len() as u64)
+    Ok(deleted)
 }
 
-/// Runs `purge_pending` every `every` until the task is dropped.
+/// Every `every` until the task is dropped: deletes abandoned uploads (when
+/// `older_than` is set), then the stored bytes of every deleted attachment.
 pub async fn run_purge(
     db: Db,
     storage: std::sync::Arc<Storage>,
-    older_than: Duration,
+    older_than: Option<Duration>,
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match purge_pending(&db, &storage, older_than).await {
+        if let Some(older_than) = older_than {
+            match purge_pending(&db, older_than).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "abandoned uploads deleted"),
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "upload sweep"),
+            }
+        }
+        match crate::service::deletion::drain_blobs(&db, &storage).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "abandoned uploads deleted"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "upload sweep"),
+            Ok(n) => tracing::info!(deleted = n, "stored bytes of deleted attachments removed"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "blob deletions"),
         }
     }
 }

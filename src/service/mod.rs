@@ -14,6 +14,7 @@ pub mod cancel;
 pub mod canned;
 pub mod changes;
 pub mod conversations;
+pub mod deletion;
 pub mod ephemeral;
 pub mod health;
 pub mod message_features;

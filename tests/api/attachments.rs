@@ -23,7 +23,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-const PDF: &[u8] =
+pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 const HTML: &[u8] = b"<html><script>alert(document.cookie)</script></html>";
 
@@ -69,7 +69,7 @@ async fn complete(app: &TestApp, token: &str, id: &Value) -> (StatusCode, Value)
 }
 
 /// Uploads through the server and completes (asserting each step).
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     conversation: &Value,
@@ -86,7 +86,7 @@ async fn upload(
     done
 }
 
-async fn send_with(
+pub(crate) async fn send_with(
     app: &TestApp,
     token: &str,
     conversation: &Value,
@@ -330,7 +330,7 @@ fn db_message(error: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| error.to_string())
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -988,11 +988,14 @@ async fn uploads_never_completed_are_swept_with_their_bytes() {
         pgchat::storage::Storage::open(&pgchat::config::StorageConfig::default(), &data_dir)
             .await
             .unwrap();
-    let swept =
-        pgchat::service::attachments::purge_pending(&db, &storage, Duration::from_secs(24 * 3600))
-            .await
-            .unwrap();
+    let swept = pgchat::service::attachments::purge_pending(&db, Duration::from_secs(24 * 3600))
+        .await
+        .unwrap();
     assert_eq!(swept, 1);
+    let drained = pgchat::service::deletion::drain_blobs(&db, &storage)
+        .await
+        .unwrap();
+    assert!(drained >= 1, "its bytes were queued with the row's delete");
     assert!(!stray.exists(), "the bytes went with the row");
     let left: Vec<String> = app
         .db

@@ -47,7 +47,7 @@ pub struct TestApp {
     pub secret: String,
     pub http: reqwest::Client,
     admin: tokio_postgres::Config,
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
     server: tokio::task::JoinHandle<()>,
     /// Tells the server to shut down gracefully (`stop`).
     stop: Option<tokio::sync::oneshot::Sender<()>>,

@@ -15,6 +15,7 @@ mod bad_input;
 mod canned;
 mod chaos;
 mod chat_helpers;
+mod deletion;
 mod deployment;
 mod desk;
 mod direct;

@@ -228,6 +228,11 @@ const ROWS: &[Row] = &[
     row("GET", "/v1/admin/stats", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
     row("GET", "/v1/admin/stats/agents/{u_ann}", None, No,
                                                         ["401", "403", "403", "403", "403", "200", "403", "403"]),
+    row("DELETE", "/v1/support/sessions/{fs}", None, Waiting,
+                                                        ["401", "403", "403", "403", "403", "204", "403", "403"]),
+    row("POST", "/v1/admin/users/{fa}/erase", Some(r#"{"messages":"anonymize"}"#), Agent,
+                                                        ["401", "403", "403", "403", "403", "200", "403", "403"]),
+    row("GET", "/v1/admin/audit", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
     // ── attachments and the assistant ───────────────────────────────────────
     row("POST", "/v1/attachments", Some(r#"{"conversation_id":"{C_c}","filename":"a.txt","size":5,"mime_type":"text/plain"}"#), No,
                                                         ["401", "201", "404", "201", "404", "201", "404", "404"]),
