@@ -8,7 +8,9 @@
 //!
 //! The socket's `apikey` (query or header) must verify like any token (a
 //! project key: signature and expiry); channels need a signed-in user's
-//! token, and one socket serves one user (later tokens refresh it).
+//! token, and one socket serves one user at a time (later tokens refresh it;
+//! the project key as `access_token` — supabase-js after sign-out — ends the
+//! user's channels and session).
 //!
 //! No missed changes (pgchat's extension): when a channel ends with its socket
 //! or a leave, its cursors are remembered for the user and channel name
@@ -446,6 +448,9 @@ impl Socket {
                 self.leave(&topic).await;
                 Some(Ok(json!({})))
             }
+            (_, "access_token") if self.signs_out(&frame.payload) => {
+                return self.sign_out(sink).await;
+            }
             (_, "access_token") => Some(self.refresh(&frame.payload)),
             (topic, "broadcast" | "presence") => {
                 let topic = topic.to_owned();
@@ -495,8 +500,43 @@ impl Socket {
         }
     }
 
+    /// Whether an `access_token` push names no user but verifies as the
+    /// project's key: supabase-js sends its `anon` key when the user signs
+    /// out.
+    fn signs_out(&self, payload: &Value) -> bool {
+        let verifier = &self.state.realtime.verifier;
+        self.session.is_some()
+            && payload["access_token"]
+                .as_str()
+                .is_some_and(|t| verifier.verify(t).is_err() && verifier.verify_key(t).is_ok())
+    }
+
+    /// The user signed out: every channel ends with `phx_error` and the
+    /// session closes, so nothing more of theirs reaches this socket;
+    /// realtime-js keeps joining again, refused until a user signs in.
+    async fn sign_out(&mut self, sink: &mut Sink) -> Result<(), End> {
+        let names: Vec<String> = self.channels.map.keys().cloned().collect();
+        let mut frames = Vec::new();
+        for name in names {
+            let join_ref = self.channels.map[&name].join_ref.clone();
+            self.leave(&name).await;
+            frames.push(self.channels.frame(
+                join_ref.as_deref(),
+                None,
+                &name,
+                "phx_error",
+                &json!({}),
+            ));
+        }
+        self.session = None;
+        self.write(sink, frames).await
+    }
+
     /// Opens the session with the join's token, or refreshes it (same user).
+    /// A join without a user's token is refused with the reason, and
+    /// realtime-js joins again by itself (with the token, once the app has one).
     fn sign_in(&mut self, payload: &Value) -> Result<(), String> {
+        const SIGN_IN: &str = "sign in first: a channel needs a signed-in user's access_token";
         let token = payload["access_token"].as_str();
         match (&mut self.session, token) {
             (Some(session), Some(token)) => session
@@ -504,13 +544,16 @@ impl Socket {
                 .map(drop)
                 .map_err(|e| e.public_message()),
             (Some(_), None) => Ok(()),
-            (None, None) => Err("sign in: a channel needs a user's access_token".into()),
+            (None, None) => Err(SIGN_IN.into()),
             (None, Some(token)) => {
                 let state = &self.state.realtime;
-                let caller = state
-                    .verifier
-                    .verify(token)
-                    .map_err(|e| e.public_message())?;
+                let caller = state.verifier.verify(token).map_err(|e| {
+                    if state.verifier.verify_key(token).is_ok() {
+                        format!("{SIGN_IN} (this one is a project key, such as anon, that names no user)")
+                    } else {
+                        e.public_message()
+                    }
+                })?;
                 let session = Session::open(state, caller, self.peer, Transport::Supabase)
                     .map_err(|e| e.public_message())?;
                 self.session = Some(session);
