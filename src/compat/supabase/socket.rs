@@ -260,6 +260,10 @@ impl Socket {
     }
 
     async fn serve(mut self, socket: WebSocket) {
+        // Counted among the node's sockets, so a graceful stop waits for this
+        // one's channels to leave (its presences leave with it, on every node).
+        let metrics = self.state.realtime.realtime.metrics.clone();
+        metrics.connections.inc();
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.state.realtime.realtime.shutting_down();
         let mut idle = tokio::time::interval(IDLE / 2);
@@ -322,6 +326,8 @@ impl Socket {
         for name in names {
             self.leave(&name).await;
         }
+        drop(self);
+        metrics.connections.dec();
     }
 
     /// Tells the channels why the session ends (a token that expired
