@@ -109,7 +109,7 @@ impl IntoResponse for RestError {
 type Result<T> = std::result::Result<T, RestError>;
 
 /// Checks the project key and verifies the user's token.
-fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
+async fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
     let verifier = &state.realtime.verifier;
     let apikey = headers
         .get("apikey")
@@ -122,7 +122,7 @@ fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
             )
             .hint("send the project's key in the apikey header")
         })?;
-    verifier.verify_key(apikey)?;
+    verifier.verify_key(apikey).await?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -131,7 +131,7 @@ fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .unwrap_or(apikey);
-    Ok(verifier.verify(token.trim())?)
+    Ok(verifier.verify(token.trim()).await?)
 }
 
 fn table(name: &str) -> Result<Table> {
@@ -351,7 +351,7 @@ pub async fn get(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Result<Response> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let table = table(&name)?;
     let query = parse_query(table, uri.query())?;
     let (mut offset, mut limit) = (query.offset.unwrap_or(0), query.limit.unwrap_or(MAX_ROWS));
@@ -487,7 +487,7 @@ pub async fn post(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let table = table(&name)?;
     let query = parse_query(table, uri.query())?;
     if table != Table::Messages {
@@ -554,7 +554,7 @@ pub async fn patch(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let table = table(&name)?;
     let query = parse_query(table, uri.query())?;
     if query.filters.is_empty() {
