@@ -252,7 +252,7 @@ async fn jwks_endpoint(keys: Arc<Mutex<Value>>, fetches: Arc<AtomicUsize>) -> St
 fn ed25519_key(kid: &str) -> (Value, impl Fn(&str) -> String) {
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("an Ed25519 key");
     let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid,
-                      "x": b64url(&pair.public_key_raw()) });
+                      "x": b64url(pair.public_key_raw()) });
     let key = jsonwebtoken::EncodingKey::from_ed_pem(pair.serialize_pem().as_bytes())
         .expect("the key as PEM");
     // the key signs; the kid it names is the token's own
