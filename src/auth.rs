@@ -6,8 +6,11 @@
 //! names the pgchat role and how its values map is configuration
 //! ([`RoleClaim`]), shared by every transport and adapter.
 
+mod jwks;
+
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -179,6 +182,8 @@ struct Key {
 #[derive(Clone)]
 pub struct Verifier {
     keys: Vec<Key>,
+    /// A JWKS at a URL, fetched again when a token names a key it lacks.
+    remote: Option<Arc<jwks::RemoteJwks>>,
     leeway: u64,
     roles: RoleClaim,
 }
@@ -191,7 +196,7 @@ impl Verifier {
     pub fn new(
         hs256_secret: Option<&str>,
         public_key_pem: Option<&[u8]>,
-        jwks: Option<&JwkSet>,
+        jwks: Option<JwksKeys>,
         leeway: u64,
     ) -> anyhow::Result<Self> {
         let mut keys = Vec::new();
@@ -214,31 +219,21 @@ impl Verifier {
                 );
             }
         }
-        for jwk in jwks.map(|set| set.keys.as_slice()).unwrap_or_default() {
-            use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
-            // The key's declared algorithm, else the one its type implies
-            // (symmetric keys in a JWKS are refused: a JWKS is public).
-            let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
-                (Some(KeyAlgorithm::RS256), _) => Algorithm::RS256,
-                (Some(KeyAlgorithm::ES256), _) => Algorithm::ES256,
-                (Some(KeyAlgorithm::EdDSA), _) => Algorithm::EdDSA,
-                (Some(other), _) => anyhow::bail!("JWKS key algorithm {other:?} is not supported"),
-                (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
-                (None, AlgorithmParameters::EllipticCurve(ec))
-                    if ec.curve == EllipticCurve::P256 =>
-                {
-                    Algorithm::ES256
-                }
-                (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
-                (None, _) => anyhow::bail!("a JWKS key is neither RSA, P-256 nor Ed25519"),
-            };
-            let decoding = DecodingKey::from_jwk(jwk)
-                .map_err(|e| anyhow::anyhow!("reading a JWKS key: {e}"))?;
-            key(alg, jwk.common.key_id.clone(), decoding);
-        }
-        anyhow::ensure!(!keys.is_empty(), "no JWT key configured");
+        let remote = match jwks {
+            Some(JwksKeys::File(set)) => {
+                keys.extend(jwks_keys(&set)?);
+                None
+            }
+            Some(JwksKeys::Url(remote)) => Some(remote),
+            None => None,
+        };
+        anyhow::ensure!(
+            !keys.is_empty() || remote.is_some(),
+            "no JWT key configured"
+        );
         Ok(Self {
             keys,
+            remote,
             leeway,
             roles: RoleClaim::default(),
         })
@@ -250,9 +245,21 @@ impl Verifier {
     }
 
     /// Checks signature, algorithm and time claims; returns the claims.
-    fn decode(&self, token: &str, required: &[&str]) -> Result<Value, ApiError> {
+    async fn decode(&self, token: &str, required: &[&str]) -> Result<Value, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed"))?;
-        let candidates = || self.keys.iter().filter(|k| k.alg == header.alg);
+        if let (Some(remote), Some(kid)) = (&self.remote, &header.kid) {
+            let known = |k: &Key| k.kid.as_deref() == Some(kid.as_str());
+            if !self.keys.iter().any(known) && !remote.keys().iter().any(known) {
+                remote.refresh_for(kid).await;
+            }
+        }
+        let remote = self.remote.as_ref().map(|r| r.keys()).unwrap_or_default();
+        let candidates = || {
+            self.keys
+                .iter()
+                .chain(remote.iter())
+                .filter(|k| k.alg == header.alg)
+        };
         // A token naming a key id is checked against that key when we have it.
         let key = candidates()
             .find(|k| k.kid.is_some() && k.kid == header.kid)
@@ -278,12 +285,12 @@ impl Verifier {
 
     /// Verifies a project key that names no person (Supabase's `apikey`, an
     /// `anon` token): signature and expiry only.
-    pub fn verify_key(&self, token: &str) -> Result<(), ApiError> {
-        self.decode(token, &["exp"]).map(drop)
+    pub async fn verify_key(&self, token: &str) -> Result<(), ApiError> {
+        self.decode(token, &["exp"]).await.map(drop)
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, ApiError> {
-        let claims = self.decode(token, &["exp", "sub"])?;
+    pub async fn verify(&self, token: &str) -> Result<Identity, ApiError> {
+        let claims = self.decode(token, &["exp", "sub"]).await?;
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
         let sub = text(claims.get("sub")).ok_or_else(|| invalid("bad claims"))?;
         let exp = claims
@@ -311,23 +318,57 @@ impl Verifier {
     }
 }
 
-/// Reads a JWKS from a file or an `http(s)://` URL (once, at start-up).
-pub async fn load_jwks(source: &str) -> anyhow::Result<JwkSet> {
+/// The keys of `PGCHAT_JWT_JWKS`: a file's, read once, or a URL's, kept fresh.
+pub enum JwksKeys {
+    File(JwkSet),
+    Url(Arc<jwks::RemoteJwks>),
+}
+
+/// Reads a JWKS from a file, or from an `http(s)://` URL — then fetched again
+/// when a token names a key id it lacks (the issuer rotated its keys), at most
+/// once per `min_refresh`.
+pub async fn load_jwks(source: &str, min_refresh: std::time::Duration) -> anyhow::Result<JwksKeys> {
     use anyhow::Context;
-    let text = if source.starts_with("http://") || source.starts_with("https://") {
-        reqwest::Client::new()
-            .get(source)
-            .timeout(std::time::Duration::from_secs(10))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("fetching the JWKS at {source}"))?
-            .text()
-            .await?
-    } else {
-        std::fs::read_to_string(source).with_context(|| format!("reading the JWKS {source}"))?
-    };
-    serde_json::from_str(&text).with_context(|| format!("{source} is not a JWKS"))
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let remote = jwks::RemoteJwks::fetch(source, min_refresh).await?;
+        return Ok(JwksKeys::Url(Arc::new(remote)));
+    }
+    let text =
+        std::fs::read_to_string(source).with_context(|| format!("reading the JWKS {source}"))?;
+    let set = serde_json::from_str(&text).with_context(|| format!("{source} is not a JWKS"))?;
+    Ok(JwksKeys::File(set))
+}
+
+/// A JWKS's keys, each with its one algorithm: the key's declared one, else
+/// the one its type implies (symmetric keys are refused: a JWKS is public).
+fn jwks_keys(set: &JwkSet) -> anyhow::Result<Vec<Key>> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm};
+    set.keys
+        .iter()
+        .map(|jwk| {
+            let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+                (Some(KeyAlgorithm::RS256), _) => Algorithm::RS256,
+                (Some(KeyAlgorithm::ES256), _) => Algorithm::ES256,
+                (Some(KeyAlgorithm::EdDSA), _) => Algorithm::EdDSA,
+                (Some(other), _) => anyhow::bail!("JWKS key algorithm {other:?} is not supported"),
+                (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (None, AlgorithmParameters::EllipticCurve(ec))
+                    if ec.curve == EllipticCurve::P256 =>
+                {
+                    Algorithm::ES256
+                }
+                (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+                (None, _) => anyhow::bail!("a JWKS key is neither RSA, P-256 nor Ed25519"),
+            };
+            let key = DecodingKey::from_jwk(jwk)
+                .map_err(|e| anyhow::anyhow!("reading a JWKS key: {e}"))?;
+            Ok(Key {
+                alg,
+                kid: jwk.common.key_id.clone(),
+                key,
+            })
+        })
+        .collect()
 }
 
 /// Mints HS256 tokens (`pgchat token`, the development sign-in, tests).
@@ -387,13 +428,13 @@ MC4CAQAwBQYDK2VwBCIEIK8cwz68mVXNqbotrb09zFV5bxCCLi1oc2vk7opOHnV9
 ";
     const ED_PUBLIC_X: &str = "sn_P5-JNbcSFs4UVdKr3pk_KEYnCfn_dihQDpvBVaNQ";
 
-    #[test]
-    fn a_jwks_key_verifies_tokens_naming_its_kid() {
+    #[tokio::test]
+    async fn a_jwks_key_verifies_tokens_naming_its_kid() {
         let set: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
             { "kty": "OKP", "crv": "Ed25519", "x": ED_PUBLIC_X, "kid": "k1", "alg": "EdDSA" },
         ]}))
         .unwrap();
-        let verifier = Verifier::new(None, None, Some(&set), 0).unwrap();
+        let verifier = Verifier::new(None, None, Some(JwksKeys::File(set)), 0).unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some("k1".into());
         let claims = serde_json::json!({
@@ -401,56 +442,59 @@ MC4CAQAwBQYDK2VwBCIEIK8cwz68mVXNqbotrb09zFV5bxCCLi1oc2vk7opOHnV9
         });
         let key = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
         let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-        assert_eq!(verifier.verify(&token).unwrap().role, Role::User);
+        assert_eq!(verifier.verify(&token).await.unwrap().role, Role::User);
         // an HS256 token finds no key; a symmetric key in a JWKS is refused
-        assert!(verifier.verify(&sign(claims)).is_err());
+        assert!(verifier.verify(&sign(claims)).await.is_err());
         let oct: JwkSet = serde_json::from_value(serde_json::json!({ "keys": [
             { "kty": "oct", "k": "c2VjcmV0", "alg": "HS256" },
         ]}))
         .unwrap();
-        assert!(Verifier::new(None, None, Some(&oct), 0).is_err());
+        assert!(Verifier::new(None, None, Some(JwksKeys::File(oct)), 0).is_err());
     }
 
-    #[test]
-    fn supabase_roles_map_through_the_configured_claim() {
+    #[tokio::test]
+    async fn supabase_roles_map_through_the_configured_claim() {
         let exp = chrono::Utc::now().timestamp() + 60;
         let authenticated = sign(serde_json::json!({
             "sub": "u1", "role": "authenticated", "exp": exp,
             "app_metadata": { "desk": "support" }, "user_metadata": { "full_name": "Ann" },
         }));
-        let who = verifier().verify(&authenticated).unwrap();
+        let who = verifier().verify(&authenticated).await.unwrap();
         assert_eq!((who.role, who.name.as_deref()), (Role::User, Some("Ann")));
 
         let map = RoleClaim::parse_map(&["support=agent".into()]).unwrap();
         let desk = verifier().with_roles(RoleClaim::new("app_metadata.desk", &map).unwrap());
-        assert_eq!(desk.verify(&authenticated).unwrap().role, Role::Agent);
+        assert_eq!(desk.verify(&authenticated).await.unwrap().role, Role::Agent);
 
         let anon = sign(serde_json::json!({ "sub": "u1", "role": "anon", "exp": exp }));
         assert!(matches!(
-            verifier().verify(&anon),
+            verifier().verify(&anon).await,
             Err(ApiError::Unauthorized(_))
         ));
         let key = sign(serde_json::json!({ "role": "anon", "exp": exp }));
-        assert!(verifier().verify_key(&key).is_ok());
-        assert!(verifier().verify(&key).is_err());
+        assert!(verifier().verify_key(&key).await.is_ok());
+        assert!(verifier().verify(&key).await.is_err());
         assert!(RoleClaim::parse_map(&["support=boss".into()]).is_err());
     }
 
-    #[test]
-    fn a_minted_token_verifies() {
+    #[tokio::test]
+    async fn a_minted_token_verifies() {
         let token = mint("secret", "alice", Role::Agent, Some("Alice"), None, 60).unwrap();
-        let who = verifier().verify(&token).unwrap();
+        let who = verifier().verify(&token).await.unwrap();
         assert_eq!((who.sub.as_str(), who.role), ("alice", Role::Agent));
         assert_eq!(who.name.as_deref(), Some("Alice"));
     }
 
-    #[test]
-    fn expired_wrong_key_and_garbage_are_rejected() {
+    #[tokio::test]
+    async fn expired_wrong_key_and_garbage_are_rejected() {
         let expired = mint("secret", "alice", Role::User, None, None, -120).unwrap();
         let wrong = mint("other", "alice", Role::User, None, None, 60).unwrap();
         for token in [expired.as_str(), wrong.as_str(), "garbage", ""] {
             assert!(
-                matches!(verifier().verify(token), Err(ApiError::Unauthorized(_))),
+                matches!(
+                    verifier().verify(token).await,
+                    Err(ApiError::Unauthorized(_))
+                ),
                 "{token}"
             );
         }

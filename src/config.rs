@@ -72,6 +72,12 @@ pub struct AuthConfig {
     #[arg(long, env = "PGCHAT_JWT_JWKS")]
     pub jwt_jwks: Option<String>,
 
+    /// A JWKS URL is fetched again when a token names a key id it lacks (the
+    /// issuer rotated its keys): at most once per this many seconds, since
+    /// anyone can make up a key id.
+    #[arg(long, env = "PGCHAT_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    pub jwt_jwks_min_refresh_secs: u64,
+
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     #[arg(long, env = "PGCHAT_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,

@@ -102,7 +102,9 @@ where
             .ok_or_else(|| {
                 ApiError::Unauthorized("missing token: send Authorization: Bearer <JWT>".into())
             })?;
-        Ok(Caller(Arc::<Verifier>::from_ref(state).verify(&token)?))
+        Ok(Caller(
+            Arc::<Verifier>::from_ref(state).verify(&token).await?,
+        ))
     }
 }
 

@@ -98,7 +98,13 @@ impl Application {
             None => None,
         };
         let jwks = match &config.auth.jwt_jwks {
-            Some(source) => Some(crate::auth::load_jwks(source).await?),
+            Some(source) => Some(
+                crate::auth::load_jwks(
+                    source,
+                    std::time::Duration::from_secs(config.auth.jwt_jwks_min_refresh_secs),
+                )
+                .await?,
+            ),
             None => None,
         };
         let roles = RoleClaim::new(
@@ -108,7 +114,7 @@ impl Application {
         let verifier = Verifier::new(
             secret.as_deref(),
             public_key.as_deref(),
-            jwks.as_ref(),
+            jwks,
             config.auth.jwt_leeway_secs,
         )?
         .with_roles(roles);

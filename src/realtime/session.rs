@@ -230,8 +230,8 @@ impl Session {
     }
 
     /// Replaces the token (same user and role) and so moves the deadline.
-    pub fn refresh(&mut self, token: &str) -> Result<i64, ApiError> {
-        let fresh = self.state.verifier.verify(token)?;
+    pub async fn refresh(&mut self, token: &str) -> Result<i64, ApiError> {
+        let fresh = self.state.verifier.verify(token).await?;
         if fresh.sub != self.caller.sub || fresh.role != self.caller.role {
             return Err(ApiError::forbidden(
                 "token_identity_mismatch",

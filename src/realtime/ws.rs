@@ -391,7 +391,7 @@ impl WsSession {
                 Ok(json!({ "status": status.as_str() }))
             }
             Command::AccessToken { token } => {
-                let exp = self.session.refresh(&token)?;
+                let exp = self.session.refresh(&token).await?;
                 Ok(json!({ "exp": exp }))
             }
             Command::Ping {} => Ok(json!({})),

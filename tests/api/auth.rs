@@ -2,10 +2,13 @@
 //! window, with the expected algorithm, gets through; everything else is a 401
 //! with the JSON error body, and provisions nobody.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, b64url, spawn_app, TestApp};
+use crate::helpers::{assert_error, b64url, spawn_app, spawn_app_with, TestApp};
 
 const PROTECTED: &str = "/v1/support/sessions";
 
@@ -225,4 +228,66 @@ async fn a_token_missing_exp_or_sub_or_with_a_bad_subject_is_unauthorized() {
     ] {
         assert_refused(&app, &signed(bad)).await;
     }
+}
+
+/// An issuer's JWKS endpoint for one test (a local server, no network):
+/// serves what `keys` holds at the time and counts the fetches.
+async fn jwks_endpoint(keys: Arc<Mutex<Value>>, fetches: Arc<AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding the JWKS endpoint");
+    let address = listener.local_addr().expect("its address");
+    let serve = axum::Router::new().route(
+        "/auth/v1/.well-known/jwks.json",
+        axum::routing::get(move || async move {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            axum::Json(keys.lock().expect("poisoned").clone())
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, serve).await });
+    format!("http://{address}/auth/v1/.well-known/jwks.json")
+}
+
+/// An Ed25519 signing key made for the test: its public JWK under `kid`, and a token signer.
+fn ed25519_key(kid: &str) -> (Value, impl Fn(&str) -> String) {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("an Ed25519 key");
+    let jwk = json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": kid,
+                      "x": b64url(pair.public_key_raw()) });
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(pair.serialize_pem().as_bytes())
+        .expect("the key as PEM");
+    // the key signs; the kid it names is the token's own
+    let sign = move |named_kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(named_kid.to_owned());
+        jsonwebtoken::encode(&header, &claims("rotated", "authenticated"), &key).expect("signing")
+    };
+    (jwk, sign)
+}
+
+#[tokio::test]
+async fn a_jwks_url_is_fetched_again_for_a_new_key_id_at_most_once_per_interval() {
+    let (k1, sign_k1) = ed25519_key("k1");
+    let (k2, sign_k2) = ed25519_key("k2");
+    let keys = Arc::new(Mutex::new(json!({ "keys": [k1.clone()] })));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let url = jwks_endpoint(keys.clone(), fetches.clone()).await;
+    let app = spawn_app_with(|c| c.auth.jwt_jwks = Some(url)).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "read at start-up");
+    assert_eq!(app.get(&sign_k1("k1"), PROTECTED).await.0, StatusCode::OK);
+
+    // the issuer rotates: its first token under the new key is accepted
+    *keys.lock().expect("poisoned") = json!({ "keys": [k1, k2] });
+    assert_eq!(app.get(&sign_k2("k2"), PROTECTED).await.0, StatusCode::OK);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "fetched again for k2");
+    assert_eq!(app.get(&sign_k2("k2"), PROTECTED).await.0, StatusCode::OK);
+
+    // made-up key ids: refused, and the issuer is not asked again within the interval
+    let forged: Vec<_> = (0..20).map(|i| sign_k2(&format!("made-up-{i}"))).collect();
+    let answers =
+        futures::future::join_all(forged.iter().map(|token| app.get(token, PROTECTED))).await;
+    for answer in &answers {
+        assert_error(answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "rate-limited");
+    assert_eq!(app.get(&sign_k1("k1"), PROTECTED).await.0, StatusCode::OK);
 }

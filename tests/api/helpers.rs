@@ -157,6 +157,7 @@ pub fn test_config(data_dir: &std::path::Path, secret: &str) -> Config {
             jwt_secret: Some(secret.to_owned()),
             jwt_public_key: None,
             jwt_jwks: None,
+            jwt_jwks_min_refresh_secs: 30,
             jwt_leeway_secs: 30,
             jwt_role_claim: "role".into(),
             jwt_role_map: Vec::new(),

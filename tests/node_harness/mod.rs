@@ -7,6 +7,11 @@
 //! The database server is `DATABASE_URL` when set, otherwise the embedded test
 //! cluster the API tests share (`$TMPDIR/pgchat-test-cluster`). `TEST_LOG=1`
 //! shows the server's log.
+//!
+//! A node test may start servers of its own on the suite's database (a second
+//! node, or one it stops and starts again): `PGCHAT_SERVE` tells it how, as
+//! JSON `{program, cwd, env}` — the command this harness runs, so every server
+//! of a suite has the same settings (`serve()` in `tests/node_common.mjs`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -44,7 +49,8 @@ impl Suite<'_> {
             .build()
             .expect("a runtime");
         let database = runtime.block_on(TestDatabase::create());
-        let server = Server::start(&database.url, &root, &self.server_env);
+        let serve = Serve::new(&database.url, &root, &self.server_env);
+        let server = Server::start(&serve);
         runtime.block_on(server.wait_ready());
 
         // One file at a time (a browser scenario runs two or three contexts on a
@@ -62,6 +68,7 @@ impl Suite<'_> {
                 .current_dir(&project)
                 .env("PGCHAT_URL", &server.url)
                 .env("PGCHAT_DATABASE_URL", &database.url)
+                .env("PGCHAT_SERVE", serve.to_json())
                 .envs(self.node_env.iter().map(|(k, v)| (k, v)))
                 .status()
                 .expect("running node --test");
@@ -203,6 +210,50 @@ fn key_value(config: &tokio_postgres::Config, dbname: &str) -> String {
     parts.join(" ")
 }
 
+/// How the suite's servers run: `pgchat serve` in the project folder with
+/// these settings (each server adds its own `PGCHAT_BIND` and `PGCHAT_DATA_DIR`).
+struct Serve {
+    cwd: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Serve {
+    fn new(database_url: &str, root: &Path, extra: &[(&str, String)]) -> Self {
+        let verbose = std::env::var_os("TEST_LOG").is_some();
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), database_url.into()),
+            ("PGCHAT_DEV".into(), "1".into()),
+            ("PGCHAT_JWT_SECRET".into(), pgchat::auth::random_secret()),
+            (
+                "RUST_LOG".into(),
+                if verbose { "info" } else { "error" }.into(),
+            ),
+        ];
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.clone()));
+        }
+        Self {
+            cwd: root.to_owned(),
+            env,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        serde_json::json!({
+            "program": env!("CARGO_BIN_EXE_pgchat"),
+            "cwd": self.cwd,
+            "env": env,
+        })
+        .to_string()
+    }
+}
+
 /// `pgchat serve` as a child process, killed on drop.
 struct Server {
     child: Child,
@@ -211,7 +262,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str, root: &Path, extra: &[(&str, String)]) -> Self {
+    fn start(serve: &Serve) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -222,14 +273,10 @@ impl Server {
         let verbose = std::env::var_os("TEST_LOG").is_some();
         let child = Command::new(env!("CARGO_BIN_EXE_pgchat"))
             .arg("serve")
-            .current_dir(root)
-            .env("DATABASE_URL", database_url)
+            .current_dir(&serve.cwd)
+            .envs(serve.env.iter().map(|(k, v)| (k, v)))
             .env("PGCHAT_BIND", format!("127.0.0.1:{port}"))
-            .env("PGCHAT_DEV", "1")
-            .env("PGCHAT_JWT_SECRET", pgchat::auth::random_secret())
             .env("PGCHAT_DATA_DIR", &data_dir)
-            .env("RUST_LOG", if verbose { "info" } else { "error" })
-            .envs(extra.iter().map(|(k, v)| (k, v)))
             .stdout(if verbose {
                 Stdio::inherit()
             } else {

@@ -6,8 +6,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { BASE, unique, api } from '../node_common.mjs';
-export { BASE, unique, api };
+import { BASE, unique, api, serve } from '../node_common.mjs';
+export { BASE, unique, api, serve };
 
 const SECRET = process.env.PGCHAT_JWT_SECRET;
 assert.ok(SECRET, 'PGCHAT_JWT_SECRET (the server secret) is needed to sign tokens');
@@ -50,8 +50,9 @@ export async function closeAll() {
   await Promise.all(clients.splice(0).map((c) => c.realtime.disconnect()));
 }
 
-export async function client(token, realtime = {}) {
-  const supabase = createClient(BASE, ANON_KEY, {
+/** `url`: another server of the suite (`serve()`), else the harness's. */
+export async function client(token, realtime = {}, url = BASE) {
+  const supabase = createClient(url, ANON_KEY, {
     accessToken: async () => token,
     realtime: { transport: WebSocket, ...realtime },
   });

@@ -82,7 +82,7 @@ pub async fn serve(state: StompState, peer: IpAddr, mut link: Link) {
             return;
         }
     };
-    let (mut stomp, beats) = match Stomp::connect(&state, peer, &connect, &link.outbound) {
+    let (mut stomp, beats) = match Stomp::connect(&state, peer, &connect, &link.outbound).await {
         Ok(connected) => connected,
         Err(stop) => {
             let version =
@@ -282,7 +282,7 @@ struct Stomp {
 
 impl Stomp {
     /// Checks a CONNECT (version, token) and opens the core session.
-    fn connect(
+    async fn connect(
         state: &StompState,
         peer: IpAddr,
         frame: &Frame,
@@ -320,6 +320,7 @@ impl Stomp {
             .realtime
             .verifier
             .verify(token)
+            .await
             .map_err(|e| Stop::api(&e, None))?;
         let session = Session::open(&state.realtime, caller, peer, Transport::Stomp)
             .map_err(|e| Stop::api(&e, None))?;

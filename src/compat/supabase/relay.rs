@@ -156,11 +156,15 @@ impl Relayed {
                         meta.as_ref(),
                         body,
                     )),
-                    // a 1.0.0 socket has no way to carry bytes
-                    (Some(_), Vsn::V1) => None,
-                    (None, _) => {
+                    (binary, _) => {
                         let mut body =
                             json!({ "type": "broadcast", "event": event, "payload": payload });
+                        // A 1.0.0 socket carries JSON only: opaque bytes come as base64.
+                        if let Some(bytes) = binary {
+                            body["payload"] =
+                                json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+                            body["payload_encoding"] = json!("base64");
+                        }
                         if let Some(meta) = meta {
                             body["meta"] = meta.clone();
                         }

@@ -4,9 +4,9 @@
 //! column lists, filters (`eq`, `neq`, `lt`, `lte`, `gt`, `gte`, `in`, `is`,
 //! `not.`), `order`, `limit`, `offset` or a `Range` header, `Prefer:
 //! count=exact`, and `Accept: application/vnd.pgrst.object+json` (`.single()`);
-//! POST inserts into `chat_messages` — one row or an array — through
-//! pgchat's send service (dedupe by client_msg_id, rules, NOTIFY), so the
-//! message is delivered everywhere; PATCH updates the rows its filters select.
+//! POST inserts into `chat_messages` — one row, or an array all or nothing
+//! in one transaction — through pgchat's send service (dedupe by
+//! client_msg_id, rules, NOTIFY), so the message is delivered everywhere; PATCH updates the rows its filters select.
 //! Errors are PostgREST's JSON: `{code, message, details, hint}`.
 
 use axum::body::Bytes;
@@ -32,6 +32,7 @@ pub struct RestError {
     status: StatusCode,
     code: String,
     message: String,
+    details: Option<String>,
     hint: Option<String>,
 }
 
@@ -41,6 +42,7 @@ impl RestError {
             status,
             code: code.into(),
             message: message.into(),
+            details: None,
             hint: None,
         }
     }
@@ -52,6 +54,17 @@ impl RestError {
 
     fn hint(mut self, hint: &str) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Which row of an array insert was refused (nothing of it was written).
+    fn at_row(mut self, index: usize, rows: usize) -> Self {
+        if rows > 1 {
+            self.details = Some(format!(
+                "row {} of {rows} was refused; nothing was inserted",
+                index + 1
+            ));
+        }
         self
     }
 }
@@ -87,7 +100,7 @@ impl From<ApiError> for RestError {
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let body = json!({
-            "code": self.code, "message": self.message, "details": null, "hint": self.hint,
+            "code": self.code, "message": self.message, "details": self.details, "hint": self.hint,
         });
         (self.status, axum::Json(body)).into_response()
     }
@@ -96,7 +109,7 @@ impl IntoResponse for RestError {
 type Result<T> = std::result::Result<T, RestError>;
 
 /// Checks the project key and verifies the user's token.
-fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
+async fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
     let verifier = &state.realtime.verifier;
     let apikey = headers
         .get("apikey")
@@ -109,7 +122,7 @@ fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
             )
             .hint("send the project's key in the apikey header")
         })?;
-    verifier.verify_key(apikey)?;
+    verifier.verify_key(apikey).await?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +131,7 @@ fn caller(state: &SupabaseState, headers: &HeaderMap) -> Result<Identity> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .unwrap_or(apikey);
-    Ok(verifier.verify(token.trim())?)
+    Ok(verifier.verify(token.trim()).await?)
 }
 
 fn table(name: &str) -> Result<Table> {
@@ -338,7 +351,7 @@ pub async fn get(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Result<Response> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let table = table(&name)?;
     let query = parse_query(table, uri.query())?;
     let (mut offset, mut limit) = (query.offset.unwrap_or(0), query.limit.unwrap_or(MAX_ROWS));
@@ -474,7 +487,7 @@ pub async fn post(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let table = table(&name)?;
     let query = parse_query(table, uri.query())?;
     if table != Table::Messages {
@@ -494,36 +507,35 @@ pub async fn post(
             format!("Empty or invalid json: {e}"),
         )
     })?;
-    let rows = match value {
-        Value::Array(rows) if !rows.is_empty() => rows,
-        Value::Array(_) => {
+    let sender = &state.realtime.sends;
+    let stored = match value {
+        Value::Array(rows) if rows.is_empty() => {
             return Err(RestError::new(
                 StatusCode::BAD_REQUEST,
                 "PGRST102",
                 "an empty array inserts nothing",
             ))
         }
-        row => vec![row],
+        // An array is one statement for PostgREST, so all or nothing here too.
+        Value::Array(rows) => {
+            let sends = rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| new_message(&caller, row).map_err(|e| e.at_row(i, rows.len())))
+                .collect::<Result<Vec<_>>>()?;
+            sender
+                .send_all(&caller, sends)
+                .await
+                .map_err(|(i, e)| RestError::from(e).at_row(i, rows.len()))?
+                .into_iter()
+                .map(|sent| sent.message)
+                .collect()
+        }
+        row => {
+            let (conversation, new) = new_message(&caller, &row)?;
+            vec![sender.send(&caller, conversation, new).await?.message]
+        }
     };
-    let sends = rows
-        .iter()
-        .map(|row| new_message(&caller, row))
-        .collect::<Result<Vec<_>>>()?;
-    // Queued in order (a sender's sends are stored in the order queued), answered after each COMMIT.
-    let mut answers = Vec::with_capacity(sends.len());
-    for (conversation, new) in sends {
-        answers.push(
-            state
-                .realtime
-                .sends
-                .submit(&caller, conversation, new)
-                .await?,
-        );
-    }
-    let mut stored = Vec::with_capacity(answers.len());
-    for answer in answers {
-        stored.push(answer.await?.message);
-    }
     if !prefers(&headers, "return=representation") {
         return Ok(StatusCode::CREATED.into_response());
     }
@@ -542,7 +554,7 @@ pub async fn patch(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Result<Response> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let table = table(&name)?;
     let query = parse_query(table, uri.query())?;
     if query.filters.is_empty() {

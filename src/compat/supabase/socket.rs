@@ -8,7 +8,9 @@
 //!
 //! The socket's `apikey` (query or header) must verify like any token (a
 //! project key: signature and expiry); channels need a signed-in user's
-//! token, and one socket serves one user (later tokens refresh it).
+//! token, and one socket serves one user at a time (later tokens refresh it;
+//! the project key as `access_token` — supabase-js after sign-out — ends the
+//! user's channels and session).
 //!
 //! No missed changes (pgchat's extension): when a channel ends with its socket
 //! or a leave, its cursors are remembered for the user and channel name
@@ -68,7 +70,7 @@ pub async fn upgrade(
         return ApiError::Unauthorized("missing apikey: pass ?apikey=<project key>".into())
             .into_response();
     };
-    if let Err(error) = state.realtime.verifier.verify_key(&apikey) {
+    if let Err(error) = state.realtime.verifier.verify_key(&apikey).await {
         return error.into_response();
     }
     let vsn = match Vsn::parse(params.get("vsn").map(String::as_str)) {
@@ -258,6 +260,10 @@ impl Socket {
     }
 
     async fn serve(mut self, socket: WebSocket) {
+        // Counted among the node's sockets, so a graceful stop waits for this
+        // one's channels to leave (its presences leave with it, on every node).
+        let metrics = self.state.realtime.realtime.metrics.clone();
+        metrics.connections.inc();
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.state.realtime.realtime.shutting_down();
         let mut idle = tokio::time::interval(IDLE / 2);
@@ -320,6 +326,8 @@ impl Socket {
         for name in names {
             self.leave(&name).await;
         }
+        drop(self);
+        metrics.connections.dec();
     }
 
     /// Tells the channels why the session ends (a token that expired
@@ -446,7 +454,10 @@ impl Socket {
                 self.leave(&topic).await;
                 Some(Ok(json!({})))
             }
-            (_, "access_token") => Some(self.refresh(&frame.payload)),
+            (_, "access_token") if self.signs_out(&frame.payload).await => {
+                return self.sign_out(sink).await;
+            }
+            (_, "access_token") => Some(self.refresh(&frame.payload).await),
             (topic, "broadcast" | "presence") => {
                 let topic = topic.to_owned();
                 let channel = &self.channels.map[&topic];
@@ -482,35 +493,79 @@ impl Socket {
     }
 
     /// A channel's `access_token` push: moves the session's deadline (same user and role).
-    fn refresh(&mut self, payload: &Value) -> Reply {
+    async fn refresh(&mut self, payload: &Value) -> Reply {
         let token = payload["access_token"]
             .as_str()
             .ok_or("access_token is a string")?;
         match self.session.as_mut() {
             Some(session) => session
                 .refresh(token)
+                .await
                 .map(|exp| json!({ "exp": exp }))
                 .map_err(|e| e.public_message()),
             None => Err("join a channel with a user's access_token first".into()),
         }
     }
 
+    /// Whether an `access_token` push names no user but verifies as the
+    /// project's key: supabase-js sends its `anon` key when the user signs
+    /// out.
+    async fn signs_out(&self, payload: &Value) -> bool {
+        let verifier = &self.state.realtime.verifier;
+        match (&self.session, payload["access_token"].as_str()) {
+            (Some(_), Some(token)) => {
+                verifier.verify(token).await.is_err() && verifier.verify_key(token).await.is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// The user signed out: every channel ends with `phx_error` and the
+    /// session closes, so nothing more of theirs reaches this socket;
+    /// realtime-js keeps joining again, refused until a user signs in.
+    async fn sign_out(&mut self, sink: &mut Sink) -> Result<(), End> {
+        let names: Vec<String> = self.channels.map.keys().cloned().collect();
+        let mut frames = Vec::new();
+        for name in names {
+            let join_ref = self.channels.map[&name].join_ref.clone();
+            self.leave(&name).await;
+            frames.push(self.channels.frame(
+                join_ref.as_deref(),
+                None,
+                &name,
+                "phx_error",
+                &json!({}),
+            ));
+        }
+        self.session = None;
+        self.write(sink, frames).await
+    }
+
     /// Opens the session with the join's token, or refreshes it (same user).
-    fn sign_in(&mut self, payload: &Value) -> Result<(), String> {
+    /// A join without a user's token is refused with the reason, and
+    /// realtime-js joins again by itself (with the token, once the app has one).
+    async fn sign_in(&mut self, payload: &Value) -> Result<(), String> {
+        const SIGN_IN: &str = "sign in first: a channel needs a signed-in user's access_token";
         let token = payload["access_token"].as_str();
         match (&mut self.session, token) {
             (Some(session), Some(token)) => session
                 .refresh(token)
+                .await
                 .map(drop)
                 .map_err(|e| e.public_message()),
             (Some(_), None) => Ok(()),
-            (None, None) => Err("sign in: a channel needs a user's access_token".into()),
+            (None, None) => Err(SIGN_IN.into()),
             (None, Some(token)) => {
                 let state = &self.state.realtime;
-                let caller = state
-                    .verifier
-                    .verify(token)
-                    .map_err(|e| e.public_message())?;
+                let caller = match state.verifier.verify(token).await {
+                    Ok(caller) => caller,
+                    Err(_) if state.verifier.verify_key(token).await.is_ok() => {
+                        return Err(format!(
+                            "{SIGN_IN} (this one is a project key, such as anon, that names no user)"
+                        ))
+                    }
+                    Err(error) => return Err(error.public_message()),
+                };
                 let session = Session::open(state, caller, self.peer, Transport::Supabase)
                     .map_err(|e| e.public_message())?;
                 self.session = Some(session);
@@ -532,7 +587,9 @@ impl Socket {
         if self.channels.map.contains_key(&name) {
             self.leave(&name).await;
         }
-        self.sign_in(&frame.payload).map_err(JoinError::Refused)?;
+        self.sign_in(&frame.payload)
+            .await
+            .map_err(JoinError::Refused)?;
         let config = &frame.payload["config"];
         let relay_config = relay::ChannelConfig::parse(config).map_err(JoinError::Refused)?;
         let specs = match &config["postgres_changes"] {

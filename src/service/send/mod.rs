@@ -83,6 +83,22 @@ impl Sender {
         self.submit(caller, conversation_id, new).await?.await
     }
 
+    /// Sends several messages all or nothing, in order, in one transaction
+    /// (an app's array insert): not through the group commit, whose batches
+    /// answer each send on its own. On a refusal nothing is stored, and the
+    /// error comes with the index of the send that was refused.
+    #[tracing::instrument(skip(self, caller, sends), fields(user = %caller.sub, count = sends.len()))]
+    pub async fn send_all(
+        &self,
+        caller: &Identity,
+        sends: Vec<(Uuid, NewMessage)>,
+    ) -> Result<Vec<Sent>, (usize, ApiError)> {
+        for i in 0..sends.len() {
+            limits::check(&self.db, Write::Send, caller).map_err(|e| (i, e))?;
+        }
+        one::send_all(&self.db, caller, sends).await
+    }
+
     /// Queues a send and returns its answer to await, so a connection can have
     /// several sends in flight; a sender's sends are stored in the order queued.
     pub async fn submit(

@@ -37,6 +37,36 @@ pub(crate) async fn send(
     Ok(sent)
 }
 
+/// Sends `sends` all or nothing, in order, in one transaction as `caller`:
+/// each through [`send_in`] (every rule, and a refusal's precise error), a
+/// retry of a stored message answered without writing (its savepoint is
+/// rolled back). The first refusal rolls everything back and says which
+/// send it was (its index).
+pub(crate) async fn send_all(
+    db: &Db,
+    caller: &Identity,
+    sends: Vec<(Uuid, NewMessage)>,
+) -> Result<Vec<Sent>, (usize, ApiError)> {
+    let mut client = db.client().await.map_err(|e| (0, e))?;
+    let mut tx = db.begin_as(&mut client, caller).await.map_err(|e| (0, e))?;
+    let mut answers = Vec::with_capacity(sends.len());
+    for (i, (conversation_id, new)) in sends.into_iter().enumerate() {
+        let sent = async {
+            let item = tx.savepoint("send_item").await?;
+            let sent = send_in(&item, caller, conversation_id, &new).await?;
+            if sent.created {
+                item.commit().await?;
+            } else {
+                item.rollback().await?;
+            }
+            Ok(sent)
+        };
+        answers.push(sent.await.map_err(|e: ApiError| (i, e))?);
+    }
+    tx.commit().await.map_err(|e| (answers.len(), e.into()))?;
+    Ok(answers)
+}
+
 /// Sends within a transaction already running as `caller`. When the result is
 /// a retry (`created == false`) the transaction must be rolled back, not committed.
 pub async fn send_in(

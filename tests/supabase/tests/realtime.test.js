@@ -3,8 +3,10 @@
 // user receives nothing, a customer never an internal note), token refresh.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createClient } from '@supabase/supabase-js';
+import WebSocket from 'ws';
 import {
-  client, userToken, unique, supportChat, send, api, sql, subscribed, collector, closeAll,
+  BASE, ANON_KEY, client, userToken, unique, supportChat, send, api, sql, subscribed, collector, closeAll,
 } from '../lib.js';
 
 after(closeAll);
@@ -165,4 +167,45 @@ test('setAuth refreshes the token of a live socket; another user is refused', as
   const still = await send(agent, chat.conversation_id, 'still the customer');
   await changes.until((p) => p.new.id === still.id);
   await supabase.removeAllChannels();
+});
+
+test('a channel needs a signed-in user: refused with the reason, joined by itself on sign-in, ended on sign-out', async () => {
+  const customer = userToken(unique('cust'));
+  const agent = userToken(unique('agent'), { staff: true });
+  const chat = await supportChat(customer, agent);
+  // supabase-js before sign-in: its token is the project key (anon)
+  let token = ANON_KEY;
+  const supabase = createClient(BASE, ANON_KEY, { accessToken: async () => token, realtime: { transport: WebSocket } });
+  try {
+    // one log of statuses and changes, in the order the app saw them
+    const log = collector();
+    const channel = supabase.channel(unique('signin'))
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'chat_messages', filter: `conversation_id=eq.${chat.conversation_id}` },
+        (p) => log.push(p));
+    channel.subscribe((status, err) => log.push({ status, reason: err?.message }));
+    const refused = await log.until((e) => e.status === 'CHANNEL_ERROR', 'the refused join');
+    assert.match(refused.reason, /sign in first: a channel needs a signed-in user's access_token/);
+
+    token = customer;
+    await supabase.realtime.setAuth();
+    await log.until((e) => e.status === 'SUBSCRIBED', 'the join realtime-js makes again, signed in');
+    const first = await send(agent, chat.conversation_id, 'while signed in');
+    await log.until((e) => e.new?.id === first.id, 'a change once signed in');
+
+    // sign-out: supabase-js sends the anon key; the channel ends at once
+    token = ANON_KEY;
+    const signedOut = log.seen.length;
+    await supabase.realtime.setAuth();
+    await log.until((e, i = log.seen.indexOf(e)) => i >= signedOut && e.status === 'CHANNEL_ERROR', 'the end of the channel');
+    const missed = await send(agent, chat.conversation_id, 'while signed out');
+    // signed in again: the channel comes back, with what it missed, after its join
+    token = customer;
+    await supabase.realtime.setAuth();
+    const back = await log.until((e, i = log.seen.indexOf(e)) => i >= signedOut && e.status === 'SUBSCRIBED', 'the join after signing in again');
+    const replayed = await log.until((e) => e.new?.id === missed.id, 'the change made while signed out');
+    assert.ok(log.seen.indexOf(replayed) > log.seen.indexOf(back), 'nothing reached the socket while signed out');
+  } finally {
+    await supabase.removeAllChannels();
+    await supabase.realtime.disconnect();
+  }
 });

@@ -98,6 +98,47 @@ test('an insert is a send: deduplicated, delivered live, returned with return=re
   assert.ok(foreign.status === 404 || foreign.status === 403, JSON.stringify(foreign));
 });
 
+test('an array insert is all or nothing: one refused row writes none', async () => {
+  const customer = userToken(unique('cust'));
+  const agent = userToken(unique('agent'), { staff: true });
+  const chat = await supportChat(customer, agent);
+  const other = await supportChat(userToken(unique('cust')), agent);
+  const c = chat.conversation_id;
+  const widget = await client(customer);
+  const stored = async () => (await widget.from('chat_messages').select('body').eq('conversation_id', c)).data
+    .filter((m) => m.body.startsWith('atomic'));
+
+  // a rule the database refuses (a customer's internal note), after a valid row
+  const note = await widget.from('chat_messages').insert([
+    { conversation_id: c, body: 'atomic 1' }, { conversation_id: c, body: 'atomic 2', internal: true },
+  ]).select();
+  assert.equal(note.status, 403, JSON.stringify(note));
+  assert.equal(note.error.code, '42501');
+  assert.match(note.error.details, /row 2 of 2/);
+  // a conversation the caller may not write to
+  const foreign = await widget.from('chat_messages').insert([
+    { conversation_id: c, body: 'atomic 3' }, { conversation_id: other.conversation_id, body: 'atomic 4' },
+  ]);
+  assert.ok(foreign.status === 404 || foreign.status === 403, JSON.stringify(foreign));
+  assert.match(foreign.error.details, /row 2 of 2/);
+  // an invalid row (a column the server sets)
+  const invalid = await widget.from('chat_messages').insert([
+    { conversation_id: c, body: 'atomic 5' }, { conversation_id: c, body: 'atomic 6', seq: 1 },
+  ]);
+  assert.equal(invalid.error.code, 'PGRST204');
+  assert.deepEqual(await stored(), [], 'nothing of a refused array was written');
+
+  // dedupe still holds inside an array: a stored row comes back as it was
+  const kept = await widget.from('chat_messages').insert({ conversation_id: c, body: 'atomic kept', id: randomUUID() }).select().single();
+  const mixed = await widget.from('chat_messages').insert([
+    { conversation_id: c, body: 'atomic kept', id: kept.data.client_msg_id }, { conversation_id: c, body: 'atomic new' },
+  ]).select('id, body');
+  assert.equal(mixed.error, null, JSON.stringify(mixed.error));
+  assert.deepEqual(mixed.data.map((m) => m.body), ['atomic kept', 'atomic new']);
+  assert.equal(mixed.data[0].id, kept.data.id);
+  assert.deepEqual((await stored()).map((m) => m.body).sort(), ['atomic kept', 'atomic new']);
+});
+
 test('PATCH updates what the filters select, as the caller', async () => {
   const customer = userToken(unique('cust'));
   const agent = userToken(unique('agent'), { staff: true });
