@@ -70,7 +70,7 @@ schemas = {
     "MessageKind": enum("text", "image", "file", "audio", "video"),
     "Category": enum("payment", "shipping", "account", "returns", "technical", "other"),
     "Priority": enum("low", "medium", "high", "urgent"),
-    "SessionStatus": enum("waiting", "active", "ended"),
+    "SessionStatus": enum("waiting", "active", "pending", "snoozed", "resolved", "closed", "ended"),
     "RoomType": enum("public", "private", "group", "announcement"),
     "MemberRole": enum("owner", "admin", "moderator", "member"),
     "AgentStatus": enum("online", "away", "busy", "offline"),
@@ -87,6 +87,9 @@ schemas = {
         "agent_id": {"type": ["string", "null"]}, "subject": string(), "category": S("Category"), "priority": S("Priority"),
         "started_at": ts, "ended_at": {"type": ["string", "null"], "format": "date-time"},
         "rating": {"type": ["integer", "null"]}, "feedback": {"type": ["string", "null"]},
+        "description": {"type": ["string", "null"]}, "snoozed_until": {"type": ["string", "null"], "format": "date-time"},
+        "resolved_at": {"type": ["string", "null"], "format": "date-time"}, "closed_at": {"type": ["string", "null"], "format": "date-time"},
+        "ticket_status": enum("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"),
     }, ["id", "conversation_id", "status", "customer_id", "subject"], extra=True),
     "Conversation": obj({"id": uuid, "kind": string(), "unread": integer(), "last_message": {"oneOf": [S("Message"), {"type": "null"}]}}, ["id", "kind"], extra=True),
     "Room": obj({"id": uuid, "name": string(), "type": S("RoomType"), "description": {"type": ["string", "null"]}, "settings": S("RoomSettings"), "member_count": integer()}, ["id", "name", "type"], extra=True),
@@ -125,7 +128,8 @@ add("/metrics", "get", op("Prometheus metrics (text exposition format)", "operat
 add("/v1/openapi.json", "get", op("This document", "operations", {"type": "object"}, errors=(), auth=False))
 
 # support
-sess_filters = [q("status", S("SessionStatus")), q("agent_id", string()), q("customer_id", string()), q("category", S("Category")),
+sess_filters = [q("status", {"oneOf": [S("SessionStatus"), enum("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED")]},
+                  "a status, or a ticket state: OPEN (waiting), IN_PROGRESS (active, pending, snoozed), RESOLVED, CLOSED (closed, ended)"), q("agent_id", string()), q("customer_id", string()), q("category", S("Category")),
                 q("priority", S("Priority")), q("q", string(), "subject substring or message words"), q("from", ts), q("to", ts),
                 q("sla_breached", boolean), limit, cursor]
 add("/v1/support/sessions", "get", op("List sessions (a customer: theirs; an agent: the queue and theirs; an admin: all)", "support", page(S("Session")), params=sess_filters))
@@ -133,14 +137,22 @@ add("/v1/support/sessions", "post", op("Open a support session with its first me
     body=obj({"subject": string(minLength=1, maxLength=200), "category": S("Category"), "priority": S("Priority"), "message": message_input}, ["subject", "message"]),
     errors=(400, 413, 415, 422, 429, 503), desc="201 new; 200 when the message's client_msg_id was already used by this customer (the same session)."))
 add("/v1/support/sessions/{id}", "get", op("A session", "support", S("Session"), params=[ID]))
-add("/v1/support/sessions/{id}", "patch", op("Change priority or category (staff)", "support", S("Session"), params=[ID],
-    body=obj({"priority": S("Priority"), "category": S("Category")}), errors=(400, 403, 404, 409, 413, 415, 503)))
+add("/v1/support/sessions/{id}", "patch", op("Change priority, category, description or status (staff)", "support", S("Session"), params=[ID],
+    body=obj({"priority": S("Priority"), "category": S("Category"), "description": string(maxLength=5000),
+              "status": enum("pending", "snoozed", "resolved", "closed", "active"), "snoozed_until": ts}),
+    errors=(400, 403, 404, 409, 413, 415, 422, 503)))
+add("/v1/support/sessions/{id}", "delete", op("Delete a session with its messages, receipts and files (admins); audited", "support", None, "204",
+    params=[ID], errors=(401, 403, 404, 503), ok_desc="deleted"))
 for action, summary, body, errs in [
     ("claim", "An agent takes a waiting session", None, (403, 404, 409, 503)),
     ("end", "End a session (its customer or staff)", None, (403, 404, 409, 503)),
     ("rating", "The customer rates an ended session", obj({"rating": integer(minimum=1, maximum=5), "feedback": string(maxLength=2000)}, ["rating"]), (400, 403, 404, 409, 413, 415, 503)),
     ("assign", "Give a session to an agent (admins)", obj({"agent_id": string(minLength=1, maxLength=200)}, ["agent_id"]), (400, 403, 404, 409, 422, 503)),
     ("transfer", "Hand an active session over to another agent", obj({"agent_id": string(minLength=1, maxLength=200)}, ["agent_id"]), (400, 403, 404, 409, 422, 503)),
+    ("resolve", "Resolve a session (staff); the customer's message within the reopen window reopens it", None, (403, 404, 409, 503)),
+    ("reopen", "Reopen a resolved session: back to its agent, or to the queue", None, (403, 404, 409, 503)),
+    ("snooze", "Put a session off until a time (staff)", obj({"until": ts}, ["until"]), (400, 403, 404, 409, 413, 415, 422, 503)),
+    ("close", "Close a session for good (staff)", None, (403, 404, 409, 503)),
 ]:
     add(f"/v1/support/sessions/{{id}}/{action}", "post", op(summary, "support", S("Session"), params=[ID], body=body, errors=errs))
 
@@ -226,6 +238,13 @@ add("/v1/support/canned/{id}", "delete", op("Delete a canned response", "desk", 
 RANGE = [q("from", ts), q("to", ts)]
 add("/v1/admin/stats", "get", op("The dashboard (admins)", "desk", S("Stats"), params=RANGE, errors=(400, 403, 503)))
 add("/v1/admin/stats/agents/{id}", "get", op("One agent's figures (admins)", "desk", S("Stats"), params=AG + RANGE, errors=(400, 403, 404, 503)))
+add("/v1/admin/users/{id}/erase", "post", op("Erase a user's data on request (admins); audited", "desk",
+    obj({"messages": integer(), "attachments": integer(), "mode": enum("anonymize", "delete")}),
+    params=[pp("id", string(), "the user's id")], body=obj({"messages": enum("anonymize", "delete")}), errors=(400, 403, 404, 413, 415, 503)))
+add("/v1/admin/audit", "get", op("The audit trail of deletions and erasures, newest first (admins)", "desk",
+    obj({"items": {"type": "array", "items": obj({"id": integer(), "at": ts, "actor": string(), "action": enum("session_deleted", "user_erased"),
+                                                  "target": string(), "details": {"type": "object"}})}}),
+    params=[limit], errors=(400, 403, 503)))
 
 # attachments + ai
 add("/v1/attachments", "post", op("Ask to upload a file into a conversation", "attachments", S("Attachment"), "201",

@@ -24,9 +24,12 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- When the first answer is due under the first-response SLA (NULL: no SLA).
+-- The clock stands still while the session is pending or snoozed (waiting on
+-- the customer, or put off): the due time moves by that long.
 CREATE OR REPLACE FUNCTION pgchat.first_response_due(s live_chat_sessions) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
-  SELECT s.started_at + make_interval(secs => d.sla_first_response_secs)
+  SELECT s.started_at + make_interval(secs => d.sla_first_response_secs + s.paused_secs
+                                              + coalesce(extract(epoch FROM now() - s.paused_at), 0))
     FROM pgchat.desk_settings() d WHERE d.sla_first_response_secs > 0
 $$;
 
@@ -35,5 +38,6 @@ $$;
 -- session without an answer: it ended after the target).
 CREATE OR REPLACE FUNCTION pgchat.sla_breached(s live_chat_sessions) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-  SELECT coalesce(coalesce(s.first_response_at, s.ended_at, now()) > pgchat.first_response_due(s), false)
+  SELECT coalesce(coalesce(s.first_response_at, s.ended_at, s.resolved_at, s.closed_at, now())
+                  > pgchat.first_response_due(s), false)
 $$;

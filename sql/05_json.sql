@@ -105,6 +105,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'agent_id', s.agent_id,
     'agent_name', agent_name,
     'subject', s.subject,
+    'description', s.description,
     'category', s.category,
     'priority', s.priority,
     'change_seq', s.change_seq,
@@ -114,6 +115,14 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'ended_at', pgchat.ts(s.ended_at),
     'ended_by', s.ended_by,
     'ended_reason', s.ended_reason,
+    'snoozed_until', pgchat.ts(s.snoozed_until),
+    'resolved_at', pgchat.ts(s.resolved_at),
+    'closed_at', pgchat.ts(s.closed_at),
+    -- the ticket state other systems use (OPEN, IN_PROGRESS, RESOLVED, CLOSED)
+    'ticket_status', CASE s.status WHEN 'waiting' THEN 'OPEN'
+                                   WHEN 'resolved' THEN 'RESOLVED'
+                                   WHEN 'closed' THEN 'CLOSED' WHEN 'ended' THEN 'CLOSED'
+                                   ELSE 'IN_PROGRESS' END,
     'first_response_due_at', pgchat.ts(pgchat.first_response_due(s)),
     'sla_breached', pgchat.sla_breached(s),
     'rating', s.rating,

@@ -44,11 +44,11 @@ BEGIN
     IF r.status IS NULL THEN
       RETURN 'not_found';
     ELSIF r.customer_id = uid OR urole = 'admin' OR (urole = 'agent' AND r.agent_id = uid) THEN
-      RETURN CASE WHEN r.status = 'ended' THEN 'session_ended' END;
+      RETURN CASE WHEN pgchat.session_over(r.status) THEN 'session_ended' END;
     ELSIF NOT pgchat.can_read(conv, uid, urole) THEN
       -- a session the caller cannot see is not there for them
       RETURN 'not_found';
-    ELSIF r.status = 'ended' THEN
+    ELSIF pgchat.session_over(r.status) THEN
       RETURN 'session_ended';
     ELSIF urole = 'agent' THEN
       RETURN 'not_assigned';

@@ -79,6 +79,11 @@ BEGIN
                OR (input.reply_to IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM chat_messages p
                       WHERE p.id = input.reply_to AND p.conversation_id = input.conversation_id))
+               -- a customer answering a pending, snoozed or resolved session moves it
+               OR (input.role = 'user' AND EXISTS (
+                     SELECT 1 FROM live_chat_sessions s
+                      WHERE s.conversation_id = input.conversation_id
+                        AND s.status IN ('pending', 'snoozed', 'resolved')))
                OR (input.role IN ('agent', 'admin') AND EXISTS (
                      SELECT 1 FROM live_chat_sessions s
                       WHERE s.conversation_id = input.conversation_id

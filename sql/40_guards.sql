@@ -1,33 +1,92 @@
 -- Invariants of a support session that hold whoever writes the row (the API,
--- psql, a future job): the lifecycle only moves forward and a rating is given
--- once, by the customer, after the end.
+-- psql, a job): the status moves only along the lifecycle below, with its
+-- timestamps kept here; a rating is given once, by the customer, once the
+-- session is over; a customer may end, rate and reopen (by writing, within
+-- the reopen window) their session, nothing else. Each refusal says why.
+--
+--   waiting  → active, resolved, closed, ended
+--   active   → pending, snoozed, resolved, closed, ended
+--   pending  → active, snoozed, resolved, closed, ended
+--   snoozed  → active, pending, resolved, closed, ended
+--   resolved → active or waiting (reopened), closed
+--   closed, ended: final
+CREATE OR REPLACE FUNCTION pgchat.session_over(status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT status IN ('resolved', 'closed', 'ended')
+$$;
+
+CREATE OR REPLACE FUNCTION pgchat.session_may_become(from_status text, to_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT from_status = to_status OR CASE from_status
+    WHEN 'waiting' THEN to_status IN ('active', 'resolved', 'closed', 'ended')
+    WHEN 'active' THEN to_status IN ('pending', 'snoozed', 'resolved', 'closed', 'ended')
+    WHEN 'pending' THEN to_status IN ('active', 'snoozed', 'resolved', 'closed', 'ended')
+    WHEN 'snoozed' THEN to_status IN ('active', 'pending', 'resolved', 'closed', 'ended')
+    WHEN 'resolved' THEN to_status IN ('active', 'waiting', 'closed')
+    ELSE false END
+$$;
 
 CREATE OR REPLACE FUNCTION pgchat.tg_session_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+  window_secs integer;
 BEGIN
-  IF OLD.status = 'ended' AND NEW.status <> 'ended' THEN
-    PERFORM pgchat.refuse('session_ended', 'an ended session cannot be reopened');
+  IF NEW.status <> OLD.status THEN
+    IF OLD.status IN ('closed', 'ended') THEN
+      PERFORM pgchat.refuse('session_ended', 'a ' || OLD.status || ' session cannot change its status');
+    END IF;
+    IF NOT pgchat.session_may_become(OLD.status, NEW.status) THEN
+      PERFORM pgchat.refuse('invalid_transition', 'a ' || OLD.status || ' session cannot become ' || NEW.status);
+    END IF;
+    IF auth.uid() IS NOT NULL AND auth.role() = 'user' THEN
+      IF OLD.status = 'resolved' THEN
+        window_secs := (pgchat.desk_settings()).reopen_window_secs;
+        IF window_secs <= 0 OR OLD.resolved_at < now() - make_interval(secs => window_secs) THEN
+          PERFORM pgchat.refuse('session_ended', 'this conversation was resolved; start a new one');
+        END IF;
+      ELSIF NOT (NEW.status = 'ended' OR (OLD.status IN ('pending', 'snoozed') AND NEW.status = 'active')) THEN
+        PERFORM pgchat.refuse('staff_only', 'only agents and admins change a session''s status');
+      END IF;
+    END IF;
+    -- the clock of the first answer stands still while pending or snoozed
+    IF NEW.status IN ('pending', 'snoozed') AND OLD.paused_at IS NULL THEN
+      NEW.paused_at := now();
+    ELSIF NEW.status NOT IN ('pending', 'snoozed') AND OLD.paused_at IS NOT NULL THEN
+      NEW.paused_secs := OLD.paused_secs + extract(epoch FROM now() - OLD.paused_at);
+      NEW.paused_at := NULL;
+    END IF;
+    IF NEW.status <> 'snoozed' THEN
+      NEW.snoozed_until := NULL;
+    END IF;
+    IF NEW.status = 'resolved' THEN
+      NEW.resolved_at := now();
+    ELSIF NEW.status = 'closed' THEN
+      NEW.closed_at := now();
+    END IF;
   END IF;
-  IF OLD.status = 'active' AND NEW.status = 'waiting' THEN
-    RAISE check_violation USING MESSAGE = 'an active session cannot go back to waiting';
+  IF NEW.status = 'snoozed' AND NEW.snoozed_until IS DISTINCT FROM OLD.snoozed_until
+     AND NEW.snoozed_until <= now() THEN
+    PERFORM pgchat.refuse('invalid_snooze', 'snooze until a time in the future');
   END IF;
-  -- a rating: by the customer, after the end, once (each says why)
+  -- a rating: by the customer, once the session is over, once (each says why)
   IF (NEW.rating, NEW.feedback, NEW.rated_at) IS DISTINCT FROM (OLD.rating, OLD.feedback, OLD.rated_at) THEN
     IF auth.uid() IS NOT NULL AND auth.uid() <> NEW.customer_id THEN
       PERFORM pgchat.refuse('customer_only', 'only the customer rates a session');
     END IF;
-    IF NEW.status <> 'ended' THEN
+    IF NOT pgchat.session_over(NEW.status) THEN
       PERFORM pgchat.refuse('session_not_ended', 'a session is rated after it ends');
     END IF;
     IF OLD.rating IS NOT NULL THEN
       PERFORM pgchat.refuse('already_rated', 'this session has already been rated');
     END IF;
   END IF;
-  -- a customer may end the session and rate it, nothing else
+  -- a customer may end, rate and reopen their session, nothing else
   IF auth.uid() IS NOT NULL AND auth.role() = 'user'
-     AND (NEW.agent_id, NEW.subject, NEW.category, NEW.priority, NEW.assigned_at, NEW.first_response_at, NEW.customer_id)
+     AND (NEW.agent_id, NEW.subject, NEW.category, NEW.priority, NEW.assigned_at, NEW.first_response_at,
+          NEW.customer_id, NEW.description)
          IS DISTINCT FROM
-         (OLD.agent_id, OLD.subject, OLD.category, OLD.priority, OLD.assigned_at, OLD.first_response_at, OLD.customer_id) THEN
+         (OLD.agent_id, OLD.subject, OLD.category, OLD.priority, OLD.assigned_at, OLD.first_response_at,
+          OLD.customer_id, OLD.description) THEN
     RAISE insufficient_privilege USING MESSAGE = 'customers may only end or rate their session';
   END IF;
   RETURN NEW;
@@ -65,7 +124,7 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended('pgchat.open_sessions:' || auth.uid(), 0));
   IF (SELECT count(*) FROM live_chat_sessions s
-       WHERE s.customer_id = auth.uid() AND s.status <> 'ended') >= p_cap THEN
+       WHERE s.customer_id = auth.uid() AND NOT pgchat.session_over(s.status)) >= p_cap THEN
     RAISE EXCEPTION USING ERRCODE = 'PC001', DETAIL = 'too_many_open_sessions',
       MESSAGE = 'you already have ' || p_cap || ' open support sessions; end one first';
   END IF;

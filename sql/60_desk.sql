@@ -29,8 +29,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE no_data_found USING MESSAGE = 'session ' || p_session || ' does not exist';
   END IF;
-  IF s.status = 'ended' THEN
-    RAISE check_violation USING MESSAGE = 'an ended session cannot be assigned';
+  IF pgchat.session_over(s.status) THEN
+    RAISE check_violation USING MESSAGE = 'a ' || s.status || ' session cannot be assigned';
   END IF;
   IF s.agent_id IS NOT DISTINCT FROM p_agent THEN
     RETURN pgchat.session_json(s);
@@ -59,7 +59,8 @@ BEGIN
   VALUES (s.conversation_id, p_agent, 'agent')
   ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL, banned = false;
   UPDATE live_chat_sessions
-     SET agent_id = p_agent, status = 'active', assigned_at = coalesce(assigned_at, now())
+     SET agent_id = p_agent, status = CASE WHEN s.status = 'waiting' THEN 'active' ELSE s.status END,
+         assigned_at = coalesce(assigned_at, now())
    WHERE id = p_session;
   INSERT INTO chat_messages (conversation_id, sender_id, sender_role, kind, body, metadata)
   VALUES (s.conversation_id, caller, 'system', 'system', notice,
@@ -137,7 +138,7 @@ BEGIN
                ELSE timeout || CASE WHEN timeout = 1 THEN ' second' ELSE ' seconds' END END;
   FOR r IN SELECT s.id, s.conversation_id FROM live_chat_sessions s
              JOIN conversations c ON c.id = s.conversation_id
-            WHERE s.status <> 'ended'
+            WHERE s.status IN ('waiting', 'active')
               AND greatest(s.started_at, s.assigned_at, c.last_message_at) < now() - make_interval(secs => timeout)
             ORDER BY s.started_at
             LIMIT p_limit
@@ -207,7 +208,10 @@ BEGIN
                    ELSE 'assign' END,
               (SELECT u.id FROM users u WHERE u.id = auth.uid()));
     END IF;
-    wake := (NEW.status = 'ended' AND OLD.status <> 'ended')
+    -- (load counts active sessions: one leaving that status frees capacity;
+    -- a reopened session may wait again)
+    wake := (OLD.status = 'active' AND NEW.status <> 'active')
+         OR (NEW.status = 'waiting' AND OLD.status <> 'waiting')
          OR (OLD.agent_id IS NOT NULL AND OLD.agent_id IS DISTINCT FROM NEW.agent_id)
          OR (NEW.status = 'waiting' AND (NEW.priority, NEW.category) IS DISTINCT FROM (OLD.priority, OLD.category));
   END IF;
@@ -349,7 +353,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
            x.started_at, x.first_response_at, x.ended_at, x.rating, x.ended_reason,
            extract(epoch FROM x.assigned_at - x.started_at)::float8 AS wait,
            extract(epoch FROM x.first_response_at - x.started_at)::float8 AS frt,
-           extract(epoch FROM x.ended_at - x.started_at)::float8 AS resolution,
+           extract(epoch FROM coalesce(x.ended_at, x.closed_at, x.resolved_at) - x.started_at)::float8 AS resolution,
            pgchat.sla_breached(x) AS breached
       FROM live_chat_sessions x
      WHERE x.started_at >= p_from AND x.started_at < p_to
@@ -368,6 +372,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
                    'total', count(*),
                    'waiting', count(*) FILTER (WHERE status = 'waiting'),
                    'active', count(*) FILTER (WHERE status = 'active'),
+                   'pending', count(*) FILTER (WHERE status = 'pending'),
+                   'snoozed', count(*) FILTER (WHERE status = 'snoozed'),
+                   'resolved', count(*) FILTER (WHERE status = 'resolved'),
+                   'closed', count(*) FILTER (WHERE status = 'closed'),
                    'ended', count(*) FILTER (WHERE status = 'ended'),
                    'ended_by_inactivity', count(*) FILTER (WHERE ended_reason = 'inactivity'))
                    FROM s),
@@ -383,7 +391,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
                WHERE w.status = 'waiting'),
     'wait_secs', pgchat.duration_stats(ARRAY(SELECT wait FROM s)),
     'first_response_secs', pgchat.duration_stats(ARRAY(SELECT frt FROM s)),
-    'resolution_secs', pgchat.duration_stats(ARRAY(SELECT resolution FROM s WHERE status = 'ended')),
+    'resolution_secs', pgchat.duration_stats(ARRAY(SELECT resolution FROM s WHERE pgchat.session_over(status))),
     'csat', (SELECT jsonb_build_object(
                'average', round(avg(rating)::numeric, 2),
                'count', count(rating),
@@ -425,3 +433,25 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
         JOIN users u ON u.id = st.agent_id
         LEFT JOIN agents a ON a.user_id = st.agent_id), '[]'::jsonb))
 $$;
+
+-- Snoozed sessions whose time has come are active again, back with their
+-- agent, with a notice in the chat (a job: the server's role). Returns how many.
+CREATE OR REPLACE FUNCTION pgchat.wake_snoozed(p_limit integer DEFAULT 100) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  r record;
+  woken integer := 0;
+BEGIN
+  FOR r IN SELECT s.id, s.conversation_id FROM live_chat_sessions s
+            WHERE s.status = 'snoozed' AND s.snoozed_until <= now()
+            ORDER BY s.snoozed_until
+            LIMIT p_limit
+            FOR UPDATE SKIP LOCKED LOOP
+    UPDATE live_chat_sessions SET status = 'active' WHERE id = r.id;
+    INSERT INTO chat_messages (conversation_id, sender_id, sender_role, kind, body, metadata)
+    VALUES (r.conversation_id, NULL, 'system', 'system', 'The snooze is over',
+            jsonb_build_object('event', 'snooze_over'));
+    woken := woken + 1;
+  END LOOP;
+  RETURN woken;
+END $$;

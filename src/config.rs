@@ -287,6 +287,11 @@ pub struct DeskConfig {
     #[arg(long, env = "PGCHAT_INACTIVITY_TIMEOUT_SECS", default_value_t = 1800)]
     pub inactivity_timeout_secs: u64,
 
+    /// Seconds after a resolution during which the customer's message reopens
+    /// the session (0: never; they open a new one).
+    #[arg(long, env = "PGCHAT_REOPEN_WINDOW_SECS", default_value_t = 604_800)]
+    pub reopen_window_secs: u64,
+
     /// First-response target in seconds; later answers count as SLA breaches (0: no target).
     #[arg(long, env = "PGCHAT_SLA_FIRST_RESPONSE_SECS", default_value_t = 120)]
     pub sla_first_response_secs: u64,

@@ -197,6 +197,9 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
     ("admins_only", ApiError::forbidden),
+    // a support session's lifecycle (pgchat.tg_session_guard)
+    ("invalid_transition", ApiError::conflict),
+    ("invalid_snooze", ApiError::unprocessable),
     // a support session's rating (pgchat.tg_session_guard)
     ("customer_only", ApiError::forbidden),
     ("session_not_ended", ApiError::conflict),

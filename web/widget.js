@@ -35,6 +35,9 @@
 
   async function start(lib, ui) {
     var h = ui.h;
+    // A session over for good (a live chat ended, a ticket closed): no more writing,
+    // the rating. A resolved one stays open to the visitor: writing reopens it.
+    function over(s) { return !!s && (s.status === 'ended' || s.status === 'closed'); }
     var host = document.createElement('div');
     host.id = 'pgchat-widget';
     host.style.cssText = 'position:fixed;z-index:2147483000;bottom:0;right:0;width:0;height:0;';
@@ -165,7 +168,7 @@
 
     function render() {
       var s = state.session;
-      endButton.hidden = !(s && s.status !== 'ended' && state.view === 'chat');
+      endButton.hidden = !(s && !over(s) && state.view === 'chat');
       if (s && s.agent_name && s.status !== 'waiting') {
         heading.textContent = s.agent_name;
         avatar.replaceChildren(ui.initials(s.agent_name));
@@ -176,10 +179,10 @@
         avatar.classList.remove('pcw-avatar-agent');
       }
       renderStatus();
-      if (state.view !== 'chat' || (s && s.status === 'ended')) showAttachError(null);
+      if (state.view !== 'chat' || over(s)) showAttachError(null);
       if (state.view === 'chat') {
         if (body.firstChild !== chatView) body.replaceChildren(chatView);
-        composer.hidden = !!(s && s.status === 'ended');
+        composer.hidden = over(s);
       } else if (state.view === 'start') {
         state.startEl = state.startEl || startForm();
         if (body.firstChild !== state.startEl) body.replaceChildren(state.startEl);
@@ -361,7 +364,7 @@
       state.conversation = session.conversation_id;
       list.byKey.clear();
       client.messages(session.conversation_id).forEach(function (m) { list.upsert(m); });
-      state.view = session.status === 'ended' ? (session.rating ? 'thanks' : 'rate') : 'chat';
+      state.view = over(session) ? (session.rating ? 'thanks' : 'rate') : 'chat';
       render();
       // The whole conversation: messages, the session and every member's read cursor.
       await client.subscribe('conversation:' + session.conversation_id, { since: 0 });
@@ -439,14 +442,14 @@
 
     function sessionChanged(session) {
       if (!state.session || session.id !== state.session.id) {
-        if (session.status !== 'ended' && (!state.session || state.session.status === 'ended' || state.view === 'start')) {
+        if (!over(session) && (!state.session || over(state.session) || state.view === 'start')) {
           openSession(session);
         }
         return;
       }
-      var was = state.session.status;
+      var wasOver = over(state.session);
       state.session = Object.assign({}, state.session, session);
-      if (session.status === 'ended' && was !== 'ended' && state.view === 'chat') {
+      if (over(session) && !wasOver && state.view === 'chat') {
         state.view = session.rating ? 'thanks' : 'rate';
       }
       if (session.rating && state.view === 'rate') state.view = 'thanks';
@@ -546,8 +549,8 @@
     // The visitor's current chat: the newest open one, or an ended one still to rate.
     try {
       var page = await client.api('GET', '/v1/support/sessions?limit=5');
-      var current = page.items.find(function (s) { return s.status !== 'ended'; }) ||
-        page.items.find(function (s) { return s.status === 'ended' && !s.rating && Date.now() - new Date(s.ended_at) < 3600e3; });
+      var current = page.items.find(function (s) { return !over(s); }) ||
+        page.items.find(function (s) { return over(s) && !s.rating && Date.now() - new Date(s.ended_at || s.closed_at) < 3600e3; });
       if (current) await openSession(current);
       else { state.view = 'start'; render(); }
     } catch (err) {

@@ -73,6 +73,7 @@ pub async fn start(
         wake(notices, assign.clone(), outbox.clone()),
     );
     supervisor.spawn("desk assigner", assigner(db.clone(), assign));
+    supervisor.spawn("desk snoozes", snoozes(db.clone(), SNOOZE_CHECK));
     if config.inactivity_timeout_secs > 0 {
         let every = Duration::from_secs(config.inactivity_timeout_secs)
             .div_f64(4.0)
@@ -132,6 +133,26 @@ async fn assigner(db: Db, wake: Arc<Notify>) {
 }
 
 /// Ends idle sessions.
+/// How often snoozed sessions are checked for their time.
+const SNOOZE_CHECK: Duration = Duration::from_secs(5);
+
+/// Wakes snoozed sessions whose time has come.
+async fn snoozes(db: Db, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match assignment::wake_snoozed(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "snoozes over"),
+            Err(error) => {
+                error.log();
+                tracing::warn!(%error, "snooze check");
+            }
+        }
+    }
+}
+
 async fn sweeper(db: Db, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -157,9 +157,71 @@ word_enum!(
     Priority { Low => "low", #[default] Medium => "medium", High => "high", Urgent => "urgent" }
 );
 word_enum!(
-    /// waiting → active → ended.
-    SessionStatus { Waiting => "waiting", Active => "active", Ended => "ended" }
+    /// A support session's status: a live chat and a ticket (the transitions:
+    /// sql/40_guards.sql). `ended` is a live chat that ended; `closed` a ticket
+    /// closed for good; `resolved` reopens when the customer writes.
+    SessionStatus {
+        Waiting => "waiting", Active => "active", Pending => "pending", Snoozed => "snoozed",
+        Resolved => "resolved", Closed => "closed", Ended => "ended"
+    }
 );
+
+impl SessionStatus {
+    /// Over for now (resolved) or for good (closed, ended): rated, not assigned.
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Resolved | Self::Closed | Self::Ended)
+    }
+}
+
+/// A list filter on the status: one status, or one of the four ticket states
+/// other systems use — OPEN (waiting), IN_PROGRESS (active, pending, snoozed),
+/// RESOLVED, CLOSED (closed, ended).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct StatusFilter(Vec<SessionStatus>);
+
+impl StatusFilter {
+    pub fn statuses(&self) -> Vec<&'static str> {
+        self.0.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+impl TryFrom<String> for StatusFilter {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        use SessionStatus::*;
+        Ok(Self(match value.as_str() {
+            "OPEN" => vec![Waiting],
+            "IN_PROGRESS" => vec![Active, Pending, Snoozed],
+            "RESOLVED" => vec![Resolved],
+            "CLOSED" => vec![Closed, Ended],
+            one => vec![one
+                .parse::<SessionStatus>()
+                .map_err(|e| format!("{e}, or OPEN, IN_PROGRESS, RESOLVED, CLOSED"))?],
+        }))
+    }
+}
+
+/// A ticket's description: up to 5000 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SessionDescription(String);
+
+impl SessionDescription {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SessionDescription {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.chars().count() > 5000 {
+            return Err("description is at most 5000 characters".into());
+        }
+        Ok(Self(value))
+    }
+}
 word_enum!(
     /// Kinds a client may send; `system` and `ai_response` are written by the server only.
     #[derive(Default)]

@@ -8,13 +8,18 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, Subject};
+use crate::domain::{
+    Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus, StatusFilter,
+    Subject,
+};
 use crate::error::ApiError;
 use crate::http::messages::MessageInput;
 use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::assignment::{self, Reassign};
 use crate::service::deletion;
-use crate::service::support::{self, Cursor, NewSession, SessionChanges, SessionFilter};
+use crate::service::support::{
+    self, Cursor, NewSession, SessionChanges, SessionFilter, StatusChange,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,6 +30,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/support/sessions/{id}/claim", post(claim))
         .route("/v1/support/sessions/{id}/end", post(end))
+        .route("/v1/support/sessions/{id}/resolve", post(resolve))
+        .route("/v1/support/sessions/{id}/reopen", post(reopen))
+        .route("/v1/support/sessions/{id}/snooze", post(snooze))
+        .route("/v1/support/sessions/{id}/close", post(close))
         .route("/v1/support/sessions/{id}/rating", post(rate))
         .route("/v1/support/sessions/{id}/assign", post(assign))
         .route("/v1/support/sessions/{id}/transfer", post(transfer))
@@ -66,7 +75,7 @@ async fn open(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    status: Option<SessionStatus>,
+    status: Option<StatusFilter>,
     agent_id: Option<String>,
     customer_id: Option<String>,
     category: Option<Category>,
@@ -178,6 +187,37 @@ struct UpdateInput {
     priority: Option<Priority>,
     #[serde(default)]
     category: Option<Category>,
+    #[serde(default)]
+    description: Option<SessionDescription>,
+    /// pending, snoozed (with `snoozed_until`), resolved, closed, active.
+    #[serde(default)]
+    status: Option<SessionStatus>,
+    #[serde(default)]
+    snoozed_until: Option<DateTime<Utc>>,
+}
+
+/// A status asked for by PATCH, as a lifecycle move.
+fn status_change(
+    status: Option<SessionStatus>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Option<StatusChange>, ApiError> {
+    match (status, until) {
+        (None, None) => Ok(None),
+        (Some(SessionStatus::Snoozed), Some(until)) => Ok(Some(StatusChange::Snooze(until))),
+        (Some(SessionStatus::Snoozed), None) => Err(ApiError::bad_request(
+            "snoozed_until_required",
+            "snoozing needs snoozed_until",
+        )),
+        (_, Some(_)) => Err(ApiError::bad_request(
+            "invalid_body",
+            "snoozed_until goes with status snoozed",
+        )),
+        (Some(SessionStatus::Waiting | SessionStatus::Ended), None) => Err(ApiError::bad_request(
+            "invalid_status",
+            "a session is set waiting by reopening it, ended by POST …/end",
+        )),
+        (Some(status), None) => Ok(Some(StatusChange::To(status))),
+    }
 }
 
 async fn update(
@@ -186,19 +226,82 @@ async fn update(
     Path(id): Path<Uuid>,
     Json(input): Json<UpdateInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if input.priority.is_none() && input.category.is_none() {
-        return Err(ApiError::bad_request(
-            "nothing_to_change",
-            "give priority, category or both",
-        ));
-    }
+    let status = status_change(input.status, input.snoozed_until)?;
     let changes = SessionChanges {
         priority: input.priority,
         category: input.category,
+        description: input.description,
     };
+    if status.is_none()
+        && changes.priority.is_none()
+        && changes.category.is_none()
+        && changes.description.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "nothing_to_change",
+            "give priority, category, description or status",
+        ));
+    }
     Ok(axum::Json(
-        support::update(&state.db, &caller, id, &changes).await?,
+        support::update(&state.db, &caller, id, &changes, status).await?,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnoozeInput {
+    until: DateTime<Utc>,
+}
+
+/// `POST …/resolve`, `…/reopen`, `…/close`: the lifecycle's actions.
+async fn lifecycle(
+    state: &AppState,
+    caller: &crate::auth::Identity,
+    id: Uuid,
+    change: StatusChange,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(
+        support::change_status(&state.db, caller, id, change).await?,
+    ))
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    lifecycle(
+        &state,
+        &caller,
+        id,
+        StatusChange::To(SessionStatus::Resolved),
+    )
+    .await
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    lifecycle(&state, &caller, id, StatusChange::Reopen).await
+}
+
+async fn close(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    lifecycle(&state, &caller, id, StatusChange::To(SessionStatus::Closed)).await
+}
+
+async fn snooze(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<SnoozeInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    lifecycle(&state, &caller, id, StatusChange::Snooze(input.until)).await
 }
 
 #[derive(Debug, Deserialize)]

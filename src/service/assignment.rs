@@ -27,13 +27,15 @@ pub async fn configure(db: &Db, config: &DeskConfig) -> Result<(), ApiError> {
         .execute(
             "UPDATE desk_settings
                 SET assignment_mode = $1, sla_first_response_secs = $2,
-                    inactivity_timeout_secs = $3, notifications_enabled = $4, updated_at = now()
+                    inactivity_timeout_secs = $3, notifications_enabled = $4,
+                    reopen_window_secs = $5, updated_at = now()
               WHERE id",
             &[
                 &config.assignment_mode.as_str(),
                 &secs(config.sla_first_response_secs),
                 &secs(config.inactivity_timeout_secs),
                 &config.webhook_url.is_some(),
+                &secs(config.reopen_window_secs),
             ],
         )
         .await?;
@@ -55,6 +57,15 @@ pub async fn end_inactive(db: &Db) -> Result<i32, ApiError> {
     let client = db.client().await?;
     let row = client
         .query_one("SELECT pgchat.end_inactive()", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Wakes the snoozed sessions whose time has come. (A job: the server's role.)
+pub async fn wake_snoozed(db: &Db) -> Result<i32, ApiError> {
+    let client = db.client().await?;
+    let row = client
+        .query_one("SELECT pgchat.wake_snoozed()", &[])
         .await?;
     Ok(row.get(0))
 }

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::auth::{Identity, Role};
 use crate::db::{Db, Transaction};
-use crate::domain::{Category, Feedback, Limit, Priority, Rating, SessionStatus, Subject};
+use crate::domain::{
+    Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus, StatusFilter,
+    Subject,
+};
 use crate::error::ApiError;
 use crate::limits::{self, Write};
 use crate::service::send::{self, NewMessage};
@@ -136,7 +139,7 @@ async fn opened_by(
 /// Filters of the session list; all optional.
 #[derive(Debug, Default)]
 pub struct SessionFilter {
-    pub status: Option<SessionStatus>,
+    pub status: Option<StatusFilter>,
     pub agent_id: Option<String>,
     pub customer_id: Option<String>,
     pub category: Option<Category>,
@@ -170,7 +173,7 @@ pub async fn list(
     let tx = db.begin_as(&mut client, caller).await?;
     let sql = format!(
         "SELECT {SESSION_VIEW}, s.started_at, s.id FROM live_chat_sessions s
-          WHERE ($1::text IS NULL OR s.status = $1)
+          WHERE ($1::text[] IS NULL OR s.status = ANY($1))
             AND ($2::text IS NULL OR s.agent_id = $2)
             AND ($3::text IS NULL OR s.category = $3)
             AND ($4::text IS NULL OR s.priority = $4)
@@ -188,7 +191,7 @@ pub async fn list(
     );
     let statement = tx.prepare_cached(&sql).await?;
     let params: [&(dyn ToSql + Sync); 12] = [
-        &filter.status.map(SessionStatus::as_str),
+        &filter.status.as_ref().map(StatusFilter::statuses),
         &filter.agent_id,
         &filter.category.map(Category::as_str),
         &filter.priority.map(Priority::as_str),
@@ -270,6 +273,16 @@ async fn state_by(tx: &Transaction<'_>, column: &str, id: Uuid) -> Result<State,
     })
 }
 
+impl State {
+    /// Where a reopened session goes: back to its agent, or to the queue.
+    fn reopened_status(&self) -> SessionStatus {
+        match self.agent_id {
+            Some(_) => SessionStatus::Active,
+            None => SessionStatus::Waiting,
+        }
+    }
+}
+
 fn display_name(who: &Identity) -> &str {
     who.name.as_deref().unwrap_or(&who.sub)
 }
@@ -330,12 +343,139 @@ pub(crate) async fn before_staff_message(
         agent_id = Some(caller.sub.clone());
     }
     let mine = agent_id.as_deref() == Some(caller.sub.as_str());
-    if mine && !internal && !state.responded && state.status != SessionStatus::Ended {
+    if mine && !internal && !state.responded && !state.status.is_over() {
         tx.execute(
             "UPDATE live_chat_sessions SET first_response_at = now() WHERE conversation_id = $1",
             &[&conversation_id],
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// What a customer's message does to their session before it goes in: an
+/// answer to a pending or snoozed session makes it active again (the SLA
+/// clock runs again), and one into a resolved session reopens it — within the
+/// reopen window, which the session guard holds to (`session_ended` after
+/// it). Not a support conversation, or not theirs: nothing to do.
+pub(crate) async fn before_customer_message(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    conversation_id: Uuid,
+) -> Result<(), ApiError> {
+    let state = match state_by(tx, "conversation_id", conversation_id).await {
+        Ok(state) if state.customer_id == caller.sub => state,
+        Ok(_) | Err(ApiError::NotFound(_)) => return Ok(()),
+        Err(other) => return Err(other),
+    };
+    match state.status {
+        SessionStatus::Pending | SessionStatus::Snoozed => {
+            set_status(tx, conversation_id, SessionStatus::Active, None).await?;
+        }
+        SessionStatus::Resolved => {
+            set_status(tx, conversation_id, state.reopened_status(), None).await?;
+            let notice = format!("{} reopened the conversation", display_name(caller));
+            send::send_system(tx, caller, conversation_id, &notice).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where a status action takes a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusChange {
+    /// pending, resolved, closed, or active (from pending or snoozed; from
+    /// resolved it is a reopen).
+    To(SessionStatus),
+    Snooze(DateTime<Utc>),
+    /// Back to its agent (active), or to the queue when it had none.
+    Reopen,
+}
+
+/// Moves a session along its lifecycle with a notice in the chat (the
+/// actions: resolve, reopen, snooze, close). See `apply_status`.
+pub async fn change_status(
+    db: &Db,
+    caller: &Identity,
+    session_id: Uuid,
+    change: StatusChange,
+) -> Result<WireRow, ApiError> {
+    update(
+        db,
+        caller,
+        session_id,
+        &SessionChanges::default(),
+        Some(change),
+    )
+    .await
+}
+
+/// The session guard decides what may happen and says why
+/// (`invalid_transition`, `session_ended`, `staff_only`, `invalid_snooze`);
+/// asking for the status it has changes nothing.
+async fn apply_status(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    session_id: Uuid,
+    change: StatusChange,
+) -> Result<(), ApiError> {
+    // the session's row before the conversation's, as every writer (see `end`)
+    tx.execute(
+        "SELECT 1 FROM live_chat_sessions WHERE id = $1 FOR UPDATE",
+        &[&session_id],
+    )
+    .await?;
+    let state = state_by(tx, "id", session_id).await?;
+    let (to, until) = match change {
+        StatusChange::To(SessionStatus::Active) if state.status == SessionStatus::Resolved => {
+            (state.reopened_status(), None)
+        }
+        StatusChange::To(status) => (status, None),
+        StatusChange::Snooze(until) => (SessionStatus::Snoozed, Some(until)),
+        StatusChange::Reopen => (state.reopened_status(), None),
+    };
+    if to == state.status && until.is_none() {
+        return Ok(());
+    }
+    set_status(tx, state.conversation_id, to, until).await?;
+    let who = display_name(caller);
+    let notice = match (to, until) {
+        (SessionStatus::Snoozed, Some(until)) => format!(
+            "{who} snoozed the conversation until {}",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        (SessionStatus::Pending, _) => format!("{who} is waiting for the customer's answer"),
+        (SessionStatus::Resolved, _) => format!("{who} resolved the conversation"),
+        (SessionStatus::Closed, _) => format!("{who} closed the conversation"),
+        _ if state.status == SessionStatus::Resolved => format!("{who} reopened the conversation"),
+        _ => format!("{who} set the conversation back to active"),
+    };
+    send::send_system(tx, caller, state.conversation_id, &notice).await?;
+    Ok(())
+}
+
+/// Sets a session's status (the guard checks the move and keeps its timestamps).
+async fn set_status(
+    tx: &Transaction<'_>,
+    conversation_id: Uuid,
+    to: SessionStatus,
+    until: Option<DateTime<Utc>>,
+) -> Result<(), ApiError> {
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions SET status = $2, snoozed_until = $3 WHERE conversation_id = $1",
+        )
+        .await?;
+    if tx
+        .execute(&statement, &[&conversation_id, &to.as_str(), &until])
+        .await?
+        == 0
+    {
+        return Err(ApiError::forbidden(
+            "not_assigned",
+            "this session is assigned to another agent",
+        ));
     }
     Ok(())
 }
@@ -365,16 +505,16 @@ pub async fn claim(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireR
     match state.status {
         SessionStatus::Waiting => assign_in(&tx, caller, session_id, state.conversation_id).await?,
         _ if state.agent_id.as_deref() == Some(caller.sub.as_str()) => {}
-        SessionStatus::Active => {
-            return Err(ApiError::conflict(
-                "session_not_waiting",
-                "this session was already claimed",
-            ))
-        }
-        SessionStatus::Ended => {
+        status if status.is_over() => {
             return Err(ApiError::conflict(
                 "session_ended",
                 "this session has ended",
+            ))
+        }
+        _ => {
+            return Err(ApiError::conflict(
+                "session_not_waiting",
+                "this session was already claimed",
             ))
         }
     }
@@ -396,7 +536,7 @@ pub async fn end(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow
     )
     .await?;
     let state = state_by(&tx, "id", session_id).await?;
-    if state.status == SessionStatus::Ended {
+    if state.status.is_over() {
         return Err(ApiError::conflict(
             "session_ended",
             "this session has already ended",
@@ -484,31 +624,52 @@ pub async fn queue_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, 
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// What staff may change of a session (PATCH): its priority and category.
+/// What staff may change of a session (PATCH): its priority, category and
+/// description (the status: `change_status`).
 #[derive(Debug, Default)]
 pub struct SessionChanges {
     pub priority: Option<Priority>,
     pub category: Option<Category>,
+    pub description: Option<SessionDescription>,
 }
 
-/// Re-prioritizes or re-categorizes a session: admins any, agents a waiting
-/// session or their own. (A waiting session's new priority reorders the queue.)
+/// Re-prioritizes, re-categorizes or describes a session (admins any, agents
+/// a waiting session or their own; a waiting session's new priority reorders
+/// the queue) and moves it along its lifecycle, in one transaction.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn update(
     db: &Db,
     caller: &Identity,
     session_id: Uuid,
     changes: &SessionChanges,
+    status: Option<StatusChange>,
 ) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    if changes.priority.is_some() || changes.category.is_some() || changes.description.is_some() {
+        apply_changes(&tx, caller, session_id, changes).await?;
+    }
+    if let Some(change) = status {
+        apply_status(&tx, caller, session_id, change).await?;
+    }
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+async fn apply_changes(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    session_id: Uuid,
+    changes: &SessionChanges,
+) -> Result<(), ApiError> {
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden(
             "staff_only",
             "only agents and admins change a session's priority or category",
         ));
     }
-    let mut client = db.client().await?;
-    let tx = db.begin_as(&mut client, caller).await?;
-    let state = state_by(&tx, "id", session_id).await?;
+    let state = state_by(tx, "id", session_id).await?;
     let allowed = caller.role == Role::Admin
         || state.status == SessionStatus::Waiting
         || state.agent_id.as_deref() == Some(caller.sub.as_str());
@@ -521,8 +682,11 @@ pub async fn update(
     let statement = tx
         .prepare_cached(
             "UPDATE live_chat_sessions
-                SET priority = coalesce($2, priority), category = coalesce($3, category)
-              WHERE id = $1 AND (priority, category) IS DISTINCT FROM (coalesce($2, priority), coalesce($3, category))",
+                SET priority = coalesce($2, priority), category = coalesce($3, category),
+                    description = coalesce($4, description)
+              WHERE id = $1
+                AND (priority, category, description)
+                    IS DISTINCT FROM (coalesce($2, priority), coalesce($3, category), coalesce($4, description))",
         )
         .await?;
     tx.execute(
@@ -531,10 +695,9 @@ pub async fn update(
             &session_id,
             &changes.priority.map(Priority::as_str),
             &changes.category.map(Category::as_str),
+            &changes.description.as_ref().map(SessionDescription::as_str),
         ],
     )
     .await?;
-    let session = view(&tx, session_id).await?;
-    tx.commit().await?;
-    Ok(session)
+    Ok(())
 }

@@ -26,6 +26,7 @@ mod helpers;
 mod hostile;
 mod injection;
 mod jwt_attacks;
+mod lifecycle;
 mod limits;
 mod load_balancer;
 mod message_features;

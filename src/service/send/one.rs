@@ -80,6 +80,8 @@ pub async fn send_in(
     }
     if caller.role.is_staff() {
         support::before_staff_message(tx, caller, conversation_id, new.internal).await?;
+    } else {
+        support::before_customer_message(tx, caller, conversation_id).await?;
     }
     let kind = match new.attachment_id {
         Some(attachment) => {

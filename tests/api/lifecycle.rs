@@ -1,0 +1,265 @@
+//! A support session as a ticket: pending (waiting on the customer), snoozed,
+//! resolved (reopened when the customer writes within the window, or by an
+//! agent), closed for good — each move checked by the database, which says
+//! why it refuses, with a notice in the chat; lists filter by status and by
+//! the four states other systems use.
+
+use chrono::{Duration as Span, Utc};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
+
+/// Opens carol's session and lets ann claim it; returns the session.
+async fn claimed(app: &TestApp, carol: &str, ann: &str) -> Value {
+    let session = app.open_session(carol).await;
+    let (status, body) = app
+        .session_action(ann, &session["id"], "claim", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    session
+}
+
+async fn patch(app: &TestApp, token: &str, session: &Value, body: Value) -> (StatusCode, Value) {
+    app.patch(
+        token,
+        &format!("/v1/support/sessions/{}", as_id(&session["id"])),
+        &body,
+    )
+    .await
+}
+
+async fn status_of(app: &TestApp, token: &str, session: &Value) -> String {
+    app.session(token, &session["id"]).await["status"]
+        .as_str()
+        .expect("a status")
+        .to_owned()
+}
+
+/// The bodies of the chat's system notices, oldest first.
+async fn notices(app: &TestApp, token: &str, session: &Value) -> Vec<String> {
+    let page = app
+        .messages(token, &session["conversation_id"], "?limit=100")
+        .await;
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|m| m["kind"] == "system")
+        .map(|m| m["body"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_ticket_goes_pending_snoozed_resolved_reopened_and_closed_as_the_rules_allow() {
+    let app = spawn_app().await;
+    let carol = app.token_named("carol", "user", "Carol");
+    let ann = app.token_named("ann", "agent", "Ann");
+    let session = claimed(&app, &carol, &ann).await;
+    let id = &session["id"];
+
+    // pending: waiting on the customer; her answer makes it active again
+    let (status, body) = patch(
+        &app,
+        &ann,
+        &session,
+        json!({ "status": "pending", "description": "Order 1234 lost" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["status"], &body["description"]),
+        (&json!("pending"), &json!("Order 1234 lost"))
+    );
+    app.send(
+        &carol,
+        &session["conversation_id"],
+        "Here is the tracking number",
+    )
+    .await;
+    assert_eq!(status_of(&app, &ann, &session).await, "active");
+
+    // snoozed until a time in the future, not the past
+    let later = Utc::now() + Span::hours(1);
+    let (status, body) = app
+        .session_action(&ann, id, "snooze", &json!({ "until": later }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "snoozed");
+    assert!(body["snoozed_until"].is_string(), "{body}");
+    let response = app
+        .session_action(
+            &ann,
+            id,
+            "snooze",
+            &json!({ "until": Utc::now() - Span::hours(1) }),
+        )
+        .await;
+    assert_error(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_snooze",
+    );
+    assert_error(
+        &patch(&app, &ann, &session, json!({ "status": "snoozed" })).await,
+        StatusCode::BAD_REQUEST,
+        "snoozed_until_required",
+    );
+
+    // only staff resolve; then the customer may rate, and her message reopens it
+    assert_error(
+        &app.session_action(&carol, id, "resolve", &json!({})).await,
+        StatusCode::FORBIDDEN,
+        "staff_only",
+    );
+    let (status, body) = app.session_action(&ann, id, "resolve", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "resolved");
+    assert!(
+        body["resolved_at"].is_string() && body["snoozed_until"].is_null(),
+        "{body}"
+    );
+    let (status, body) = app
+        .session_action(&carol, id, "rating", &json!({ "rating": 5 }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sent = app
+        .send(&carol, &session["conversation_id"], "It came back broken")
+        .await;
+    assert_eq!(sent["body"], "It came back broken");
+    assert_eq!(
+        status_of(&app, &ann, &session).await,
+        "active",
+        "reopened, with ann"
+    );
+
+    // closed is final: the customer cannot write, nobody reopens
+    let (status, body) = app.session_action(&ann, id, "close", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "closed");
+    let (status, body) = app
+        .send_json(
+            &carol,
+            &session["conversation_id"],
+            &json!({ "body": "hello?", "client_msg_id": uuid::Uuid::new_v4() }),
+        )
+        .await;
+    assert_error(&(status, body), StatusCode::CONFLICT, "session_ended");
+    assert_error(
+        &app.session_action(&ann, id, "reopen", &json!({})).await,
+        StatusCode::CONFLICT,
+        "session_ended",
+    );
+
+    assert_eq!(
+        notices(&app, &ann, &session).await,
+        [
+            "Ann joined the chat",
+            "Ann is waiting for the customer's answer",
+            &format!(
+                "Ann snoozed the conversation until {}",
+                later.format("%Y-%m-%d %H:%M UTC")
+            ),
+            "Ann resolved the conversation",
+            "Carol reopened the conversation",
+            "Ann closed the conversation",
+        ]
+    );
+
+    // the move a waiting session cannot make, said by the database
+    let waiting = app.open_session(&app.token("dave", "user")).await;
+    let admin = app.token("root", "admin");
+    assert_error(
+        &patch(&app, &admin, &waiting, json!({ "status": "pending" })).await,
+        StatusCode::CONFLICT,
+        "invalid_transition",
+    );
+    assert_error(
+        &patch(&app, &admin, &waiting, json!({ "status": "ended" })).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_status",
+    );
+
+    // lists filter by status and by the four ticket states
+    for (filter, has_closed, has_waiting) in [
+        ("CLOSED", true, false),
+        ("OPEN", false, true),
+        ("IN_PROGRESS", false, false),
+        ("closed", true, false),
+    ] {
+        let ids = app.session_ids(&admin, &format!("?status={filter}")).await;
+        assert_eq!(
+            (
+                ids.contains(&as_id(id).to_owned()),
+                ids.contains(&as_id(&waiting["id"]).to_owned())
+            ),
+            (has_closed, has_waiting),
+            "{filter}: {ids:?}"
+        );
+    }
+    assert_error(
+        &app.get(&admin, "/v1/support/sessions?status=DONE").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    );
+}
+
+#[tokio::test]
+async fn an_agent_reopens_a_resolved_session_and_a_snooze_ends_by_itself() {
+    let app = spawn_app().await;
+    let carol = app.token_named("carol", "user", "Carol");
+    let ann = app.token_named("ann", "agent", "Ann");
+    let session = claimed(&app, &carol, &ann).await;
+    let id = &session["id"];
+    let (status, body) = app.session_action(&ann, id, "resolve", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.session_action(&ann, id, "reopen", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["status"], &body["agent_id"]),
+        (&json!("active"), &json!("ann"))
+    );
+
+    let soon = Utc::now() + Span::seconds(1);
+    let (status, body) = app
+        .session_action(&ann, id, "snooze", &json!({ "until": soon }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for("the snooze to end by itself", || async {
+        status_of(&app, &ann, &session).await == "active"
+    })
+    .await;
+    assert_eq!(
+        notices(&app, &ann, &session)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("The snooze is over")
+    );
+}
+
+#[tokio::test]
+async fn after_the_reopen_window_a_customers_message_is_refused_and_she_opens_a_new_session() {
+    let app = spawn_app_with(|config| config.desk.reopen_window_secs = 0).await;
+    let carol = app.token("carol", "user");
+    let ann = app.token("ann", "agent");
+    let session = claimed(&app, &carol, &ann).await;
+    let (status, body) = app
+        .session_action(&ann, &session["id"], "resolve", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .send_json(
+            &carol,
+            &session["conversation_id"],
+            &json!({ "body": "one more thing", "client_msg_id": uuid::Uuid::new_v4() }),
+        )
+        .await;
+    assert_error(&(status, body), StatusCode::CONFLICT, "session_ended");
+    assert_eq!(status_of(&app, &ann, &session).await, "resolved");
+    let fresh = app.open_session(&carol).await;
+    assert_ne!(
+        fresh["id"], session["id"],
+        "a resolved session does not count as open"
+    );
+}
