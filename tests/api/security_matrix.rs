@@ -112,6 +112,16 @@ const ROWS: &[Row] = &[
                                                         ["401", "403", "403 staff_only", "200", "404", "409", "403 staff_only", "403 staff_only"]),
     row("POST", "/v1/support/sessions/{fs}/end", None, Active,
                                                         ["401", "200", "404", "200", "404", "200", "404", "404"]),
+    // the lifecycle: staff move a session; a customer may not (a request for
+    // the status it has changes nothing: reopening an active one)
+    row("POST", "/v1/support/sessions/{fs}/resolve", None, Active,
+                                                        ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
+    row("POST", "/v1/support/sessions/{fs}/reopen", None, Active,
+                                                        ["401", "200", "404", "200", "404", "200", "404", "404"]),
+    row("POST", "/v1/support/sessions/{fs}/snooze", Some(r#"{"until":"2099-01-01T00:00:00Z"}"#), Active,
+                                                        ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
+    row("POST", "/v1/support/sessions/{fs}/close", None, Active,
+                                                        ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
     row("POST", "/v1/support/sessions/{fs}/rating", Some(r#"{"rating":5,"feedback":"ok"}"#), Ended,
                                                         ["401", "200", "404", "403", "404", "403", "404", "404"]),
     row("POST", "/v1/support/sessions/{fs}/assign", Some(r#"{"agent_id":"bob"}"#), Waiting,
