@@ -3,31 +3,29 @@
 //! its user). POST is RFC 8058's one-click unsubscribe, which mail clients
 //! send when the user presses their own "unsubscribe" button.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::http::{AppState, Query};
+use crate::http::AppState;
 use crate::service::email;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/email/unsubscribe", get(unsubscribe).post(unsubscribe))
 }
 
-// Not deny_unknown_fields: mail clients and trackers add their own parameters.
-#[derive(Debug, Deserialize)]
-struct UnsubscribeQuery {
-    token: String,
-}
-
+/// `token` here is the link's own token, not a sign-in token, so it is read
+/// from the raw query (`extract::Query` sets `token` aside for `Caller`).
+/// Other parameters are ignored: mail clients and trackers add their own.
 async fn unsubscribe(
     State(state): State<AppState>,
-    Query(query): Query<UnsubscribeQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(axum::Json(
-        email::unsubscribe(&state.db, &query.token).await?,
-    ))
+    let token = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    Ok(axum::Json(email::unsubscribe(&state.db, &token).await?))
 }

@@ -18,6 +18,7 @@ mod chat_helpers;
 mod deployment;
 mod desk;
 mod direct;
+mod email;
 mod faults;
 mod fuzz;
 mod group_commit;
