@@ -51,11 +51,16 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .context("writing the desk settings")?;
-    let key = email_outbox::configure(&db, config.email.smtp_url.is_some())
+    let key = email_outbox::signing_key(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .context("reading the email settings")?;
+    // Checked before anything is recorded: a mistyped setting stops the start.
+    let mailer = Mailer::from_config(&config.email, key)?;
+    email_outbox::configure(&db, mailer.is_some())
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .context("writing the email settings")?;
-    let mailer = Mailer::from_config(&config.email, key)?;
     let assign = Arc::new(Notify::new());
     let outbox = Arc::new(Notify::new());
     let emails = Arc::new(Notify::new());

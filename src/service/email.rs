@@ -58,17 +58,26 @@ impl UnsubscribeKey {
     }
 }
 
-/// Records whether this server sends email (the triggers queue nothing
-/// otherwise) and returns the key of unsubscribe links. (A job.)
-pub async fn configure(db: &Db, enabled: bool) -> Result<UnsubscribeKey, ApiError> {
+/// The key of unsubscribe links (made by the migration, shared by every node).
+pub async fn signing_key(db: &Db) -> Result<UnsubscribeKey, ApiError> {
     let client = db.client().await?;
     let row = client
-        .query_one(
-            "UPDATE email_settings SET enabled = $1, updated_at = now() WHERE id RETURNING signing_key",
+        .query_one("SELECT signing_key FROM email_settings", &[])
+        .await?;
+    Ok(UnsubscribeKey(row.get::<_, String>(0).into_bytes()))
+}
+
+/// Records whether this server sends email: the triggers queue nothing
+/// otherwise. (A job: the server's role.)
+pub async fn configure(db: &Db, enabled: bool) -> Result<(), ApiError> {
+    let client = db.client().await?;
+    client
+        .execute(
+            "UPDATE email_settings SET enabled = $1, updated_at = now() WHERE id",
             &[&enabled],
         )
         .await?;
-    Ok(UnsubscribeKey(row.get::<_, String>(0).into_bytes()))
+    Ok(())
 }
 
 /// Turns email notifications off for the user a signed `token` names.
@@ -83,14 +92,8 @@ pub async fn unsubscribe(db: &Db, token: &str) -> Result<WireRow, ApiError> {
     if token.len() > 1000 {
         return Err(invalid());
     }
+    let user = signing_key(db).await?.verify(token).ok_or_else(invalid)?;
     let client = db.client().await?;
-    let key: String = client
-        .query_one("SELECT signing_key FROM email_settings", &[])
-        .await?
-        .get(0);
-    let user = UnsubscribeKey(key.into_bytes())
-        .verify(token)
-        .ok_or_else(invalid)?;
     let row = client
         .query_opt(
             "UPDATE users SET email_notifications = false WHERE id = $1

@@ -531,3 +531,97 @@ async fn a_user_sets_their_own_email_and_nobody_elses() {
         .get(0);
     assert!(bob_before, "a forged token changed nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_never_send_one_email_twice() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(sink.url(), 5).await;
+    let (_, _, session) = chat(&app, "carol@example.test").await;
+    let url = sink.url();
+    let _other = crate::ws_client::Node::start(
+        &app,
+        &[
+            ("PGCHAT_SMTP_URL", url.as_str()),
+            ("PGCHAT_EMAIL_FROM", "Support <desk@pgchat.test>"),
+            ("PGCHAT_PUBLIC_URL", PUBLIC_URL),
+            ("PGCHAT_EMAIL_RETRY_BASE_MS", "50"),
+            ("PGCHAT_ASSIGNMENT_MODE", "manual"),
+        ],
+    )
+    .await;
+    // 100 replies written straight into the table, as with psql: one statement.
+    app.db
+        .execute(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+             SELECT $1, 'ann', 'agent', 'reply ' || i FROM generate_series(1, 100) AS i",
+            &[&Uuid::parse_str(session["conversation_id"].as_str().unwrap()).unwrap()],
+        )
+        .await
+        .unwrap();
+    // The fence: every row recorded as delivered. A worker sends while it holds
+    // the row's lock and records the outcome in that transaction, so every email
+    // the sink will ever get from these rows has reached it by then.
+    wait_for("all 100 recorded as delivered", || async {
+        app.count("SELECT count(*) FROM email_outbox WHERE status = 'delivered'")
+            .await
+            == 100
+    })
+    .await;
+    let received = sink.to("carol@example.test");
+    let mut ids: Vec<&str> = received
+        .iter()
+        .map(|m| m["headers"]["message-id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 100, "every email sent");
+    assert_eq!(received.len(), 100, "none sent twice");
+}
+
+#[tokio::test]
+async fn a_half_configured_email_stops_the_start_naming_the_setting() {
+    let app = spawn_app().await;
+    let cases: [(&str, Option<&str>, Option<&str>, &str); 4] = [
+        (
+            "smtp://127.0.0.1:25",
+            None,
+            Some(PUBLIC_URL),
+            "PGCHAT_EMAIL_FROM must be set",
+        ),
+        (
+            "smtp://127.0.0.1:25",
+            Some("not an address"),
+            Some(PUBLIC_URL),
+            "PGCHAT_EMAIL_FROM must be an address",
+        ),
+        (
+            "smtp://127.0.0.1:25",
+            Some("desk@pgchat.test"),
+            None,
+            "PGCHAT_PUBLIC_URL must be set",
+        ),
+        (
+            "mail://127.0.0.1:25",
+            Some("desk@pgchat.test"),
+            Some(PUBLIC_URL),
+            "PGCHAT_SMTP_URL must be",
+        ),
+    ];
+    for (url, from, public, expected) in cases {
+        let data = std::env::temp_dir().join(format!("pgchat-email-{}", Uuid::new_v4().simple()));
+        let mut config = crate::helpers::test_config(&data, &app.secret);
+        config.desk.email.smtp_url = Some(url.into());
+        config.desk.email.email_from = from.map(Into::into);
+        config.desk.email.public_url = public.map(Into::into);
+        let built = pgchat::startup::Application::build(config, app.db_config.clone()).await;
+        let _ = std::fs::remove_dir_all(&data);
+        let error = format!("{:#}", built.err().expect("the start should fail"));
+        assert!(error.contains(expected), "{expected:?} in {error}");
+    }
+    // Nothing was recorded: email stays off.
+    assert_eq!(
+        app.count("SELECT count(*) FROM email_settings WHERE enabled")
+            .await,
+        0
+    );
+}
