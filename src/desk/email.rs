@@ -167,7 +167,31 @@ fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{one_line, Mailer};
+    use crate::config::DeskConfig;
+    use crate::service::email::UnsubscribeKey;
+
+    // A runtime: lettre's connection pool starts its task when built.
+    #[tokio::test]
+    async fn every_documented_url_form_makes_a_mailer_and_no_url_makes_none() {
+        let key = || UnsubscribeKey::for_tests();
+        let mut config = DeskConfig::default().email;
+        assert!(Mailer::from_config(&config, key()).unwrap().is_none());
+        config.email_from = Some("Support <desk@example.com>".into());
+        config.public_url = Some("https://chat.example.com/".into());
+        for url in [
+            "smtp://127.0.0.1:1025",
+            "smtp://mail.example.com:587?tls=required",
+            "smtps://user:p%40ss@mail.example.com:465",
+        ] {
+            config.smtp_url = Some(url.into());
+            let mailer = Mailer::from_config(&config, key()).unwrap().unwrap();
+            assert_eq!(
+                mailer.unsubscribe,
+                "https://chat.example.com/v1/email/unsubscribe?token="
+            );
+        }
+    }
 
     #[test]
     fn header_text_is_one_bounded_line() {
