@@ -61,3 +61,8 @@ GRANT SELECT ON desk_audit TO pgchat_user;
 GRANT SELECT ON attachments, ai_faq TO pgchat_user;
 GRANT INSERT (id, conversation_id, uploader_id, filename, mime_type, kind, size) ON attachments TO pgchat_user;
 GRANT UPDATE (status, completed_at, thumbnail_key, width, height) ON attachments TO pgchat_user;
+
+-- Email (migrations/V8): a user sets their own address and opt-out (the users
+-- policy admits their own row only); the outbox, the templates and the signing
+-- key are the server's own.
+GRANT UPDATE (email_notifications) ON users TO pgchat_user;

@@ -102,6 +102,9 @@ schemas = {
     "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),
     "Canned": obj({"id": uuid, "shortcut": string(), "title": {"type": ["string", "null"]}, "body": string(), "shared": boolean, "owner_id": {"type": ["string", "null"]}}, ["id", "shortcut", "body"], extra=True),
     "Attachment": obj({"id": uuid, "conversation_id": uuid, "filename": string(), "size": integer(), "mime_type": string(), "status": string(), "upload_url": {"type": ["string", "null"]}}, ["id"], extra=True),
+    "Contact": obj({"id": string(), "role": enum("user", "agent", "admin"), "name": {"type": ["string", "null"]},
+                    "email": {"type": ["string", "null"], "format": "email"}, "email_notifications": boolean},
+                   ["id", "role", "email", "email_notifications"], extra=True, desc="A user as they see themselves."),
     "Stats": {"type": "object", "description": "The desk's figures over a range (docs/api.md)."},
     "Ready": obj({"status": string(), "database": string(), "listener": string()}, ["status"]),
 }
@@ -111,6 +114,7 @@ TAG_DESC = {
     "support": "Support sessions.", "messages": "Messages of any conversation.",
     "conversations": "My conversations and direct conversations.", "rooms": "Rooms, members, pins.",
     "message features": "Edits, deletes, reactions, receipts, search.", "desk": "Agents, canned responses, dashboard.",
+    "contacts": "A user's own contact details.", "email": "Email notifications.",
     "attachments": "Uploads and downloads.", "ai": "The assistant.", "realtime": "WebSocket, SSE, long poll (docs/realtime.md).",
     "web": "The embedded web clients.", "dev": "Development sign-in (PGCHAT_DEV=1 only).",
 }
@@ -235,6 +239,18 @@ add("/v1/support/canned/lookup", "get", op("The response a /shortcut names, plac
 add("/v1/support/canned/{id}", "patch", op("Change a canned response", "desk", S("Canned"), params=[ID],
     body=obj({"shortcut": string(), "title": string(maxLength=200), "body": string(minLength=1, maxLength=5000)}), errors=(400, 403, 404, 409, 413, 415, 503)))
 add("/v1/support/canned/{id}", "delete", op("Delete a canned response", "desk", None, "204", params=[ID], errors=(403, 404, 503), ok_desc="deleted"))
+
+# contacts and email
+add("/v1/contacts/me", "get", op("Me as a contact: my email address and whether I get email notifications", "contacts", S("Contact"), errors=(503,)))
+add("/v1/contacts/me", "patch", op("Set my email address (null removes it) or my email notifications", "contacts", S("Contact"),
+    body=obj({"email": {"type": ["string", "null"], "format": "email", "maxLength": 254}, "email_notifications": boolean}),
+    errors=(400, 413, 415, 503)))
+UNSUB = [q("token", string(), "the signed token of the link in an email", required=True)]
+UNSUB_OK = obj({"email_notifications": {"const": False}}, ["email_notifications"])
+add("/v1/email/unsubscribe", "get", op("Stop email notifications: the link in every email (no sign-in)", "email", UNSUB_OK, params=UNSUB,
+    errors=(400, 404, 503), auth=False, desc="400 `invalid_unsubscribe_token` for a token that is missing, altered or from another server."))
+add("/v1/email/unsubscribe", "post", op("One-click unsubscribe (RFC 8058): what mail clients send", "email", UNSUB_OK, params=UNSUB,
+    errors=(400, 404, 503), auth=False))
 RANGE = [q("from", ts), q("to", ts)]
 add("/v1/admin/stats", "get", op("The dashboard (admins)", "desk", S("Stats"), params=RANGE, errors=(400, 403, 503)))
 add("/v1/admin/stats/agents/{id}", "get", op("One agent's figures (admins)", "desk", S("Stats"), params=AG + RANGE, errors=(400, 403, 404, 503)))

@@ -13,7 +13,8 @@
 #     tests/stomp's (tests/stomp.rs: the STOMP and SockJS clients) and
 #     tests/supabase's (tests/supabase.rs: the real Supabase clients);
 #   - s3s-fs, an S3 server that checks signatures (tests/api/attachments.rs);
-#   - nginx, the load balancer of tests/api/load_balancer.rs.
+#   - nginx, the load balancer of tests/api/load_balancer.rs;
+#   - Python's aiosmtpd, the SMTP server of tests/api/email.rs (tests/smtp_sink.py).
 # DATABASE_URL is left unset: the tests use a private cluster under the temp folder.
 set -euo pipefail
 
@@ -100,6 +101,16 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx
 fi
 
+# --- email tests: a real SMTP server ---------------------------------------------
+# tests/api/email.rs starts tests/smtp_sink.py (aiosmtpd) on a free port itself.
+step "aiosmtpd (SMTP server for the email tests)"
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  # Debian's own Python refuses pip outside a virtualenv (PEP 668) unless told.
+  python3 -m pip install aiosmtpd || python3 -m pip install --break-system-packages aiosmtpd
+fi
+
 # --- versions -------------------------------------------------------------------------
 step "versions"
 rustc --version
@@ -112,6 +123,7 @@ fi
 node --version
 /usr/bin/chromium --version
 /usr/sbin/nginx -v
+python3 -c 'import aiosmtpd; print("aiosmtpd", aiosmtpd.__version__)'
 
 # --- checks and tests -----------------------------------------------------------------
 step "cargo fmt --all -- --check"

@@ -315,6 +315,40 @@ pub struct DeskConfig {
     /// Seconds one webhook request may take.
     #[arg(long, env = "PGCHAT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     pub webhook_timeout_secs: u64,
+
+    #[command(flatten)]
+    pub email: EmailConfig,
+}
+
+/// Email notifications over SMTP: off unless `PGCHAT_SMTP_URL` is set, and
+/// then `PGCHAT_EMAIL_FROM` and `PGCHAT_PUBLIC_URL` are needed too.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EmailConfig {
+    /// The SMTP server: `smtp://host:port` (plain; `?tls=required` for
+    /// STARTTLS), `smtps://user:pass@host:port` (TLS from the start).
+    #[arg(long, env = "PGCHAT_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of every email: `desk@example.com` or `Support <desk@example.com>`.
+    #[arg(long, env = "PGCHAT_EMAIL_FROM")]
+    pub email_from: Option<String>,
+
+    /// The address recipients reach this server at (`https://chat.example.com`),
+    /// for the unsubscribe link of every email.
+    #[arg(long, env = "PGCHAT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Sending attempts before an email becomes a dead letter.
+    #[arg(long, env = "PGCHAT_EMAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    pub email_max_attempts: u32,
+
+    /// Delay before the first retry, in milliseconds; it doubles with each attempt (at most an hour).
+    #[arg(long, env = "PGCHAT_EMAIL_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub email_retry_base_ms: u64,
+
+    /// Seconds one SMTP conversation may take.
+    #[arg(long, env = "PGCHAT_EMAIL_TIMEOUT_SECS", default_value_t = 30)]
+    pub email_timeout_secs: u64,
 }
 
 impl Default for DeskConfig {

@@ -4,6 +4,7 @@
 //! them: messages, sessions, rooms and limits here, the desk's in [`desk`].
 
 pub mod desk;
+pub mod email;
 
 use serde::{Deserialize, Serialize};
 
@@ -520,7 +521,7 @@ impl TryFrom<i64> for SilenceMinutes {
 }
 
 /// `null` as `Some(None)`, absent as `None` (with `#[serde(default)]`).
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

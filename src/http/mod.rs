@@ -7,8 +7,10 @@ mod agents;
 mod ai;
 mod attachments;
 mod canned;
+mod contacts;
 mod conversations;
 mod dev;
+mod email;
 pub(crate) mod health;
 mod message_features;
 mod messages;
@@ -73,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router().merge(openapi::router()))
         .merge(support::router())
         .merge(agents::router().merge(canned::router()).merge(admin::router()))
+        .merge(contacts::router().merge(email::router()))
         .merge(messages::router())
         .merge(conversations::router())
         .merge(rooms::router())

@@ -1,11 +1,13 @@
-//! The offline-notification outbox (rows are queued by the `chat_messages`
-//! trigger in sql/60_desk.sql). A worker on each node takes due rows with
-//! `FOR UPDATE SKIP LOCKED`, delivers them while holding the row locks, and
-//! records the outcome in the same transaction: two workers never hold one
-//! row, and a delivered row is never taken again. Failures are retried with
-//! exponential backoff; after the last attempt a row stays as a dead letter.
+//! The notification outboxes: the webhook's (`notification_outbox`, queued by
+//! the `chat_messages` trigger in sql/60_desk.sql) and email's (`email_outbox`,
+//! sql/62_email.sql). One delivery transaction serves both: a worker on each
+//! node takes due rows with `FOR UPDATE SKIP LOCKED`, delivers them while
+//! holding the row locks, and records the outcome in the same transaction:
+//! two workers never hold one row, and a delivered row is never taken again.
+//! Failures are retried with exponential backoff; after the last attempt (or a
+//! refusal that no retry can change) a row stays as a dead letter.
 //!
-//! These run as the server's role (a job, not a request): the outbox is not
+//! These run as the server's role (a job, not a request): no outbox is
 //! visible to any request.
 
 use std::future::Future;
@@ -16,11 +18,28 @@ use serde_json::Value;
 use crate::db::Db;
 use crate::error::ApiError;
 
+/// An outbox table. Its rows have `id`, `status` (`pending`, `delivered`,
+/// `dead`), `attempts`, `next_attempt_at`, `last_status`, `last_error` and
+/// `delivered_at`; `json` is the SQL function that makes what a delivery gets
+/// of a row. Both names are constants of the code, never input.
+#[derive(Clone, Copy, Debug)]
+pub struct Outbox {
+    pub table: &'static str,
+    pub json: &'static str,
+}
+
+/// The webhook's outbox.
+pub const WEBHOOK: Outbox = Outbox {
+    table: "notification_outbox",
+    json: "pgchat.outbox_json",
+};
+
 /// One delivery attempt of a notification.
 #[derive(Debug)]
 pub struct Attempt {
     pub id: i64,
-    /// What is POSTed: the stored payload with the notification's `id` and `created_at`.
+    /// What the outbox's `json` function makes of the row (for the webhook,
+    /// what is POSTed: the stored payload with the notification's `id` and `created_at`).
     pub body: Value,
     /// Attempts made before this one.
     pub attempts: i32,
@@ -28,8 +47,20 @@ pub struct Attempt {
 
 #[derive(Debug)]
 pub enum Outcome {
-    Delivered { status: u16 },
-    Failed { status: Option<u16>, error: String },
+    Delivered {
+        status: u16,
+    },
+    /// Worth another attempt (after the backoff), until the last one.
+    Failed {
+        status: Option<u16>,
+        error: String,
+    },
+    /// No retry can change it (an SMTP server's permanent refusal, an invalid
+    /// address): a dead letter now.
+    Rejected {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 /// Retry policy: `base`, then twice as long after each failure, at most an hour.
@@ -61,10 +92,11 @@ impl Pass {
     }
 }
 
-/// Takes up to `batch` due notifications, delivers them concurrently with
+/// Takes up to `batch` due rows of `outbox`, delivers them concurrently with
 /// `deliver`, and records each outcome. Rows locked by another worker are skipped.
 pub async fn deliver_due<F, Fut>(
     db: &Db,
+    outbox: Outbox,
     batch: i64,
     retry: Retry,
     deliver: F,
@@ -75,15 +107,17 @@ where
 {
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
+    let Outbox { table, json } = outbox;
     let rows = tx
         .query(
-            "SELECT o.id, pgchat.outbox_json(o),
-                    o.attempts
-               FROM notification_outbox o
-              WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-              ORDER BY o.next_attempt_at, o.id
-              LIMIT $1
-                FOR UPDATE SKIP LOCKED",
+            &format!(
+                "SELECT o.id, {json}(o), o.attempts
+                   FROM {table} o
+                  WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+                  ORDER BY o.next_attempt_at, o.id
+                  LIMIT $1
+                    FOR UPDATE SKIP LOCKED"
+            ),
             &[&batch],
         )
         .await?;
@@ -106,30 +140,31 @@ where
 
     let mut pass = Pass::default();
     let delivered = tx
-        .prepare_cached(
-            "UPDATE notification_outbox
+        .prepare_cached(&format!(
+            "UPDATE {table}
                 SET status = 'delivered', attempts = $2, delivered_at = now(), last_status = $3, last_error = NULL
-              WHERE id = $1",
-        )
+              WHERE id = $1"
+        ))
         .await?;
     let failed = tx
-        .prepare_cached(
-            "UPDATE notification_outbox
+        .prepare_cached(&format!(
+            "UPDATE {table}
                 SET status = CASE WHEN $5 THEN 'dead' ELSE 'pending' END, attempts = $2,
                     last_status = $3, last_error = left($4, 1000),
                     next_attempt_at = now() + make_interval(secs => $6)
-              WHERE id = $1",
-        )
+              WHERE id = $1"
+        ))
         .await?;
     for (id, number, outcome) in outcomes {
+        let rejected = matches!(outcome, Outcome::Rejected { .. });
         match outcome {
             Outcome::Delivered { status } => {
                 tx.execute(&delivered, &[&id, &(number as i32), &i32::from(status)])
                     .await?;
                 pass.delivered += 1;
             }
-            Outcome::Failed { status, error } => {
-                let dead = number >= retry.max_attempts;
+            Outcome::Failed { status, error } | Outcome::Rejected { status, error } => {
+                let dead = rejected || number >= retry.max_attempts;
                 let wait = if dead {
                     0.0
                 } else {
@@ -160,13 +195,16 @@ where
     Ok(pass)
 }
 
-/// How long until the next pending notification is due (None: none is pending).
-pub async fn next_due(db: &Db) -> Result<Option<Duration>, ApiError> {
+/// How long until the next pending row of `outbox` is due (None: none is pending).
+pub async fn next_due(db: &Db, outbox: Outbox) -> Result<Option<Duration>, ApiError> {
     let client = db.client().await?;
     let row = client
         .query_one(
-            "SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-               FROM notification_outbox WHERE status = 'pending'",
+            &format!(
+                "SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
+                   FROM {} WHERE status = 'pending'",
+                outbox.table
+            ),
             &[],
         )
         .await?;
@@ -174,13 +212,16 @@ pub async fn next_due(db: &Db) -> Result<Option<Duration>, ApiError> {
     Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
-/// Deletes delivered notifications older than `keep` (dead letters stay).
-pub async fn prune(db: &Db, keep: Duration) -> Result<u64, ApiError> {
+/// Deletes delivered rows of `outbox` older than `keep` (dead letters stay).
+pub async fn prune(db: &Db, outbox: Outbox, keep: Duration) -> Result<u64, ApiError> {
     let client = db.client().await?;
     Ok(client
         .execute(
-            "DELETE FROM notification_outbox
-              WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => $1)",
+            &format!(
+                "DELETE FROM {}
+                  WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => $1)",
+                outbox.table
+            ),
             &[&keep.as_secs_f64()],
         )
         .await?)

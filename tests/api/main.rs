@@ -19,6 +19,7 @@ mod deletion;
 mod deployment;
 mod desk;
 mod direct;
+mod email;
 mod faults;
 mod fuzz;
 mod group_commit;

@@ -243,6 +243,14 @@ const ROWS: &[Row] = &[
     row("POST", "/v1/admin/users/{fa}/erase", Some(r#"{"messages":"anonymize"}"#), Agent,
                                                         ["401", "403", "403", "403", "403", "200", "403", "403"]),
     row("GET", "/v1/admin/audit", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
+    // ── contacts and email: one's own row; an unsubscribe link is its own authority ──
+    row("GET", "/v1/contacts/me", None, No,             ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    row("PATCH", "/v1/contacts/me", Some(r#"{"email_notifications":true}"#), No,
+                                                        ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    row("GET", "/v1/email/unsubscribe?token=x", None, No,
+                                                        ["400", "400", "400", "400", "400", "400", "400", "400"]),
+    row("POST", "/v1/email/unsubscribe?token=x", None, No,
+                                                        ["400", "400", "400", "400", "400", "400", "400", "400"]),
     // ── attachments and the assistant ───────────────────────────────────────
     row("POST", "/v1/attachments", Some(r#"{"conversation_id":"{C_c}","filename":"a.txt","size":5,"mime_type":"text/plain"}"#), No,
                                                         ["401", "201", "404", "201", "404", "201", "404", "404"]),
