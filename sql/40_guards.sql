@@ -64,6 +64,10 @@ BEGIN
       NEW.closed_at := now();
     END IF;
   END IF;
+  -- ending an ended session again (its end is recorded once)
+  IF OLD.status = 'ended' AND (NEW.ended_at, NEW.ended_by) IS DISTINCT FROM (OLD.ended_at, OLD.ended_by) THEN
+    PERFORM pgchat.refuse('session_ended', 'this session has already ended');
+  END IF;
   IF NEW.status = 'snoozed' AND NEW.snoozed_until IS DISTINCT FROM OLD.snoozed_until
      AND NEW.snoozed_until <= now() THEN
     PERFORM pgchat.refuse('invalid_snooze', 'snooze until a time in the future');

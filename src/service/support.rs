@@ -536,18 +536,15 @@ pub async fn end(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow
     )
     .await?;
     let state = state_by(&tx, "id", session_id).await?;
-    if state.status.is_over() {
-        return Err(ApiError::conflict(
-            "session_ended",
-            "this session has already ended",
-        ));
-    }
-    let allowed = caller.sub == state.customer_id
-        || caller.role == Role::Admin
-        || (caller.role == Role::Agent
-            && (state.status == SessionStatus::Waiting
-                || state.agent_id.as_deref() == Some(caller.sub.as_str())));
-    if !allowed {
+    // Who may end it is the update policy's rule (the customer, its agent, any
+    // agent while it waits, an admin); that it is not over already the
+    // session guard's (`session_ended`, `invalid_transition`).
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions SET status = 'ended', ended_at = now(), ended_by = $2 WHERE id = $1",
+        )
+        .await?;
+    if tx.execute(&statement, &[&session_id, &caller.sub]).await? == 0 {
         return Err(ApiError::forbidden(
             "not_allowed",
             "only the customer, the agent or an admin ends a session",
@@ -555,18 +552,6 @@ pub async fn end(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow
     }
     let notice = format!("{} ended the chat", display_name(caller));
     send::send_system(&tx, caller, state.conversation_id, &notice).await?;
-    let statement = tx
-        .prepare_cached(
-            "UPDATE live_chat_sessions SET status = 'ended', ended_at = now(), ended_by = $2
-              WHERE id = $1 AND status <> 'ended'",
-        )
-        .await?;
-    if tx.execute(&statement, &[&session_id, &caller.sub]).await? == 0 {
-        return Err(ApiError::conflict(
-            "session_ended",
-            "this session has already ended",
-        ));
-    }
     let session = view(&tx, session_id).await?;
     tx.commit().await?;
     Ok(session)
