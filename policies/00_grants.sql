@@ -15,7 +15,8 @@ GRANT UPDATE (pinned, muted, archived, deleted_at, hidden_before_seq, last_read_
               last_delivered_seq, left_at, role, banned) ON conversation_members TO pgchat_user;
 GRANT INSERT (id, conversation_id, customer_id, subject, category, priority) ON live_chat_sessions TO pgchat_user;
 GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_at, ended_at,
-              ended_by, rating, feedback, rated_at, description, snoozed_until) ON live_chat_sessions TO pgchat_user;
+              ended_by, rating, feedback, rated_at, description, snoozed_until, labels)
+  ON live_chat_sessions TO pgchat_user;
 -- seq: a batch of sends inserts its rows numbered from the conversation's
 -- reservation (sql/25_send_batch.sql); otherwise the trigger numbers every row.
 GRANT INSERT (id, conversation_id, seq, sender_id, sender_role, client_msg_id, kind, body, reply_to,

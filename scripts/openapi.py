@@ -90,6 +90,7 @@ schemas = {
         "description": {"type": ["string", "null"]}, "snoozed_until": {"type": ["string", "null"], "format": "date-time"},
         "resolved_at": {"type": ["string", "null"], "format": "date-time"}, "closed_at": {"type": ["string", "null"], "format": "date-time"},
         "ticket_status": enum("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"),
+        "labels": {"type": "array", "items": string()},
     }, ["id", "conversation_id", "status", "customer_id", "subject"], extra=True),
     "Conversation": obj({"id": uuid, "kind": string(), "unread": integer(), "last_message": {"oneOf": [S("Message"), {"type": "null"}]}}, ["id", "kind"], extra=True),
     "Room": obj({"id": uuid, "name": string(), "type": S("RoomType"), "description": {"type": ["string", "null"]}, "settings": S("RoomSettings"), "member_count": integer()}, ["id", "name", "type"], extra=True),
@@ -133,7 +134,8 @@ add("/v1/openapi.json", "get", op("This document", "operations", {"type": "objec
 
 # support
 sess_filters = [q("status", {"oneOf": [S("SessionStatus"), enum("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED")]},
-                  "a status, or a ticket state: OPEN (waiting), IN_PROGRESS (active, pending, snoozed), RESOLVED, CLOSED (closed, ended)"), q("agent_id", string()), q("customer_id", string()), q("category", S("Category")),
+                  "a status, or a ticket state: OPEN (waiting), IN_PROGRESS (active, pending, snoozed), RESOLVED, CLOSED (closed, ended)"),
+               q("label", string(), "sessions carrying this label"), q("agent_id", string()), q("customer_id", string()), q("category", S("Category")),
                 q("priority", S("Priority")), q("q", string(), "subject substring or message words"), q("from", ts), q("to", ts),
                 q("sla_breached", boolean), limit, cursor]
 add("/v1/support/sessions", "get", op("List sessions (a customer: theirs; an agent: the queue and theirs; an admin: all)", "support", page(S("Session")), params=sess_filters))
@@ -145,6 +147,11 @@ add("/v1/support/sessions/{id}", "patch", op("Change priority, category, descrip
     body=obj({"priority": S("Priority"), "category": S("Category"), "description": string(maxLength=5000),
               "status": enum("pending", "snoozed", "resolved", "closed", "active"), "snoozed_until": ts}),
     errors=(400, 403, 404, 409, 413, 415, 422, 503)))
+LABEL = [ID, pp("label", string(pattern="^[a-z0-9][a-z0-9_-]{0,49}$"), "a word: a-z, 0-9, '-', '_'")]
+add("/v1/support/sessions/{id}/labels/{label}", "put", op("Label a session (staff; at most 20 labels)", "support", S("Session"),
+    params=LABEL, errors=(400, 403, 404, 422, 503)))
+add("/v1/support/sessions/{id}/labels/{label}", "delete", op("Take a label off a session (staff)", "support", S("Session"),
+    params=LABEL, errors=(400, 403, 404, 503)))
 add("/v1/support/sessions/{id}", "delete", op("Delete a session with its messages, receipts and files (admins); audited", "support", None, "204",
     params=[ID], errors=(401, 403, 404, 503), ok_desc="deleted"))
 for action, summary, body, errs in [

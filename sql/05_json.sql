@@ -106,6 +106,7 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'agent_name', agent_name,
     'subject', s.subject,
     'description', s.description,
+    'labels', to_jsonb(s.labels),
     'category', s.category,
     'priority', s.priority,
     'change_seq', s.change_seq,

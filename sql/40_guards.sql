@@ -64,6 +64,9 @@ BEGIN
       NEW.closed_at := now();
     END IF;
   END IF;
+  IF cardinality(NEW.labels) > 20 THEN
+    PERFORM pgchat.refuse('too_many_labels', 'a session has at most 20 labels');
+  END IF;
   -- ending an ended session again (its end is recorded once)
   IF OLD.status = 'ended' AND (NEW.ended_at, NEW.ended_by) IS DISTINCT FROM (OLD.ended_at, OLD.ended_by) THEN
     PERFORM pgchat.refuse('session_ended', 'this session has already ended');
@@ -87,10 +90,10 @@ BEGIN
   -- a customer may end, rate and reopen their session, nothing else
   IF auth.uid() IS NOT NULL AND auth.role() = 'user'
      AND (NEW.agent_id, NEW.subject, NEW.category, NEW.priority, NEW.assigned_at, NEW.first_response_at,
-          NEW.customer_id, NEW.description)
+          NEW.customer_id, NEW.description, NEW.labels)
          IS DISTINCT FROM
          (OLD.agent_id, OLD.subject, OLD.category, OLD.priority, OLD.assigned_at, OLD.first_response_at,
-          OLD.customer_id, OLD.description) THEN
+          OLD.customer_id, OLD.description, OLD.labels) THEN
     RAISE insufficient_privilege USING MESSAGE = 'customers may only end or rate their session';
   END IF;
   RETURN NEW;

@@ -350,7 +350,7 @@ RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
   WITH s AS (
     SELECT x.id, x.subject, x.status, x.category, x.priority, x.agent_id, x.customer_id,
-           x.started_at, x.first_response_at, x.ended_at, x.rating, x.ended_reason,
+           x.started_at, x.first_response_at, x.ended_at, x.rating, x.ended_reason, x.labels,
            extract(epoch FROM x.assigned_at - x.started_at)::float8 AS wait,
            extract(epoch FROM x.first_response_at - x.started_at)::float8 AS frt,
            extract(epoch FROM coalesce(x.ended_at, x.closed_at, x.resolved_at) - x.started_at)::float8 AS resolution,
@@ -383,6 +383,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
                       FROM (SELECT category, count(*) AS n FROM s GROUP BY category) q),
     'by_priority', (SELECT coalesce(jsonb_object_agg(priority, n), '{}'::jsonb)
                       FROM (SELECT priority, count(*) AS n FROM s GROUP BY priority) q),
+    -- a session with two labels counts under each
+    'by_label', (SELECT coalesce(jsonb_object_agg(label, n), '{}'::jsonb)
+                   FROM (SELECT l.label, count(*) AS n FROM s, unnest(s.labels) AS l(label) GROUP BY l.label) q),
     'queue', (SELECT jsonb_build_object(
                 'length', count(*),
                 'oldest_started_at', pgchat.ts(min(w.started_at)),

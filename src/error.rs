@@ -200,6 +200,7 @@ const REFUSALS: &[(&str, Refusal)] = &[
     // a support session's lifecycle (pgchat.tg_session_guard)
     ("invalid_transition", ApiError::conflict),
     ("invalid_snooze", ApiError::unprocessable),
+    ("too_many_labels", ApiError::unprocessable),
     // a support session's rating (pgchat.tg_session_guard)
     ("customer_only", ApiError::forbidden),
     ("session_not_ended", ApiError::conflict),

@@ -55,6 +55,42 @@ impl TryFrom<AgentStatus> for PresenceStatus {
     }
 }
 
+/// 1 to 50 of a-z, 0-9, '-' and '_', starting with a letter or digit: the
+/// words shortcuts and labels are made of.
+fn is_word(text: &str) -> bool {
+    let mut chars = text.chars();
+    text.len() <= 50
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A label on a support session (`billing`, `vip`, `bug-123`): a word, as
+/// shortcuts are; a session has at most 20.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Label(String);
+
+impl Label {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Label {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if !is_word(&value) {
+            return Err(
+                "a label is 1 to 50 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+                    .into(),
+            );
+        }
+        Ok(Self(value))
+    }
+}
+
 /// The most active sessions assignment gives an agent: 0 to 1000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -99,13 +135,7 @@ impl TryFrom<String> for Shortcut {
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let text = value.trim();
         let text = text.strip_prefix('/').unwrap_or(text);
-        let mut chars = text.chars();
-        let valid = text.len() <= 50
-            && chars
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !valid {
+        if !is_word(text) {
             return Err(
                 "shortcut must be 1 to 50 of a-z, 0-9, '-' and '_', starting with a letter or digit"
                     .into(),
@@ -206,6 +236,15 @@ mod tests {
                 PresenceStatus::ALL.contains(text),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn labels_are_words() {
+        assert!(Label::try_from("vip".to_owned()).is_ok());
+        assert!(Label::try_from("bug-123_b".to_owned()).is_ok());
+        for bad in ["", "VIP", "-x", "a b", "/vip", &"x".repeat(51)] {
+            assert!(Label::try_from(bad.to_owned()).is_err(), "{bad:?}");
         }
     }
 

@@ -1,13 +1,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::domain::desk::Label;
 use crate::domain::{
     Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus, StatusFilter,
     Subject,
@@ -34,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/support/sessions/{id}/reopen", post(reopen))
         .route("/v1/support/sessions/{id}/snooze", post(snooze))
         .route("/v1/support/sessions/{id}/close", post(close))
+        .route(
+            "/v1/support/sessions/{id}/labels/{label}",
+            put(add_label).delete(remove_label),
+        )
         .route("/v1/support/sessions/{id}/rating", post(rate))
         .route("/v1/support/sessions/{id}/assign", post(assign))
         .route("/v1/support/sessions/{id}/transfer", post(transfer))
@@ -84,6 +89,7 @@ struct ListQuery {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     sla_breached: Option<bool>,
+    label: Option<Label>,
     #[serde(default)]
     limit: Limit,
     cursor: Option<String>,
@@ -106,6 +112,7 @@ async fn list(
         from: query.from,
         to: query.to,
         sla_breached: query.sla_breached,
+        label: query.label,
     };
     let page = support::list(&state.db, &caller, &filter, limit, cursor).await?;
     Ok(axum::Json(json!({
@@ -244,6 +251,28 @@ async fn update(
     }
     Ok(axum::Json(
         support::update(&state.db, &caller, id, &changes, status).await?,
+    ))
+}
+
+/// `PUT …/labels/{label}`: staff label a session (idempotent).
+async fn add_label(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, label)): Path<(Uuid, Label)>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        support::label(&state.db, &caller, id, &label, true).await?,
+    ))
+}
+
+/// `DELETE …/labels/{label}`: and take it off (idempotent).
+async fn remove_label(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, label)): Path<(Uuid, Label)>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        support::label(&state.db, &caller, id, &label, false).await?,
     ))
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::{Identity, Role};
 use crate::db::{Db, Transaction};
+use crate::domain::desk::Label;
 use crate::domain::{
     Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus, StatusFilter,
     Subject,
@@ -149,6 +150,7 @@ pub struct SessionFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub sla_breached: Option<bool>,
+    pub label: Option<Label>,
 }
 
 /// A position in the list (newest first): the last item's start time and id.
@@ -186,11 +188,12 @@ pub async fn list(
             AND ($8::timestamptz IS NULL OR (s.started_at, s.id) < ($8, $9::uuid))
             AND ($11::text IS NULL OR s.customer_id = $11)
             AND ($12::bool IS NULL OR pgchat.sla_breached(s) = $12)
+            AND ($13::text IS NULL OR s.labels @> ARRAY[$13::text])
           ORDER BY s.started_at DESC, s.id DESC
           LIMIT $10"
     );
     let statement = tx.prepare_cached(&sql).await?;
-    let params: [&(dyn ToSql + Sync); 12] = [
+    let params: [&(dyn ToSql + Sync); 13] = [
         &filter.status.as_ref().map(StatusFilter::statuses),
         &filter.agent_id,
         &filter.category.map(Category::as_str),
@@ -203,6 +206,7 @@ pub async fn list(
         &(limit.get() + 1),
         &filter.customer_id,
         &filter.sla_breached,
+        &filter.label.as_ref().map(Label::as_str),
     ];
     let rows = tx.query(&statement, &params).await?;
     tx.commit().await?;
@@ -642,16 +646,17 @@ pub async fn update(
     Ok(session)
 }
 
-async fn apply_changes(
+/// Staff may change a session's details: admins any, agents a waiting one or
+/// their own.
+async fn may_change(
     tx: &Transaction<'_>,
     caller: &Identity,
     session_id: Uuid,
-    changes: &SessionChanges,
 ) -> Result<(), ApiError> {
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden(
             "staff_only",
-            "only agents and admins change a session's priority or category",
+            "only agents and admins change a session's details",
         ));
     }
     let state = state_by(tx, "id", session_id).await?;
@@ -664,6 +669,42 @@ async fn apply_changes(
             "this session is assigned to another agent",
         ));
     }
+    Ok(())
+}
+
+/// Puts a label on a session (`add`) or takes it off; either is idempotent.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn label(
+    db: &Db,
+    caller: &Identity,
+    session_id: Uuid,
+    label: &Label,
+    add: bool,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    may_change(&tx, caller, session_id).await?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE live_chat_sessions
+                SET labels = CASE WHEN $3 THEN labels || $2 ELSE array_remove(labels, $2) END
+              WHERE id = $1 AND ($2 = ANY(labels)) <> $3",
+        )
+        .await?;
+    tx.execute(&statement, &[&session_id, &label.as_str(), &add])
+        .await?;
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+async fn apply_changes(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    session_id: Uuid,
+    changes: &SessionChanges,
+) -> Result<(), ApiError> {
+    may_change(tx, caller, session_id).await?;
     let statement = tx
         .prepare_cached(
             "UPDATE live_chat_sessions

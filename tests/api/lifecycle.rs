@@ -2,7 +2,8 @@
 //! resolved (reopened when the customer writes within the window, or by an
 //! agent), closed for good — each move checked by the database, which says
 //! why it refuses, with a notice in the chat; lists filter by status and by
-//! the four states other systems use.
+//! the four states other systems use; staff label sessions and filter and
+//! report by label.
 
 use chrono::{Duration as Span, Utc};
 use reqwest::StatusCode;
@@ -262,4 +263,83 @@ async fn after_the_reopen_window_a_customers_message_is_refused_and_she_opens_a_
         fresh["id"], session["id"],
         "a resolved session does not count as open"
     );
+}
+
+#[tokio::test]
+async fn staff_label_sessions_and_filter_and_report_by_label() {
+    let app = spawn_app().await;
+    let carol = app.token("carol", "user");
+    let ann = app.token("ann", "agent");
+    let admin = app.token("root", "admin");
+    let session = claimed(&app, &carol, &ann).await;
+    let other = app.open_session(&app.token("dave", "user")).await;
+    let label = |session: &Value, name: &str| {
+        format!(
+            "/v1/support/sessions/{}/labels/{name}",
+            as_id(&session["id"])
+        )
+    };
+    for name in ["vip", "billing", "vip"] {
+        let (status, body) = app
+            .call(
+                app.http
+                    .put(app.url(&label(&session, name)))
+                    .bearer_auth(&ann),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        app.session(&ann, &session["id"]).await["labels"],
+        json!(["vip", "billing"])
+    );
+    let (status, _) = app
+        .call(
+            app.http
+                .put(app.url(&label(&other, "billing")))
+                .bearer_auth(&admin),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // the customer may not; a label is a word
+    let response = app
+        .call(
+            app.http
+                .put(app.url(&label(&session, "mine")))
+                .bearer_auth(&carol),
+        )
+        .await;
+    assert_error(&response, StatusCode::FORBIDDEN, "staff_only");
+    let response = app
+        .call(
+            app.http
+                .put(app.url(&label(&session, "Not%20a%20word")))
+                .bearer_auth(&ann),
+        )
+        .await;
+    assert_error(&response, StatusCode::BAD_REQUEST, "invalid_path");
+    // in SQL, a customer cannot label her own session either
+    let denied = app
+        .sql_as(
+            "carol",
+            "user",
+            "UPDATE live_chat_sessions SET labels = '{sneaky}' WHERE id = $1::text::uuid",
+            &[&as_id(&session["id"]).to_owned()],
+        )
+        .await;
+    assert!(denied.is_err(), "a customer labelled her session in SQL");
+
+    let ids = app.session_ids(&admin, "?label=vip").await;
+    assert_eq!(ids, [as_id(&session["id"]).to_owned()]);
+    let ids = app.session_ids(&admin, "?label=billing").await;
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let (status, stats) = app.get(&admin, "/v1/admin/stats").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["by_label"], json!({ "vip": 1, "billing": 2 }));
+
+    let (status, body) = app.delete(&ann, &label(&session, "vip")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["labels"], json!(["billing"]));
+    assert!(app.session_ids(&admin, "?label=vip").await.is_empty());
 }

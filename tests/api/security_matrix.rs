@@ -122,6 +122,11 @@ const ROWS: &[Row] = &[
                                                         ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
     row("POST", "/v1/support/sessions/{fs}/close", None, Active,
                                                         ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
+    // labels: staff with the rights of PATCH (a customer is refused as one)
+    row("PUT", "/v1/support/sessions/{fs}/labels/{l_vip}", None, Active,
+                                                        ["401", "403 staff_only", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
+    row("DELETE", "/v1/support/sessions/{fs}/labels/{l_vip}", None, Active,
+                                                        ["401", "403 staff_only", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
     row("POST", "/v1/support/sessions/{fs}/rating", Some(r#"{"rating":5,"feedback":"ok"}"#), Ended,
                                                         ["401", "200", "404", "403", "404", "403", "404", "404"]),
     row("POST", "/v1/support/sessions/{fs}/assign", Some(r#"{"agent_id":"bob"}"#), Waiting,
@@ -635,6 +640,7 @@ async fn build_world() -> World {
         ("k_short", "annhello".to_owned()),
         ("A_c", a_c),
         ("e_up", "%F0%9F%91%8D".to_owned()),
+        ("l_vip", "vip".to_owned()),
         ("f_client", "pgchat.js".to_owned()),
         ("f_asset", "desk.js".to_owned()),
     ] {
