@@ -104,7 +104,7 @@ pub async fn reassign(
     let state = support::state_of(&tx, session_id).await?;
     let mine = state.agent_id.as_deref() == Some(caller.sub.as_str());
     match (state.status, how) {
-        (SessionStatus::Ended, _) => {
+        (status, _) if status.is_over() => {
             return Err(ApiError::conflict(
                 "session_ended",
                 "this session has ended",
@@ -116,7 +116,8 @@ pub async fn reassign(
                 "a waiting session has no agent to transfer from; assign it instead",
             ))
         }
-        (SessionStatus::Active, _) if !mine && caller.role != Role::Admin => {
+        // active, pending or snoozed: someone's
+        _ if state.agent_id.is_some() && !mine && caller.role != Role::Admin => {
             return Err(ApiError::forbidden(
                 "not_assigned",
                 "this session is assigned to another agent",

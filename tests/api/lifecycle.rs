@@ -124,6 +124,14 @@ async fn a_ticket_goes_pending_snoozed_resolved_reopened_and_closed_as_the_rules
         .session_action(&carol, id, "rating", &json!({ "rating": 5 }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // a resolved session is nobody's to transfer
+    let admin = app.token("root", "admin");
+    assert_error(
+        &app.session_action(&admin, id, "assign", &json!({ "agent_id": "ann" }))
+            .await,
+        StatusCode::CONFLICT,
+        "session_ended",
+    );
     let sent = app
         .send(&carol, &session["conversation_id"], "It came back broken")
         .await;
@@ -169,7 +177,6 @@ async fn a_ticket_goes_pending_snoozed_resolved_reopened_and_closed_as_the_rules
 
     // the move a waiting session cannot make, said by the database
     let waiting = app.open_session(&app.token("dave", "user")).await;
-    let admin = app.token("root", "admin");
     assert_error(
         &patch(&app, &admin, &waiting, json!({ "status": "pending" })).await,
         StatusCode::CONFLICT,
