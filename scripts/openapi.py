@@ -147,6 +147,13 @@ add("/v1/support/sessions/{id}", "patch", op("Change priority, category, descrip
     body=obj({"priority": S("Priority"), "category": S("Category"), "description": string(maxLength=5000),
               "status": enum("pending", "snoozed", "resolved", "closed", "active"), "snoozed_until": ts}),
     errors=(400, 403, 404, 409, 413, 415, 422, 503)))
+add("/v1/support/sessions/bulk", "post", op("One action on up to 100 sessions, each authorized on its own; a result per item", "support",
+    obj({"results": {"type": "array", "items": obj({"id": uuid, "ok": boolean, "error": obj({"code": string(), "message": string()})}, ["id", "ok"])}}),
+    body=obj({"ids": {"type": "array", "items": uuid, "minItems": 1, "maxItems": 100, "uniqueItems": True},
+              "action": enum("assign", "transfer", "resolve", "close", "reopen", "label", "unlabel", "priority"),
+              "params": obj({"agent_id": string(minLength=1, maxLength=200), "label": string(), "priority": S("Priority")}),
+              "atomic": boolean}, ["ids", "action"]),
+    errors=(400, 413, 415, 503), desc="With `atomic`, one transaction: the first refusal rolls every item back (`rolled_back` on the others)."))
 LABEL = [ID, pp("label", string(pattern="^[a-z0-9][a-z0-9_-]{0,49}$"), "a word: a-z, 0-9, '-', '_'")]
 add("/v1/support/sessions/{id}/labels/{label}", "put", op("Label a session (staff; at most 20 labels)", "support", S("Session"),
     params=LABEL, errors=(400, 403, 404, 422, 503)))

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::http::messages::MessageInput;
 use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::assignment::{self, Reassign};
+use crate::service::bulk::{self, Action};
 use crate::service::deletion;
 use crate::service::support::{
     self, Cursor, NewSession, SessionChanges, SessionFilter, StatusChange,
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
             "/v1/support/sessions/{id}",
             get(get_one).patch(update).delete(delete_one),
         )
+        .route("/v1/support/sessions/bulk", post(bulk_action))
         .route("/v1/support/sessions/{id}/claim", post(claim))
         .route("/v1/support/sessions/{id}/end", post(end))
         .route("/v1/support/sessions/{id}/resolve", post(resolve))
@@ -352,6 +354,69 @@ impl TryFrom<String> for AgentId {
             _ => Err("agent_id must be a user id of 1 to 200 characters".into()),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkInput {
+    ids: Vec<Uuid>,
+    action: String,
+    #[serde(default)]
+    params: BulkParams,
+    #[serde(default)]
+    atomic: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkParams {
+    agent_id: Option<AgentId>,
+    label: Option<Label>,
+    priority: Option<Priority>,
+}
+
+/// `POST /v1/support/sessions/bulk`: one action on up to 100 sessions, a
+/// result per item (`service::bulk`).
+async fn bulk_action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(input): Json<BulkInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    if input.ids.is_empty() || input.ids.len() > bulk::MAX_ITEMS {
+        return Err(ApiError::bad_request(
+            "invalid_ids",
+            format!("ids names 1 to {} sessions", bulk::MAX_ITEMS),
+        ));
+    }
+    let distinct: std::collections::HashSet<&Uuid> = input.ids.iter().collect();
+    if distinct.len() != input.ids.len() {
+        return Err(ApiError::bad_request(
+            "invalid_ids",
+            "ids names each session once",
+        ));
+    }
+    let missing = |param: &str| {
+        ApiError::bad_request(
+            "missing_param",
+            format!("{} needs params.{param}", input.action),
+        )
+    };
+    let params = input.params;
+    let action = match input.action.as_str() {
+        "assign" => Action::Assign(params.agent_id.ok_or_else(|| missing("agent_id"))?.0),
+        "transfer" => Action::Transfer(params.agent_id.ok_or_else(|| missing("agent_id"))?.0),
+        "label" => Action::Label(params.label.ok_or_else(|| missing("label"))?),
+        "unlabel" => Action::Unlabel(params.label.ok_or_else(|| missing("label"))?),
+        "priority" => Action::Priority(params.priority.ok_or_else(|| missing("priority"))?),
+        other => bulk::status(other).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_action",
+                "action is one of assign, transfer, resolve, close, reopen, label, unlabel, priority",
+            )
+        })?,
+    };
+    let results = bulk::run(&state.db, &caller, &input.ids, &action, input.atomic).await?;
+    Ok(axum::Json(json!({ "results": results })))
 }
 
 async fn assign(

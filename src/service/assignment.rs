@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::{Identity, Role};
 use crate::config::DeskConfig;
-use crate::db::Db;
+use crate::db::{Db, Transaction};
 use crate::domain::SessionStatus;
 use crate::error::ApiError;
 use crate::service::support;
@@ -90,18 +90,31 @@ pub async fn reassign(
     agent_id: &str,
     how: Reassign,
 ) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let session = reassign_in(&tx, caller, session_id, agent_id, how).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// `reassign` inside the caller's transaction (bulk actions run several).
+pub(crate) async fn reassign_in(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    session_id: Uuid,
+    agent_id: &str,
+    how: Reassign,
+) -> Result<WireRow, ApiError> {
     if !caller.role.is_staff() {
         return Err(ApiError::forbidden(
             "staff_only",
             "only agents and admins assign sessions",
         ));
     }
-    let mut client = db.client().await?;
-    let tx = db.begin_as(&mut client, caller).await?;
     // One capacity-checking assignment at a time (before any row lock: no deadlock).
     tx.execute("SELECT pg_advisory_xact_lock(pgchat.desk_lock_key())", &[])
         .await?;
-    let state = support::state_of(&tx, session_id).await?;
+    let state = support::state_of(tx, session_id).await?;
     let mine = state.agent_id.as_deref() == Some(caller.sub.as_str());
     match (state.status, how) {
         (status, _) if status.is_over() => {
@@ -132,9 +145,7 @@ pub async fn reassign(
                 "the session is already with this agent",
             ));
         }
-        let session = support::view_in(&tx, session_id).await?;
-        tx.commit().await?;
-        return Ok(session);
+        return support::view_in(tx, session_id).await;
     }
     let target = tx
         .query_opt(
@@ -171,11 +182,9 @@ pub async fn reassign(
         .await?
         .get(0);
     // With the caller's unread count, unless they just handed it away (and can no longer read it).
-    let session = match support::view_in(&tx, session_id).await {
-        Ok(session) => session,
-        Err(ApiError::NotFound(_)) => assigned,
-        Err(error) => return Err(error),
-    };
-    tx.commit().await?;
-    Ok(session)
+    match support::view_in(tx, session_id).await {
+        Ok(session) => Ok(session),
+        Err(ApiError::NotFound(_)) => Ok(assigned),
+        Err(error) => Err(error),
+    }
 }

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod ai;
 pub mod assignment;
 pub mod attachments;
+pub mod bulk;
 pub mod cancel;
 pub mod canned;
 pub mod changes;

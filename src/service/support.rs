@@ -418,7 +418,7 @@ pub async fn change_status(
 /// The session guard decides what may happen and says why
 /// (`invalid_transition`, `session_ended`, `staff_only`, `invalid_snooze`);
 /// asking for the status it has changes nothing.
-async fn apply_status(
+pub(crate) async fn apply_status(
     tx: &Transaction<'_>,
     caller: &Identity,
     session_id: Uuid,
@@ -683,7 +683,21 @@ pub async fn label(
 ) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    may_change(&tx, caller, session_id).await?;
+    label_in(&tx, caller, session_id, label, add).await?;
+    let session = view(&tx, session_id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// `label` inside the caller's transaction.
+pub(crate) async fn label_in(
+    tx: &Transaction<'_>,
+    caller: &Identity,
+    session_id: Uuid,
+    label: &Label,
+    add: bool,
+) -> Result<(), ApiError> {
+    may_change(tx, caller, session_id).await?;
     let statement = tx
         .prepare_cached(
             "UPDATE live_chat_sessions
@@ -693,12 +707,10 @@ pub async fn label(
         .await?;
     tx.execute(&statement, &[&session_id, &label.as_str(), &add])
         .await?;
-    let session = view(&tx, session_id).await?;
-    tx.commit().await?;
-    Ok(session)
+    Ok(())
 }
 
-async fn apply_changes(
+pub(crate) async fn apply_changes(
     tx: &Transaction<'_>,
     caller: &Identity,
     session_id: Uuid,

@@ -350,3 +350,115 @@ async fn staff_label_sessions_and_filter_and_report_by_label() {
     assert_eq!(body["labels"], json!(["billing"]));
     assert!(app.session_ids(&admin, "?label=vip").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_bulk_action_authorizes_each_session_and_an_atomic_one_is_all_or_nothing() {
+    let app = spawn_app().await;
+    let ann = app.token("ann", "agent");
+    let bob = app.token("bob", "agent");
+    let admin = app.token("root", "admin");
+    let one = claimed(&app, &app.token("carol", "user"), &ann).await;
+    let two = claimed(&app, &app.token("dave", "user"), &ann).await;
+    let bobs = claimed(&app, &app.token("erin", "user"), &bob).await;
+    let ids = |sessions: &[&Value]| sessions.iter().map(|s| s["id"].clone()).collect::<Vec<_>>();
+    let bulk = |token: &str, body: Value| {
+        let (app, token) = (&app, token.to_owned());
+        async move { app.post(&token, "/v1/support/sessions/bulk", &body).await }
+    };
+    let outcome = |results: &Value| -> Vec<(bool, Option<String>)> {
+        results["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                (
+                    r["ok"] == true,
+                    r["error"]["code"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+
+    // each item on its own: ann resolves hers; bob's is not hers to see
+    let (status, body) = bulk(
+        &ann,
+        json!({ "ids": ids(&[&one, &two, &bobs]), "action": "resolve" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        outcome(&body),
+        [
+            (true, None),
+            (true, None),
+            (false, Some("not_found".to_owned()))
+        ]
+    );
+    assert_eq!(body["results"][2]["id"], bobs["id"]);
+    assert_eq!(status_of(&app, &ann, &one).await, "resolved");
+    assert_eq!(status_of(&app, &bob, &bobs).await, "active");
+
+    // atomic: one refusal and nothing is applied
+    let (status, body) = bulk(
+        &ann,
+        json!({ "ids": ids(&[&one, &bobs]), "action": "label", "params": { "label": "vip" }, "atomic": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        outcome(&body),
+        [
+            (false, Some("rolled_back".to_owned())),
+            (false, Some("not_found".to_owned()))
+        ]
+    );
+    assert_eq!(app.session(&ann, &one["id"]).await["labels"], json!([]));
+
+    // an admin, atomically, on all three
+    let (status, body) = bulk(
+        &admin,
+        json!({ "ids": ids(&[&one, &two, &bobs]), "action": "priority", "params": { "priority": "urgent" }, "atomic": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(outcome(&body).iter().all(|(ok, _)| *ok), "{body}");
+    for session in [&one, &two, &bobs] {
+        assert_eq!(
+            app.session(&admin, &session["id"]).await["priority"],
+            "urgent"
+        );
+    }
+    let (status, body) = bulk(
+        &admin,
+        json!({ "ids": ids(&[&one, &two]), "action": "reopen" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status_of(&app, &ann, &two).await, "active");
+
+    // a customer is refused item by item; bad requests are refused whole
+    let (status, body) = bulk(
+        &app.token("carol", "user"),
+        json!({ "ids": ids(&[&one]), "action": "close" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(outcome(&body), [(false, Some("staff_only".to_owned()))]);
+    for (body, code) in [
+        (json!({ "ids": [], "action": "close" }), "invalid_ids"),
+        (
+            json!({ "ids": ids(&[&one, &one]), "action": "close" }),
+            "invalid_ids",
+        ),
+        (
+            json!({ "ids": ids(&[&one]), "action": "archive" }),
+            "invalid_action",
+        ),
+        (
+            json!({ "ids": ids(&[&one]), "action": "label" }),
+            "missing_param",
+        ),
+    ] {
+        assert_error(&bulk(&admin, body).await, StatusCode::BAD_REQUEST, code);
+    }
+}

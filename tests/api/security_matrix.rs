@@ -122,6 +122,9 @@ const ROWS: &[Row] = &[
                                                         ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
     row("POST", "/v1/support/sessions/{fs}/close", None, Active,
                                                         ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
+    // bulk: 200 with a result per item (each authorized on its own)
+    row("POST", "/v1/support/sessions/bulk", Some(r#"{"ids":["{fs}"],"action":"priority","params":{"priority":"high"}}"#), Active,
+                                                        ["401", "200", "200", "200", "200", "200", "200", "200"]),
     // labels: staff with the rights of PATCH (a customer is refused as one)
     row("PUT", "/v1/support/sessions/{fs}/labels/{l_vip}", None, Active,
                                                         ["401", "403 staff_only", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
