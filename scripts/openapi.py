@@ -98,6 +98,7 @@ schemas = {
         "allow_invites": boolean, "max_members": {"type": ["integer", "null"], "minimum": 2, "maximum": 100000},
         "allow_file_uploads": boolean, "enable_ai": boolean,
         "retention_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}, "anonymous_posting": boolean,
+        "max_upload_bytes": {"type": ["integer", "null"], "minimum": 1, "maximum": 104857600},
     }),
     "Member": obj({"conversation_id": uuid, "user_id": string(), "role": string(), "banned": boolean, "silenced": boolean}, ["user_id", "role"], extra=True),
     "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),

@@ -190,7 +190,8 @@ LANGUAGE sql IMMUTABLE AS $$
                    'allow_file_uploads', true,
                    'enable_ai', false,
                    'retention_days', NULL,
-                   'anonymous_posting', false) || coalesce(settings, '{}'::jsonb) AS s) d
+                   'anonymous_posting', false,
+                   'max_upload_bytes', NULL) || coalesce(settings, '{}'::jsonb) AS s) d
 $$;
 
 -- A conversation as listed (GET /v1/conversations, rooms): what every member may know of it.

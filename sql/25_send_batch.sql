@@ -75,6 +75,8 @@ BEGIN
              WHEN input.role IS DISTINCT FROM (SELECT auth.batch()) ->> input.sub
                OR NOT w.ok
                OR input.attachment_id IS NOT NULL
+               -- a file's kind without its file: refused with the reason on the checked path
+               OR input.kind IN ('image', 'file', 'audio', 'video')
                OR (input.internal AND input.role NOT IN ('agent', 'admin'))
                OR (input.reply_to IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM chat_messages p

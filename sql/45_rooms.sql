@@ -250,13 +250,19 @@ CREATE TRIGGER conversation_members_rules BEFORE INSERT OR UPDATE ON conversatio
 -- ── message rules ───────────────────────────────────────────────────────────
 
 -- A new message, under its room's settings: anonymous posting stamps it; with
--- file uploads off, no message carries an attachment. Called by the numbering
+-- file uploads off, no message carries an attachment. Whatever the room, a
+-- message of a file's kind carries a file (`attachment_required`). Called by the numbering
 -- trigger (sql/20_sequences.sql), which has just read the conversation row.
 CREATE OR REPLACE FUNCTION pgchat.message_insert_rules(m chat_messages, c_kind text, c_settings jsonb)
 RETURNS chat_messages LANGUAGE plpgsql AS $$
 DECLARE
   s jsonb;
 BEGIN
+  -- a message of a file's kind carries its file (an image without one is not an image)
+  IF m.kind IN ('image', 'file', 'audio', 'video') AND m.attachment_id IS NULL THEN
+    PERFORM pgchat.refuse('attachment_required',
+      'a message of kind ' || m.kind || ' carries its file: send its attachment_id');
+  END IF;
   m.reactions := '{}'::jsonb;
   m.anonymous := false;
   IF pgchat.is_room(c_kind) AND c_settings <> '{}'::jsonb THEN

@@ -201,6 +201,8 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("invalid_transition", ApiError::conflict),
     ("invalid_snooze", ApiError::unprocessable),
     ("too_many_labels", ApiError::unprocessable),
+    // a message of a file's kind without its file (pgchat.message_insert_rules)
+    ("attachment_required", ApiError::unprocessable),
     // a support session's rating (pgchat.tg_session_guard)
     ("customer_only", ApiError::forbidden),
     ("session_not_ended", ApiError::conflict),

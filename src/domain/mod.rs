@@ -484,6 +484,22 @@ impl TryFrom<i64> for MaxMembers {
     }
 }
 
+/// The largest upload a room takes, in bytes: 1 to 100 MiB (the database's
+/// check on room settings says the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct MaxUploadBytes(i64);
+
+impl TryFrom<i64> for MaxUploadBytes {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            1..=104_857_600 => Ok(Self(value)),
+            _ => Err("max_upload_bytes must be an integer from 1 to 104857600 (100 MiB)".into()),
+        }
+    }
+}
+
 /// How long a room keeps messages: 1 to 3650 days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -542,6 +558,9 @@ pub struct RoomSettings {
     #[serde(default, deserialize_with = "nullable")]
     pub retention_days: Option<Option<RetentionDays>>,
     pub anonymous_posting: Option<bool>,
+    /// `null`: the server's default (`PGCHAT_MAX_UPLOAD_BYTES`).
+    #[serde(default, deserialize_with = "nullable")]
+    pub max_upload_bytes: Option<Option<MaxUploadBytes>>,
 }
 
 impl RoomSettings {
@@ -568,6 +587,9 @@ impl RoomSettings {
         }
         if let Some(v) = self.anonymous_posting {
             put("anonymous_posting", v.into());
+        }
+        if let Some(v) = self.max_upload_bytes {
+            put("max_upload_bytes", v.map(|b| b.0).into());
         }
         serde_json::Value::Object(patch)
     }

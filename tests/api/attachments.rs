@@ -464,15 +464,35 @@ async fn uploads_are_refused_where_a_room_turned_them_off() {
     )
     .await;
     assert_error(&response, StatusCode::FORBIDDEN, "uploads_disabled");
-    // A room may also set its own size limit (a room setting since V5).
-    let open = crate::chat_helpers::room_of(&app, &owner, "private", "small files").await;
-    app.db
-        .execute(
-            "UPDATE conversations SET settings = settings || '{\"max_upload_bytes\": 10}' WHERE id = $1",
-            &[&as_id(&open["id"]).parse::<Uuid>().unwrap()],
+    // A room may also set its own size limit, when created or later; out of
+    // range is refused.
+    let open = crate::chat_helpers::room(
+        &app,
+        &owner,
+        json!({ "name": "small files", "type": "private", "settings": { "max_upload_bytes": 1000 } }),
+    )
+    .await;
+    assert_eq!(open["settings"]["max_upload_bytes"], 1000, "{open}");
+    let path = format!("/v1/rooms/{}", as_id(&open["id"]));
+    for bad in [json!(0), json!(104_857_601), json!("10")] {
+        let response = app
+            .patch(
+                &owner,
+                &path,
+                &json!({ "settings": { "max_upload_bytes": bad } }),
+            )
+            .await;
+        assert_error(&response, StatusCode::BAD_REQUEST, "invalid_body");
+    }
+    let (status, body) = app
+        .patch(
+            &owner,
+            &path,
+            &json!({ "settings": { "max_upload_bytes": 10 } }),
         )
-        .await
-        .expect("max_upload_bytes is a valid room setting");
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["settings"]["max_upload_bytes"], 10);
     let response = ask_upload(
         &app,
         &owner,

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::chat_helpers::{direct, join, moderate, put, room, room_of, rows, stored, user};
-use crate::helpers::{as_id, assert_error, spawn_app, TestApp};
+use crate::helpers::{as_id, assert_error, assert_sql_refused, spawn_app, TestApp};
+use crate::ws_client::Ws;
 
 fn message_path(message: &Value, rest: &str) -> String {
     format!("/v1/messages/{}{rest}", as_id(&message["id"]))
@@ -24,18 +25,51 @@ async fn clients_send_every_client_kind_and_never_the_servers() {
     let alice = user(&app, "alice").await;
     user(&app, "bob").await;
     let chat = direct(&app, &alice, "bob").await;
-    for kind in ["text", "image", "file", "audio", "video"] {
-        let (status, sent) = app
+    let (status, sent) = app
+        .send_json(
+            &alice,
+            &chat["id"],
+            &json!({ "body": "hi", "kind": "text", "client_msg_id": Uuid::new_v4() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["kind"], "text");
+    let before = app.counts().await;
+    // a file's kind carries its file (with one: tests/api/attachments.rs)
+    for kind in ["image", "file", "audio", "video"] {
+        let response = app
             .send_json(
                 &alice,
                 &chat["id"],
                 &json!({ "body": kind, "kind": kind, "client_msg_id": Uuid::new_v4() }),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{sent}");
-        assert_eq!(sent["kind"], kind);
+        assert_error(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attachment_required",
+        );
     }
-    let before = app.counts().await;
+    let mut ws = Ws::connect(app.port, &alice).await;
+    let answer = ws
+        .request(json!({
+            "type": "send_message", "conversation_id": chat["id"], "client_msg_id": Uuid::new_v4(),
+            "body": "a picture", "kind": "image",
+        }))
+        .await;
+    assert_eq!(answer["code"], "attachment_required", "{answer}");
+    assert_sql_refused(
+        app.sql_as(
+            "alice",
+            "user",
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, kind, body)
+             VALUES ($1::text::uuid, 'alice', 'user', 'image', 'no file')",
+            &[&as_id(&chat["id"]).to_owned()],
+        )
+        .await,
+        "attachment_required",
+    );
+    assert_eq!(app.counts().await, before, "nothing refused was stored");
     for kind in ["system", "ai_response", "note"] {
         let response = app
             .send_json(
