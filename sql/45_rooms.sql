@@ -108,6 +108,23 @@ CREATE OR REPLACE VIEW pgchat.room_directory WITH (security_barrier = true) AS
 
 -- ── membership rules ────────────────────────────────────────────────────────
 
+-- An invitation (a new member, or one who left invited back) by a member of
+-- rank `actor_rank`: members invite when the room allows it, its admins
+-- always; the role given is below the inviter's own (owners may name owners).
+CREATE OR REPLACE FUNCTION pgchat.invite_check(c conversations, actor_rank integer, new_role text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF actor_rank < 1 THEN
+    PERFORM pgchat.refuse('not_a_member');
+  END IF;
+  IF NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
+    PERFORM pgchat.refuse('invites_disabled');
+  END IF;
+  IF new_role <> 'member' AND pgchat.role_rank(new_role) >= actor_rank AND actor_rank < 4 THEN
+    PERFORM pgchat.refuse('role_too_high');
+  END IF;
+END $$;
+
 -- Rules of room membership that hold whoever writes: capacity (max_members,
 -- 50 for a group) always; for requests, the rank rules: a moderator acts on
 -- members, an admin on moderators and members, an owner on everyone below
@@ -147,16 +164,7 @@ BEGIN
     -- with a role below their own (owners may name owners), of someone who
     -- exists and is not in the room yet (who left comes back by an UPDATE)
     IF auth.role() <> 'admin' THEN
-      actor_rank := pgchat.member_rank(NEW.conversation_id, actor);
-      IF actor_rank < 1 THEN
-        PERFORM pgchat.refuse('not_a_member');
-      END IF;
-      IF NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
-        PERFORM pgchat.refuse('invites_disabled');
-      END IF;
-      IF NEW.role <> 'member' AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
-        PERFORM pgchat.refuse('role_too_high');
-      END IF;
+      PERFORM pgchat.invite_check(c, pgchat.member_rank(NEW.conversation_id, actor), NEW.role);
     END IF;
     IF NOT pgchat.user_exists(NEW.user_id) THEN
       PERFORM pgchat.refuse('user_not_found');
@@ -205,15 +213,7 @@ BEGIN
         IF NEW.banned THEN
           PERFORM pgchat.refuse('user_banned');
         END IF;
-        IF actor_rank < 1 THEN
-          PERFORM pgchat.refuse('not_a_member');
-        END IF;
-        IF NOT ((pgchat.room_settings(c.kind, c.settings) ->> 'allow_invites')::boolean OR actor_rank >= 3) THEN
-          PERFORM pgchat.refuse('invites_disabled');
-        END IF;
-        IF NEW.role <> 'member' AND pgchat.role_rank(NEW.role) >= actor_rank AND actor_rank < 4 THEN
-          PERFORM pgchat.refuse('role_too_high');
-        END IF;
+        PERFORM pgchat.invite_check(c, actor_rank, NEW.role);
       ELSIF actor_rank < 2 THEN
         PERFORM pgchat.refuse('not_a_moderator');
       ELSIF pgchat.role_rank(OLD.role) >= actor_rank THEN
