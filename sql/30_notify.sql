@@ -20,61 +20,67 @@ END $$;
 
 -- Messages are announced per statement and conversation, not per row: one
 -- small payload naming the conversation and the change_seq range the statement
--- wrote ({"t": "messages", "c", "lo", "hi", "n"}), which the listener reads
--- back in one set-based query (pgchat.changes). A batch of sends is one
--- INSERT, so one notification per conversation in it, however many rows.
--- Updates (edits, reactions, pins, deletes: few rows at a time) also say which
--- live event each change was ("ev": change_seq → reaction | message_pinned |
--- message_unpinned | message_deleted | message_updated) and carry each row as
--- the statement left it ("rows": change_seq → wire JSON) when that fits: the
--- listener then delivers every change as it was, even when the row changed
--- again before it could read it back (a read-back sees only the latest
--- version), and needs no read at all. Too big, the rows (then the events) are
--- left out and the listener reads back; a replay reads every change as the
--- row is now.
-CREATE OR REPLACE FUNCTION pgchat.tg_messages_inserted() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-BEGIN
-  PERFORM pg_notify('pgchat', jsonb_build_object(
-            't', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi, 'n', r.n)::text)
-     FROM (SELECT conversation_id, min(change_seq) AS lo, max(change_seq) AS hi, count(*) AS n
-             FROM inserted GROUP BY conversation_id ORDER BY min(change_seq)) r;
-  RETURN NULL;
-END $$;
-
-CREATE OR REPLACE FUNCTION pgchat.tg_messages_updated() RETURNS trigger
+-- wrote ({"t": "messages", "c", "lo", "hi", "n"}: `n` rows inserted, 0 for an
+-- update). A batch of sends is one INSERT, so one notification per
+-- conversation in it, however many rows. Updates (edits, reactions, pins,
+-- deletes) also say which live event each change was ("ev": change_seq →
+-- reaction | message_pinned | message_unpinned | message_deleted |
+-- message_updated). Both carry each row as the statement left it ("rows":
+-- change_seq → wire JSON) when the payload fits under NOTIFY's 8000 bytes
+-- (about a dozen short messages; a row's JSON is ~600 bytes and its body, and
+-- rows that cannot fit are not built only to be dropped): the listener
+-- then delivers every change as it was, even when the row changed again before
+-- it could read it back (a read-back sees only the latest version), and needs
+-- no read at all — the common send, a few short messages, costs the listener
+-- no query. Too big, the rows are left out and the listener reads the range
+-- back in one set-based query (pgchat.changes); a replay reads every change as
+-- the row is now.
+--
+-- One function for both triggers: each names its new rows `changed`.
+CREATE OR REPLACE FUNCTION pgchat.tg_messages_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   r record;
   rows jsonb;
+  ev jsonb;
   note jsonb;
 BEGIN
   FOR r IN
-    SELECT n.conversation_id, min(n.change_seq) AS lo, max(n.change_seq) AS hi, count(*) AS n,
-           jsonb_object_agg(n.change_seq::text,
-             CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
-                  WHEN n.reactions IS DISTINCT FROM o.reactions THEN 'reaction'
-                  WHEN n.pinned_at IS DISTINCT FROM o.pinned_at
-                    THEN CASE WHEN n.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
-                  ELSE 'message_updated' END) AS ev
-      FROM after_update n JOIN before_update o ON o.id = n.id
-     GROUP BY n.conversation_id ORDER BY min(n.change_seq)
+    SELECT conversation_id, min(change_seq) AS lo, max(change_seq) AS hi, count(*) AS n,
+           coalesce(sum(octet_length(body)), 0) AS bytes
+      FROM changed GROUP BY conversation_id ORDER BY min(change_seq)
   LOOP
-    note := jsonb_build_object('t', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi, 'n', 0);
+    note := jsonb_build_object('t', 'messages', 'c', r.conversation_id, 'lo', r.lo, 'hi', r.hi,
+                               'n', CASE WHEN TG_OP = 'INSERT' THEN r.n ELSE 0 END);
+    ev := NULL;
+    IF TG_OP = 'UPDATE' AND r.n <= 100 THEN
+      SELECT jsonb_object_agg(n.change_seq::text,
+               CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
+                    WHEN n.reactions IS DISTINCT FROM o.reactions THEN 'reaction'
+                    WHEN n.pinned_at IS DISTINCT FROM o.pinned_at
+                      THEN CASE WHEN n.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END
+                    ELSE 'message_updated' END)
+        INTO ev
+        FROM changed n JOIN before_update o ON o.id = n.id
+       WHERE n.conversation_id = r.conversation_id;
+    END IF;
     rows := NULL;
-    IF r.n <= 20 THEN
+    IF r.bytes + 600 * r.n <= 7880 THEN
       SELECT jsonb_object_agg(m.change_seq::text,
                pgchat.message_wire(m, d.sender_name, d.reply_preview, d.attachment_json))
         INTO rows
-        FROM after_update m
+        FROM changed m
        CROSS JOIN LATERAL pgchat.message_decor(m.sender_id, m.conversation_id, m.reply_to, m.internal,
                                                m.attachment_id) d
        WHERE m.conversation_id = r.conversation_id;
     END IF;
-    IF rows IS NOT NULL AND octet_length((note || jsonb_build_object('ev', r.ev, 'rows', rows))::text) <= 7900 THEN
-      note := note || jsonb_build_object('ev', r.ev, 'rows', rows);
-    ELSIF r.n <= 100 THEN
-      note := note || jsonb_build_object('ev', r.ev);
+    IF rows IS NOT NULL
+       AND octet_length((note || jsonb_build_object('rows', rows))::text) + coalesce(octet_length(ev::text), 0)
+           <= 7880 THEN
+      note := note || jsonb_build_object('rows', rows);
+    END IF;
+    IF ev IS NOT NULL THEN
+      note := note || jsonb_build_object('ev', ev);
     END IF;
     PERFORM pg_notify('pgchat', note::text);
   END LOOP;
@@ -85,12 +91,14 @@ DROP TRIGGER IF EXISTS chat_messages_notify ON chat_messages;
 DROP FUNCTION IF EXISTS pgchat.tg_message_notify();
 DROP TRIGGER IF EXISTS chat_messages_notify_insert ON chat_messages;
 CREATE TRIGGER chat_messages_notify_insert AFTER INSERT ON chat_messages
-  REFERENCING NEW TABLE AS inserted
-  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_inserted();
+  REFERENCING NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_changed();
 DROP TRIGGER IF EXISTS chat_messages_notify_update ON chat_messages;
 CREATE TRIGGER chat_messages_notify_update AFTER UPDATE ON chat_messages
-  REFERENCING OLD TABLE AS before_update NEW TABLE AS after_update
-  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_updated();
+  REFERENCING OLD TABLE AS before_update NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_changed();
+DROP FUNCTION IF EXISTS pgchat.tg_messages_inserted();
+DROP FUNCTION IF EXISTS pgchat.tg_messages_updated();
 
 CREATE OR REPLACE FUNCTION pgchat.tg_session_notify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$

@@ -2,8 +2,9 @@
 //! that becomes the ordered changes to deliver.
 //!
 //! A change comes with its row as of that change (members, sessions, rooms,
-//! and updated messages when they fit in NOTIFY) or without it (new messages,
-//! rows too big), and then it is read back from the tables. A read-back sees
+//! and a statement's new or updated messages when they fit in NOTIFY) or
+//! without it (rows too big or too many), and then it is read back from the
+//! tables. A read-back sees
 //! only a row's latest version: a message edited, pinned and unpinned before
 //! the listener read it is one row at the unpin's change_seq. So rows that
 //! came with their notification are delivered as they were, each with its own
@@ -55,11 +56,17 @@ impl Announced {
         self.upto = self.upto.max(hi);
     }
 
-    /// `n` new messages, change_seqs (= seqs) `lo..=hi`.
-    pub fn inserted(&mut self, lo: i64, hi: i64, n: u64) {
+    /// `n` new messages, change_seqs (= seqs) `lo..=hi`, with their rows
+    /// when the notification carried them all.
+    pub fn inserted(&mut self, lo: i64, hi: i64, n: u64, rows: Option<&HashMap<String, Value>>) {
         self.span(lo, hi);
         self.inserted.push((lo, hi, n));
-        self.incomplete = true;
+        match rows {
+            Some(rows) if rows.len() as u64 == n => {
+                self.messages(rows, &HashMap::new(), ChangeEvent::MessageNew)
+            }
+            _ => self.incomplete = true,
+        }
     }
 
     /// Updated messages, change_seqs `lo..=hi`, with the event and the row of
@@ -72,19 +79,26 @@ impl Announced {
         rows: Option<&HashMap<String, Value>>,
     ) {
         self.span(lo, hi);
-        let Some(rows) = rows else {
-            self.incomplete = true;
-            return;
-        };
+        match rows {
+            Some(rows) => self.messages(rows, events, ChangeEvent::MessageUpdated),
+            None => self.incomplete = true,
+        }
+    }
+
+    /// Message rows that came with their notification, by change_seq, each
+    /// with its event (`events`, else `otherwise`).
+    fn messages(
+        &mut self,
+        rows: &HashMap<String, Value>,
+        events: &HashMap<String, ChangeEvent>,
+        otherwise: ChangeEvent,
+    ) {
         for (cs, row) in rows {
             let Ok(change_seq) = cs.parse() else {
                 self.incomplete = true;
                 continue;
             };
-            let event = events
-                .get(cs)
-                .copied()
-                .unwrap_or(ChangeEvent::MessageUpdated);
+            let event = events.get(cs).copied().unwrap_or(otherwise);
             self.notified.insert(
                 change_seq,
                 Change {
@@ -128,7 +142,7 @@ impl Announced {
         );
     }
 
-    /// New messages were announced (their rows must be read back).
+    /// New messages were announced (members' inboxes hear of them).
     pub fn has_new(&self) -> bool {
         !self.inserted.is_empty()
     }
@@ -310,7 +324,7 @@ mod tests {
     fn every_change_of_one_round_is_delivered_as_it_was_though_the_row_moved_on() {
         // sent at 10, edited at 11, pinned at 12: the read-back finds the row at 12
         let mut a = Announced::new(C);
-        a.inserted(10, 10, 1);
+        a.inserted(10, 10, 1, None);
         updated(&mut a, 11, 10, "edited", "message_updated");
         updated(&mut a, 12, 10, "edited", "message_pinned");
         assert!(a.needs_read(Some(9)));
@@ -334,7 +348,7 @@ mod tests {
         let mut unannounced = Unannounced::default();
         // round 1: the insert at 10; by the read the row is at 11 (out of range)
         let mut first = Announced::new(C);
-        first.inserted(10, 10, 1);
+        first.inserted(10, 10, 1, None);
         let out = first.merge(Vec::new(), 10, &mut unannounced);
         assert!(out.is_empty());
         assert!(unannounced.has(C));
@@ -404,8 +418,40 @@ mod tests {
     fn a_range_with_holes_is_not_remembered() {
         let mut unannounced = Unannounced::default();
         let mut a = Announced::new(C);
-        a.inserted(10, 12, 2);
+        a.inserted(10, 12, 2, None);
         a.merge(Vec::new(), 12, &mut unannounced);
         assert!(!unannounced.has(C));
+    }
+
+    #[test]
+    fn new_messages_that_came_with_their_rows_need_no_read() {
+        use ChangeEvent::*;
+        let rows = |seqs: &[i64]| -> HashMap<String, Value> {
+            seqs.iter()
+                .map(|&s| {
+                    (
+                        s.to_string(),
+                        json!({ "seq": s, "change_seq": s, "body": "hi", "internal": false }),
+                    )
+                })
+                .collect()
+        };
+        let mut a = Announced::new(C);
+        a.inserted(10, 11, 2, Some(&rows(&[10, 11])));
+        updated(&mut a, 12, 10, "edited", "message_updated");
+        assert!(!a.needs_read(Some(9)), "every change came with its row");
+        let out = a.merge(Vec::new(), 12, &mut Unannounced::default());
+        assert_eq!(
+            summary(&out),
+            [
+                (10, MessageNew, "hi".into(), true),
+                (11, MessageNew, "hi".into(), true),
+                (12, MessageUpdated, "edited".into(), false)
+            ]
+        );
+        // a notification that carried only some of its rows is read back
+        let mut b = Announced::new(C);
+        b.inserted(10, 11, 2, Some(&rows(&[10])));
+        assert!(b.needs_read(Some(9)));
     }
 }

@@ -46,8 +46,9 @@ pub const APPLICATION_NAME: &str = "pgchat-listener";
 #[serde(tag = "t", rename_all = "snake_case")]
 enum Note {
     /// One statement's messages in one conversation: change_seqs `lo..=hi`
-    /// (`n` rows inserted; for updates, `ev` names each change's live event
-    /// and `rows` carries each row as of its change, when they fit).
+    /// (`n` rows inserted, 0 for updates; for updates, `ev` names each
+    /// change's live event; `rows` carries each row as of its change, when
+    /// they fit).
     Messages {
         c: Uuid,
         lo: i64,
@@ -132,7 +133,7 @@ impl Note {
                 ..
             } => {
                 if *n > 0 {
-                    round.inserted(*lo, *hi, *n);
+                    round.inserted(*lo, *hi, *n, rows.as_ref());
                 } else {
                     let events = ev.clone().unwrap_or_default();
                     round.updated(*lo, *hi, &events, rows.as_ref());
@@ -358,24 +359,15 @@ impl Listener {
                         .dispatch(frames::presence(Topic::SupportQueue, user_id, status, role));
                 }
             }
-            Note::Gone { c } => {
-                let topic = Topic::Conversation(*c);
-                for (user, _) in self.hub.subscribers_of(&topic) {
-                    self.hub.revoke(
-                        &topic,
-                        &user,
-                        frames::unsubscribed(&topic, frames::Unsubscribed::Deleted),
-                    );
-                }
-            }
+            Note::Gone { c } => self.gone(*c),
             _ => {}
         }
     }
 
     /// Delivers what the batch announced, for every conversation someone
     /// listens to (its topic, or a member's inbox): the rows that came with
-    /// their notifications, and what came without them (new messages, big
-    /// rows, a gap) read back from the tables for all conversations in one
+    /// their notifications, and what came without them (rows that did not
+    /// fit in NOTIFY, a gap) read back from the tables for all conversations in one
     /// query. Each topic gets the changes above what it has seen, in order.
     async fn conversations(&mut self, pending: Vec<Announced>) -> anyhow::Result<()> {
         let inbox = self.hub.any_inbox();
@@ -584,7 +576,7 @@ impl Listener {
             upto: Some(cs),
         };
         match changes::refill(&self.db, c, at).await {
-            Ok(backlog) => backlog
+            Ok(backlog) => backlog?
                 .changes
                 .into_iter()
                 .find(|ch| ch.change_seq == cs)
@@ -735,6 +727,18 @@ impl Listener {
         }
     }
 
+    /// Conversation `c` was deleted: its subscribers are told, and unsubscribed.
+    fn gone(&self, c: Uuid) {
+        let topic = Topic::Conversation(c);
+        for (user, _) in self.hub.subscribers_of(&topic) {
+            self.hub.revoke(
+                &topic,
+                &user,
+                frames::unsubscribed(&topic, frames::Unsubscribed::Deleted),
+            );
+        }
+    }
+
     /// After a (re)connect: every watched conversation from where it was, and
     /// every presence subscription re-checked (a membership may have ended
     /// while notifications were not heard).
@@ -755,10 +759,15 @@ impl Listener {
     }
 
     /// Dispatches the conversation's changes from `at` from the tables, chunk
-    /// by chunk, with the same revocation checks as live delivery.
+    /// by chunk, with the same revocation checks as live delivery. A
+    /// conversation deleted meanwhile (its `gone` notice may have been missed
+    /// in an outage) ends its subscriptions.
     async fn refill(&self, c: Uuid, mut at: Position) -> Result<(), ApiError> {
         loop {
-            let backlog = changes::refill(&self.db, c, at).await?;
+            let Some(backlog) = changes::refill(&self.db, c, at).await? else {
+                self.gone(c);
+                return Ok(());
+            };
             self.deliver(c, backlog.changes.iter()).await;
             if !backlog.more {
                 // Numbers taken by changes that left no row (a send that

@@ -166,8 +166,13 @@ pub async fn since(
 }
 
 /// Every change after `after` up to `upto`, as the server sees them (for the
-/// hub's refill; the hub applies each subscriber's visibility).
-pub async fn refill(db: &Db, conversation_id: Uuid, at: Position) -> Result<Backlog, ApiError> {
+/// hub's refill; the hub applies each subscriber's visibility). None: the
+/// conversation is gone (deleted).
+pub async fn refill(
+    db: &Db,
+    conversation_id: Uuid,
+    at: Position,
+) -> Result<Option<Backlog>, ApiError> {
     let range = Range {
         conversation_id,
         after: at.after,
@@ -175,15 +180,7 @@ pub async fn refill(db: &Db, conversation_id: Uuid, at: Position) -> Result<Back
         origin: at.origin,
     };
     let mut backlogs = fetch(db, &[range]).await?;
-    Ok(backlogs.pop().map_or(
-        // gone (deleted): nothing more will come
-        Backlog {
-            changes: Vec::new(),
-            snapshot_seq: at.after,
-            more: false,
-        },
-        |(_, backlog)| backlog,
-    ))
+    Ok(backlogs.pop().map(|(_, backlog)| backlog))
 }
 
 /// A range of one conversation's changes for the server to read.

@@ -1,7 +1,9 @@
 //! The batch path and revocation: a batch of sends is one statement that RLS
 //! checks row by row and the triggers announce once per conversation; access
-//! lost while the listener was down (a ban, a transfer) is enforced before the
-//! refill delivers anything after it; a full send queue refuses at once.
+//! lost while the listener was down (a ban, a transfer, a deletion) is
+//! enforced before the refill delivers anything after it, and a change made
+//! then (a session resolved) reaches every transport after it; a full send
+//! queue refuses at once.
 
 use std::time::Duration;
 
@@ -184,6 +186,93 @@ async fn an_agent_transferred_away_during_a_listener_outage_gets_neither_the_nex
     assert!(bodies(&later).is_empty(), "{later:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_deleted_during_a_listener_outage_ends_its_subscriptions_when_the_listener_is_back(
+) {
+    let app = spawn_app().await;
+    let carol = app.token("carol", "user");
+    let admin = app.token("root", "admin");
+    let session = app.open_session(&carol).await;
+    let conversation = session["conversation_id"].clone();
+    let topic = format!("conversation:{}", as_id(&conversation));
+    let mut live = Ws::connect(app.port, &carol).await;
+    live.subscribe(&topic, None).await;
+    app.send(&carol, &conversation, "before the outage").await;
+    live.event_of("message_new").await;
+
+    // the `gone` notice of the deletion is never heard: the listener is down
+    listener_outage(&app).await;
+    let path = format!("/v1/support/sessions/{}", as_id(&session["id"]));
+    let (status, body) = app.delete(&admin, &path).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    app.allow_connections(true).await;
+
+    // the refill finds the conversation gone and says so
+    let told = live.event_of("unsubscribed").await;
+    assert_eq!(
+        (&told["topic"], &told["reason"]),
+        (&json!(topic), &json!("deleted"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_resolved_during_a_listener_outage_reaches_sse_and_a_waiting_long_poll_afterwards(
+) {
+    let app = spawn_app().await;
+    enrol(&app, "ann", "online", 5).await;
+    let ann = app.token("ann", "agent");
+    let carol = app.token("carol", "user");
+    let session = app.open_session(&carol).await;
+    wait_for("the session to be assigned to ann", || async {
+        app.session(&ann, &session["id"]).await["status"] == "active"
+    })
+    .await;
+    let conversation = as_id(&session["conversation_id"]).to_owned();
+    let topic = format!("conversation:{conversation}");
+    let poll = format!("/v1/conversations/{conversation}/poll");
+    let cursor = app
+        .get(&carol, &format!("{poll}?since=0&timeout_ms=0"))
+        .await
+        .1["cursor"]
+        .clone();
+    let mut sse = Sse::open(&app, &carol, &topic, Some(cursor.as_i64().unwrap())).await;
+
+    let waiting = {
+        let request = app
+            .http
+            .get(app.url(&format!("{poll}?since={cursor}&timeout_ms=20000")))
+            .bearer_auth(&carol);
+        tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    wait_for("the long poll waiting", || async {
+        app.metric("pgchat_realtime_sessions{transport=\"poll\"}")
+            .await
+            == 1.0
+    })
+    .await;
+
+    listener_outage(&app).await;
+    let (status, body) = app
+        .session_action(&ann, &session["id"], "resolve", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.allow_connections(true).await;
+
+    // both hear of the move once the listener is back (the refill)
+    let resolved =
+        |e: &Value| e["type"] == "session_updated" && e["session"]["status"] == "resolved";
+    loop {
+        if resolved(&sse.event().await) {
+            break;
+        }
+    }
+    let woken = waiting.await.unwrap();
+    assert!(
+        woken["events"].as_array().unwrap().iter().any(resolved),
+        "the long poll woke with the move: {woken}"
+    );
+}
+
 #[tokio::test]
 async fn a_batch_mixes_senders_and_conversations_refuses_its_forbidden_items_and_notifies_once_per_conversation(
 ) {
@@ -256,15 +345,25 @@ async fn a_batch_mixes_senders_and_conversations_refuses_its_forbidden_items_and
         .await;
     assert_eq!(stored, 0);
 
-    // one notification per conversation, naming its range
+    // one notification per conversation, naming its range and carrying its
+    // rows (a few short messages fit), each by its change_seq
     let mut received = Vec::new();
+    let mut carried = Vec::new();
     while received.len() < 2 {
         let note = tokio::time::timeout(Duration::from_secs(10), notes.recv())
             .await
             .expect("a notification")
             .unwrap();
-        received.push(serde_json::from_str::<Value>(&note).unwrap());
+        let mut note = serde_json::from_str::<Value>(&note).unwrap();
+        let rows = note.as_object_mut().unwrap().remove("rows").expect("rows");
+        for (cs, row) in rows.as_object().unwrap() {
+            assert_eq!(cs.parse::<i64>().unwrap(), row["change_seq"]);
+            carried.push(row["body"].as_str().unwrap().to_owned());
+        }
+        received.push(note);
     }
+    carried.sort();
+    assert_eq!(carried, ["a1", "a2", "a3", "b1", "b2"]);
     received.sort_by_key(|n| n["c"] == a_id.as_str());
     assert_eq!(
         received,

@@ -185,8 +185,10 @@ async fn edits_deletes_reactions_pins_members_and_settings_arrive_live_and_on_re
 /// Changes committed together reach the listener together, and by the time it
 /// could read them back each row shows only its latest version (one message
 /// row at its unpin, one member row at its removal). Every change is still
-/// delivered, in order, as it was: the message's first appearance (its state
-/// after the edit) is `message_new`, also on a member's inbox.
+/// delivered, in order, as it was (their notifications carry the rows), the
+/// message as sent first, also on a member's inbox. A message too big to be
+/// carried is read back as it is by then: its first appearance, in its
+/// edited state, is its `message_new`, and its edit is not sent again.
 #[tokio::test]
 async fn changes_committed_together_arrive_one_by_one_as_they_were() {
     let app = spawn_app().await;
@@ -230,7 +232,7 @@ async fn changes_committed_together_arrive_one_by_one_as_they_were() {
     tx.commit().await.unwrap();
 
     let mut events = Vec::new();
-    while events.len() < 6 {
+    while events.len() < 7 {
         events.push(live.event().await);
     }
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -238,6 +240,7 @@ async fn changes_committed_together_arrive_one_by_one_as_they_were() {
         kinds,
         [
             "message_new",
+            "message_updated",
             "message_pinned",
             "message_unpinned",
             "member_joined",
@@ -246,12 +249,13 @@ async fn changes_committed_together_arrive_one_by_one_as_they_were() {
         ],
         "{events:#?}"
     );
-    assert_eq!(events[0]["message"]["body"], "final");
-    assert!(events[0]["message"]["pinned_at"].is_null());
-    assert_eq!(events[1]["message"]["pinned_by"], "alice");
-    assert!(events[2]["message"]["pinned_at"].is_null());
-    assert_eq!(events[3]["member"]["role"], "member");
-    assert_eq!(events[4]["member"]["role"], "moderator");
+    assert_eq!(events[0]["message"]["body"], "draft");
+    assert_eq!(events[1]["message"]["body"], "final");
+    assert!(events[1]["message"]["pinned_at"].is_null());
+    assert_eq!(events[2]["message"]["pinned_by"], "alice");
+    assert!(events[3]["message"]["pinned_at"].is_null());
+    assert_eq!(events[4]["member"]["role"], "member");
+    assert_eq!(events[5]["member"]["role"], "moderator");
     let seqs: Vec<i64> = events
         .iter()
         .map(|e| e["change_seq"].as_i64().unwrap())
@@ -259,7 +263,38 @@ async fn changes_committed_together_arrive_one_by_one_as_they_were() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 
     let new = inbox.event_of("message_new").await;
-    assert_eq!(new["message"]["body"], "final");
+    assert_eq!(new["message"]["body"], "draft");
+
+    let big = "é".repeat(4000); // 8,000 bytes: more than a notification carries
+    let tx = client.transaction().await.unwrap();
+    let id: uuid::Uuid = tx
+        .query_one(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+             VALUES ($1, 'bob', 'user', $2) RETURNING id",
+            &[&conversation, &big],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tx.execute(
+        "UPDATE chat_messages SET body = 'edited', edited_at = now() WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let first = live.event().await;
+    assert_eq!(
+        (&first["type"], &first["message"]["body"]),
+        (&json!("message_new"), &json!("edited"))
+    );
+    // next comes the fence, not the edit again
+    app.send(&alice, &lobby["id"], "fence").await;
+    let next = live.event().await;
+    assert_eq!(
+        (&next["type"], &next["message"]["body"]),
+        (&json!("message_new"), &json!("fence"))
+    );
 }
 
 #[tokio::test]
