@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::helpers::{as_id, metric_at, spawn_app, wait_for};
+use crate::helpers::{as_id, metric_at, spawn_app, spawn_app_with, wait_for};
 use crate::ws_client::{Node, Ws, PATIENCE};
 
 /// A raw STOMP 1.2 client over a WebSocket.
@@ -27,7 +27,12 @@ struct Stomp {
 
 impl Stomp {
     async fn connect(port: u16, token: &str) -> Stomp {
-        let mut request = format!("ws://127.0.0.1:{port}/ws")
+        Self::connect_at(port, "/ws", token).await
+    }
+
+    /// Connects to the STOMP endpoint at `path` (`PGCHAT_STOMP_PATH`).
+    async fn connect_at(port: u16, path: &str, token: &str) -> Stomp {
+        let mut request = format!("ws://127.0.0.1:{port}{path}")
             .into_client_request()
             .unwrap();
         request
@@ -321,4 +326,101 @@ async fn a_stopping_node_counts_stomp_and_sockjs_sockets_and_tells_them_server_r
     );
     assert!(received.ends_with("c[3000,\"Go away!\"]\n"), "{received}");
     assert!(node.exited().await.success());
+}
+
+#[tokio::test]
+async fn the_stomp_path_is_configurable_and_sockjs_follows_it() {
+    let app = spawn_app_with(|config| config.stomp.stomp_path = "/chat/stomp".into()).await;
+    let token = app.token("alice", "user");
+    let mut stomp = Stomp::connect_at(app.port, "/chat/stomp", &token).await;
+    stomp.send("DISCONNECT\nreceipt:bye\n\n\0").await;
+    let receipt = stomp.frame().await.unwrap();
+    assert!(receipt.starts_with("RECEIPT\nreceipt-id:bye"), "{receipt}");
+    let info = reqwest::get(app.url("/chat/stomp/info")).await.unwrap();
+    assert_eq!(info.status(), reqwest::StatusCode::OK);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["websocket"], true);
+    let old = reqwest::get(app.url("/ws/info")).await.unwrap();
+    assert_eq!(
+        old.status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "nothing left at /ws"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_sockjs_poll_is_answered_with_a_heart_beat() {
+    let app = spawn_app().await;
+    let token = app.token("alice", "user");
+    let http = reqwest::Client::new();
+    let base = app.url(&format!("/ws/000/{}", uuid::Uuid::new_v4()));
+    let session = format!("{base}/xhr");
+    let open = http
+        .post(&session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(open, "o\n");
+    let connect =
+        format!("CONNECT\naccept-version:1.2\nheart-beat:0,0\nAuthorization:Bearer {token}\n\n\0");
+    http.post(format!("{base}/xhr_send"))
+        .body(serde_json::to_string(&[connect]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let connected = http
+        .post(&session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(connected.starts_with("a[\"CONNECTED"), "{connected}");
+    // Nothing to send: after SockJS's heart-beat interval (25 s) the poll says `h`.
+    let started = std::time::Instant::now();
+    let beat = tokio::time::timeout(Duration::from_secs(40), http.post(&session).send())
+        .await
+        .expect("an answer within 40 s")
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(beat, "h\n");
+    assert!(
+        started.elapsed() >= Duration::from_secs(24),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn join_and_leave_over_stomp_change_the_membership() {
+    let app = spawn_app().await;
+    let owner = crate::chat_helpers::user(&app, "olive").await;
+    let guest = crate::chat_helpers::user(&app, "gus").await;
+    let lobby = crate::chat_helpers::room_of(&app, &owner, "public", "Lobby").await;
+    let id = as_id(&lobby["id"]).to_owned();
+    let mut stomp = Stomp::connect(app.port, &guest).await;
+    for action in ["join", "leave"] {
+        stomp
+            .send(&format!(
+                "SEND\ndestination:/app/chat/{id}/{action}\nreceipt:{action}\n\n\0"
+            ))
+            .await;
+        let receipt = stomp.frame().await.unwrap();
+        assert!(
+            receipt.starts_with(&format!("RECEIPT\nreceipt-id:{action}")),
+            "{receipt}"
+        );
+        let (status, _) = app.get(&guest, &format!("/v1/conversations/{id}")).await;
+        let expected = match action {
+            "join" => reqwest::StatusCode::OK,
+            _ => reqwest::StatusCode::NOT_FOUND,
+        };
+        assert_eq!(status, expected, "after {action}");
+    }
 }
