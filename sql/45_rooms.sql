@@ -250,9 +250,12 @@ CREATE TRIGGER conversation_members_rules BEFORE INSERT OR UPDATE ON conversatio
 -- ── message rules ───────────────────────────────────────────────────────────
 
 -- A new message, under its room's settings: anonymous posting stamps it; with
--- file uploads off, no message carries an attachment. Whatever the room, a
--- message of a file's kind carries a file (`attachment_required`). Called by the numbering
--- trigger (sql/20_sequences.sql), which has just read the conversation row.
+-- file uploads off, no message carries an attachment (`uploads_disabled`).
+-- Whatever the room, a message of a file's kind carries a file
+-- (`attachment_required`), and an attachment is one the sender may send, its
+-- kind the message's (pgchat.message_attachment, sql/70_attachments.sql).
+-- Called by the numbering trigger (sql/20_sequences.sql), which has just read
+-- the conversation row.
 CREATE OR REPLACE FUNCTION pgchat.message_insert_rules(m chat_messages, c_kind text, c_settings jsonb)
 RETURNS chat_messages LANGUAGE plpgsql AS $$
 DECLARE
@@ -267,12 +270,15 @@ BEGIN
   m.anonymous := false;
   IF pgchat.is_room(c_kind) AND c_settings <> '{}'::jsonb THEN
     s := pgchat.room_settings(c_kind, c_settings);
-    IF m.kind NOT IN ('system', 'ai_response') AND (s ->> 'anonymous_posting')::boolean THEN
-      m.anonymous := true;
-    END IF;
     IF NOT (s ->> 'allow_file_uploads')::boolean AND m.attachment_id IS NOT NULL THEN
-      RAISE check_violation USING MESSAGE = 'file uploads are turned off in this room';
+      PERFORM pgchat.refuse('uploads_disabled', 'file uploads are turned off in this room');
     END IF;
+  END IF;
+  IF m.attachment_id IS NOT NULL THEN
+    m := pgchat.message_attachment(m);
+  END IF;
+  IF m.kind NOT IN ('system', 'ai_response') AND (s ->> 'anonymous_posting')::boolean THEN
+    m.anonymous := true;
   END IF;
   RETURN m;
 END $$;

@@ -225,20 +225,25 @@ DROP TRIGGER IF EXISTS live_chat_sessions_desk ON live_chat_sessions;
 CREATE TRIGGER live_chat_sessions_desk AFTER INSERT OR UPDATE ON live_chat_sessions
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_desk();
 
--- Agents are staff; only admins change skills or take an agent out of the desk.
+-- Agents are staff; staff join the desk themselves, admins enrol anyone; only
+-- admins change skills or take an agent out of the desk. Each refusal says
+-- why (the role gates of sql/41_role_gates.sql, then the user's own role).
 CREATE OR REPLACE FUNCTION pgchat.tg_agent_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM users u WHERE u.id = NEW.user_id AND u.role IN ('agent', 'admin')) THEN
-    RAISE check_violation USING MESSAGE = 'only agents and admins take part in the desk';
+  PERFORM pgchat.gate('desk');
+  IF auth.uid() IS NOT NULL AND NEW.user_id IS DISTINCT FROM auth.uid() THEN
+    PERFORM pgchat.gate('manage_agents');
   END IF;
-  IF auth.uid() IS NOT NULL AND auth.role() <> 'admin' THEN
-    IF TG_OP = 'INSERT' AND (cardinality(NEW.skills) > 0 OR NOT NEW.enabled) THEN
-      RAISE insufficient_privilege USING MESSAGE = 'only admins set an agent''s skills or enablement';
-    END IF;
-    IF TG_OP = 'UPDATE' AND (NEW.skills, NEW.enabled) IS DISTINCT FROM (OLD.skills, OLD.enabled) THEN
-      RAISE insufficient_privilege USING MESSAGE = 'only admins set an agent''s skills or enablement';
-    END IF;
+  IF NOT EXISTS (SELECT 1 FROM users u WHERE u.id = NEW.user_id) THEN
+    PERFORM pgchat.refuse('user_not_found');
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM users u WHERE u.id = NEW.user_id AND u.role IN ('agent', 'admin')) THEN
+    PERFORM pgchat.refuse('not_staff', NEW.user_id || ' is a customer, not an agent');
+  END IF;
+  IF (TG_OP = 'INSERT' AND (cardinality(NEW.skills) > 0 OR NOT NEW.enabled))
+     OR (TG_OP = 'UPDATE' AND (NEW.skills, NEW.enabled) IS DISTINCT FROM (OLD.skills, OLD.enabled)) THEN
+    PERFORM pgchat.gate('agent_settings');
   END IF;
   IF TG_OP = 'UPDATE' THEN
     NEW.updated_at := now();

@@ -26,15 +26,69 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                     AND a.uploader_id = uid AND a.status = 'ready')
 $$;
 
+-- A message carrying an attachment, whoever writes it: the sender's own
+-- completed upload in that conversation, on no other message yet
+-- (`invalid_attachment`, `attachment_not_ready`, `attachment_in_use`), of a
+-- kind that fits: a `text` message (the default) takes the attachment's kind,
+-- `file` fits any, another kind must be the attachment's (`kind_mismatch`). Called by pgchat.message_insert_rules; the
+-- chat_messages_attachment policy holds the same for requests. (One message
+-- per attachment is also a unique index, for a race.)
+CREATE OR REPLACE FUNCTION pgchat.message_attachment(m chat_messages) RETURNS chat_messages
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  a attachments;
+BEGIN
+  SELECT * INTO a FROM attachments WHERE id = m.attachment_id;
+  IF NOT FOUND OR a.uploader_id IS DISTINCT FROM m.sender_id OR a.conversation_id <> m.conversation_id THEN
+    PERFORM pgchat.refuse('invalid_attachment', 'attachment_id must name your own upload in this conversation');
+  END IF;
+  IF a.status <> 'ready' THEN
+    PERFORM pgchat.refuse('attachment_not_ready', 'complete the upload before sending it');
+  END IF;
+  IF EXISTS (SELECT 1 FROM chat_messages x WHERE x.attachment_id = a.id) THEN
+    PERFORM pgchat.refuse('attachment_in_use', 'this attachment is already on a message');
+  END IF;
+  IF m.kind = 'text' THEN
+    m.kind := a.kind;
+  ELSIF m.kind NOT IN ('file', a.kind) THEN
+    PERFORM pgchat.refuse('kind_mismatch', 'a ' || a.kind || ' attachment cannot be sent as ' || m.kind);
+  END IF;
+  RETURN m;
+END $$;
+
+-- The caller's own upload, to send its bytes to or complete: no row when they
+-- cannot see it, `not_uploader` when it is someone else's they can see (on a
+-- message). Runs as the caller: RLS decides what they see.
+CREATE OR REPLACE FUNCTION pgchat.own_upload(att uuid) RETURNS SETOF attachments
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  a attachments;
+BEGIN
+  SELECT * INTO a FROM attachments WHERE id = att;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF a.uploader_id IS DISTINCT FROM auth.uid() THEN
+    PERFORM pgchat.refuse('not_uploader', 'only the uploader uploads and completes an attachment');
+  END IF;
+  RETURN NEXT a;
+END $$;
+
 -- On insert the database decides where the bytes go (a request never names a
 -- storage key, so it cannot point at another upload's bytes), the row starts
--- pending, and the conversation's settings apply. On update, for requests,
+-- pending, and the conversation's settings apply, each refusal with its
+-- reason: a request uploads where it may write (`not_found` where it cannot
+-- see, `forbidden`), uploads may be off (`uploads_disabled`), and the file
+-- fits the conversation's max_upload_bytes, else the server's
+-- (`pgchat.max_upload_bytes`, set by the server for its requests;
+-- `payload_too_large`). On update, for requests,
 -- only the completion may change (pending → ready, with its thumbnail and size
 -- in pixels); what was declared stays. (Operators in psql may fix rows.)
 CREATE OR REPLACE FUNCTION pgchat.tg_attachment_rules() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   s jsonb;
+  limit_bytes numeric;
 BEGIN
   IF TG_OP = 'INSERT' THEN
     NEW.storage_key := 'attachments/' || NEW.conversation_id || '/' || NEW.id;
@@ -43,12 +97,22 @@ BEGIN
     NEW.thumbnail_key := NULL;
     NEW.width := NULL;
     NEW.height := NULL;
+    IF auth.uid() IS NOT NULL THEN
+      IF NOT pgchat.can_read(NEW.conversation_id, auth.uid(), auth.role()) THEN
+        PERFORM pgchat.refuse('not_found');
+      ELSIF NOT pgchat.can_write(NEW.conversation_id, auth.uid(), auth.role()) THEN
+        PERFORM pgchat.refuse('forbidden', 'you may not post in this conversation');
+      END IF;
+    END IF;
     s := pgchat.upload_settings(NEW.conversation_id);
     IF s IS NOT NULL AND NOT (s ->> 'allow_file_uploads')::boolean THEN
-      RAISE insufficient_privilege USING MESSAGE = 'file uploads are turned off in this conversation';
+      PERFORM pgchat.refuse('uploads_disabled', 'file uploads are turned off in this conversation');
     END IF;
-    IF s ->> 'max_upload_bytes' IS NOT NULL AND NEW.size > (s ->> 'max_upload_bytes')::numeric THEN
-      RAISE check_violation USING MESSAGE = 'the file is larger than this conversation allows';
+    limit_bytes := coalesce((s ->> 'max_upload_bytes')::numeric,
+                            nullif(current_setting('pgchat.max_upload_bytes', true), '')::numeric);
+    IF NEW.size > limit_bytes THEN
+      PERFORM pgchat.refuse('payload_too_large',
+        'the file is larger than the ' || limit_bytes || ' bytes allowed here');
     END IF;
     RETURN NEW;
   END IF;

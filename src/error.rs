@@ -196,7 +196,25 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("user_not_found", |_, _| ApiError::NotFound("user")),
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
+    // role gates (pgchat.gate, sql/41_role_gates.sql); staff_only is above
     ("admins_only", ApiError::forbidden),
+    ("customers_only", ApiError::forbidden),
+    ("not_staff", ApiError::unprocessable),
+    // a room's size (pgchat.room_size_check)
+    ("group_too_large", ApiError::unprocessable),
+    ("group_needs_members", ApiError::unprocessable),
+    ("too_many_members", ApiError::unprocessable),
+    // uploads and the messages that carry them (sql/70_attachments.sql)
+    ("forbidden", ApiError::forbidden),
+    ("uploads_disabled", ApiError::forbidden),
+    ("payload_too_large", |_, message| {
+        ApiError::PayloadTooLarge(message)
+    }),
+    ("not_uploader", ApiError::forbidden),
+    ("invalid_attachment", ApiError::unprocessable),
+    ("attachment_not_ready", ApiError::conflict),
+    ("attachment_in_use", ApiError::conflict),
+    ("kind_mismatch", ApiError::unprocessable),
     // a support session's lifecycle (pgchat.tg_session_guard)
     ("invalid_transition", ApiError::conflict),
     ("invalid_snooze", ApiError::unprocessable),

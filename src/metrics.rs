@@ -9,7 +9,9 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
-    /// Open WebSocket connections.
+    /// Open sockets of every socket transport (the JSON WebSocket, STOMP
+    /// over a WebSocket or SockJS, Supabase's): what a graceful stop waits
+    /// for, so their goodbyes go out before the process exits.
     pub connections: IntGauge,
     /// New messages committed (seen by the listener, whatever wrote them).
     pub messages_persisted: IntCounter,
@@ -29,6 +31,16 @@ pub struct Metrics {
     /// User + system CPU of this process (microsecond resolution, unlike a tick counter).
     pub process_cpu_seconds: prometheus::Gauge,
     pub process_resident_memory_bytes: IntGauge,
+}
+
+/// One socket counted in `ws_connections`; counted out when dropped, however
+/// its carrier ends.
+pub struct OpenSocket(IntGauge);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Metrics {
@@ -86,7 +98,10 @@ impl Metrics {
             .expect("unique metric");
         Self {
             sessions,
-            connections: gauge("ws_connections", "open WebSocket connections"),
+            connections: gauge(
+                "ws_connections",
+                "open sockets: WebSocket (JSON, STOMP, Supabase) and SockJS sessions",
+            ),
             messages_persisted: counter("messages_persisted_total", "new messages committed"),
             frames_delivered: counter(
                 "frames_delivered_total",
@@ -115,6 +130,12 @@ impl Metrics {
             ),
             registry,
         }
+    }
+
+    /// Counts one socket in `ws_connections` until the returned guard drops.
+    pub fn open_socket(&self) -> OpenSocket {
+        self.connections.inc();
+        OpenSocket(self.connections.clone())
     }
 
     /// Reads this process's CPU time and resident memory (Linux `/proc`).

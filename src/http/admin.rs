@@ -10,7 +10,6 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::auth::Role;
 use crate::domain::Limit;
 use crate::error::ApiError;
 use crate::http::support::drain_blobs_now;
@@ -57,12 +56,6 @@ async fn audit(
     Caller(caller): Caller,
     Query(query): Query<AuditQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "admins_only",
-            "only admins read the audit trail",
-        ));
-    }
     let items = deletion::audit(&state.db, &caller, query.limit).await?;
     Ok(axum::Json(serde_json::json!({ "items": items })))
 }

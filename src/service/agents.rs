@@ -5,11 +5,12 @@
 //! makes them online, `set_presence` sets it, losing the last connection makes
 //! them offline (`sync_presence`, called by `service::ephemeral`).
 
-use crate::auth::{Identity, Role};
-use crate::db::{Db, Transaction};
+use crate::auth::Identity;
+use crate::db::Db;
 use crate::domain::desk::{AgentStatus, Capacity};
 use crate::domain::Category;
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
 
 /// Fields to change; absent ones stay as they are (defaults for a new agent).
@@ -23,28 +24,6 @@ pub struct AgentChanges {
     pub enabled: Option<bool>,
 }
 
-fn staff_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role.is_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "staff_only",
-            "the desk is for agents and admins",
-        ))
-    }
-}
-
-fn admins_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "admins_only",
-            "only admins manage agents",
-        ))
-    }
-}
-
 /// The caller sets their own status and capacity (and joins the desk if new).
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn update_me(
@@ -52,14 +31,12 @@ pub async fn update_me(
     caller: &Identity,
     changes: &AgentChanges,
 ) -> Result<WireRow, ApiError> {
-    staff_only(caller)?;
-    if caller.role != Role::Admin && (changes.skills.is_some() || changes.enabled.is_some()) {
-        return Err(ApiError::forbidden(
-            "admins_only",
-            "only admins set an agent's skills or enablement",
-        ));
+    // asking to set skills or enablement is the admins' whatever the values
+    let mut gates = vec![Gate::Desk];
+    if changes.skills.is_some() || changes.enabled.is_some() {
+        gates.push(Gate::AgentSettings);
     }
-    let agent = upsert(db, caller, &caller.sub, changes).await?;
+    let agent = upsert(db, caller, &caller.sub, changes, &gates).await?;
     if let Some(status) = changes.status {
         follow_presence(db, &caller.sub, status).await?;
     }
@@ -74,23 +51,29 @@ pub async fn update(
     agent_id: &str,
     changes: &AgentChanges,
 ) -> Result<WireRow, ApiError> {
-    admins_only(caller)?;
-    let agent = upsert(db, caller, agent_id, changes).await?;
+    let agent = upsert(db, caller, agent_id, changes, &[Gate::ManageAgents]).await?;
     if let Some(status) = changes.status {
         follow_presence(db, agent_id, status).await?;
     }
     Ok(agent)
 }
 
+/// Enrols or changes `agent_id` after passing `gates`; the guard trigger
+/// (`pgchat.tg_agent_guard`) says why a row may not be written: an unknown
+/// user (404), a customer (`not_staff`), someone else's row or skills for a
+/// non-admin (`admins_only`).
 async fn upsert(
     db: &Db,
     caller: &Identity,
     agent_id: &str,
     changes: &AgentChanges,
+    gates: &[Gate],
 ) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    check_staff_user(&tx, agent_id).await?;
+    for gate in gates {
+        gates::pass(&tx, *gate).await?;
+    }
     let skills: Option<Vec<&str>> = changes
         .skills
         .as_ref()
@@ -120,22 +103,6 @@ async fn upsert(
     Ok(row.get(0))
 }
 
-/// 404 for an unknown user, 422 for one who is not staff.
-async fn check_staff_user(tx: &Transaction<'_>, user_id: &str) -> Result<(), ApiError> {
-    let row = tx
-        .query_opt("SELECT role FROM users WHERE id = $1", &[&user_id])
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    let role: String = row.get(0);
-    if role == "user" {
-        return Err(ApiError::unprocessable(
-            "not_staff",
-            format!("{user_id} is a customer, not an agent"),
-        ));
-    }
-    Ok(())
-}
-
 /// A status set through REST also becomes the status of the agent's live
 /// connections (their presence rows, the server's own table), so presence
 /// subscribers and the desk agree.
@@ -160,9 +127,9 @@ pub async fn list(
     caller: &Identity,
     status: Option<AgentStatus>,
 ) -> Result<Vec<WireRow>, ApiError> {
-    staff_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Desk).await?;
     let rows = tx
         .query(
             "SELECT pgchat.agent_json(a) FROM agents a
@@ -178,9 +145,9 @@ pub async fn list(
 
 /// One agent (staff only; 404 when not on the desk).
 pub async fn get(db: &Db, caller: &Identity, agent_id: &str) -> Result<WireRow, ApiError> {
-    staff_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Desk).await?;
     let row = tx
         .query_opt(
             "SELECT pgchat.agent_json(a) FROM agents a WHERE a.user_id = $1",
@@ -193,9 +160,9 @@ pub async fn get(db: &Db, caller: &Identity, agent_id: &str) -> Result<WireRow, 
 
 /// An admin takes an agent off the desk (their sessions stay theirs).
 pub async fn remove(db: &Db, caller: &Identity, agent_id: &str) -> Result<(), ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::ManageAgents).await?;
     let deleted = tx
         .execute("DELETE FROM agents WHERE user_id = $1", &[&agent_id])
         .await?;

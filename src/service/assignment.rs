@@ -16,6 +16,7 @@ use crate::config::DeskConfig;
 use crate::db::{Db, Transaction};
 use crate::domain::SessionStatus;
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::support;
 use crate::service::WireRow;
 
@@ -105,12 +106,7 @@ pub(crate) async fn reassign_in(
     agent_id: &str,
     how: Reassign,
 ) -> Result<WireRow, ApiError> {
-    if !caller.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "staff_only",
-            "only agents and admins assign sessions",
-        ));
-    }
+    gates::pass(tx, Gate::AssignSession).await?;
     // One capacity-checking assignment at a time (before any row lock: no deadlock).
     tx.execute("SELECT pg_advisory_xact_lock(pgchat.desk_lock_key())", &[])
         .await?;

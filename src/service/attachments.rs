@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::db::{Db, Transaction};
-use crate::domain::MessageKind;
 use crate::error::ApiError;
 use crate::limits::{self, Write};
 use crate::service::WireRow;
@@ -48,7 +47,6 @@ pub enum Download {
 
 /// A stored upload row, as the service needs it.
 struct Row {
-    uploader_id: String,
     mime_type: MimeType,
     filename: FileName,
     size: u64,
@@ -57,36 +55,28 @@ struct Row {
     thumbnail_key: Option<String>,
 }
 
-const ROW: &str =
-    "SELECT uploader_id, mime_type, filename, size, status = 'ready', storage_key, thumbnail_key
-                     FROM attachments WHERE id = $1";
+const COLUMNS: &str = "mime_type, filename, size, status = 'ready', storage_key, thumbnail_key";
 
 fn row(r: &tokio_postgres::Row) -> Result<Row, ApiError> {
-    let mime: String = r.get(1);
-    let filename: String = r.get(2);
+    let mime: String = r.get(0);
+    let filename: String = r.get(1);
     Ok(Row {
-        uploader_id: r.get(0),
         mime_type: MimeType::parse(&mime).map_err(|e| anyhow::anyhow!("stored type: {e}"))?,
         filename: FileName::parse(&filename).map_err(|e| anyhow::anyhow!("stored name: {e}"))?,
-        size: r.get::<_, i64>(3) as u64,
-        ready: r.get(4),
-        storage_key: r.get(5),
-        thumbnail_key: r.get(6),
+        size: r.get::<_, i64>(2) as u64,
+        ready: r.get(3),
+        storage_key: r.get(4),
+        thumbnail_key: r.get(5),
     })
 }
 
-/// The caller's own upload (404 when invisible, 403 when someone else's).
-async fn own_upload(tx: &Transaction<'_>, caller: &Identity, id: Uuid) -> Result<Row, ApiError> {
-    let statement = tx.prepare_cached(ROW).await?;
+/// The caller's own upload: 404 when invisible, 403 `not_uploader` when
+/// someone else's (`pgchat.own_upload`).
+async fn own_upload(tx: &Transaction<'_>, id: Uuid) -> Result<Row, ApiError> {
+    let sql = format!("SELECT {COLUMNS} FROM pgchat.own_upload($1)");
+    let statement = tx.prepare_cached(&sql).await?;
     let found = tx.query_opt(&statement, &[&id]).await?;
-    let found = row(&found.ok_or(ApiError::NotFound("attachment"))?)?;
-    if found.uploader_id != caller.sub {
-        return Err(ApiError::forbidden(
-            "not_uploader",
-            "only the uploader uploads and completes an attachment",
-        ));
-    }
-    Ok(found)
+    row(&found.ok_or(ApiError::NotFound("attachment"))?)
 }
 
 async fn upload_json(tx: &Transaction<'_>, id: Uuid) -> Result<WireRow, ApiError> {
@@ -114,37 +104,14 @@ pub async fn create(
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    // where it may go and how large it may be are the rules trigger's to say
+    // (pgchat.tg_attachment_rules: not_found, forbidden, uploads_disabled,
+    // payload_too_large); only the server's own limit comes from here
     let statement = tx
-        .prepare_cached(
-            "SELECT pgchat.can_write(c.id, auth.uid(), auth.role()), pgchat.upload_settings(c.id)
-               FROM conversations c WHERE c.id = $1",
-        )
+        .prepare_cached("SELECT set_config('pgchat.max_upload_bytes', $1, true)")
         .await?;
-    let conversation = tx
-        .query_opt(&statement, &[&new.conversation_id])
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
-    if !conversation.get::<_, bool>(0) {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "you may not post in this conversation",
-        ));
-    }
-    let settings: serde_json::Value = conversation.get(1);
-    if settings["allow_file_uploads"] == false {
-        return Err(ApiError::forbidden(
-            "uploads_disabled",
-            "file uploads are turned off in this conversation",
-        ));
-    }
-    let limit = settings["max_upload_bytes"]
-        .as_u64()
-        .unwrap_or(storage.max_bytes);
-    if new.size > limit {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the file is larger than the {limit} bytes allowed here"
-        )));
-    }
+    tx.execute(&statement, &[&storage.max_bytes.to_string()])
+        .await?;
     let id = Uuid::new_v4();
     let statement = tx
         .prepare_cached(
@@ -217,7 +184,7 @@ fn expires_at(ttl: Duration) -> String {
 pub async fn declared_size(db: &Db, caller: &Identity, id: Uuid) -> Result<u64, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let upload = own_upload(&tx, caller, id).await?;
+    let upload = own_upload(&tx, id).await?;
     tx.commit().await?;
     Ok(upload.size)
 }
@@ -234,7 +201,7 @@ pub async fn put_content(
     let upload = {
         let mut client = db.client().await?;
         let tx = db.begin_as(&mut client, caller).await?;
-        let upload = own_upload(&tx, caller, id).await?;
+        let upload = own_upload(&tx, id).await?;
         if upload.ready {
             return Err(ApiError::conflict(
                 "already_completed",
@@ -271,7 +238,7 @@ pub async fn complete(
     let mut client = db.client().await?;
     let upload = {
         let tx = db.begin_as(&mut client, caller).await?;
-        let upload = own_upload(&tx, caller, id).await?;
+        let upload = own_upload(&tx, id).await?;
         if upload.ready {
             let done = upload_json(&tx, id).await?;
             tx.commit().await?;
@@ -439,7 +406,8 @@ pub async fn download(
     let upload = {
         let mut client = db.client().await?;
         let tx = db.begin_as(&mut client, caller).await?;
-        let statement = tx.prepare_cached(ROW).await?;
+        let sql = format!("SELECT {COLUMNS} FROM attachments WHERE id = $1");
+        let statement = tx.prepare_cached(&sql).await?;
         let found = tx.query_opt(&statement, &[&id]).await?;
         tx.commit().await?;
         row(&found.ok_or(ApiError::NotFound("attachment"))?)?
@@ -489,69 +457,6 @@ pub async fn download(
         disposition,
         stream,
     })
-}
-
-/// The kind of a message carrying `attachment`, checked: the caller's own
-/// completed upload in this conversation, not attached elsewhere yet. A
-/// message sent as `text` (the default) takes the attachment's kind; `file`
-/// fits any attachment; another kind must be the attachment's. (The
-/// chat_messages_attachment policy holds the same rules in the database.)
-pub(crate) async fn message_kind(
-    tx: &Transaction<'_>,
-    caller: &Identity,
-    conversation_id: Uuid,
-    attachment: Uuid,
-    declared: MessageKind,
-) -> Result<MessageKind, ApiError> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT a.kind, a.status = 'ready', a.uploader_id = $2 AND a.conversation_id = $3,
-                    EXISTS (SELECT 1 FROM chat_messages m WHERE m.attachment_id = a.id)
-               FROM attachments a WHERE a.id = $1",
-        )
-        .await?;
-    let invalid = || {
-        ApiError::unprocessable(
-            "invalid_attachment",
-            "attachment_id must name your own upload in this conversation",
-        )
-    };
-    let found = tx
-        .query_opt(&statement, &[&attachment, &caller.sub, &conversation_id])
-        .await?
-        .ok_or_else(invalid)?;
-    if !found.get::<_, bool>(2) {
-        return Err(invalid());
-    }
-    if !found.get::<_, bool>(1) {
-        return Err(ApiError::conflict(
-            "attachment_not_ready",
-            "complete the upload before sending it",
-        ));
-    }
-    if found.get::<_, bool>(3) {
-        return Err(ApiError::conflict(
-            "attachment_in_use",
-            "this attachment is already on a message",
-        ));
-    }
-    let kind: MessageKind = found
-        .get::<_, String>(0)
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("stored kind: {e}"))?;
-    match declared {
-        MessageKind::Text => Ok(kind),
-        MessageKind::File => Ok(MessageKind::File),
-        same if same == kind => Ok(kind),
-        other => Err(ApiError::unprocessable(
-            "kind_mismatch",
-            format!(
-                "a {} attachment cannot be sent as {}",
-                kind.as_str(),
-                other.as_str()
-            ),
-        )),
-    }
 }
 
 /// Deletes uploads never completed within `older_than` (their bytes are

@@ -1,27 +1,18 @@
 //! Canned responses: personal (each agent's own) and shared (written by
 //! admins, read by every agent), looked up by `/shortcut` and rendered with
 //! placeholders: `{customer_name}`, `{customer_id}`, `{agent_name}`,
-//! `{subject}`, `{category}`, `{priority}`. Staff only; RLS
-//! (policies/canned_responses.sql) decides which rows a caller sees.
+//! `{subject}`, `{category}`, `{priority}`. Staff only (`pgchat.gate`);
+//! RLS (policies/canned_responses.sql) decides which rows a caller sees, and
+//! the gates trigger that shared ones are the admins' to write.
 
 use uuid::Uuid;
 
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::desk::{render, CannedBody, CannedTitle, Shortcut};
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
-
-fn staff_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role.is_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "staff_only",
-            "canned responses are for agents and admins",
-        ))
-    }
-}
 
 fn taken(shortcut: &Shortcut) -> ApiError {
     ApiError::conflict(
@@ -40,16 +31,11 @@ pub struct NewCanned {
 
 #[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
 pub async fn create(db: &Db, caller: &Identity, new: &NewCanned) -> Result<WireRow, ApiError> {
-    staff_only(caller)?;
-    if new.shared && caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "admins_only",
-            "only admins write shared canned responses",
-        ));
-    }
     let owner = (!new.shared).then_some(caller.sub.as_str());
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    // shared ones are the admins' (`admins_only`, pgchat.tg_canned_gates)
+    gates::pass(&tx, Gate::Canned).await?;
     let row = tx
         .query_opt(
             "INSERT INTO canned_responses (owner_id, shortcut, title, body, created_by)
@@ -79,10 +65,10 @@ pub async fn list(
     q: Option<&str>,
     prefix: Option<&str>,
 ) -> Result<Vec<WireRow>, ApiError> {
-    staff_only(caller)?;
     let prefix = prefix.map(|p| p.trim().trim_start_matches('/').to_lowercase());
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Canned).await?;
     let rows = tx
         .query(
             "SELECT pgchat.canned_json(c) FROM canned_responses c
@@ -112,9 +98,9 @@ pub async fn update(
     id: Uuid,
     changes: &CannedChanges,
 ) -> Result<WireRow, ApiError> {
-    staff_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Canned).await?;
     let owner: Option<String> = tx
         .query_opt(
             "SELECT owner_id FROM canned_responses WHERE id = $1",
@@ -123,7 +109,7 @@ pub async fn update(
         .await?
         .ok_or(ApiError::NotFound("canned response"))?
         .get(0);
-    check_may_change(caller, owner.as_deref())?;
+    // a shared one is the admins' to change (`admins_only`, pgchat.tg_canned_gates)
     if let Some(shortcut) = &changes.shortcut {
         let clash = tx
             .query_opt(
@@ -155,36 +141,19 @@ pub async fn update(
     Ok(row.get(0))
 }
 
-fn check_may_change(caller: &Identity, owner: Option<&str>) -> Result<(), ApiError> {
-    match owner {
-        _ if caller.role == Role::Admin => Ok(()),
-        Some(owner) if owner == caller.sub => Ok(()),
-        None => Err(ApiError::forbidden(
-            "admins_only",
-            "only admins change shared canned responses",
-        )),
-        // RLS hides other agents' personal responses; this is not reached.
-        Some(_) => Err(ApiError::NotFound("canned response")),
-    }
-}
-
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn delete(db: &Db, caller: &Identity, id: Uuid) -> Result<(), ApiError> {
-    staff_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let owner: Option<String> = tx
-        .query_opt(
-            "SELECT owner_id FROM canned_responses WHERE id = $1",
-            &[&id],
-        )
-        .await?
-        .ok_or(ApiError::NotFound("canned response"))?
-        .get(0);
-    check_may_change(caller, owner.as_deref())?;
-    tx.execute("DELETE FROM canned_responses WHERE id = $1", &[&id])
+    gates::pass(&tx, Gate::Canned).await?;
+    // a shared one is the admins' to delete (`admins_only`, pgchat.tg_canned_gates)
+    let deleted = tx
+        .execute("DELETE FROM canned_responses WHERE id = $1", &[&id])
         .await?;
     tx.commit().await?;
+    if deleted == 0 {
+        return Err(ApiError::NotFound("canned response"));
+    }
     Ok(())
 }
 
@@ -198,9 +167,9 @@ pub async fn lookup(
     shortcut: &Shortcut,
     session_id: Option<Uuid>,
 ) -> Result<WireRow, ApiError> {
-    staff_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Canned).await?;
     let row = tx
         .query_opt(
             "SELECT pgchat.canned_json(c), c.body FROM canned_responses c

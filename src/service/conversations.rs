@@ -243,20 +243,16 @@ pub(crate) async fn item(
     }
 }
 
-/// The error for a caller without a current membership: 404 unless they can see it.
+/// The error for a caller without a current membership, as the database
+/// says it (`pgchat.refuse_non_member`): 404, or 403 `not_a_member` where
+/// they can see the conversation.
 pub(crate) async fn not_member(tx: &Transaction<'_>, conversation_id: Uuid) -> ApiError {
     match tx
-        .query_opt(
-            "SELECT 1 FROM conversations WHERE id = $1",
-            &[&conversation_id],
-        )
+        .execute("SELECT pgchat.refuse_non_member($1)", &[&conversation_id])
         .await
     {
-        Ok(Some(_)) => {
-            ApiError::forbidden("not_a_member", "you are not a member of this conversation")
-        }
-        Ok(None) => ApiError::NotFound("conversation"),
         Err(error) => error.into(),
+        Ok(_) => ApiError::NotFound("conversation"),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::Limit;
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
 use crate::storage::Storage;
 
@@ -76,6 +77,7 @@ pub async fn erase_user(
 pub async fn audit(db: &Db, caller: &Identity, limit: Limit) -> Result<Vec<WireRow>, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Audit).await?;
     let rows = tx
         .query(
             "SELECT pgchat.audit_json(a) FROM desk_audit a ORDER BY a.at DESC, a.id DESC LIMIT $1",

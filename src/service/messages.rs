@@ -7,7 +7,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::Limit;
 use crate::error::ApiError;
-use crate::service::WireRow;
+use crate::service::{conversations, WireRow};
 
 /// The conversation's kind, or 404 when it does not exist or is not visible.
 pub(crate) async fn conversation_kind(
@@ -124,13 +124,7 @@ pub async fn mark_read(
                 .await?
             {
                 Some(row) => row.get(0),
-                None => {
-                    conversation_kind(&tx, conversation_id).await?;
-                    return Err(ApiError::forbidden(
-                        "not_a_member",
-                        "you are not a member of this conversation",
-                    ));
-                }
+                None => return Err(conversations::not_member(&tx, conversation_id).await),
             }
         }
     };

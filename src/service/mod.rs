@@ -19,6 +19,7 @@ pub mod conversations;
 pub mod deletion;
 pub mod email;
 pub mod ephemeral;
+pub mod gates;
 pub mod health;
 pub mod message_features;
 pub mod messages;

@@ -3,10 +3,10 @@
 //! owners and admins post). Create, discover, join, leave, invite, remove,
 //! roles, ban and silence, pins, settings.
 //!
-//! Everything runs as the caller: RLS and the rules of `sql/45_rooms.sql`
-//! decide (ranks owner > admin > moderator > member). The checks here come
-//! first only to answer with a precise error code; a race that slips past them
-//! still meets the database's rule.
+//! Everything runs as the caller: RLS and the rules of `sql/45_rooms.sql` and
+//! `sql/46_membership.sql` decide (ranks owner > admin > moderator > member,
+//! sizes, membership), each refusal with its reason; a service answers only
+//! what SQL cannot say by itself (a room the caller cannot see is a 404).
 
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -15,11 +15,10 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::{
     Description, Limit, MemberRole, RoomName, RoomSettings, RoomType, SilenceMinutes, UserId,
-    MAX_GROUP_MEMBERS,
 };
 use crate::error::ApiError;
 use crate::limits::{self, Write};
-use crate::service::{message_features, WireRow};
+use crate::service::{conversations, message_features, WireRow};
 
 /// A room as the caller sees it: the room, my role (null when not a current
 /// member) and my unread count.
@@ -49,27 +48,16 @@ pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow,
             members.push(member);
         }
     }
-    check_group_limit(new.kind, &new.settings)?;
-    if new.kind == RoomType::Group && members.is_empty() {
-        return Err(ApiError::unprocessable(
-            "group_needs_members",
-            "a group starts with at least one other member",
-        ));
-    }
-    let limit = match (new.kind, new.settings.max_members) {
-        (RoomType::Group, Some(Some(max))) => max.get().min(MAX_GROUP_MEMBERS),
-        (RoomType::Group, _) => MAX_GROUP_MEMBERS,
-        (_, Some(Some(max))) => max.get(),
-        _ => u32::MAX,
-    };
-    if members.len() as u64 + 1 > u64::from(limit) {
-        return Err(ApiError::unprocessable(
-            "too_many_members",
-            format!("this room holds at most {limit} members"),
-        ));
-    }
+    let settings = new.settings.to_patch();
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    // its size, the owner counted: group_too_large, group_needs_members, too_many_members
+    let size = i32::try_from(members.len() + 1).unwrap_or(i32::MAX);
+    tx.execute(
+        "SELECT pgchat.room_size_check($1, $2, $3)",
+        &[&new.kind.as_str(), &settings, &size],
+    )
+    .await?;
     let id = Uuid::new_v4();
     tx.execute(
         "INSERT INTO conversations (id, kind, title, description, settings, created_by)
@@ -79,7 +67,7 @@ pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow,
             &new.kind.as_str(),
             &new.name.as_str(),
             &new.description.as_ref().map(Description::as_str),
-            &new.settings.to_patch(),
+            &settings,
             &caller.sub,
         ],
     )
@@ -95,18 +83,6 @@ pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow,
     let room = view(&tx, id).await?;
     tx.commit().await?;
     Ok(room)
-}
-
-fn check_group_limit(kind: RoomType, settings: &RoomSettings) -> Result<(), ApiError> {
-    match settings.max_members {
-        Some(Some(max)) if kind == RoomType::Group && max.get() > MAX_GROUP_MEMBERS => {
-            Err(ApiError::unprocessable(
-                "group_too_large",
-                format!("a group holds at most {MAX_GROUP_MEMBERS} members"),
-            ))
-        }
-        _ => Ok(()),
-    }
 }
 
 async fn add_member(
@@ -192,39 +168,16 @@ pub async fn discover(
     })
 }
 
-/// What decides what the caller may do in a room.
-struct Standing {
-    kind: RoomType,
-    /// The caller's role while a current member.
-    role: Option<MemberRole>,
-}
-
-/// The caller's standing in a room they can read (members; admins): 404 when
-/// it is not a room they can see.
-async fn standing(
-    tx: &Transaction<'_>,
-    caller: &Identity,
-    room: Uuid,
-) -> Result<Standing, ApiError> {
+/// 404 unless `room` is a room the caller can see (a member; a platform
+/// admin): what they may do there is the database's to say.
+async fn visible_room(tx: &Transaction<'_>, room: Uuid) -> Result<(), ApiError> {
     let statement = tx
-        .prepare_cached(
-            "SELECT c.kind,
-                    (SELECT me.role FROM conversation_members me
-                      WHERE me.conversation_id = c.id AND me.user_id = $2
-                        AND me.left_at IS NULL AND NOT me.banned)
-               FROM conversations c WHERE c.id = $1 AND pgchat.is_room(c.kind)",
-        )
+        .prepare_cached("SELECT 1 FROM conversations c WHERE c.id = $1 AND pgchat.is_room(c.kind)")
         .await?;
-    let row = tx
-        .query_opt(&statement, &[&room, &caller.sub])
+    tx.query_opt(&statement, &[&room])
         .await?
         .ok_or(ApiError::NotFound("room"))?;
-    let kind: String = row.get(0);
-    let role: Option<String> = row.get(1);
-    Ok(Standing {
-        kind: kind.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-        role: role.and_then(|r| r.parse().ok()),
-    })
+    Ok(())
 }
 
 /// A room's name, description and settings; owners and admins of the room.
@@ -246,11 +199,10 @@ pub async fn update(
     limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    // 404 unless the caller can see the room; who may change it is the rules
-    // trigger's to say (not_room_admin)
-    let standing = standing(&tx, caller, room).await?;
+    // 404 unless the caller can see the room; who may change it and how large
+    // a group may be are the triggers' to say (not_room_admin, group_too_large)
+    visible_room(&tx, room).await?;
     let settings = patch.settings.unwrap_or_default();
-    check_group_limit(standing.kind, &settings)?;
     let statement = tx
         .prepare_cached(
             "UPDATE conversations
@@ -355,22 +307,20 @@ pub async fn leave(db: &Db, caller: &Identity, room: Uuid) -> Result<WireRow, Ap
     limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let standing = standing(&tx, caller, room).await?;
-    if standing.role.is_none() {
-        return Err(ApiError::forbidden(
-            "not_a_member",
-            "you are not a member of this room",
-        ));
-    }
+    // 404 unless it is a room the caller can see
+    visible_room(&tx, room).await?;
     // the last owner of a room with others in it: `last_owner`, by tg_member_rules
     let row = tx
-        .query_one(
+        .query_opt(
             "UPDATE conversation_members SET left_at = now()
-              WHERE conversation_id = $1 AND user_id = $2
+              WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL AND NOT banned
              RETURNING pgchat.member_json(conversation_members.*)",
             &[&room, &caller.sub],
         )
         .await?;
+    let Some(row) = row else {
+        return Err(conversations::not_member(&tx, room).await);
+    };
     tx.commit().await?;
     Ok(row.get(0))
 }
@@ -386,7 +336,7 @@ pub async fn members(
 ) -> Result<Vec<WireRow>, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    standing(&tx, caller, room).await?;
+    visible_room(&tx, room).await?;
     let statement = tx
         .prepare_cached(
             "SELECT pgchat.member_json(m) FROM conversation_members m
@@ -418,7 +368,7 @@ pub async fn invite(
     // the room as the caller sees it, or 404; who may invite whom is the
     // membership rules trigger's to say (not_a_member, invites_disabled,
     // role_too_high, user_banned, already_member, user_not_found)
-    standing(&tx, caller, room).await?;
+    visible_room(&tx, room).await?;
     match membership(&tx, room, user.as_str()).await? {
         Some(row) if row.left || row.banned => {
             tx.execute(
@@ -480,7 +430,7 @@ pub async fn update_member(
     let tx = db.begin_as(&mut client, caller).await?;
     // the rank rules are the database's (tg_member_rules: not_yourself,
     // not_a_moderator, outranked, role_too_high); here only what it cannot know
-    standing(&tx, caller, room).await?;
+    visible_room(&tx, room).await?;
     target_role(&tx, room, user).await?;
     let silence: Option<Option<i32>> = match patch.silenced {
         Some(true) => Some(Some(patch.silenced_minutes.map_or(0, SilenceMinutes::get))),
@@ -531,7 +481,7 @@ pub async fn remove_member(
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    standing(&tx, caller, room).await?;
+    visible_room(&tx, room).await?;
     target_role(&tx, room, user).await?;
     let removed = tx
         .execute(

@@ -6,9 +6,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
 
 /// A date range; `from` defaults to 7 days before `to`, `to` to now.
@@ -39,14 +40,9 @@ pub async fn desk(
     range: Range,
     agent_id: Option<&str>,
 ) -> Result<WireRow, ApiError> {
-    if caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "admins_only",
-            "the dashboard is for admins",
-        ));
-    }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Dashboard).await?;
     if let Some(agent) = agent_id {
         let known = tx
             .query_opt(

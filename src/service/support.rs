@@ -15,6 +15,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::limits::{self, Write};
+use crate::service::gates::{self, Gate};
 use crate::service::send::{self, NewMessage};
 use crate::service::WireRow;
 
@@ -43,15 +44,10 @@ pub struct Opened {
 #[tracing::instrument(skip(db, caller, new), fields(user = %caller.sub))]
 pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened, ApiError> {
     limits::check(db, Write::SessionOpen, caller)?;
-    if caller.role != Role::User {
-        return Err(ApiError::forbidden(
-            "customers_only",
-            "support sessions are opened by customers",
-        ));
-    }
     let mut client = db.client().await?;
     for _ in 0..3 {
         let tx = db.begin_as(&mut client, caller).await?;
+        gates::pass(&tx, Gate::OpenSession).await?;
         if let Some(opened) = opened_by(&tx, caller, new.message.client_msg_id).await? {
             return Ok(opened);
         }
@@ -497,14 +493,9 @@ async fn session_id_of(tx: &Transaction<'_>, conversation_id: Uuid) -> Result<Uu
 /// An agent takes a waiting session. Claiming a session already yours is a no-op.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn claim(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow, ApiError> {
-    if !caller.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "staff_only",
-            "only agents and admins claim sessions",
-        ));
-    }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::ClaimSession).await?;
     let state = state_by(&tx, "id", session_id).await?;
     match state.status {
         SessionStatus::Waiting => assign_in(&tx, caller, session_id, state.conversation_id).await?,

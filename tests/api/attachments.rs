@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::chat_helpers::{direct, user};
-use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{
+    as_id, assert_error, assert_sql_refused, spawn_app, spawn_app_with, wait_for, TestApp,
+};
 use crate::s3_server::S3Server;
 
 /// A PNG of `width` × `height` pixels.
@@ -427,20 +429,17 @@ async fn sizes_are_checked_against_the_default_and_the_conversations_own_limit()
     );
     let (status, _) = ask_upload(&app, &alice, &conversation, "a.txt", 50, "text/plain").await;
     assert_eq!(status, StatusCode::CREATED);
-    // The database holds the limit too, whoever inserts.
-    let error = app
-        .sql_as(
+    // The database holds the limit too, whoever inserts, and says why.
+    assert_sql_refused(
+        app.sql_as(
             "alice",
             "user",
             "INSERT INTO attachments (conversation_id, uploader_id, filename, mime_type, kind, size)
              VALUES ($1, 'alice', 'x.txt', 'text/plain', 'file', 51)",
             &[&as_id(&conversation).parse::<Uuid>().unwrap()],
         )
-        .await
-        .expect_err("over the conversation's limit");
-    assert!(
-        db_message(&error).contains("larger than this conversation allows"),
-        "{error}"
+        .await,
+        "payload_too_large",
     );
 }
 
@@ -579,32 +578,61 @@ async fn a_message_carries_only_the_senders_own_completed_upload_of_that_convers
     let response = send_with(&app, &alice, &with_bob, &image["id"], json!({})).await;
     assert_error(&response, StatusCode::CONFLICT, "attachment_in_use");
 
-    // RLS holds the same rules for any insert made as a request.
+    // The database holds the same rules for any insert, and says why.
     let pdf = upload(&app, &alice, &with_bob, "c.pdf", "application/pdf", PDF).await;
     let pdf_id: Uuid = as_id(&pdf["id"]).parse().unwrap();
     let conversation: Uuid = as_id(&with_bob).parse().unwrap();
     let insert = "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, kind, body, attachment_id)
                   VALUES ($1, $2, 'user', $3, 'x', $4)";
-    let error = app
-        .sql_as(
+    assert_sql_refused(
+        app.sql_as(
             "bob",
             "user",
             insert,
             &[&conversation, &"bob", &"file", &pdf_id],
         )
-        .await
-        .expect_err("bob may not send alice's upload");
-    assert!(db_message(&error).contains("row-level security"), "{error}");
-    let error = app
-        .sql_as(
+        .await,
+        "invalid_attachment",
+    );
+    assert_sql_refused(
+        app.sql_as(
             "alice",
             "user",
             insert,
-            &[&conversation, &"alice", &"text", &pdf_id],
+            &[&conversation, &"alice", &"image", &pdf_id],
+        )
+        .await,
+        "kind_mismatch",
+    );
+    assert_sql_refused(
+        app.sql_as(
+            "alice",
+            "user",
+            insert,
+            &[
+                &conversation,
+                &"alice",
+                &"audio",
+                &image["id"].as_str().unwrap().parse::<Uuid>().unwrap(),
+            ],
+        )
+        .await,
+        "attachment_in_use",
+    );
+    // A text message (the default kind) takes the attachment's, as on the API.
+    let derived = app
+        .sql_as(
+            "alice",
+            "user",
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body, attachment_id)
+             VALUES ($1, 'alice', 'user', 'x', $2) RETURNING kind",
+            &[&conversation, &pdf_id],
         )
         .await
-        .expect_err("an attachment makes a file kind");
-    assert!(db_message(&error).contains("row-level security"), "{error}");
+        .expect("the attachment's kind");
+    assert_eq!(derived[0].get::<_, String>(0), "file");
+    let pdf = upload(&app, &alice, &with_bob, "d.pdf", "application/pdf", PDF).await;
+    let pdf_id: Uuid = as_id(&pdf["id"]).parse().unwrap();
     app.sql_as(
         "alice",
         "user",
@@ -1031,4 +1059,70 @@ async fn uploads_never_completed_are_swept_with_their_bytes() {
         "fresh and completed uploads stay"
     );
     let _ = fresh;
+}
+
+#[tokio::test]
+async fn in_sql_where_an_upload_may_go_and_whose_it_is_say_why() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    user(&app, "carl").await;
+    let with_bob = direct(&app, &alice, "bob").await["id"].clone();
+    let news = crate::chat_helpers::room_of(&app, &alice, "announcement", "News").await;
+    crate::chat_helpers::join(&app, &bob, &news).await;
+    let quiet = crate::chat_helpers::room(
+        &app,
+        &alice,
+        json!({ "name": "no files", "type": "private", "settings": { "allow_file_uploads": false } }),
+    )
+    .await;
+    let insert =
+        "INSERT INTO attachments (conversation_id, uploader_id, filename, mime_type, kind, size)
+                  VALUES ($1::text::uuid, $2, 'x.txt', 'text/plain', 'file', 5)";
+    // As psql with a request's claims: each refusal raises PC001 with its code.
+    assert_sql_refused(
+        app.sql_as("carl", "user", insert, &[&as_id(&with_bob), &"carl"])
+            .await,
+        "not_found",
+    );
+    assert_sql_refused(
+        app.sql_as("bob", "user", insert, &[&as_id(&news["id"]), &"bob"])
+            .await,
+        "forbidden",
+    );
+    assert_sql_refused(
+        app.sql_as("alice", "user", insert, &[&as_id(&quiet["id"]), &"alice"])
+            .await,
+        "uploads_disabled",
+    );
+    let done = upload(&app, &alice, &with_bob, "a.txt", "text/plain", b"hello").await;
+    let (status, _) = send_with(&app, &alice, &with_bob, &done["id"], json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id: Uuid = as_id(&done["id"]).parse().unwrap();
+    assert_sql_refused(
+        app.sql_as("bob", "user", "SELECT * FROM pgchat.own_upload($1)", &[&id])
+            .await,
+        "not_uploader",
+    );
+    let none = app
+        .sql_as(
+            "carl",
+            "user",
+            "SELECT * FROM pgchat.own_upload($1)",
+            &[&id],
+        )
+        .await
+        .expect("not there for carl");
+    assert!(none.is_empty());
+
+    // The API answers with the same codes and statuses.
+    let response = ask_upload(&app, &bob, &news["id"], "a.txt", 5, "text/plain").await;
+    assert_error(&response, StatusCode::FORBIDDEN, "forbidden");
+    let carl = app.token("carl", "user");
+    let response = ask_upload(&app, &carl, &with_bob, "a.txt", 5, "text/plain").await;
+    assert_error(&response, StatusCode::NOT_FOUND, "not_found");
+    let response = put_content(&app, &bob, &done["id"], b"hello").await;
+    assert_error(&response, StatusCode::FORBIDDEN, "not_uploader");
+    let response = complete(&app, &bob, &done["id"]).await;
+    assert_error(&response, StatusCode::FORBIDDEN, "not_uploader");
 }

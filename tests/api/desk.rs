@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{as_id, assert_error, ids, spawn_app, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{
+    as_id, assert_error, assert_sql_refused, ids, spawn_app, spawn_app_with, wait_for, TestApp,
+};
 use crate::ws_client::Ws;
 
 /// Puts `agent` on the desk with `status` and `capacity` (PUT /v1/agents/me).
@@ -712,4 +714,145 @@ async fn internal_notes_stay_out_of_the_customers_previews_unread_counts_and_sea
     );
     let one = app.session(&customer, &session["id"]).await;
     assert!(!one.to_string().contains("zebra"), "{one}");
+}
+
+#[tokio::test]
+async fn in_sql_the_desks_role_gates_say_why() {
+    let app = spawn_app().await;
+    let ann = app.token("ann", "agent");
+    let admin = app.token("boss", "admin");
+    let customer = app.token("carol", "user");
+    for token in [&ann, &admin, &customer] {
+        app.get(token, "/v1/support/sessions").await; // known users
+    }
+    let shared = app
+        .post(
+            &admin,
+            "/v1/support/canned",
+            &json!({ "shortcut": "hi", "body": "Hello", "shared": true }),
+        )
+        .await
+        .1;
+    let shared_id = as_id(&shared["id"]).to_owned();
+
+    // As psql with a request's claims: each gate raises PC001 with its code.
+    let agents = "INSERT INTO agents (user_id) VALUES ($1)";
+    assert_sql_refused(
+        app.sql_as("carol", "user", agents, &[&"carol"]).await,
+        "staff_only",
+    );
+    assert_sql_refused(
+        app.sql_as("ann", "agent", agents, &[&"boss"]).await,
+        "admins_only",
+    );
+    assert_sql_refused(
+        app.sql_as("boss", "admin", agents, &[&"carol"]).await,
+        "not_staff",
+    );
+    assert_sql_refused(
+        app.sql_as("boss", "admin", agents, &[&"nobody"]).await,
+        "user_not_found",
+    );
+    assert_sql_refused(
+        app.sql_as(
+            "ann",
+            "agent",
+            "INSERT INTO agents (user_id, skills) VALUES ('ann', '{payment}')",
+            &[],
+        )
+        .await,
+        "admins_only",
+    );
+    assert_sql_refused(
+        app.sql_as("carol", "user", "SELECT pgchat.gate('desk')", &[])
+            .await,
+        "staff_only",
+    );
+    assert_sql_refused(
+        app.sql_as("ann", "agent", "SELECT pgchat.gate('open_session')", &[])
+            .await,
+        "customers_only",
+    );
+    assert_sql_refused(
+        app.sql_as(
+            "carol",
+            "user",
+            "INSERT INTO canned_responses (owner_id, shortcut, body, created_by)
+             VALUES ('carol', 'x', 'y', 'carol')",
+            &[],
+        )
+        .await,
+        "staff_only",
+    );
+    assert_sql_refused(
+        app.sql_as(
+            "ann",
+            "agent",
+            "INSERT INTO canned_responses (owner_id, shortcut, body, created_by)
+             VALUES (NULL, 'x', 'y', 'ann')",
+            &[],
+        )
+        .await,
+        "admins_only",
+    );
+    for change in [
+        "UPDATE canned_responses SET body = 'mine' WHERE id = $1::text::uuid",
+        "DELETE FROM canned_responses WHERE id = $1::text::uuid",
+    ] {
+        assert_sql_refused(
+            app.sql_as("ann", "agent", change, &[&shared_id]).await,
+            "admins_only",
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM canned_responses WHERE body = 'Hello'")
+            .await,
+        1,
+        "the shared response is untouched"
+    );
+
+    // The API answers with the same codes and statuses.
+    let path = format!("/v1/support/canned/{shared_id}");
+    assert_error(
+        &app.patch(&ann, &path, &json!({ "body": "mine" })).await,
+        StatusCode::FORBIDDEN,
+        "admins_only",
+    );
+    assert_error(
+        &app.delete(&ann, &path).await,
+        StatusCode::FORBIDDEN,
+        "admins_only",
+    );
+    assert_error(
+        &app.get(&customer, "/v1/support/canned").await,
+        StatusCode::FORBIDDEN,
+        "staff_only",
+    );
+    assert_error(
+        &app.delete(&ann, "/v1/agents/boss").await,
+        StatusCode::FORBIDDEN,
+        "admins_only",
+    );
+    let session = app.open_session(&customer).await;
+    assert_error(
+        &app.post(
+            &customer,
+            &format!("/v1/support/sessions/{}/claim", as_id(&session["id"])),
+            &json!({}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "staff_only",
+    );
+    assert_error(
+        &app
+            .post(
+                &ann,
+                "/v1/support/sessions",
+                &json!({ "subject": "help", "message": { "body": "hi", "client_msg_id": Uuid::new_v4() } }),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "customers_only",
+    );
 }

@@ -3,7 +3,7 @@
 //! lost while the listener was down (a ban, a transfer, a deletion) is
 //! enforced before the refill delivers anything after it, and a change made
 //! then (a session resolved) reaches every transport after it; a full send
-//! queue refuses at once.
+//! queue refuses at once, and an all-or-nothing array takes its places in it.
 
 use std::time::Duration;
 
@@ -499,6 +499,79 @@ async fn a_full_send_queue_refuses_at_once_with_503_overloaded_and_retry_after()
             StatusCode::SERVICE_UNAVAILABLE
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_array_insert_takes_a_place_per_row_in_the_send_queue() {
+    let app = spawn_app_with(|config| config.database.send_queue = 2).await;
+    let customer = app.token("cus", "user");
+    let session = app.open_session(&customer).await;
+    let conversation = as_id(&session["conversation_id"]).to_owned();
+    let insert = |rows: usize| {
+        let rows: Vec<Value> = (0..rows)
+            .map(|n| {
+                json!({ "conversation_id": conversation, "body": format!("row {n}"),
+                        "client_msg_id": Uuid::new_v4() })
+            })
+            .collect();
+        app.http
+            .post(app.url("/rest/v1/chat_messages"))
+            .header("apikey", &customer)
+            .bearer_auth(&customer)
+            .json(&rows)
+            .send()
+    };
+    // one send holds a place, waiting for the conversation row
+    let mut holder = pgchat::db::connect(&app.db_config).await.unwrap();
+    let hold = holder.transaction().await.unwrap();
+    hold.execute(
+        "SELECT 1 FROM conversations WHERE id = $1::text::uuid FOR UPDATE",
+        &[&conversation],
+    )
+    .await
+    .unwrap();
+    let (http, url, token) = (
+        app.http.clone(),
+        app.url(&format!("/v1/conversations/{conversation}/messages")),
+        customer.clone(),
+    );
+    let first = tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(token)
+            .json(&json!({ "body": "first", "client_msg_id": Uuid::new_v4() }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    wait_for("the first send to wait for the row lock", || async {
+        app.count(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    // two rows need two places, and one is left: refused at once, nothing stored
+    let refused = tokio::time::timeout(Duration::from_secs(10), insert(2))
+        .await
+        .expect("refused at once, not queued behind the lock")
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "overloaded", "{body}");
+    hold.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap(), StatusCode::CREATED);
+    // with the places back, the same array goes in whole
+    assert_eq!(insert(2).await.unwrap().status(), StatusCode::CREATED);
+    let rows = app
+        .count(&format!(
+            "SELECT count(*) FROM chat_messages
+              WHERE conversation_id = '{conversation}' AND body LIKE 'row %'"
+        ))
+        .await;
+    assert_eq!(rows, 2, "only the accepted array's rows");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -882,3 +882,113 @@ async fn in_sql_a_refused_message_says_why() {
     assert_sql_refused(insert(None).await, "not_found");
     unchanged(&app, before).await;
 }
+
+#[tokio::test]
+async fn in_sql_room_sizes_and_membership_say_why() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let boss = app.token("boss", "admin");
+    let trip = room(
+        &app,
+        &alice,
+        json!({ "name": "Trip", "type": "group", "members": ["bob"] }),
+    )
+    .await;
+    let trip_id = as_id(&trip["id"]).to_owned();
+
+    // As psql with a request's claims: the size rules and membership raise PC001 with their code.
+    assert_sql_refused(
+        app.sql_as(
+            "alice",
+            "user",
+            "UPDATE conversations SET settings = settings || '{\"max_members\": 51}'
+              WHERE id = $1::text::uuid",
+            &[&trip_id],
+        )
+        .await,
+        "group_too_large",
+    );
+    assert_sql_refused(
+        app.sql_as(
+            "alice",
+            "user",
+            "SELECT pgchat.room_size_check('group', '{}', 1)",
+            &[],
+        )
+        .await,
+        "group_needs_members",
+    );
+    assert_sql_refused(
+        app.sql_as(
+            "alice",
+            "user",
+            "SELECT pgchat.room_size_check('private', '{\"max_members\": 2}', 3)",
+            &[],
+        )
+        .await,
+        "too_many_members",
+    );
+    let why = "SELECT pgchat.refuse_non_member($1::text::uuid)";
+    assert_sql_refused(
+        app.sql_as("boss", "admin", why, &[&trip_id]).await,
+        "not_a_member",
+    );
+    assert_sql_refused(
+        app.sql_as("carl", "user", why, &[&trip_id]).await,
+        "not_found",
+    );
+
+    // The API answers with the same codes: an admin who is no member cannot
+    // leave, read their cursor or hide the room; a stranger is told nothing.
+    assert_error(
+        &app.post(&boss, &room_path(&trip, "/leave"), &json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
+    assert_error(
+        &app.post(
+            &boss,
+            &format!("/v1/conversations/{trip_id}/read"),
+            &json!({ "seq": 1 }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
+    assert_error(
+        &app.get(&boss, &format!("/v1/conversations/{trip_id}"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
+    let stranger = user(&app, "carl").await;
+    assert_error(
+        &app.post(&stranger, &room_path(&trip, "/leave"), &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.patch(
+            &alice,
+            &room_path(&trip, ""),
+            &json!({ "settings": { "max_members": 51 } }),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "group_too_large",
+    );
+    // bob leaves once; the second time he is no member (and cannot see it)
+    let (status, _) = app
+        .post(&bob, &room_path(&trip, "/leave"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_error(
+        &app.post(&bob, &room_path(&trip, "/leave"), &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}

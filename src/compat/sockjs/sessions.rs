@@ -118,7 +118,15 @@ impl Sessions {
         });
         table.insert(id.to_owned(), entry.clone());
         drop(table);
-        let connection = session::serve(state.clone(), peer, Link { inbound, outbound });
+        // Counted while its STOMP connection runs, so a graceful stop waits for
+        // it; its last frames then leave with a receiving request, which the
+        // drain lets finish.
+        let open = state.realtime.realtime.metrics.open_socket();
+        let serve = session::serve(state.clone(), peer, Link { inbound, outbound });
+        let connection = async move {
+            serve.await;
+            drop(open);
+        };
         tokio::spawn(watch(
             self.clone(),
             id.to_owned(),

@@ -68,11 +68,16 @@ pub async fn serve(state: StompState, peer: IpAddr, mut link: Link) {
     };
     // CONNECT headers are never unescaped, whatever the version.
     let mut decoder = Decoder::new(Version::V1_0, limits);
-    let first = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        first_frame(&mut decoder, &mut link.inbound),
-    )
-    .await;
+    // A stopping server does not wait for a CONNECT that has not come.
+    let shutdown = state.realtime.realtime.shutting_down();
+    let waiting = first_frame(&mut decoder, &mut link.inbound);
+    let first = tokio::select! {
+        first = tokio::time::timeout(CONNECT_TIMEOUT, waiting) => first,
+        () = shutdown.cancelled() => {
+            Stop::end(End::Restarting).tell(&link.outbound, Version::V1_2, &state).await;
+            return;
+        }
+    };
     let connect = match first {
         Ok(Ok(Some(frame))) => frame,
         Ok(Ok(None)) | Err(_) => return,

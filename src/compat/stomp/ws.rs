@@ -76,6 +76,9 @@ pub fn upgrade(
 }
 
 async fn carry(state: StompState, peer: IpAddr, socket: WebSocket, framing: Framing) {
+    // Counted until the pump has written the last frame and the close, so a
+    // graceful stop waits for this socket's ERROR (`server_restarting`).
+    let _open = state.realtime.realtime.metrics.open_socket();
     let patience = Duration::from_millis(state.realtime.realtime.config.write_timeout_ms.max(1));
     let (inbound_tx, inbound) = mpsc::channel(INBOUND);
     let (outbound, mut outbound_rx) = mpsc::channel::<String>(OUTBOUND);

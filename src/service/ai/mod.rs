@@ -29,6 +29,7 @@ use crate::auth::Identity;
 use crate::config::AiConfig;
 use crate::db::{Db, Transaction};
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
 
 /// One message of the context, oldest first.
@@ -308,14 +309,9 @@ pub async fn summarize(
     conversation_id: Uuid,
     post: bool,
 ) -> Result<WireRow, ApiError> {
-    if !caller.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "staff_only",
-            "conversation summaries are for agents and admins",
-        ));
-    }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Summarize).await?;
     ensure_enabled(&tx, conversation_id).await?;
     let conversation = read_context(&tx, &assistant.limits, conversation_id, true, None).await?;
     take_quota(&tx, &assistant.limits).await?;

@@ -85,8 +85,10 @@ impl Sender {
 
     /// Sends several messages all or nothing, in order, in one transaction
     /// (an app's array insert): not through the group commit, whose batches
-    /// answer each send on its own. On a refusal nothing is stored, and the
-    /// error comes with the index of the send that was refused.
+    /// answer each send on its own, but within its bound (a place per
+    /// message, `overloaded` when the node has too few). On a refusal nothing
+    /// is stored, and the error comes with the index of the send that was
+    /// refused.
     #[tracing::instrument(skip(self, caller, sends), fields(user = %caller.sub, count = sends.len()))]
     pub async fn send_all(
         &self,
@@ -96,6 +98,10 @@ impl Sender {
         for i in 0..sends.len() {
             limits::check(&self.db, Write::Send, caller).map_err(|e| (i, e))?;
         }
+        let _places = match &self.queue {
+            Some(queue) => Some(queue.reserve(sends.len()).map_err(|e| (0, e))?),
+            None => None,
+        };
         one::send_all(&self.db, caller, sends).await
     }
 

@@ -11,7 +11,7 @@ use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::error::ApiError;
 use crate::service::send::{NewMessage, Sent};
-use crate::service::{attachments, support, WireRow};
+use crate::service::{support, WireRow};
 
 /// Sends one message in a transaction of its own. The rules are the
 /// database's: the insert trigger raises why a message may not be written
@@ -83,12 +83,6 @@ pub async fn send_in(
     } else {
         support::before_customer_message(tx, caller, conversation_id).await?;
     }
-    let kind = match new.attachment_id {
-        Some(attachment) => {
-            attachments::message_kind(tx, caller, conversation_id, attachment, new.kind).await?
-        }
-        None => new.kind,
-    };
     let statement = tx
         .prepare_cached(
             "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal, attachment_id)
@@ -102,7 +96,7 @@ pub async fn send_in(
         &caller.sub,
         &caller.role.as_str(),
         &new.client_msg_id,
-        &kind.as_str(),
+        &new.kind.as_str(),
         &new.body.as_str(),
         &new.reply_to,
         &new.internal,

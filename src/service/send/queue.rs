@@ -45,6 +45,7 @@ pub struct SendQueue {
     /// per worker: conversations hash unevenly over the workers, and a busy
     /// worker must not refuse sends while the node has room.
     places: Arc<Semaphore>,
+    capacity: usize,
 }
 
 /// The answer to a queued send, to await.
@@ -66,9 +67,11 @@ impl SendQueue {
                 queue
             })
             .collect();
+        let capacity = capacity.max(1);
         Self {
             queues,
-            places: Arc::new(Semaphore::new(capacity.max(1))),
+            places: Arc::new(Semaphore::new(capacity)),
+            capacity,
         }
     }
 
@@ -81,11 +84,7 @@ impl SendQueue {
         conversation_id: Uuid,
         new: NewMessage,
     ) -> Result<Answer, ApiError> {
-        let place = match self.places.clone().try_acquire_owned() {
-            Ok(place) => place,
-            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(ApiError::Overloaded),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(shutting_down()),
-        };
+        let place = self.reserve(1)?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
             caller: caller.clone(),
@@ -100,6 +99,20 @@ impl SendQueue {
         match self.queues[worker].send(job) {
             Ok(()) => Ok(answer),
             Err(_) => Err(shutting_down()),
+        }
+    }
+
+    /// Takes `count` places in the node's bound at once, for sends that do not
+    /// go through the queue (an all-or-nothing array, `one::send_all`) but
+    /// hold the database as long; given back when the permit drops. Too few
+    /// free places refuse at once, like a full queue; more than the bound
+    /// takes the whole bound (it could never be had otherwise).
+    pub fn reserve(&self, count: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let count = u32::try_from(count.min(self.capacity)).map_err(|_| ApiError::Overloaded)?;
+        match self.places.clone().try_acquire_many_owned(count) {
+            Ok(places) => Ok(places),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Err(ApiError::Overloaded),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(shutting_down()),
         }
     }
 }
