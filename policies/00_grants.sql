@@ -67,3 +67,7 @@ GRANT UPDATE (status, completed_at, thumbnail_key, width, height) ON attachments
 -- policy admits their own row only); the outbox, the templates and the signing
 -- key are the server's own.
 GRANT UPDATE (email_notifications) ON users TO pgchat_user;
+
+-- Translations (migrations/V20): cached by whoever may read the message.
+GRANT SELECT, INSERT ON message_translations TO pgchat_user;
+GRANT UPDATE (source, text, provider, model, created_at) ON message_translations TO pgchat_user;

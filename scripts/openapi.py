@@ -201,6 +201,11 @@ add("/v1/conversations/{id}/delivered", "post", op("Mark delivered up to seq", "
 add("/v1/conversations/{id}/summary", "post", op("Summarize a conversation with the assistant (staff)", "ai", {"type": "object"}, params=[ID],
     body=obj({"post": {"type": "boolean", "default": False, "description": "also store it as an internal note"}}), errors=(400, 403, 404, 422, 429, 503)))
 P["/v1/conversations/{id}/summary"]["post"]["requestBody"]["required"] = False
+add("/v1/messages/{id}/translate", "post", op("Translate a message into a language (cached per message and language)", "ai",
+    obj({"message_id": uuid, "lang": string(), "text": string(), "provider": string(), "model": {"type": ["string", "null"]},
+         "created_at": string(format="date-time")}), params=[ID],
+    body=obj({"lang": string(pattern="^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$", description="a BCP 47 tag: de, pt-BR")}, ["lang"]),
+    errors=(400, 403, 404, 409, 429, 503)))
 
 # rooms
 add("/v1/rooms", "get", op("Discover public and announcement rooms (and mine)", "rooms", page(S("Room")), params=[q("type", S("RoomType")), q("q", string(maxLength=100)), limit, cursor]))

@@ -93,3 +93,15 @@ BEGIN
   END IF;
   RETURN greatest(1, ceil(extract(epoch FROM since + span - now())))::integer;
 END $$;
+
+-- A message's translation as the API returns it (POST /v1/messages/{id}/translate).
+CREATE OR REPLACE FUNCTION pgchat.translation_json(t message_translations) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'message_id', t.message_id,
+    'lang', t.lang,
+    'text', t.text,
+    'provider', t.provider,
+    'model', t.model,
+    'created_at', t.created_at)
+$$;

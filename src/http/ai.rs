@@ -1,5 +1,6 @@
-//! The assistant over REST: a question, and a conversation's summary for staff.
-//! (`@ai` mentions in messages are answered by the worker, not here.)
+//! The assistant over REST: a question, a conversation's summary for staff,
+//! and a message's translation. (`@ai` mentions in messages are answered by
+//! the worker, not here.)
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,12 +12,31 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path};
+use crate::service::ai::translate::Lang;
 use crate::service::ai::{self, Question};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/ai/ask", post(ask))
         .route("/v1/conversations/{id}/summary", post(summary))
+        .route("/v1/messages/{id}/translate", post(translate))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranslateInput {
+    lang: Lang,
+}
+
+async fn translate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<TranslateInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let translation =
+        ai::translate::translate(&state.db, &state.ai, &caller, id, input.lang).await?;
+    Ok(axum::Json(translation))
 }
 
 #[derive(Debug, Deserialize)]

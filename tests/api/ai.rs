@@ -644,3 +644,110 @@ async fn a_waiting_session_gets_a_first_answer_only_while_no_agent_is_online() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn a_message_is_translated_once_per_language_until_it_is_edited() {
+    let llm = FakeLlm::start(Behaviour::Answer("Guten Morgen")).await;
+    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let lounge = room(
+        &app,
+        &alice,
+        json!({ "name": "lounge", "type": "private", "settings": { "enable_ai": true } }),
+    )
+    .await;
+    let sent = app.send(&alice, &lounge["id"], "Good morning").await;
+    let path = format!("/v1/messages/{}/translate", as_id(&sent["id"]));
+
+    let (status, first) = app.post(&alice, &path, &json!({ "lang": "DE" })).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        (
+            &first["lang"],
+            &first["text"],
+            &first["provider"],
+            &first["message_id"]
+        ),
+        (
+            &json!("de"),
+            &json!("Guten Morgen"),
+            &json!("openai"),
+            &sent["id"]
+        )
+    );
+    let prompt = llm.last_prompt();
+    assert!(prompt.contains("Target language: de"), "{prompt}");
+    assert!(prompt.ends_with("Good morning"), "{prompt}");
+    // the second time comes from the cache: no call, no quota
+    let (status, again) = app.post(&alice, &path, &json!({ "lang": "de" })).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    assert_eq!(llm.seen().len(), 1);
+    // an edit makes the cached text stale: translated afresh
+    let (status, body) = app
+        .patch(
+            &alice,
+            &format!("/v1/messages/{}", as_id(&sent["id"])),
+            &json!({ "body": "Good evening" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app.post(&alice, &path, &json!({ "lang": "de" })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(llm.seen().len(), 2);
+    assert!(llm.last_prompt().ends_with("Good evening"));
+
+    // someone who cannot read the message cannot have it translated, nor read the cache
+    assert_error(
+        &app.post(&bob, &path, &json!({ "lang": "de" })).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let cached = app
+        .sql_as(
+            "bob",
+            "user",
+            "SELECT count(*) FROM message_translations",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cached[0].get::<_, i64>(0), 0, "RLS hides the cache");
+    // bad input
+    for lang in [json!("german"), json!("de_DE"), json!(""), json!(7)] {
+        assert_error(
+            &app.post(&alice, &path, &json!({ "lang": lang })).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        );
+    }
+    assert_eq!(llm.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn without_a_translation_model_a_translation_is_a_clear_503() {
+    // the offline provider answers questions but has no translation model
+    let app = spawn_app_with(|_| {}).await;
+    let alice = user(&app, "alice").await;
+    let lounge = room(
+        &app,
+        &alice,
+        json!({ "name": "lounge", "type": "private", "settings": { "enable_ai": true } }),
+    )
+    .await;
+    let sent = app.send(&alice, &lounge["id"], "Good morning").await;
+    let path = format!("/v1/messages/{}/translate", as_id(&sent["id"]));
+    let (status, body) = app.post(&alice, &path, &json!({ "lang": "fr" })).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no translation model"),
+        "{body}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM message_translations").await,
+        0
+    );
+}

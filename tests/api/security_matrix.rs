@@ -171,6 +171,8 @@ const ROWS: &[Row] = &[
     row("DELETE", "/v1/conversations/{D}/me", None, No, ["401", "200", "200", "404", "404", "403 not_a_member", "404", "404"]),
     row("POST", "/v1/conversations/{C_c}/summary", Some("{}"), No,
                                                         ["401", "403", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
+    row("POST", "/v1/messages/{M_m}/translate", Some(r#"{"lang":"de"}"#), No,
+                                                        ["401", "404", "404", "404", "404", "403 ai_disabled", "403 ai_disabled", "404"]),
     // ── rooms ───────────────────────────────────────────────────────────────
     row("GET", "/v1/rooms", None, No,                   ["401", "200", "200", "200", "200", "200", "200", "200"]),
     row("POST", "/v1/rooms", Some(r#"{"name":"new room","type":"public"}"#), No,

@@ -15,6 +15,7 @@
 
 pub mod offline;
 pub mod openai;
+pub mod translate;
 pub mod worker;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub enum Task {
     Summarize,
     /// Greet a customer waiting while no agent is online, and help if the FAQ can.
     FirstResponse { subject: String, question: String },
+    /// Translate a message's text into a language (a BCP 47 tag).
+    Translate { text: String, lang: String },
 }
 
 impl Task {
@@ -64,6 +67,7 @@ impl Task {
             Task::Answer { .. } => "answer",
             Task::Summarize => "summary",
             Task::FirstResponse { .. } => "first_response",
+            Task::Translate { .. } => "translate",
         }
     }
 }
@@ -351,14 +355,17 @@ pub async fn summarize(
     }))
 }
 
-fn unavailable(failure: AiFailure) -> ApiError {
+pub(super) fn unavailable(failure: AiFailure) -> ApiError {
     ApiError::Unavailable(format!(
         "the assistant could not answer: {failure}; try again later"
     ))
 }
 
 /// 404 when the conversation is not visible, 403 when the assistant is off there.
-async fn ensure_enabled(tx: &Transaction<'_>, conversation_id: Uuid) -> Result<(), ApiError> {
+pub(super) async fn ensure_enabled(
+    tx: &Transaction<'_>,
+    conversation_id: Uuid,
+) -> Result<(), ApiError> {
     let statement = tx
         .prepare_cached("SELECT pgchat.ai_enabled(c.id) FROM conversations c WHERE c.id = $1")
         .await?;
@@ -377,7 +384,7 @@ async fn ensure_enabled(tx: &Transaction<'_>, conversation_id: Uuid) -> Result<(
 }
 
 /// Takes one answer from the caller's quota, or 429 with Retry-After.
-async fn take_quota(tx: &Transaction<'_>, limits: &Limits) -> Result<(), ApiError> {
+pub(super) async fn take_quota(tx: &Transaction<'_>, limits: &Limits) -> Result<(), ApiError> {
     let statement = tx
         .prepare_cached("SELECT pgchat.ai_take_quota($1, $2)")
         .await?;

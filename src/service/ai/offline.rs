@@ -29,6 +29,13 @@ impl Provider for Offline {
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         let text = match &prompt.task {
+            // Translation needs a model: the chain's API providers do it.
+            Task::Translate { .. } => {
+                return futures::future::ready(Err(ProviderError::Invalid(
+                    "the offline provider has no translation model".into(),
+                )))
+                .boxed()
+            }
             Task::Answer { question } => answer(question, &prompt.conversation, &prompt.faq),
             Task::Summarize => summarize(&prompt.conversation),
             Task::FirstResponse { subject, question } => {
