@@ -201,6 +201,10 @@ add("/v1/conversations/{id}/delivered", "post", op("Mark delivered up to seq", "
 add("/v1/conversations/{id}/summary", "post", op("Summarize a conversation with the assistant (staff)", "ai", {"type": "object"}, params=[ID],
     body=obj({"post": {"type": "boolean", "default": False, "description": "also store it as an internal note"}}), errors=(400, 403, 404, 422, 429, 503)))
 P["/v1/conversations/{id}/summary"]["post"]["requestBody"]["required"] = False
+add("/v1/support/sessions/{id}/sentiment", "get", op("A support session's sentiment: the customer's messages scored offline (staff)", "ai",
+    obj({"session_id": uuid, "score": {"type": "number", "minimum": -1, "maximum": 1}, "label": {"enum": ["positive", "neutral", "negative"]},
+         "recent": {"type": "number"}, "provider": string(), "messages": {"type": "array", "items": {"type": "object"}}}), params=[ID],
+    errors=(403, 404)))
 add("/v1/messages/{id}/translate", "post", op("Translate a message into a language (cached per message and language)", "ai",
     obj({"message_id": uuid, "lang": string(), "text": string(), "provider": string(), "model": {"type": ["string", "null"]},
          "created_at": string(format="date-time")}), params=[ID],

@@ -24,6 +24,7 @@ BEGIN
     ('dashboard',            'admin', 'the dashboard is for admins'),
     ('audit',                'admin', 'only admins read the audit trail'),
     ('summarize',            'staff', 'conversation summaries are for agents and admins'),
+    ('sentiment',            'staff', 'sentiment is for agents and admins'),
     ('open_session',         'user',  'support sessions are opened by customers'))
     AS g(action, needs, why)
    WHERE g.action = gate.action;

@@ -1,11 +1,11 @@
-//! The assistant over REST: a question, a conversation's summary for staff,
-//! and a message's translation. (`@ai` mentions in messages are answered by
+//! The assistant over REST: a question, a conversation's summary and a
+//! support session's sentiment for staff, and a message's translation. (`@ai` mentions in messages are answered by
 //! the worker, not here.)
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -20,6 +20,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/ai/ask", post(ask))
         .route("/v1/conversations/{id}/summary", post(summary))
         .route("/v1/messages/{id}/translate", post(translate))
+        .route("/v1/support/sessions/{id}/sentiment", get(sentiment))
+}
+
+async fn sentiment(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    let sentiment = ai::sentiment::of_session(&state.db, &caller, id).await?;
+    Ok(axum::Json(sentiment))
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,6 +30,8 @@ pub enum Gate {
     Audit,
     /// A conversation's summary by the assistant (staff).
     Summarize,
+    /// A support session's sentiment (staff).
+    Sentiment,
 }
 
 impl Gate {
@@ -45,6 +47,7 @@ impl Gate {
             Self::Dashboard => "dashboard",
             Self::Audit => "audit",
             Self::Summarize => "summarize",
+            Self::Sentiment => "sentiment",
         }
     }
 }

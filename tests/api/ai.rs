@@ -751,3 +751,57 @@ async fn without_a_translation_model_a_translation_is_a_clear_503() {
         0
     );
 }
+
+#[tokio::test]
+async fn staff_see_how_a_support_chat_is_going() {
+    let app = spawn_app_with(|_| {}).await;
+    let carol = app.token_named("carol", "user", "Carol");
+    let admin = app.token("root", "admin");
+    let session = app.open_session(&carol).await;
+    let conversation = session["conversation_id"].clone();
+    let mut sent = Vec::new();
+    for body in [
+        "Thanks, the app is great",
+        "It is still broken and I am frustrated",
+        "This is not good",
+        "Order 1234",
+    ] {
+        sent.push(app.send(&carol, &conversation, body).await);
+    }
+    let path = format!("/v1/support/sessions/{}/sentiment", as_id(&session["id"]));
+    let (status, body) = app.get(&admin, &path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // after the session's opening message, oldest first
+    let messages = body["messages"].as_array().unwrap();
+    let labels: Vec<(&Value, &str)> = messages[messages.len() - 4..]
+        .iter()
+        .map(|m| (&m["id"], m["label"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (&sent[0]["id"], "positive"),
+            (&sent[1]["id"], "negative"),
+            (&sent[2]["id"], "negative"),
+            (&sent[3]["id"], "neutral")
+        ],
+        "a negation flips the word after it: {body}"
+    );
+    assert_eq!(body["label"], "negative", "{body}");
+    assert_eq!(body["provider"], "offline");
+    // the customer's own chat, but not theirs to read like this
+    assert_error(
+        &app.get(&carol, &path).await,
+        StatusCode::FORBIDDEN,
+        "staff_only",
+    );
+    assert_error(
+        &app.get(
+            &admin,
+            &format!("/v1/support/sessions/{}/sentiment", Uuid::new_v4()),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}

@@ -104,6 +104,8 @@ const ROWS: &[Row] = &[
     // carol's active session (ann's), dave's waiting one
     row("GET", "/v1/support/sessions/{S_c}", None, No,  ["401", "200", "404", "200", "404", "200", "404", "404"]),
     row("GET", "/v1/support/sessions/{S_d}", None, No,  ["401", "404", "200", "200", "200", "200", "404", "404"]),
+    row("GET", "/v1/support/sessions/{S_c}/sentiment", None, No,
+                                                        ["401", "403 staff_only", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
     row("PATCH", "/v1/support/sessions/{S_c}", Some(r#"{"priority":"high"}"#), No,
                                                         ["401", "403", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
     row("POST", "/v1/support/sessions/{fs}/claim", None, Waiting,

@@ -15,6 +15,7 @@
 
 pub mod offline;
 pub mod openai;
+pub mod sentiment;
 pub mod translate;
 pub mod worker;
 
