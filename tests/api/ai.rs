@@ -645,20 +645,27 @@ async fn a_waiting_session_gets_a_first_answer_only_while_no_agent_is_online() {
     );
 }
 
-#[tokio::test]
-async fn a_message_is_translated_once_per_language_until_it_is_edited() {
-    let llm = FakeLlm::start(Behaviour::Answer("Guten Morgen")).await;
-    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
-    let alice = user(&app, "alice").await;
-    let bob = user(&app, "bob").await;
+/// Alice's "Good morning" in a room where the assistant works: her token,
+/// the message and its translate path.
+async fn good_morning_in_an_ai_room(app: &TestApp) -> (String, Value, String) {
+    let alice = user(app, "alice").await;
     let lounge = room(
-        &app,
+        app,
         &alice,
         json!({ "name": "lounge", "type": "private", "settings": { "enable_ai": true } }),
     )
     .await;
     let sent = app.send(&alice, &lounge["id"], "Good morning").await;
     let path = format!("/v1/messages/{}/translate", as_id(&sent["id"]));
+    (alice, sent, path)
+}
+
+#[tokio::test]
+async fn a_message_is_translated_once_per_language_until_it_is_edited() {
+    let llm = FakeLlm::start(Behaviour::Answer("Guten Morgen")).await;
+    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
+    let (alice, sent, path) = good_morning_in_an_ai_room(&app).await;
+    let bob = user(&app, "bob").await;
 
     let (status, first) = app.post(&alice, &path, &json!({ "lang": "DE" })).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -728,15 +735,7 @@ async fn a_message_is_translated_once_per_language_until_it_is_edited() {
 async fn without_a_translation_model_a_translation_is_a_clear_503() {
     // the offline provider answers questions but has no translation model
     let app = spawn_app_with(|_| {}).await;
-    let alice = user(&app, "alice").await;
-    let lounge = room(
-        &app,
-        &alice,
-        json!({ "name": "lounge", "type": "private", "settings": { "enable_ai": true } }),
-    )
-    .await;
-    let sent = app.send(&alice, &lounge["id"], "Good morning").await;
-    let path = format!("/v1/messages/{}/translate", as_id(&sent["id"]));
+    let (alice, _, path) = good_morning_in_an_ai_room(&app).await;
     let (status, body) = app.post(&alice, &path, &json!({ "lang": "fr" })).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
