@@ -20,7 +20,7 @@ GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_
 -- seq: a batch of sends inserts its rows numbered from the conversation's
 -- reservation (sql/25_send_batch.sql); otherwise the trigger numbers every row.
 GRANT INSERT (id, conversation_id, seq, sender_id, sender_role, client_msg_id, kind, body, reply_to,
-              internal, attachment_id, metadata) ON chat_messages TO pgchat_user;
+              internal, attachment_id, metadata, poll) ON chat_messages TO pgchat_user;
 GRANT UPDATE (body, edited_at, deleted_at, metadata) ON chat_messages TO pgchat_user;
 -- presence (and anything not granted above) is the server's own: requests never read it.
 
@@ -54,6 +54,12 @@ GRANT UPDATE (pinned_at, pinned_by) ON chat_messages TO pgchat_user;
 GRANT SELECT ON pgchat.room_directory TO pgchat_user;
 REVOKE EXECUTE ON FUNCTION pgchat.purge_expired(integer) FROM PUBLIC, pgchat_user;
 GRANT SELECT ON desk_audit TO pgchat_user;
+-- Polls (migrations/V14): a ballot is yours to cast, change and take back; a
+-- poll's results are the message's (the server keeps them).
+GRANT SELECT ON poll_votes TO pgchat_user;
+GRANT INSERT (message_id, user_id, options) ON poll_votes TO pgchat_user;
+GRANT UPDATE (options) ON poll_votes TO pgchat_user;
+GRANT DELETE ON poll_votes TO pgchat_user;
 
 -- Attachments and the assistant (migrations/V5): requests create and complete
 -- their own uploads (the storage key is the database's choice, never the

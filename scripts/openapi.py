@@ -57,17 +57,31 @@ def items(ref): return obj({"items": {"type": "array", "items": ref}}, ["items"]
 def page(ref): return obj({"items": {"type": "array", "items": ref}, "next_cursor": {"type": ["string", "null"]}}, ["items", "next_cursor"], extra=True)
 
 message_input = obj({
-    "body": string(minLength=1, maxLength=5000, description="1–5000 characters, not only whitespace, no NUL"),
+    "body": string(minLength=1, maxLength=5000, description="1–5000 characters, not only whitespace, no NUL; optional for a poll (its question)"),
     "client_msg_id": {**uuid, "description": "made by the client; the idempotency key"},
     "kind": {**S("MessageKind")},
     "reply_to": {"type": ["string", "null"], "format": "uuid"},
     "internal": {"type": "boolean", "default": False, "description": "an agent-only note (agents and admins)"},
     "attachment_id": {"type": ["string", "null"], "format": "uuid"},
-}, ["body", "client_msg_id"])
+    "poll": {**S("PollInput"), "description": "with kind poll, and only then"},
+}, ["client_msg_id"])
 
 schemas = {
     "Error": obj({"error": obj({"code": string(description="snake_case, stable"), "message": string()}, ["code", "message"])}, ["error"]),
-    "MessageKind": enum("text", "image", "file", "audio", "video"),
+    "MessageKind": enum("text", "image", "file", "audio", "video", "poll"),
+    "PollInput": obj({
+        "question": string(minLength=1, maxLength=300), "options": {"type": "array", "items": string(minLength=1, maxLength=100), "minItems": 2, "maxItems": 10, "uniqueItems": True},
+        "multiple": {"type": "boolean", "default": False}, "anonymous": {"type": "boolean", "default": False},
+        "closes_at": {"type": ["string", "null"], "format": "date-time", "description": "in the future"},
+    }, ["question", "options"]),
+    "Poll": obj({
+        "question": string(), "options": {"type": "array", "items": string()}, "multiple": boolean, "anonymous": boolean,
+        "closes_at": {"type": ["string", "null"], "format": "date-time"}, "closed_at": {"type": ["string", "null"], "format": "date-time"},
+        "closed_by": {"type": ["string", "null"]},
+        "results": obj({"counts": {"type": "array", "items": integer()},
+                        "voters": {"type": ["array", "null"], "items": {"type": "array", "items": string()}, "description": "per option, oldest first; null in an anonymous poll"},
+                        "total_votes": integer(), "total_voters": integer()}, ["counts", "voters", "total_votes", "total_voters"]),
+    }, ["question", "options", "results"], extra=True, desc="A poll message's poll and its results as they stand."),
     "Category": enum("payment", "shipping", "account", "returns", "technical", "other"),
     "Priority": enum("low", "medium", "high", "urgent"),
     "SessionStatus": enum("waiting", "active", "pending", "snoozed", "resolved", "closed", "ended"),
@@ -79,7 +93,7 @@ schemas = {
         "sender_id": {"type": ["string", "null"]}, "sender_role": string(), "sender_name": {"type": ["string", "null"]},
         "client_msg_id": {"type": ["string", "null"], "format": "uuid"}, "kind": string(), "body": string(),
         "reply_to": {"type": ["string", "null"], "format": "uuid"}, "internal": boolean,
-        "attachment": {"type": ["object", "null"]}, "reactions": {"type": "object", "additionalProperties": {"type": "array", "items": string()}},
+        "attachment": {"type": ["object", "null"]}, "poll": {"oneOf": [S("Poll"), {"type": "null"}]}, "reactions": {"type": "object", "additionalProperties": {"type": "array", "items": string()}},
         "created_at": ts, "edited_at": {"type": ["string", "null"], "format": "date-time"}, "deleted_at": {"type": ["string", "null"], "format": "date-time"},
     }, ["id", "conversation_id", "seq", "change_seq", "body", "created_at"], extra=True, desc="A message as every path shows it (sql/05_json.sql)."),
     "Session": obj({
@@ -115,7 +129,7 @@ TAG_DESC = {
     "operations": "Health, readiness, metrics, this document.",
     "support": "Support sessions.", "messages": "Messages of any conversation.",
     "conversations": "My conversations and direct conversations.", "rooms": "Rooms, members, pins.",
-    "message features": "Edits, deletes, reactions, receipts, search.", "desk": "Agents, canned responses, dashboard.",
+    "message features": "Edits, deletes, reactions, polls, receipts, search.", "desk": "Agents, canned responses, dashboard.",
     "contacts": "A user's own contact details.", "email": "Email notifications.",
     "attachments": "Uploads and downloads.", "ai": "The assistant.", "realtime": "WebSocket, SSE, long poll (docs/realtime.md).",
     "web": "The embedded web clients.", "dev": "Development sign-in (PGCHAT_DEV=1 only).",
@@ -241,6 +255,11 @@ add("/v1/messages/{id}", "delete", op("Delete a message (a tombstone)", "message
 EMO = [ID, pp("emoji", string(minLength=1, maxLength=32), "one emoji or a short code, URL-encoded")]
 add("/v1/messages/{id}/reactions/{emoji}", "put", op("React", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
 add("/v1/messages/{id}/reactions/{emoji}", "delete", op("Take a reaction back", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
+add("/v1/messages/{id}/vote", "put", op("Vote in a poll (again: the vote is replaced)", "message features", S("Message"), params=[ID],
+    body=obj({"options": {"type": "array", "items": integer(minimum=0, maximum=9), "minItems": 1, "maxItems": 10}}, ["options"]),
+    errors=(400, 403, 404, 409, 413, 415, 422, 429, 503), desc="409 `poll_closed`; 422 `invalid_poll_vote` (an index the poll has not, several in a single-choice poll), `not_a_poll`."))
+add("/v1/messages/{id}/vote", "delete", op("Take my vote back", "message features", S("Message"), params=[ID], errors=(403, 404, 409, 422, 429, 503)))
+add("/v1/messages/{id}/close-poll", "post", op("Close a poll (its author or a moderator)", "message features", S("Message"), params=[ID], errors=(403, 404, 409, 422, 429, 503)))
 add("/v1/messages/{id}/receipts", "get", op("Who has the message delivered and read", "message features", {"type": "object"}, params=[ID]))
 add("/v1/search", "get", op("Full-text search of the messages I may read", "message features", items(S("Message")),
     params=[q("q", string(minLength=1, maxLength=200), required=True), q("conversation_id", uuid), limit]))

@@ -62,6 +62,8 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'reply_preview', reply_preview,
     'internal', m.internal,
     'attachment', CASE WHEN m.deleted_at IS NULL THEN attachment END,
+    -- a poll message's poll and results as they stand (sql/46_polls.sql)
+    'poll', CASE WHEN m.deleted_at IS NULL THEN m.poll END,
     -- {"👍": ["alice", "bob"]}: who reacted with what, oldest first (kept by a trigger)
     'reactions', CASE WHEN m.deleted_at IS NULL THEN m.reactions ELSE '{}'::jsonb END,
     'anonymous', m.anonymous,

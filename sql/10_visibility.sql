@@ -112,6 +112,9 @@ BEGIN
     WHEN 'cannot_write' THEN 'you may no longer write in this conversation'
     WHEN 'cannot_react' THEN 'only current members who may speak react here'
     WHEN 'too_many_reactions' THEN 'at most 20 reactions per person on one message'
+    -- polls (sql/46_polls.sql)
+    WHEN 'not_a_poll' THEN 'this message is not a poll'
+    WHEN 'poll_closed' THEN 'this poll is closed'
     ELSE code END);
 END $$;
 

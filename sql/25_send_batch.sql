@@ -61,8 +61,8 @@ BEGIN
     SELECT x.ord::integer AS i, x.*
       FROM ROWS FROM (jsonb_to_recordset(items)
              AS (sub text, role text, conversation_id uuid, client_msg_id uuid, kind text, body text,
-                 reply_to uuid, internal boolean, attachment_id uuid)) WITH ORDINALITY
-           AS x(sub, role, conversation_id, client_msg_id, kind, body, reply_to, internal, attachment_id, ord)
+                 reply_to uuid, internal boolean, attachment_id uuid, poll boolean)) WITH ORDINALITY
+           AS x(sub, role, conversation_id, client_msg_id, kind, body, reply_to, internal, attachment_id, poll, ord)
   ), writable AS (
     -- once per sender and conversation, not per item
     SELECT d.conversation_id, d.sub, d.role, pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok
@@ -77,6 +77,8 @@ BEGIN
                OR input.attachment_id IS NOT NULL
                -- a file's kind without its file: refused with the reason on the checked path
                OR input.kind IN ('image', 'file', 'audio', 'video')
+               -- a poll, or a message carrying one: the checked path stores it (sql/46_polls.sql)
+               OR input.kind = 'poll' OR input.poll
                OR (input.internal AND input.role NOT IN ('agent', 'admin'))
                OR (input.reply_to IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM chat_messages p

@@ -252,8 +252,9 @@ CREATE TRIGGER conversation_members_rules BEFORE INSERT OR UPDATE ON conversatio
 -- A new message, under its room's settings: anonymous posting stamps it; with
 -- file uploads off, no message carries an attachment (`uploads_disabled`).
 -- Whatever the room, a message of a file's kind carries a file
--- (`attachment_required`), and an attachment is one the sender may send, its
--- kind the message's (pgchat.message_attachment, sql/70_attachments.sql).
+-- (`attachment_required`), an attachment is one the sender may send, its
+-- kind the message's (pgchat.message_attachment, sql/70_attachments.sql), and
+-- a poll carries its poll, checked and stored without votes (sql/46_polls.sql).
 -- Called by the numbering trigger (sql/20_sequences.sql), which has just read
 -- the conversation row.
 CREATE OR REPLACE FUNCTION pgchat.message_insert_rules(m chat_messages, c_kind text, c_settings jsonb)
@@ -265,6 +266,9 @@ BEGIN
   IF m.kind IN ('image', 'file', 'audio', 'video') AND m.attachment_id IS NULL THEN
     PERFORM pgchat.refuse('attachment_required',
       'a message of kind ' || m.kind || ' carries its file: send its attachment_id');
+  END IF;
+  IF m.kind = 'poll' OR m.poll IS NOT NULL THEN
+    m.poll := pgchat.poll_new(m.id, m.kind, m.poll);
   END IF;
   m.reactions := '{}'::jsonb;
   m.anonymous := false;
@@ -351,10 +355,10 @@ BEGIN
     NEW.pinned_by := OLD.pinned_by;
   END IF;
   IF (NEW.body, NEW.edited_at, NEW.deleted_at, NEW.metadata, NEW.pinned_at, NEW.reactions,
-      NEW.sender_id, NEW.anonymous, NEW.deleted_by)
+      NEW.sender_id, NEW.anonymous, NEW.deleted_by, NEW.poll)
      IS NOT DISTINCT FROM
      (OLD.body, OLD.edited_at, OLD.deleted_at, OLD.metadata, OLD.pinned_at, OLD.reactions,
-      OLD.sender_id, OLD.anonymous, OLD.deleted_by) THEN
+      OLD.sender_id, OLD.anonymous, OLD.deleted_by, OLD.poll) THEN
     RETURN NULL;
   END IF;
   edited := NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at
@@ -377,6 +381,9 @@ BEGIN
   IF actor IS NOT NULL AND edited THEN
     IF OLD.kind IN ('system', 'ai_response') THEN
       PERFORM pgchat.refuse('not_editable');
+    END IF;
+    IF OLD.kind = 'poll' THEN
+      PERFORM pgchat.refuse('not_editable', 'a poll cannot be edited; close it and ask again');
     END IF;
     IF NOT pgchat.can_write(NEW.conversation_id, actor, arole) THEN
       PERFORM pgchat.refuse('cannot_write');

@@ -50,7 +50,7 @@ BEGIN
 END $$;
 
 -- An admin erases a user's data on request. Their attachments are deleted
--- (bytes queued) and their reactions, presence, agent row and memberships
+-- (bytes queued) and their reactions, poll votes, presence, agent row and memberships
 -- removed; their messages lose their author (no sender id or name on any
 -- path) and, with p_messages = 'delete', their content too (tombstones); the
 -- feedback of their sessions is cleared; their name and email are cleared.
@@ -78,6 +78,7 @@ BEGIN
   -- from here the changes are the server's (the audit keeps the admin)
   PERFORM set_config('request.jwt.claims', '', true);
   DELETE FROM message_reactions WHERE user_id = p_user;
+  DELETE FROM poll_votes WHERE user_id = p_user;
   WITH gone AS (DELETE FROM attachments WHERE uploader_id = p_user RETURNING 1)
   SELECT count(*) INTO n_attachments FROM gone;
   WITH changed AS (

@@ -232,6 +232,12 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("cannot_write", ApiError::forbidden),
     ("cannot_react", ApiError::forbidden),
     ("too_many_reactions", ApiError::unprocessable),
+    // polls (sql/46_polls.sql)
+    ("poll_required", ApiError::unprocessable),
+    ("invalid_poll", ApiError::unprocessable),
+    ("not_a_poll", ApiError::unprocessable),
+    ("poll_closed", ApiError::conflict),
+    ("invalid_poll_vote", ApiError::unprocessable),
 ];
 
 /// The one place where database errors become API errors.

@@ -5,6 +5,7 @@
 
 pub mod desk;
 pub mod email;
+pub mod poll;
 
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +227,7 @@ impl TryFrom<String> for SessionDescription {
 word_enum!(
     /// Kinds a client may send; `system` and `ai_response` are written by the server only.
     #[derive(Default)]
-    MessageKind { #[default] Text => "text", Image => "image", File => "file", Audio => "audio", Video => "video" }
+    MessageKind { #[default] Text => "text", Image => "image", File => "file", Audio => "audio", Video => "video", Poll => "poll" }
 );
 
 /// The word lists the web clients show, by the name they import them as

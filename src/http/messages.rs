@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::domain::poll::Poll;
 use crate::domain::{Limit, MessageBody, MessageKind};
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
@@ -23,7 +24,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageInput {
-    pub body: MessageBody,
+    /// Optional only for a poll, whose question is then its body.
+    #[serde(default)]
+    pub body: Option<MessageBody>,
     pub client_msg_id: Uuid,
     #[serde(default)]
     pub kind: MessageKind,
@@ -33,18 +36,22 @@ pub struct MessageInput {
     pub internal: bool,
     #[serde(default)]
     pub attachment_id: Option<Uuid>,
+    #[serde(default)]
+    pub poll: Option<Poll>,
 }
 
-impl From<MessageInput> for NewMessage {
-    fn from(input: MessageInput) -> Self {
-        NewMessage {
+impl TryFrom<MessageInput> for NewMessage {
+    type Error = ApiError;
+    fn try_from(input: MessageInput) -> Result<Self, ApiError> {
+        Ok(NewMessage {
             client_msg_id: input.client_msg_id,
-            body: input.body,
+            body: NewMessage::body_of(input.body, input.poll.as_ref())?,
             kind: input.kind,
             reply_to: input.reply_to,
             internal: input.internal,
             attachment_id: input.attachment_id,
-        }
+            poll: input.poll,
+        })
     }
 }
 
@@ -86,7 +93,7 @@ async fn send(
     Path(id): Path<Uuid>,
     Json(input): Json<MessageInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let sent = state.sends.send(&caller, id, input.into()).await?;
+    let sent = state.sends.send(&caller, id, input.try_into()?).await?;
     let status = if sent.created {
         StatusCode::CREATED
     } else {

@@ -15,6 +15,7 @@ pub(crate) mod health;
 mod message_features;
 mod messages;
 mod openapi;
+mod polls;
 mod rooms;
 mod support;
 mod web;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(conversations::router())
         .merge(rooms::router())
         .merge(message_features::router())
+        .merge(polls::router())
         .merge(attachments::router().merge(ai::router()))
         .merge(realtime::router(RealtimeState::from_ref(&state)))
         .merge(crate::compat::stomp::router(

@@ -66,7 +66,7 @@ async fn open(
         subject: input.subject,
         category: input.category,
         priority: input.priority,
-        message: input.message.into(),
+        message: input.message.try_into()?,
     };
     let opened = support::open(&state.db, &caller, new).await?;
     let status = if opened.created {

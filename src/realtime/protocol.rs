@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::domain::desk::PresenceStatus;
+use crate::domain::poll::Poll;
 use crate::domain::{MessageBody, MessageKind, Since};
 use crate::error::ApiError;
 
@@ -24,7 +25,9 @@ pub enum Command {
     SendMessage {
         conversation_id: Uuid,
         client_msg_id: Uuid,
-        body: MessageBody,
+        /// Optional only for a poll, whose question is then its body.
+        #[serde(default)]
+        body: Option<MessageBody>,
         #[serde(default)]
         kind: MessageKind,
         #[serde(default)]
@@ -33,6 +36,8 @@ pub enum Command {
         internal: bool,
         #[serde(default)]
         attachment_id: Option<Uuid>,
+        #[serde(default)]
+        poll: Option<Poll>,
     },
     TypingStart {
         conversation_id: Uuid,

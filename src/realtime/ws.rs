@@ -255,14 +255,25 @@ impl WsSession {
                 reply_to,
                 internal,
                 attachment_id,
+                poll,
             }) => {
-                let new = NewMessage {
+                let new = NewMessage::body_of(body, poll.as_ref()).map(|body| NewMessage {
                     client_msg_id,
                     body,
                     kind,
                     reply_to,
                     internal,
                     attachment_id,
+                    poll,
+                });
+                let new = match new {
+                    Ok(new) => new,
+                    Err(error) => {
+                        // in line with the sends in flight, like their answers
+                        let reply = protocol::error(&reference, &error);
+                        self.sends.push_back(futures::future::ready(reply).boxed());
+                        return Ok(());
+                    }
                 };
                 return self
                     .pipeline_send(reference, conversation_id, new, sink)

@@ -23,7 +23,7 @@ use crate::service::WireRow;
 /// to the caller (the SELECT policy: an internal note to a customer, say).
 /// What the caller may then do is the rules triggers' to decide
 /// (sql/45_rooms.sql), which refuse with the reason.
-async fn lock(tx: &Transaction<'_>, message: Uuid) -> Result<(), ApiError> {
+pub(crate) async fn lock(tx: &Transaction<'_>, message: Uuid) -> Result<(), ApiError> {
     let lock = tx
         .prepare_cached(
             "SELECT pgchat.lock_message($1) AND EXISTS (SELECT 1 FROM chat_messages WHERE id = $1)",

@@ -24,6 +24,7 @@ pub mod health;
 pub mod message_features;
 pub mod messages;
 pub mod notifications;
+pub mod polls;
 pub mod retention;
 pub mod rooms;
 pub mod search;

@@ -199,15 +199,17 @@ impl Frame {
                     reply_to: parsed_reply,
                     internal: parsed_internal,
                     attachment_id,
+                    poll,
                 },
             ) => {
                 conversation == conversation_id
                     && client == client_msg_id
-                    && body == parsed.as_str()
+                    && parsed.as_ref().map(|b| b.as_str()) == Some(body)
                     && kind.unwrap_or("text") == parsed_kind.as_str()
                     && reply_to == parsed_reply
                     && internal.unwrap_or(false) == *parsed_internal
                     && attachment_id.is_none()
+                    && poll.is_none()
             }
             (
                 Frame::TypingStart(c),

@@ -34,6 +34,7 @@ mod message_features;
 mod messages;
 mod notifications;
 mod operations;
+mod polls;
 mod realtime;
 mod revocation;
 mod rls;

@@ -37,7 +37,7 @@ enum Fresh {
     /// carol's new session, claimed, then ended: `{fs}`.
     Ended,
     /// a new private room of olivia's with mia a member, ben banned: `{fr}`;
-    /// mia's message `{fmm}`, olivia's `{fmo}`.
+    /// mia's message `{fmm}`, olivia's `{fmo}`; mia's poll `{fqm}`, olivia's `{fqo}`.
     Room,
     /// a new public room of olivia's with ben banned: `{fp}`.
     Public,
@@ -219,6 +219,14 @@ const ROWS: &[Row] = &[
                                                         ["401", "404", "404", "404", "404", "200", "200", "404"]),
     row("PUT", "/v1/messages/{N_a}/reactions/{e_up}", None, No,
                                                         ["401", "404", "404", "200", "404", "200", "404", "404"]),
+    // polls: members who may write vote (again: a changed vote); the author or a moderator closes
+    row("PUT", "/v1/messages/{Q_m}/vote", Some(r#"{"options":[0]}"#), No,
+                                                        ["401", "404", "404", "404", "404", "200", "200", "404"]),
+    row("DELETE", "/v1/messages/{Q_m}/vote", None, No,  ["401", "404", "404", "404", "404", "200", "200", "404"]),
+    row("POST", "/v1/messages/{fqm}/close-poll", None, Room,
+                                                        ["401", "404", "404", "404", "404", "200", "200", "404"]),
+    row("POST", "/v1/messages/{fqo}/close-poll", None, Room,
+                                                        ["401", "404", "404", "404", "404", "200", "403 not_your_message", "404"]),
     row("GET", "/v1/messages/{M_c}/receipts", None, No, ["401", "200", "404", "200", "404", "200", "404", "404"]),
     row("GET", "/v1/messages/{N_a}/receipts", None, No, ["401", "404", "404", "200", "404", "200", "404", "404"]),
     row("GET", "/v1/search?q=hello", None, No,          ["401", "200", "200", "200", "200", "200", "200", "200"]),
@@ -379,6 +387,19 @@ impl World {
         as_id(&sent["id"]).to_owned()
     }
 
+    async fn poll(&self, who: &str, conversation: &str) -> String {
+        let sent = self
+            .ok(
+                who,
+                "POST",
+                &format!("/v1/conversations/{conversation}/messages"),
+                json!({ "kind": "poll", "client_msg_id": Uuid::new_v4(),
+                        "poll": { "question": "which?", "options": ["a", "b"] } }),
+            )
+            .await;
+        as_id(&sent["id"]).to_owned()
+    }
+
     /// A room of olivia's of `kind`, with mia a member (private) and ben banned.
     async fn room(&self, kind: &str) -> String {
         let olivia = self.token("olivia").unwrap();
@@ -422,6 +443,8 @@ impl World {
                 let r = self.room("private").await;
                 put("fmm", self.message("mia", &r, "mia's").await);
                 put("fmo", self.message("olivia", &r, "olivia's").await);
+                put("fqm", self.poll("mia", &r).await);
+                put("fqo", self.poll("olivia", &r).await);
                 put("fr", r);
             }
             Public => put("fp", self.room("public").await),
@@ -575,6 +598,7 @@ async fn build_world() -> World {
         "M_o".into(),
         world.message("olivia", &r, "hello from olivia").await,
     );
+    ids.insert("Q_m".into(), world.poll("mia", &r).await);
     let p = world.room("public").await;
     let direct = world
         .ok(

@@ -677,6 +677,7 @@ impl Stomp {
                     reply_to: body.reply_to,
                     internal: false,
                     attachment_id: body.attachment_id,
+                    poll: None,
                 };
                 let sent = state
                     .sends

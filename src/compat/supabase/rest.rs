@@ -476,6 +476,7 @@ fn new_message(caller: &Identity, row: &Value) -> Result<(Uuid, NewMessage)> {
             reply_to: uuid("reply_to")?,
             internal,
             attachment_id: uuid("attachment_id")?,
+            poll: None,
         },
     ))
 }

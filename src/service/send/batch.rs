@@ -29,6 +29,8 @@ pub(super) async fn store(db: &Db, batch: &[Job]) -> Result<Vec<Outcome>, ApiErr
                 "reply_to": job.new.reply_to,
                 "internal": job.new.internal,
                 "attachment_id": job.new.attachment_id,
+                // carried by the one-message path only: the plan sends it there
+                "poll": job.new.poll.is_some(),
             })
         })
         .collect();

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::db::Db;
+use crate::domain::poll::Poll;
 use crate::domain::{MessageBody, MessageKind};
 use crate::error::ApiError;
 use crate::limits::{self, Write};
@@ -37,6 +38,29 @@ pub struct NewMessage {
     pub internal: bool,
     /// A completed upload of the sender's in this conversation (see `service::attachments`).
     pub attachment_id: Option<Uuid>,
+    /// A poll message's poll (`kind: poll`; sql/46_polls.sql). Such a send
+    /// goes through the one-message path, like an attachment.
+    pub poll: Option<Poll>,
+}
+
+impl NewMessage {
+    /// The body a message is stored with: the one sent, else a poll's
+    /// question (a poll's text wherever a client shows a message's body:
+    /// lists, previews, search).
+    pub fn body_of(
+        body: Option<MessageBody>,
+        poll: Option<&Poll>,
+    ) -> Result<MessageBody, ApiError> {
+        match (body, poll) {
+            (Some(body), _) => Ok(body),
+            (None, Some(poll)) => MessageBody::try_from(poll.question().to_owned())
+                .map_err(|e| ApiError::bad_request("invalid_body", e)),
+            (None, None) => Err(ApiError::bad_request(
+                "invalid_body",
+                "missing field `body`",
+            )),
+        }
+    }
 }
 
 /// The stored message, and whether this call stored it (false: a retry).

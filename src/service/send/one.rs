@@ -1,6 +1,6 @@
 //! The one-message path: a send in a transaction of its own, with every rule
 //! that needs more than the set-based batch (`batch`) does — a support reply
-//! that claims the session or is its first response, an attachment — and the
+//! that claims the session or is its first response, an attachment, a poll — and the
 //! precise error of a refusal. Also system notices, inside other operations'
 //! transactions.
 
@@ -85,13 +85,14 @@ pub async fn send_in(
     }
     let statement = tx
         .prepare_cached(
-            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal, attachment_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, client_msg_id, kind, body, reply_to, internal, attachment_id, poll)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (sender_id, client_msg_id) DO NOTHING
              RETURNING pgchat.message_json(chat_messages.*)",
         )
         .await?;
-    let params: [&(dyn ToSql + Sync); 9] = [
+    let poll = new.poll.as_ref().map(|poll| poll.to_json());
+    let params: [&(dyn ToSql + Sync); 10] = [
         &conversation_id,
         &caller.sub,
         &caller.role.as_str(),
@@ -101,6 +102,7 @@ pub async fn send_in(
         &new.reply_to,
         &new.internal,
         &new.attachment_id,
+        &poll,
     ];
     match tx.query_opt(&statement, &params).await? {
         Some(row) => Ok(Sent {
