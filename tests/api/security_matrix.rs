@@ -92,6 +92,7 @@ const ROWS: &[Row] = &[
     row("GET", "/desk", None, No,                       ["200", "200", "200", "200", "200", "200", "200", "200"]),
     row("GET", "/chat", None, No,                       ["200", "200", "200", "200", "200", "200", "200", "200"]),
     row("GET", "/widget.js", None, No,                  ["200", "200", "200", "200", "200", "200", "200", "200"]),
+    row("GET", "/favicon.ico", None, No,                ["200", "200", "200", "200", "200", "200", "200", "200"]),
     row("GET", "/client/{f_client}", None, No,          ["200", "200", "200", "200", "200", "200", "200", "200"]),
     row("GET", "/assets/{f_asset}", None, No,           ["200", "200", "200", "200", "200", "200", "200", "200"]),
     row("GET", "/dev", None, No,                        ["404", "404", "404", "404", "404", "404", "404", "404"]),
@@ -104,6 +105,8 @@ const ROWS: &[Row] = &[
     // carol's active session (ann's), dave's waiting one
     row("GET", "/v1/support/sessions/{S_c}", None, No,  ["401", "200", "404", "200", "404", "200", "404", "404"]),
     row("GET", "/v1/support/sessions/{S_d}", None, No,  ["401", "404", "200", "200", "200", "200", "404", "404"]),
+    row("GET", "/v1/support/sessions/{S_c}/queue", None, No, ["401", "200", "404", "200", "404", "200", "404", "404"]),
+    row("GET", "/v1/support/sessions/{S_d}/queue", None, No, ["401", "404", "200", "200", "200", "200", "404", "404"]),
     row("PATCH", "/v1/support/sessions/{S_c}", Some(r#"{"priority":"high"}"#), No,
                                                         ["401", "403", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
     row("POST", "/v1/support/sessions/{fs}/claim", None, Waiting,
