@@ -158,6 +158,10 @@ add("/v1/support/sessions", "post", op("Open a support session with its first me
     body=obj({"subject": string(minLength=1, maxLength=200), "category": S("Category"), "priority": S("Priority"), "message": message_input}, ["subject", "message"]),
     errors=(400, 413, 415, 422, 429, 503), desc="201 new; 200 when the message's client_msg_id was already used by this customer (the same session)."))
 add("/v1/support/sessions/{id}", "get", op("A session", "support", S("Session"), params=[ID]))
+add("/v1/support/sessions/{id}/queue", "get", op("A waiting session's place in the queue and the expected wait", "support",
+    obj({"session_id": string(format="uuid"), "status": string(), "position": {"type": ["integer", "null"], "minimum": 1},
+         "waiting": integer(minimum=0), "expected_wait_secs": {"type": ["integer", "null"], "minimum": 0}},
+        ["session_id", "status", "position", "waiting", "expected_wait_secs"]), params=[ID]))
 add("/v1/support/sessions/{id}", "patch", op("Change priority, category, description or status (staff)", "support", S("Session"), params=[ID],
     body=obj({"priority": S("Priority"), "category": S("Category"), "description": string(maxLength=5000),
               "status": enum("pending", "snoozed", "resolved", "closed", "active"), "snoozed_until": ts}),
@@ -336,6 +340,7 @@ for path, summary in [("/", "The index page"), ("/desk", "The agent desk"), ("/c
 add("/dev", "get", op("The development sign-in page (PGCHAT_DEV=1 only)", "dev", HTML, errors=(404,), auth=False))
 JS = {"__raw__": {"description": "a static asset", "content": {"*/*": {"schema": string()}}}}
 add("/widget.js", "get", op("The customer widget", "web", JS, errors=(), auth=False))
+add("/favicon.ico", "get", op("The pages' icon (an SVG)", "web", JS, errors=(), auth=False))
 add("/client/{file}", "get", op("The JS client library's files", "web", JS, params=[pp("file", string())], errors=(404,), auth=False))
 add("/assets/{file}", "get", op("The pages' assets", "web", JS, params=[pp("file", string())], errors=(404,), auth=False))
 add("/v1/dev/token", "post", op("Mint a token for any user (PGCHAT_DEV=1 only)", "dev", obj({"token": string(), "sub": string(), "role": string(), "name": {"type": ["string", "null"]}, "exp": integer()}, extra=True),

@@ -144,6 +144,8 @@
       ui.icon('file', 18), attachText,
       h('button', { class: 'pcw-dismiss', type: 'button', 'aria-label': 'Dismiss', onclick: function () { showAttachError(null); input.focus(); } }, ui.icon('close', 16)));
     var composer = h('form', { class: 'pcw-composer', onsubmit: function (e) { e.preventDefault(); sendCurrent(); } }, attachButton, fileInput, input, sendButton);
+    // While waiting: the place in the queue and the usual wait (GET …/queue).
+    var queueNote = h('div', { class: 'pcw-queue', role: 'status', hidden: true });
     var chatView = h('div', {
       class: 'pcw-chat',
       ondragover: function (e) {
@@ -158,7 +160,7 @@
         e.preventDefault();
         attachFiles(e.dataTransfer.files);
       },
-    }, log, attachNote, composer);
+    }, queueNote, log, attachNote, composer);
     input.addEventListener('paste', function (e) {
       var files = e.clipboardData && e.clipboardData.files;
       if (!files || !files.length || !canAttach()) return;
@@ -198,10 +200,38 @@
       }
     }
 
+    var queueTimer = null;
+    async function refreshQueue() {
+      clearTimeout(queueTimer);
+      var s = state.session;
+      if (!s || s.status !== 'waiting') { queueNote.hidden = true; return; }
+      try {
+        var place = await client.api('GET', '/v1/support/sessions/' + s.id + '/queue');
+        if (!state.session || state.session.id !== s.id || state.session.status !== 'waiting' || !place.position) {
+          queueNote.hidden = true;
+        } else {
+          var text = place.position === 1 ? 'You are next in the queue.' : 'You are number ' + place.position + ' in the queue.';
+          if (place.expected_wait_secs !== null) text += ' Usually answered within ' + waitText(place.expected_wait_secs) + '.';
+          if (queueNote.textContent !== text) queueNote.textContent = text;
+          queueNote.hidden = false;
+        }
+      } catch (e) {
+        queueNote.hidden = true;
+      }
+      // Others ahead leave the queue without an event to this customer: ask again.
+      if (state.session && state.session.status === 'waiting') queueTimer = setTimeout(refreshQueue, 15000);
+    }
+    function waitText(secs) {
+      if (secs < 60) return 'a minute';
+      var minutes = Math.round(secs / 60);
+      return minutes < 90 ? 'about ' + minutes + ' minute' + (minutes > 1 ? 's' : '') : 'about ' + Math.round(minutes / 60) + ' hours';
+    }
+
     function renderStatus() {
       var s = state.session;
       var text;
-      if (client.state === 'offline') text = 'Offline';
+      // The visitor's connection, not the agent's: said so under the agent's name.
+      if (client.state === 'offline') text = 'You are offline';
       else if (client.state === 'reconnecting') text = 'Reconnecting…';
       else if (client.state !== 'open') text = 'Connecting…';
       else if (!s || state.view === 'start') text = 'We typically reply in a few minutes';
@@ -312,7 +342,19 @@
       error,
       h('div', { class: 'pcw-row' },
         h('button', { class: 'pcw-primary', type: 'submit' }, 'Send rating'),
-        h('button', { class: 'pcw-link', type: 'button', onclick: newChat }, 'Skip')));
+        h('button', { class: 'pcw-link', type: 'button', onclick: skipRating }, 'Skip')));
+    }
+
+    // A skipped rating stays skipped: this browser remembers the sessions (the last few).
+    var SKIPPED = 'pgchat:rating-skipped';
+    function skippedRatings() {
+      try { return JSON.parse(localStorage.getItem(SKIPPED) || '[]'); } catch (e) { return []; }
+    }
+    function skipRating() {
+      if (state.session) {
+        localStorage.setItem(SKIPPED, JSON.stringify(skippedRatings().concat(state.session.id).slice(-20)));
+      }
+      newChat();
     }
 
     function thanks() {
@@ -366,6 +408,7 @@
       client.messages(session.conversation_id).forEach(function (m) { list.upsert(m); });
       state.view = over(session) ? (session.rating ? 'thanks' : 'rate') : 'chat';
       render();
+      refreshQueue();
       // The whole conversation: messages, the session and every member's read cursor.
       await client.subscribe('conversation:' + session.conversation_id, { since: 0 });
       list.stick();
@@ -454,6 +497,7 @@
       }
       if (session.rating && state.view === 'rate') state.view = 'thanks';
       render();
+      refreshQueue();
     }
 
     function unreadCount() {
@@ -550,7 +594,9 @@
     try {
       var page = await client.api('GET', '/v1/support/sessions?limit=5');
       var current = page.items.find(function (s) { return !over(s); }) ||
-        page.items.find(function (s) { return over(s) && !s.rating && Date.now() - new Date(s.ended_at || s.closed_at) < 3600e3; });
+        page.items.find(function (s) {
+          return over(s) && !s.rating && skippedRatings().indexOf(s.id) < 0 && Date.now() - new Date(s.ended_at || s.closed_at) < 3600e3;
+        });
       if (current) await openSession(current);
       else { state.view = 'start'; render(); }
     } catch (err) {

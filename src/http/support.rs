@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
             get(get_one).patch(update).delete(delete_one),
         )
         .route("/v1/support/sessions/bulk", post(bulk_action))
+        .route("/v1/support/sessions/{id}/queue", get(queue_place))
         .route("/v1/support/sessions/{id}/claim", post(claim))
         .route("/v1/support/sessions/{id}/end", post(end))
         .route("/v1/support/sessions/{id}/resolve", post(resolve))
@@ -129,6 +130,17 @@ async fn get_one(
     Path(id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(axum::Json(support::get(&state.db, &caller, id).await?))
+}
+
+/// A waiting session's place in the queue and the expected wait.
+async fn queue_place(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        support::queue_place(&state.db, &caller, id).await?,
+    ))
 }
 
 /// Admins delete a session and all it holds (204); its files' bytes are

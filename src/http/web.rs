@@ -52,6 +52,11 @@ pub fn router(config: &Config) -> Router<AppState> {
             "/widget.js",
             get(|h: HeaderMap| async move { asset("widget.js", &h) }),
         )
+        // Browsers ask for /favicon.ico on their own; the pages also link it.
+        .route(
+            "/favicon.ico",
+            get(|h: HeaderMap| async move { asset("assets/favicon.svg", &h) }),
+        )
         .route("/client/{*file}", get(client_file))
         .route("/assets/{*file}", get(assets_file));
     if config.dev {

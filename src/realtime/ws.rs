@@ -23,9 +23,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::Identity;
+use crate::domain::desk::PresenceStatus;
 use crate::domain::Since;
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{Caller, Query};
 use crate::realtime::hub::{Event, Topic};
 use crate::realtime::protocol::{self, Command};
 use crate::realtime::session::{End, Failure, Outbound, Session, Transport};
@@ -56,9 +57,18 @@ const WRITE_BATCH: usize = 256;
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(1);
 
+/// `?status=`: the presence a connection starts with when it is the user's
+/// first (default `online`), so an agent who chose `away` stays away across a
+/// reload instead of coming back online (and auto-assignable) until they say so.
+#[derive(serde::Deserialize)]
+pub struct ConnectParams {
+    status: Option<PresenceStatus>,
+}
+
 pub async fn upgrade(
     State(state): State<RealtimeState>,
     Caller(caller): Caller,
+    Query(params): Query<ConnectParams>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -79,7 +89,7 @@ pub async fn upgrade(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            WsSession::new(session).serve(socket).await;
+            WsSession::new(session).serve(socket, params.status).await;
         })
 }
 
@@ -146,7 +156,7 @@ impl WsSession {
         self.session.caller()
     }
 
-    async fn serve(mut self, socket: WebSocket) {
+    async fn serve(mut self, socket: WebSocket, status: Option<PresenceStatus>) {
         let realtime = self.state().realtime.clone();
         let db = self.state().db.clone();
         realtime.metrics.connections.inc();
@@ -156,6 +166,7 @@ impl WsSession {
             realtime.node_id,
             self.caller(),
             realtime.presence_ttl(),
+            status,
         )
         .await
         {

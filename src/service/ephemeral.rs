@@ -54,12 +54,14 @@ async fn announce(
     agents::sync_presence(client, user, role, status).await // an agent's desk status follows
 }
 
-/// A connection of `caller` opened on `node`; announces them online if it is their first.
+/// A connection of `caller` opened on `node`; announces them if it is their
+/// first: `online`, or the `status` the connection asked to start with.
 pub async fn connected(
     db: &Db,
     node: Uuid,
     caller: &Identity,
     ttl: Duration,
+    status: Option<PresenceStatus>,
 ) -> Result<(), ApiError> {
     let client = db.client().await?;
     // A socket may be a user's very first request.
@@ -68,15 +70,15 @@ pub async fn connected(
     let row = client
         .query_one(
             "WITH up AS (
-               INSERT INTO presence (user_id, node_id, expires_at)
-               VALUES ($1, $2, now() + make_interval(secs => $3))
+               INSERT INTO presence (user_id, node_id, expires_at, status)
+               VALUES ($1, $2, now() + make_interval(secs => $3), coalesce($4, 'online'))
                ON CONFLICT (user_id, node_id) DO UPDATE
                   SET connections = presence.connections + 1, expires_at = excluded.expires_at
                RETURNING connections, status)
              SELECT up.connections, up.status,
                     (SELECT count(*) FROM presence p WHERE p.user_id = $1 AND p.node_id <> $2 AND p.expires_at > now())
                FROM up",
-            &[&caller.sub, &node, &ttl_secs],
+            &[&caller.sub, &node, &ttl_secs, &status.map(PresenceStatus::as_str)],
         )
         .await?;
     let (connections, status, elsewhere): (i32, String, i64) = (row.get(0), row.get(1), row.get(2));

@@ -227,6 +227,23 @@ pub async fn get(db: &Db, caller: &Identity, session_id: Uuid) -> Result<WireRow
     Ok(session)
 }
 
+/// Where a waiting session stands in the queue (`pgchat.queue_place`), for
+/// whoever may see the session (404 otherwise: row-level security decides).
+pub async fn queue_place(
+    db: &Db,
+    caller: &Identity,
+    session_id: Uuid,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let statement = tx
+        .prepare_cached("SELECT pgchat.queue_place(s.id) FROM live_chat_sessions s WHERE s.id = $1")
+        .await?;
+    let row = tx.query_opt(&statement, &[&session_id]).await?;
+    tx.commit().await?;
+    row.map(|r| r.get(0)).ok_or(ApiError::NotFound("session"))
+}
+
 /// The session as the caller sees it, within their transaction (404 when not visible).
 pub(crate) async fn view_in(tx: &Transaction<'_>, session_id: Uuid) -> Result<WireRow, ApiError> {
     view(tx, session_id).await

@@ -183,6 +183,21 @@ async fn websocket_presence_drives_an_enrolled_agents_desk_status() {
     })
     .await;
 
+    // A connection may start away (the desk after a reload): never online in between.
+    let mut back = Ws::connect(app.port, &format!("{ann}&status=away")).await;
+    assert_eq!(
+        back.request(json!({ "type": "ping" })).await["type"],
+        "pong"
+    );
+    assert_eq!(status().await, "away");
+    assert_eq!(
+        app.count("SELECT count(*) FROM presence WHERE user_id = 'ann' AND status = 'away'")
+            .await,
+        1
+    );
+    back.close().await;
+    wait_for("offline again", || async { status().await == "offline" }).await;
+
     // Staff who are not on the desk are not enrolled by connecting. The
     // fence: a socket answers commands only once its connect is handled.
     let mut other = Ws::connect(app.port, &app.token("zed", "agent")).await;
@@ -855,4 +870,53 @@ async fn in_sql_the_desks_role_gates_say_why() {
         StatusCode::FORBIDDEN,
         "customers_only",
     );
+}
+
+#[tokio::test]
+async fn a_waiting_customer_sees_their_place_in_the_queue_and_the_usual_wait() {
+    let app = spawn_app_with(|c| c.desk.assignment_mode = AssignmentMode::Manual).await;
+    let carol = app.token("carol", "user");
+    let dave = app.token("dave", "user");
+    let ann = app.token("ann", "agent");
+    let first = app.open_session(&carol).await;
+    let second = app.open_session(&dave).await;
+    let (code, dave_place) = queue_place(&app, &dave, &second["id"]).await;
+    assert_eq!(code, StatusCode::OK, "{dave_place}");
+    assert_eq!(dave_place["position"], 2);
+    assert_eq!(dave_place["waiting"], 2);
+    assert_eq!(
+        dave_place["expected_wait_secs"],
+        Value::Null,
+        "no history yet"
+    );
+    // Another customer's session is not theirs to ask about.
+    let (code, _) = queue_place(&app, &carol, &second["id"]).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    let (code, _) = app
+        .post(
+            &ann,
+            &format!("/v1/support/sessions/{}/claim", as_id(&first["id"])),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let (_, dave_place) = queue_place(&app, &dave, &second["id"]).await;
+    assert_eq!(dave_place["position"], 1);
+    assert_eq!(dave_place["waiting"], 1);
+    assert!(
+        dave_place["expected_wait_secs"].as_i64().is_some(),
+        "{dave_place}"
+    );
+    let (_, carol_place) = queue_place(&app, &carol, &first["id"]).await;
+    assert_eq!(carol_place["status"], "active");
+    assert_eq!(carol_place["position"], Value::Null);
+}
+
+async fn queue_place(app: &TestApp, token: &str, session: &Value) -> (StatusCode, Value) {
+    app.get(
+        token,
+        &format!("/v1/support/sessions/{}/queue", as_id(session)),
+    )
+    .await
 }

@@ -173,3 +173,41 @@ export function png(width = 96, height = 64) {
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+export const PHONE = { width: 390, height: 844 };
+
+/** The chat page of `sub`, signed in through the URL fragment. */
+export async function chatPage(browser, sub, name, viewport = { width: 1280, height: 800 }) {
+  const page = await (await browser.newContext({ viewport })).newPage();
+  page.problems = watch(page, `chat ${sub}`);
+  await page.goto(`${BASE}/chat#token=${encodeURIComponent(await devToken(sub, 'user', name))}`);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
+  return page;
+}
+
+/** A support session opened by customer `sub` through the API: {token, session}. */
+export async function openSession(sub, name, subject, body = 'Hello there') {
+  const token = await devToken(sub, 'user', name);
+  const r = await api(token, 'POST', '/v1/support/sessions', {
+    subject, category: 'shipping', message: { body, client_msg_id: crypto.randomUUID() },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return { token, session: r.body };
+}
+
+const AXE = join(dirname(fileURLToPath(import.meta.url)), 'node_modules', 'axe-core', 'axe.min.js');
+
+/**
+ * The page's serious and critical accessibility violations (axe-core, WCAG 2
+ * A and AA rules), as "rule: target" lines; an empty list passes.
+ */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => (await globalThis.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    resultTypes: ['violations'],
+  })).violations);
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} (${v.help})`));
+}

@@ -1,11 +1,15 @@
 // The agent desk: the live queue (support:queue + GET /v1/support/sessions),
 // several chats at once, claim / assign / transfer / end, internal notes,
 // canned responses (/shortcut), the customer panel and ticket fields, the
-// agent's status, a stats header, and a chime + notification for new chats.
-// Endpoints that are not deployed yet (404 "route not found") hide their controls.
-import { ATTACHMENT_TYPES, PgChat, PgChatError } from '/client/pgchat.js';
+// agent's status (kept across reloads), a stats header, a chime + notification
+// for new chats, the lifecycle actions, labels, bulk actions and search; for
+// admins the agents and canned-response screens. Endpoints the server's OpenAPI
+// document does not list hide their controls.
+import { ATTACHMENT_TYPES, PgChat } from '/client/pgchat.js';
 import { h, icon, MessageList, Receipts, ago, fmtTime, initials, chime, CATEGORIES, PRIORITIES, PRESENCE_STATUSES, label, attachmentError } from '/client/ui.js';
 import { signIn, signOut } from '/assets/signin.js';
+import { routes } from '/assets/routes.js';
+import { adminScreens } from '/assets/desk-admin.js';
 
 const KEY = 'pgchat:desk:token';
 const root = document.getElementById('app');
@@ -29,25 +33,35 @@ const state = {
   chats: new Map(),
   seenWaiting: new Set(),
   claiming: new Set(),
-  features: { assign: false, transfer: false, canned: false, agents: false, patch: false, stats: false, agentsMe: undefined },
+  features: { assign: false, transfer: false, canned: false, agents: false, patch: false, stats: false, lifecycle: false, labels: false, bulk: false, search: false },
   canned: [],
   agents: [],
   stats: null,
   sound: localStorage.getItem('pgchat:desk:sound') !== 'off',
-  status: 'online',
+  // My desk status: the one I chose last (this browser remembers it), else null
+  // until the server says (an admin is not on the desk until they pick one).
+  status: localStorage.getItem(`pgchat:desk:status:${me}`),
   booted: false,
+  selected: new Set(),
+  search: null,
 };
+// Each connection starts with my chosen status: a reload never makes me online.
+if (state.status) client.presence = state.status;
 
 // --- layout --------------------------------------------------------------------
 const connPill = h('span', { class: 'pill conn', role: 'status' }, 'Connecting…');
-const statsBar = h('div', { class: 'stats', 'aria-label': 'Queue statistics' });
+// The figures get a strip of their own under the header: never clipped by the header's controls.
+const statsBar = h('div', { class: 'stats', role: 'group', 'aria-label': 'Queue statistics' });
 const statusSelect = h('select', { id: 'agent-status', class: 'status-select', 'aria-label': 'My status', onchange: () => setStatus(statusSelect.value) },
+  h('option', { value: '', disabled: true }, 'Not on the desk'),
   PRESENCE_STATUSES.map((s) => h('option', { value: s }, label(s))));
 const soundButton = h('button', { class: 'btn ghost', type: 'button', 'aria-pressed': String(state.sound), onclick: toggleSound }, state.sound ? 'Sound on' : 'Sound off');
-const notifyButton = h('button', { class: 'btn ghost', type: 'button', onclick: askNotifications }, icon('bell', 16), ' Notifications');
+const notifyButton = h('button', { class: 'btn ghost', type: 'button', 'aria-label': 'Notifications', onclick: askNotifications }, icon('bell', 16), h('span', { class: 'wide-only' }, ' Notifications'));
+const screenNav = h('nav', { class: 'screens', 'aria-label': 'Desk screens', hidden: true });
 const topbar = h('header', { class: 'topbar' },
   h('div', { class: 'brand' }, h('span', { class: 'logo-dot', 'aria-hidden': 'true' }), 'pgchat desk'),
-  statsBar,
+  screenNav,
+  h('div', { class: 'spacer' }),
   h('div', { class: 'top-actions' },
     connPill, notifyButton, soundButton,
     h('label', { class: 'status-wrap', for: 'agent-status' }, h('span', { class: `presence-dot` }), statusSelect),
@@ -67,18 +81,31 @@ const tabs = ['new', 'mine', 'all'].map((t) => h('button', {
   },
 }));
 const queueList = h('div', { id: 'queue-list', class: 'queue-list', role: 'tabpanel' });
+const searchInput = h('input', { type: 'search', name: 'q', placeholder: 'Search sessions', 'aria-label': 'Search sessions', maxlength: 200 });
+const searchForm = h('form', { class: 'desk-search', role: 'search', hidden: true, onsubmit: (e) => { e.preventDefault(); searchSessions(searchInput.value.trim()); } },
+  searchInput, h('button', { class: 'btn', type: 'submit', 'aria-label': 'Search' }, icon('search', 16)));
+searchInput.addEventListener('input', () => { if (!searchInput.value.trim() && state.search) { state.search = null; renderQueue(); } });
+const bulkBar = h('div', { class: 'bulk', role: 'toolbar', 'aria-label': 'Selected sessions', hidden: true });
 const sidebar = h('aside', { class: 'sidebar', 'aria-label': 'Conversations' },
-  h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Queues' }, tabs), queueList);
-const chatTabs = h('div', { class: 'chat-tabs', role: 'tablist', 'aria-label': 'Open chats' });
+  searchForm,
+  h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Queues' }, tabs), bulkBar, queueList);
+// Open chats: links of a kind (each with its close button), not ARIA tabs (a tab list holds tabs only).
+const chatTabs = h('nav', { class: 'chat-tabs', 'aria-label': 'Open chats' });
 const chatArea = h('div', { class: 'chat-area' });
 const infoPanel = h('aside', { class: 'info', 'aria-label': 'Customer' });
 const center = h('main', { class: 'center' }, chatTabs, chatArea);
-root.replaceChildren(h('div', { class: 'desk' }, topbar, h('div', { class: 'desk-body' }, sidebar, center, infoPanel)));
+const deskBody = h('div', { class: 'desk-body' }, sidebar, center, infoPanel);
+const screenArea = h('section', { class: 'screen', 'aria-label': 'Desk screen', hidden: true });
+root.replaceChildren(h('div', { class: 'desk' }, topbar, statsBar, deskBody, screenArea));
 
 // --- queue ---------------------------------------------------------------------
+// Statuses an agent still works on (the lifecycle's open ones past the queue).
+const WORKING = ['active', 'pending', 'snoozed'];
+const FINAL = ['closed', 'ended'];
+
 function inTab(s, tab) {
   if (tab === 'new') return s.status === 'waiting';
-  if (tab === 'mine') return s.agent_id === me && s.status === 'active';
+  if (tab === 'mine') return s.agent_id === me && WORKING.includes(s.status);
   return true;
 }
 
@@ -95,45 +122,126 @@ function renderQueue() {
     b.tabIndex = state.tab === t ? 0 : -1;
     b.replaceChildren(label(t), h('span', { class: 'count' }, String(counts[t])));
   });
-  const items = all.filter((s) => inTab(s, state.tab)).sort((a, b) =>
+  const items = (state.search ? state.search.filter((s) => state.sessions.has(s.id)).map((s) => state.sessions.get(s.id)) : all.filter((s) => inTab(s, state.tab))).sort((a, b) =>
     state.tab === 'new'
       ? PRIORITIES.indexOf(b.priority) - PRIORITIES.indexOf(a.priority) || a.started_at.localeCompare(b.started_at)
       : b.started_at.localeCompare(a.started_at));
   queueList.setAttribute('aria-labelledby', `tab-${state.tab}`);
   if (!items.length) {
-    queueList.replaceChildren(h('p', { class: 'empty' },
-      state.tab === 'new' ? 'No one is waiting.' : state.tab === 'mine' ? 'No chats assigned to you.' : 'No sessions yet.'));
+    queueList.replaceChildren(h('p', { class: 'empty' }, state.search ? 'No session matches.'
+      : state.tab === 'new' ? 'No one is waiting.' : state.tab === 'mine' ? 'No chats assigned to you.' : 'No sessions yet.'));
   } else {
-    queueList.replaceChildren(...items.map(queueItem));
+    queueList.replaceChildren(...(state.search ? [h('p', { class: 'search-note', role: 'status' }, `${items.length} found · `,
+      h('button', { class: 'link', type: 'button', onclick: () => { searchInput.value = ''; state.search = null; renderQueue(); } }, 'Clear search'))] : []),
+    ...items.map(queueItem));
   }
+  renderBulk();
   renderStats();
 }
 
+/** Unread counts are mine: a chat I never joined has no read position of mine to count from. */
+function unreadOf(s) {
+  if (s.agent_id !== me) return 0;
+  return state.chats.get(s.id)?.unread ?? s.unread ?? 0;
+}
+
+function statusChip(s) {
+  if (s.status === 'waiting') return null;
+  const text = s.status === 'active' ? (s.agent_id === me ? 'Mine' : s.agent_name || s.agent_id || 'Active') : label(s.status);
+  return h('span', { class: `chip st st-${s.status}` }, text);
+}
+
 function queueItem(s) {
-  const unread = state.chats.get(s.id)?.unread ?? s.unread ?? 0;
-  return h('button', {
-    type: 'button', class: `queue-item ${state.active === s.id ? 'active' : ''} st-${s.status}`,
-    dataset: { session: s.id }, onclick: () => openChat(s.id),
-    'aria-label': `${s.customer_name || s.customer_id}: ${s.subject}, ${s.status}${unread ? `, ${unread} unread` : ''}`,
-  },
-  h('span', { class: 'avatar' }, initials(s.customer_name || s.customer_id)),
-  h('span', { class: 'qi-main' },
-    h('span', { class: 'qi-top' }, h('strong', {}, s.customer_name || s.customer_id), h('span', { class: 'qi-time' }, ago(s.started_at))),
-    h('span', { class: 'qi-subject' }, s.subject),
-    h('span', { class: 'qi-tags' },
-      h('span', { class: `chip pr-${s.priority}` }, label(s.priority)),
-      h('span', { class: 'chip' }, label(s.category)),
-      s.status !== 'waiting' ? h('span', { class: `chip st st-${s.status}` }, s.status === 'active' ? (s.agent_id === me ? 'Mine' : s.agent_name || s.agent_id) : 'Ended') : null)),
-  unread ? h('span', { class: 'unread' }, String(unread)) : null);
+  const unread = unreadOf(s);
+  const who = s.customer_name || s.customer_id;
+  return h('div', { class: `queue-row ${state.selected.has(s.id) ? 'selected' : ''}` },
+    state.features.bulk ? h('input', {
+      type: 'checkbox', class: 'qi-check', 'aria-label': `Select ${who}: ${s.subject}`, checked: state.selected.has(s.id), dataset: { check: s.id },
+      onchange: (e) => {
+        if (e.target.checked) state.selected.add(s.id); else state.selected.delete(s.id);
+        renderQueue();
+        queueList.querySelector(`[data-check="${s.id}"]`)?.focus();
+      },
+    }) : null,
+    h('button', {
+      type: 'button', class: `queue-item ${state.active === s.id ? 'active' : ''} st-${s.status}`,
+      dataset: { session: s.id }, onclick: () => openChat(s.id),
+      'aria-label': `${who}: ${s.subject}, ${s.status}${unread ? `, ${unread} unread` : ''}`,
+    },
+    h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(who)),
+    h('span', { class: 'qi-main' },
+      h('span', { class: 'qi-top' }, h('strong', {}, who), h('span', { class: 'qi-time' }, ago(s.started_at))),
+      h('span', { class: 'qi-subject' }, s.subject),
+      h('span', { class: 'qi-tags' },
+        h('span', { class: `chip pr-${s.priority}` }, label(s.priority)),
+        h('span', { class: 'chip' }, label(s.category)),
+        statusChip(s),
+        (s.labels || []).map((l) => h('span', { class: 'chip label-chip' }, l)))),
+    unread ? h('span', { class: 'unread' }, String(unread)) : null));
+}
+
+// --- bulk actions (POST /v1/support/sessions/bulk) ------------------------------------
+// Made once (a re-render of the queue must not wipe a label being typed).
+const bulkCount = h('span', { class: 'bulk-count' });
+const bulkLabel = h('input', { 'aria-label': 'Label for the selected sessions', placeholder: 'label', size: 8, maxlength: 50 });
+bulkBar.append(
+  bulkCount,
+  h('button', { class: 'btn', type: 'button', onclick: () => bulk('resolve') }, 'Resolve'),
+  h('button', { class: 'btn', type: 'button', onclick: () => bulk('close') }, 'Close'),
+  h('form', { class: 'bulk-label', onsubmit: (e) => { e.preventDefault(); const word = bulkLabel.value.trim().toLowerCase(); if (word) bulk('label', { label: word }); } },
+    bulkLabel, h('button', { class: 'btn', type: 'submit' }, 'Add label')),
+  h('button', { class: 'link', type: 'button', onclick: () => { state.selected.clear(); renderQueue(); } }, 'Clear'));
+
+function renderBulk() {
+  for (const id of state.selected) if (!state.sessions.has(id)) state.selected.delete(id);
+  bulkBar.hidden = !state.selected.size;
+  bulkCount.textContent = `${state.selected.size} selected`;
+}
+
+async function bulk(action, params = {}) {
+  const ids = [...state.selected];
+  try {
+    const { results } = await client.api('POST', '/v1/support/sessions/bulk', { ids, action, params });
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) toast(`${failed.length} of ${ids.length} not changed: ${failed[0].error.message}`);
+    state.selected.clear();
+    bulkLabel.value = '';
+    await Promise.all(results.filter((r) => r.ok).map((r) => client.api('GET', `/v1/support/sessions/${r.id}`).then(upsertSession, () => {})));
+    renderQueue();
+  } catch (e) {
+    toast(`Could not ${action}: ${e.message}`);
+  }
+}
+
+// --- search: subjects and customers here, message text through GET /v1/search ----------
+async function searchSessions(q) {
+  if (!q) { state.search = null; return renderQueue(); }
+  const needle = q.toLowerCase();
+  const found = new Map();
+  for (const s of state.sessions.values()) {
+    if ([s.subject, s.customer_name, s.customer_id, ...(s.labels || [])].some((x) => String(x || '').toLowerCase().includes(needle))) found.set(s.id, s);
+  }
+  try {
+    const data = await client.api('GET', `/v1/search?${new URLSearchParams({ q, limit: '50' })}`);
+    const byConversation = new Map([...state.sessions.values()].map((s) => [s.conversation_id, s]));
+    for (const r of data.items) {
+      const s = byConversation.get(r.conversation?.id || r.message?.conversation_id);
+      if (s) found.set(s.id, s);
+    }
+  } catch (e) {
+    toast(`Message search failed: ${e.message}`);
+  }
+  state.search = [...found.values()];
+  renderQueue();
 }
 
 function renderStats() {
   const all = [...state.sessions.values()];
   const waiting = all.filter((s) => s.status === 'waiting');
   const oldest = waiting.reduce((o, s) => (!o || s.started_at < o ? s.started_at : o), null);
-  const mine = all.filter((s) => s.agent_id === me && s.status === 'active').length;
+  const mine = all.filter((s) => s.agent_id === me && WORKING.includes(s.status)).length;
   const today = new Date().toDateString();
-  const endedToday = all.filter((s) => s.status === 'ended' && s.ended_at && new Date(s.ended_at).toDateString() === today);
+  const endedToday = all.filter((s) => FINAL.includes(s.status) && s.ended_at && new Date(s.ended_at).toDateString() === today);
   const rated = endedToday.filter((s) => s.rating);
   const csat = rated.length ? (rated.reduce((n, s) => n + s.rating, 0) / rated.length).toFixed(1) : '–';
   const stat = (name, value, hint) => h('div', { class: 'stat', title: hint || '' }, h('span', { class: 'stat-value' }, String(value)), h('span', { class: 'stat-name' }, name));
@@ -163,18 +271,28 @@ function upsertSession(s) {
   const old = state.sessions.get(s.id);
   if (old && (old.change_seq ?? 0) > (s.change_seq ?? 0)) return;
   const merged = { ...old, ...s };
+  // The queue tells an agent a session left them without the rest of it (a
+  // transfer away, another agent's claim): it is no longer theirs.
+  if (!('agent_id' in s) && old?.agent_id === me) {
+    merged.agent_id = null;
+    merged.agent_name = null;
+    merged.left_me = true;
+  }
   if (merged.unread === undefined) merged.unread = 0;
   state.sessions.set(s.id, merged);
   if (s.status === 'waiting' && !state.seenWaiting.has(s.id)) {
     state.seenWaiting.add(s.id);
     if (state.booted) announceNewChat(merged);
+  } else if (state.booted && old && old.agent_id === me && merged.agent_id !== me && !FINAL.includes(merged.status) && myRole !== 'admin') {
+    // Handed to someone else (a colleague's or an admin's transfer): say so.
+    toast(`${merged.customer_name || merged.customer_id || 'A chat'} was transferred${merged.agent_name ? ` to ${merged.agent_name}` : ''}.`);
   } else if (state.booted && s.status === 'active' && s.agent_id === me && old?.agent_id !== me && !state.seenWaiting.has(`mine:${s.id}`)) {
     // Assigned to me (auto-assignment, an admin, a colleague's transfer).
     state.seenWaiting.add(`mine:${s.id}`);
     if (!state.claiming.has(s.id)) announceNewChat(merged);
   }
   // Keep my active chats' conversations subscribed: live unread counts and notices.
-  if (merged.agent_id === me && merged.status === 'active') ensureChat(merged.id, { background: true });
+  if (merged.agent_id === me && WORKING.includes(merged.status)) ensureChat(merged.id, { background: true });
   renderQueue();
   if (state.chats.has(s.id)) renderChatHeader(s.id);
   if (state.active === s.id) {
@@ -225,18 +343,23 @@ async function askNotifications() {
 }
 
 // --- status --------------------------------------------------------------------
+// My choice is remembered here and is where every connection starts
+// (`client.presence`): the server puts a reconnecting agent back online otherwise.
 async function setStatus(status) {
   state.status = status;
-  document.body.dataset.presence = status;
-  try { await client.setPresence(status); } catch { /* offline: sent on reconnect */ }
-  if (state.features.agentsMe !== false) {
-    try {
-      await client.api('PUT', '/v1/agents/me', { status });
-      state.features.agentsMe = true;
-    } catch (e) {
-      if (e.missingRoute) state.features.agentsMe = false;
-    }
+  localStorage.setItem(`pgchat:desk:status:${me}`, status);
+  showStatus();
+  client.presence = status;
+  try {
+    await client.api('PUT', '/v1/agents/me', { status });
+  } catch (e) {
+    toast(`Could not change your status: ${e.message}`);
   }
+}
+
+function showStatus() {
+  statusSelect.value = state.status || '';
+  document.body.dataset.presence = state.status || 'off';
 }
 
 // --- chats ---------------------------------------------------------------------
@@ -264,6 +387,7 @@ function openChat(id) {
   chat.background = false;
   if (!state.open.includes(id)) state.open.push(id);
   state.active = id;
+  deskBody.classList.add('chat-open');
   renderChatTabs();
   chatArea.replaceChildren(chat.view);
   renderChatHeader(id);
@@ -278,14 +402,20 @@ function closeChat(id) {
   state.open = state.open.filter((x) => x !== id);
   const chat = state.chats.get(id);
   const s = state.sessions.get(id);
-  if (chat && !(s && s.agent_id === me && s.status === 'active')) {
+  if (chat && !(s && s.agent_id === me && WORKING.includes(s.status))) {
     client.unsubscribe(`conversation:${chat.conversation}`);
     state.chats.delete(id);
   } else if (chat) chat.background = true;
   if (state.active === id) state.active = state.open[state.open.length - 1] || null;
   renderChatTabs();
   if (state.active) openChat(state.active);
-  else { chatArea.replaceChildren(emptyCenter()); renderInfo(); renderQueue(); }
+  else { chatArea.replaceChildren(emptyCenter()); deskBody.classList.remove('chat-open'); renderInfo(); renderQueue(); }
+}
+
+/** Phone layout: from a chat back to the queue (the chat stays open in its tab). */
+function showQueue() {
+  deskBody.classList.remove('chat-open');
+  queueList.querySelector(`[data-session="${state.active}"]`)?.focus();
 }
 
 function emptyCenter() {
@@ -297,8 +427,8 @@ function renderChatTabs() {
     const s = state.sessions.get(id) || {};
     const chat = state.chats.get(id);
     const unread = chat?.unread || 0;
-    return h('div', { class: `chat-tab ${state.active === id ? 'active' : ''}`, role: 'presentation' },
-      h('button', { type: 'button', role: 'tab', 'aria-selected': String(state.active === id), class: 'chat-tab-open', onclick: () => openChat(id) },
+    return h('div', { class: `chat-tab ${state.active === id ? 'active' : ''}` },
+      h('button', { type: 'button', 'aria-current': state.active === id ? 'true' : null, class: 'chat-tab-open', onclick: () => openChat(id) },
         h('span', { class: `dot st-${s.status}` }), s.customer_name || s.customer_id || 'Chat',
         unread ? h('span', { class: 'unread' }, String(unread)) : null),
       h('button', { type: 'button', class: 'chat-tab-close', 'aria-label': `Close chat with ${s.customer_name || s.customer_id}`, onclick: () => closeChat(id) }, '×'));
@@ -354,46 +484,77 @@ function renderChatHeader(id) {
   const s = state.sessions.get(id);
   if (!chat || !s) return;
   const mine = s.agent_id === me;
+  const admin = myRole === 'admin';
+  // A chat of mine handed to someone else: I can no longer read or answer it.
+  const gone = !admin && !FINAL.includes(s.status) && (s.left_me || (chat.wasMine && !mine));
+  if (mine) chat.wasMine = true;
   const actions = [];
-  if (s.status === 'waiting') actions.push(h('button', { class: 'btn primary', type: 'button', onclick: () => claim(s) }, 'Claim'));
-  // Transfer: the assigned agent or an admin; assign (a waiting chat): admins.
-  const canMove = s.status === 'active' ? (mine || myRole === 'admin') && (state.features.transfer || state.features.assign)
-    : s.status === 'waiting' && state.features.assign;
-  if (canMove) actions.push(agentPicker(s));
-  if (s.status !== 'ended' && (mine || s.status === 'waiting' || myRole === 'admin')) {
-    actions.push(h('button', { class: 'btn danger', type: 'button', onclick: () => endSession(s) }, 'End chat'));
+  const button = (text, onclick, cls = 'btn') => h('button', { class: cls, type: 'button', onclick }, text);
+  if (!gone) {
+    if (s.status === 'waiting') actions.push(button('Claim', () => claim(s), 'btn primary'));
+    // Transfer: the assigned agent or an admin; assign (a waiting chat): admins.
+    const canMove = WORKING.includes(s.status) ? (mine || admin) && (state.features.transfer || state.features.assign)
+      : s.status === 'waiting' && state.features.assign;
+    if (canMove) actions.push(agentPicker(s));
+    const canWork = mine || admin || s.status === 'waiting';
+    if (state.features.lifecycle && canWork) {
+      if (WORKING.includes(s.status) || s.status === 'waiting') actions.push(button('Resolve', () => act(s, 'resolve')));
+      if (WORKING.includes(s.status) && s.status !== 'snoozed') actions.push(snoozeButton(s));
+      if (['resolved', 'pending', 'snoozed'].includes(s.status)) actions.push(button('Reopen', () => act(s, 'reopen')));
+      if (!FINAL.includes(s.status)) actions.push(button('Close', () => act(s, 'close')));
+    }
+    if (!FINAL.includes(s.status) && s.status !== 'resolved' && canWork) {
+      actions.push(button('End chat', () => endSession(s), 'btn danger'));
+    }
   }
+  const who = s.customer_name || s.customer_id;
   chat.header.replaceChildren(
+    h('button', { class: 'btn ghost back', type: 'button', 'aria-label': 'Back to the queue', onclick: showQueue }, icon('back', 18)),
     h('div', { class: 'ch-who' },
-      h('span', { class: 'avatar' }, initials(s.customer_name || s.customer_id)),
-      h('div', {}, h('h2', {}, s.customer_name || s.customer_id), h('div', { class: 'muted' }, s.subject))),
-    h('span', { class: `chip st st-${s.status}` }, s.status === 'active' ? (mine ? 'Active · you' : `Active · ${s.agent_name || s.agent_id}`) : label(s.status)),
+      h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(who)),
+      h('div', {}, h('h2', {}, who), h('div', { class: 'muted' }, s.subject))),
+    h('span', { class: `chip st st-${s.status}` }, s.status === 'active' ? (mine ? 'Active · you' : `Active · ${s.agent_name || s.agent_id || 'another agent'}`) : label(s.status)),
     h('div', { class: 'ch-actions' }, actions));
-  const ended = s.status === 'ended';
-  chat.composer.hidden = ended || (s.status === 'active' && !mine && myRole !== 'admin');
-  chat.endedNote.hidden = !ended;
-  chat.endedNote.textContent = ended
-    ? `Chat ended${s.ended_at ? ' at ' + fmtTime(s.ended_at) : ''}.${s.rating ? ` Rated ${'★'.repeat(s.rating)}${'☆'.repeat(5 - s.rating)}` : ''}${s.feedback ? ` — “${s.feedback}”` : ''}`
-    : '';
+  const ended = FINAL.includes(s.status);
+  chat.composer.hidden = ended || gone || (s.status !== 'waiting' && !mine && !admin);
+  chat.endedNote.hidden = !ended && !gone;
+  chat.endedNote.textContent = gone
+    ? `This chat was transferred${s.agent_name && !mine ? ` to ${s.agent_name}` : ' to another agent'}: you are no longer in it.`
+    : ended
+      ? `Chat ${s.status === 'closed' ? 'closed' : 'ended'}${s.ended_at ? ' at ' + fmtTime(s.ended_at) : ''}.${s.rating ? ` Rated ${'★'.repeat(s.rating)}${'☆'.repeat(5 - s.rating)}` : ''}${s.feedback ? ` — “${s.feedback}”` : ''}`
+      : '';
   renderChatTabs();
+}
+
+/** Snooze until tomorrow 09:00 (local time), the usual "later" of a desk. */
+function snoozeButton(s) {
+  return h('button', {
+    class: 'btn', type: 'button', title: 'Snooze until tomorrow 9:00',
+    onclick: () => {
+      const until = new Date();
+      until.setDate(until.getDate() + 1);
+      until.setHours(9, 0, 0, 0);
+      act(s, 'snooze', { until: until.toISOString() });
+    },
+  }, 'Snooze');
 }
 
 const agentId = (a) => a.agent_id || a.user_id || a.id;
 
+/** The agents a session may go to: on the desk, enabled, not offline. No one: says so (no free text). */
 function agentPicker(s) {
   const verb = s.status === 'waiting' || !state.features.transfer ? 'assign' : 'transfer';
-  const others = state.agents.filter((a) => agentId(a) !== s.agent_id && a.enabled !== false && a.status !== 'offline');
-  const field = others.length
-    ? h('select', { 'aria-label': `${label(verb)} to agent` }, h('option', { value: '' }, `${label(verb)} to…`),
-      others.map((a) => h('option', { value: agentId(a) }, `${a.name || agentId(a)}${a.status ? ` (${a.status})` : ''}`)))
-    : h('input', { 'aria-label': `${label(verb)} to agent id`, placeholder: `${label(verb)} to agent id`, size: 14 });
+  const others = state.agents.filter((a) => agentId(a) !== s.agent_id && a.enabled !== false && a.status !== 'offline' && a.connected !== false);
+  if (!others.length) {
+    return h('span', { class: 'picker-none', title: `No other agent is online to ${verb} to` }, 'No other agent online');
+  }
+  const field = h('select', { 'aria-label': `${label(verb)} to agent` }, h('option', { value: '' }, `${label(verb)} to…`),
+    others.map((a) => h('option', { value: agentId(a) }, `${a.name || agentId(a)}${a.status ? ` (${a.status})` : ''}`)));
   return h('form', {
     class: 'picker',
     onsubmit: async (e) => {
       e.preventDefault();
-      const agent = field.value.trim();
-      if (!agent) return;
-      await act(s, verb, { agent_id: agent });
+      if (field.value) await act(s, verb, { agent_id: field.value });
     },
   }, field, h('button', { class: 'btn', type: 'submit' }, label(verb)));
 }
@@ -527,6 +688,32 @@ function chatOf(conversationId) {
 }
 
 // --- customer panel ---------------------------------------------------------------
+/** The session's labels: remove one with its ×, add one with the field (PUT|DELETE …/labels/{label}). */
+function labelsEditor(s) {
+  const editable = myRole === 'admin' || s.agent_id === me || s.status === 'waiting';
+  // The draft survives a re-render of the panel (a session event while typing).
+  const hadFocus = document.activeElement?.dataset?.labelDraft === s.id;
+  const input = h('input', {
+    'aria-label': 'New label', placeholder: 'add a label', size: 10, maxlength: 50, dataset: { labelDraft: s.id },
+    value: state.labelDraft?.id === s.id ? state.labelDraft.text : '',
+    oninput: (e) => { state.labelDraft = { id: s.id, text: e.target.value }; },
+  });
+  if (hadFocus) setTimeout(() => input.focus(), 0);
+  const change = async (method, word) => {
+    try {
+      upsertSession(await client.api(method, `/v1/support/sessions/${s.id}/labels/${encodeURIComponent(word)}`));
+    } catch (e) {
+      toast(`Could not change the labels: ${e.message}`);
+    }
+  };
+  return h('div', { class: 'labels' },
+    h('h4', { id: 'labels-title' }, 'Labels'),
+    h('ul', { class: 'label-list', 'aria-labelledby': 'labels-title' }, (s.labels || []).map((l) => h('li', { class: 'chip label-chip' }, l,
+      editable ? h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove label ${l}`, onclick: () => change('DELETE', l) }, '×') : null))),
+    editable ? h('form', { class: 'label-add', onsubmit: (e) => { e.preventDefault(); const w = input.value.trim().toLowerCase(); state.labelDraft = null; if (w) change('PUT', w); } },
+      input, h('button', { class: 'btn', type: 'submit' }, 'Add')) : null);
+}
+
 function renderInfo() {
   const s = state.sessions.get(state.active);
   if (!s) {
@@ -535,7 +722,7 @@ function renderInfo() {
   }
   const row = (name, value) => h('div', { class: 'kv' }, h('dt', {}, name), h('dd', {}, value ?? '–'));
   const when = (iso) => (iso ? `${new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })}` : '–');
-  const editable = state.features.patch && s.status !== 'ended';
+  const editable = state.features.patch && !FINAL.includes(s.status);
   const select = (field, options) => h('select', {
     'aria-label': label(field), disabled: !editable, title: editable ? '' : 'Not editable on this server',
     onchange: async (e) => {
@@ -557,10 +744,13 @@ function renderInfo() {
       h('div', { class: 'kv' }, h('dt', {}, 'Category'), h('dd', {}, select('category', CATEGORIES))),
       row('Status', label(s.status)),
       row('Agent', s.agent_name || s.agent_id),
+      s.snoozed_until ? row('Snoozed until', when(s.snoozed_until)) : null),
+    state.features.labels ? labelsEditor(s) : null,
+    h('dl', {},
       row('Started', when(s.started_at)),
       row('Waited', waited === null ? (s.status === 'waiting' ? ago(s.started_at) : '–') : `${Math.floor(waited / 60)}m ${waited % 60}s`),
       row('First reply', when(s.first_response_at)),
-      s.status === 'ended' ? row('Ended', when(s.ended_at)) : null,
+      FINAL.includes(s.status) ? row('Ended', when(s.ended_at)) : null,
       s.rating ? row('Rating', `${'★'.repeat(s.rating)}${'☆'.repeat(5 - s.rating)}`) : null,
       s.feedback ? row('Feedback', s.feedback) : null),
     h('h4', {}, 'History'),
@@ -584,7 +774,7 @@ function toast(text) {
 client.on('state', ({ state: st }) => {
   connPill.textContent = { open: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline', closed: 'Closed' }[st] || st;
   connPill.className = `pill conn conn-${st}`;
-  if (st === 'open') client.setPresence(state.status).catch(() => {});
+  if (st === 'open' && state.status) client.setPresence(state.status).catch(() => {});
 });
 client.on('session', (s) => upsertSession(s));
 client.on('message', ({ message: m }) => {
@@ -636,14 +826,6 @@ document.addEventListener('visibilitychange', () => {
 });
 
 // --- boot ------------------------------------------------------------------------------
-async function detect(method, path, body) {
-  try {
-    return { ok: true, data: await client.api(method, path, body) };
-  } catch (e) {
-    return { ok: !(e instanceof PgChatError && e.missingRoute), error: e };
-  }
-}
-
 async function loadSessions() {
   let cursor = null;
   for (let page = 0; page < 5; page++) {
@@ -657,33 +839,40 @@ async function loadSessions() {
 chatArea.replaceChildren(emptyCenter());
 renderInfo();
 renderNotifyButton();
+// Which desk endpoints this server has: its OpenAPI document says (no probing writes).
+const has = await routes(client);
+const SESSION = '/v1/support/sessions/{id}';
+Object.assign(state.features, {
+  assign: has('POST', `${SESSION}/assign`), transfer: has('POST', `${SESSION}/transfer`), patch: has('PATCH', SESSION),
+  canned: has('GET', '/v1/support/canned'), agents: has('GET', '/v1/agents'), stats: myRole === 'admin' && has('GET', '/v1/admin/stats'),
+  lifecycle: has('POST', `${SESSION}/resolve`), labels: has('PUT', `${SESSION}/labels/{label}`),
+  bulk: has('POST', '/v1/support/sessions/bulk'), search: has('GET', '/v1/search'),
+});
+document.body.dataset.features = Object.entries(state.features).filter(([, v]) => v).map(([k]) => k).join(' ');
+searchForm.hidden = !state.features.search;
+// My status: the one chosen in this browser, else the desk's (not `offline`: that is only
+// "no connection"). An agent who has none joins the desk online; an admin joins only by choosing.
+if (!state.status && state.features.agents) {
+  const agent = (await client.api('GET', '/v1/agents').catch(() => null))?.items.find((a) => a.agent_id === me);
+  state.status = agent && agent.status !== 'offline' ? agent.status : myRole === 'agent' ? 'online' : null;
+  if (state.status) client.presence = state.status;
+}
+showStatus();
 client.connect();
 client.subscribe('support:queue');
 await loadSessions().catch((e) => toast(`Could not load sessions: ${e.message}`));
-const zero = '00000000-0000-0000-0000-000000000000';
-const [assign, transfer, patch, canned, agents, stats] = await Promise.all([
-  detect('POST', `/v1/support/sessions/${zero}/assign`, { agent_id: me }),
-  detect('POST', `/v1/support/sessions/${zero}/transfer`, { agent_id: me }),
-  detect('PATCH', `/v1/support/sessions/${zero}`, { priority: 'low' }),
-  detect('GET', '/v1/support/canned'),
-  detect('GET', '/v1/agents'),
-  myRole === 'admin' ? detect('GET', '/v1/admin/stats') : Promise.resolve({ ok: false }),
+const [canned, agents, stats] = await Promise.all([
+  state.features.canned ? client.api('GET', '/v1/support/canned').catch(() => null) : null,
+  state.features.agents ? client.api('GET', '/v1/agents').catch(() => null) : null,
+  state.features.stats ? client.api('GET', '/v1/admin/stats').catch(() => null) : null,
 ]);
-// A 400 `method_not_allowed` means the path exists for another method only.
-const real = (r) => r.ok && r.error?.code !== 'method_not_allowed';
-Object.assign(state.features, {
-  assign: real(assign), transfer: real(transfer), patch: real(patch),
-  canned: real(canned), agents: real(agents), stats: real(stats),
-});
-state.canned = canned.data?.items || (Array.isArray(canned.data) ? canned.data : []);
-state.agents = agents.data?.items || (Array.isArray(agents.data) ? agents.data : []);
-state.stats = stats.data || null;
-document.body.dataset.features = Object.entries(state.features).filter(([, v]) => v).map(([k]) => k).join(' ');
+state.canned = canned?.items || [];
+state.agents = agents?.items || [];
+state.stats = stats || null;
 state.booted = true;
-// Being on the desk (an agents row, status online) makes this agent assignable.
-if (state.features.agents) {
+if (state.features.agents && state.status && (myRole === 'agent' || localStorage.getItem(`pgchat:desk:status:${me}`))) {
+  // On the desk with my status (enrols an agent who was not): assignable only when online.
   await setStatus(state.status);
-  await refreshAgents();
 }
 async function refreshAgents() {
   if (!state.features.agents || client.state !== 'open') return;
@@ -693,6 +882,7 @@ async function refreshAgents() {
   // Not while the agent is using the header (it would reset a half-made choice).
   if (chat && !chat.header.contains(document.activeElement)) renderChatHeader(state.active);
 }
+await refreshAgents();
 let agentsTimer = null;
 client.on('presence', () => {
   clearTimeout(agentsTimer);
@@ -704,6 +894,10 @@ setInterval(async () => {
   if (state.features.stats) state.stats = (await client.api('GET', '/v1/admin/stats').catch(() => null)) || state.stats;
   renderStats();
 }, 30000);
+adminScreens({
+  client, me, myRole, nav: screenNav, area: screenArea, desk: deskBody, features: state.features, toast,
+  onCanned: (items) => { state.canned = items; },
+});
 renderQueue();
 if (state.active) { renderChatHeader(state.active); renderInfo(); }
 document.body.dataset.ready = 'true';

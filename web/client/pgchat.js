@@ -106,6 +106,8 @@ export class PgChat extends EventTarget {
    * @param {string} [options.token] a JWT
    * @param {() => Promise<string>} [options.getToken] called for a fresh token
    *   before the current one expires, and after the server closed with 4001
+   * @param {string} [options.presence] the status each connection starts with
+   *   (`online`, `away`, `busy`); `setPresence` keeps it
    */
   constructor(options = {}) {
     super();
@@ -114,6 +116,7 @@ export class PgChat extends EventTarget {
     this.token = options.token || null;
     this.getToken = options.getToken || null;
     this.user = this.token ? claimsOf(this.token) : {};
+    this.presence = options.presence || null;
     this.state = 'idle';
     this.attempt = 0;
     this.ws = null;
@@ -205,6 +208,8 @@ export class PgChat extends EventTarget {
     const url = new URL(this.base + '/v1/ws');
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('token', token);
+    // The presence to start with (the desk's chosen status survives reconnects).
+    if (this.presence) url.searchParams.set('status', this.presence);
     const ws = new WebSocket(url);
     this.ws = ws;
     let opened = false;
@@ -462,6 +467,10 @@ export class PgChat extends EventTarget {
       case 'message_new':
       case 'message_updated':
       case 'message_deleted':
+      case 'reaction':
+      case 'message_pinned':
+      case 'message_unpinned':
+        // A reaction or a pin is an update of its message row: the same path.
         this._message(frame.message, frame.type);
         break;
       case 'typing':
@@ -482,6 +491,7 @@ export class PgChat extends EventTarget {
         break;
       case 'presence':
       case 'flags':
+      case 'room_updated':
       case 'unsubscribed':
         if (frame.type === 'unsubscribed') this.topics.delete(frame.topic);
         this._emit(frame.type, frame);
@@ -978,6 +988,7 @@ export class PgChat extends EventTarget {
   }
 
   setPresence(status) {
+    this.presence = status;
     return this.request({ type: 'set_presence', status });
   }
 

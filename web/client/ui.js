@@ -50,6 +50,12 @@ const ICONS = {
   clip: '<path d="M20.5 11.5 12.3 19.7a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8" stroke-width="1.9" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
   file: '<path d="M6 2.8h8l4.2 4.2v14.2H6Z M13.6 3v4.4H18" stroke-width="1.6" fill="none" stroke-linejoin="round"/>',
   image: '<rect x="3.5" y="4.5" width="17" height="15" rx="2.5" stroke-width="1.6" fill="none"/><circle cx="9" cy="10" r="1.8"/><path d="m5 18 4.5-4.5 3 3 2.5-2.5L19.5 18Z"/>',
+  clock: '<circle cx="12" cy="12" r="8.2" stroke-width="1.9" fill="none"/><path d="M12 7.5V12l3 2" stroke-width="1.9" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
+  reply: '<path d="M9.5 6 4 11.5 9.5 17M4.5 11.5H14a6 6 0 0 1 6 6v1" stroke-width="1.9" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
+  smile: '<circle cx="12" cy="12" r="8.2" stroke-width="1.8" fill="none"/><path d="M8.5 14a4.2 4.2 0 0 0 7 0" stroke-width="1.8" fill="none" stroke-linecap="round"/><circle cx="9.3" cy="10" r="1.1"/><circle cx="14.7" cy="10" r="1.1"/>',
+  back: '<path d="M15 5 8 12l7 7" stroke-width="2" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
+  search: '<circle cx="10.5" cy="10.5" r="6" stroke-width="1.9" fill="none"/><path d="m15 15 5 5" stroke-width="1.9" stroke-linecap="round"/>',
+  pin: '<path d="M9 3.5h6l-1 5.5 3.5 3.5v1.5h-11V12.5L10 9Zm3 10.5v6.5" stroke-width="1.7" fill="none" stroke-linejoin="round" stroke-linecap="round"/>',
   download: '<path d="M12 4v11m-4.5-4.5L12 15l4.5-4.5M5 19.5h14" stroke-width="1.9" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
 };
 
@@ -105,9 +111,10 @@ export function initials(name) {
 
 const GROUP_GAP_MS = 5 * 60 * 1000;
 
+// The pending marks are an SVG clock (an emoji renders as a box without an emoji font).
 const RECEIPTS = {
-  pending: ['🕓', 'Sending'],
-  queued: ['🕓', 'Waiting for connection'],
+  pending: [null, 'Sending'],
+  queued: [null, 'Waiting for connection'],
   failed: ['!', 'Not sent'],
   sent: ['✓', 'Sent'],
   delivered: ['✓✓', 'Delivered'],
@@ -263,7 +270,17 @@ export class MessageList {
           `${who} ${this.typingNames.length > 1 ? 'are' : 'is'} typing…`),
       );
     }
+    // Keep the keyboard's place: the control focused before the render, found again by its message and name.
+    const active = root.getRootNode().activeElement;
+    const focus = active && active !== root && root.contains(active)
+      ? { id: active.closest('[data-id]')?.dataset.id, name: active.getAttribute('aria-label') || active.textContent }
+      : null;
     root.replaceChildren(frag);
+    if (focus?.id) {
+      const again = [...(root.querySelector(`[data-id="${CSS.escape(focus.id)}"]`)?.querySelectorAll('button, a') || [])]
+        .find((el) => (el.getAttribute('aria-label') || el.textContent) === focus.name);
+      again?.focus({ preventScroll: true });
+    }
     if (atBottom || this.stickNext) root.scrollTop = root.scrollHeight;
     this.pinned = atBottom || this.stickNext || this.pinned;
     this.stickNext = false;
@@ -291,25 +308,46 @@ export class MessageList {
     if (mine) {
       const state = m.failed ? 'failed' : m.pending ? (this.options.queued?.() ? 'queued' : 'pending') : this.options.receipt?.(m) || 'sent';
       const [glyph, label] = RECEIPTS[state];
-      receipt = h('span', { class: `pc-receipt pc-${state}`, title: label, 'aria-label': label, dataset: { receipt: state } }, glyph);
+      receipt = h('span', { class: `pc-receipt pc-${state}`, title: label, 'aria-label': label, role: 'img', dataset: { receipt: state } }, glyph ?? icon('clock', 13));
     }
     const who = m.sender_name || m.sender_id;
     const attachment = m.attachment && !m.deleted_at ? this.attachment(m) : null;
     if (attachment) classes.push('pc-with-file');
     // A file sent without a caption carries its name as the body: shown once, on the file.
     const caption = m.deleted_at ? 'This message was deleted' : attachment && m.body === m.attachment.filename ? null : m.body;
+    if (m.pinned_at && !m.deleted_at) classes.push('pc-pinned');
+    const actions = m.id && !m.deleted_at && this.options.actions ? this.options.actions(m) : null;
     return h('div', { class: classes.join(' '), dataset: { seq: m.seq ?? '', id: m.id || '', cmid: m.client_msg_id || '' } },
       first && !mine ? h('div', { class: 'pc-sender' }, who, m.sender_role === 'agent' || m.sender_role === 'admin' ? h('span', { class: 'pc-role' }, m.sender_role === 'admin' ? 'Admin' : 'Agent') : null) : null,
       first && m.internal ? h('div', { class: 'pc-note-label' }, mine ? 'Internal note' : `Internal note · ${who}`) : null,
+      m.reply_preview && !m.deleted_at ? quote(m.reply_preview) : null,
       h('div', { class: 'pc-bubble' },
         attachment,
-        caption === null ? null : h('span', { class: 'pc-body' }, caption),
+        caption === null ? null : h('span', { class: 'pc-body' }, m.deleted_at ? caption : linkify(caption)),
         h('span', { class: 'pc-meta' },
+          m.pinned_at && !m.deleted_at ? h('span', { class: 'pc-pin-mark', title: 'Pinned', 'aria-label': 'Pinned', role: 'img' }, icon('pin', 12)) : null,
           m.edited_at ? h('span', { class: 'pc-edited' }, 'edited') : null,
           h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, fmtTime(m.created_at)),
           receipt)),
+      m.deleted_at ? null : this.reactions(m),
+      actions ? h('div', { class: 'pc-actions', role: 'toolbar', 'aria-label': 'Message actions' }, actions) : null,
       m.error ? h('div', { class: 'pc-error-note' }, m.error) : null,
     );
+  }
+
+  /** The reactions under a message: one chip per emoji, mine pressed; a click toggles mine. */
+  reactions(m) {
+    const entries = Object.entries(m.reactions || {}).filter(([, who]) => who.length);
+    if (!entries.length) return null;
+    const react = this.options.onReact;
+    return h('div', { class: 'pc-reactions' }, entries.map(([emoji, who]) => {
+      const mine = who.includes(this.options.me);
+      const text = `${emoji} ${who.length}`;
+      const label = `${emoji}: ${who.length} reaction${who.length > 1 ? 's' : ''}${mine ? ', including yours' : ''}`;
+      return react
+        ? h('button', { type: 'button', class: 'pc-reaction', 'aria-pressed': String(mine), 'aria-label': label, title: who.join(', '), onclick: () => react(m, emoji, !mine) }, text)
+        : h('span', { class: 'pc-reaction', 'aria-label': label, title: who.join(', ') }, text);
+    }));
   }
 
   /**
@@ -426,6 +464,37 @@ export class MessageList {
     bar.update(m.upload);
     return bar.el;
   }
+}
+
+/** The quoted parent of a reply (`reply_preview`). */
+function quote(p) {
+  return h('div', { class: 'pc-quote', dataset: { parent: p.id || '' } },
+    h('span', { class: 'pc-quote-who' }, p.sender_name || p.sender_id || 'Someone'),
+    h('span', { class: 'pc-quote-body' }, p.deleted ? 'This message was deleted' : p.body || label(p.kind || '')));
+}
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+/**
+ * Text with its web addresses as links: only http and https, opened in a new
+ * tab without access to this page (`noopener`). Everything else stays a Text
+ * node, so no markup in a message can become HTML.
+ */
+export function linkify(text) {
+  const parts = [];
+  let at = 0;
+  for (const match of String(text).matchAll(URL_PATTERN)) {
+    // Trailing punctuation ends the sentence, not the address.
+    const raw = match[0].replace(/[.,;:!?)\]}]+$/, '');
+    let url = null;
+    try { url = new URL(raw); } catch { /* not an address */ }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) continue;
+    if (match.index > at) parts.push(text.slice(at, match.index));
+    parts.push(h('a', { class: 'pc-link', href: url.href, target: '_blank', rel: 'noopener noreferrer nofollow' }, raw));
+    at = match.index + raw.length;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return parts;
 }
 
 /** "report.pdf" → "PDF"; from the type when the name has no extension. */

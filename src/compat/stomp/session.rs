@@ -100,8 +100,14 @@ pub async fn serve(state: StompState, peer: IpAddr, mut link: Link) {
     let realtime = state.realtime.realtime.clone();
     let db = state.realtime.db.clone();
     let caller = stomp.session.caller().clone();
-    if let Err(error) =
-        ephemeral::connected(&db, realtime.node_id, &caller, realtime.presence_ttl()).await
+    if let Err(error) = ephemeral::connected(
+        &db,
+        realtime.node_id,
+        &caller,
+        realtime.presence_ttl(),
+        None,
+    )
+    .await
     {
         tracing::warn!(%error, "presence on connect");
     }

@@ -2,15 +2,7 @@
 // a public room (where the server has issue 5's endpoints).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, unique, devToken, watch, bodies, eventually, shot, BASE } from '../lib.js';
-
-async function chatPage(browser, sub, name) {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  page.problems = watch(page, `chat ${sub}`);
-  await page.goto(`${BASE}/chat#token=${encodeURIComponent(await devToken(sub, 'user', name))}`);
-  await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
-  return page;
-}
+import { launch, unique, chatPage, bodies, eventually, shot } from '../lib.js';
 
 test('two users talk in a direct conversation on the chat page', async () => {
   const browser = await launch();
