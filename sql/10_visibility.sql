@@ -112,6 +112,9 @@ BEGIN
     WHEN 'cannot_write' THEN 'you may no longer write in this conversation'
     WHEN 'cannot_react' THEN 'only current members who may speak react here'
     WHEN 'too_many_reactions' THEN 'at most 20 reactions per person on one message'
+    -- teams and escalation (sql/63_teams.sql)
+    WHEN 'not_your_team' THEN 'this session waits in another team''s queue'
+    WHEN 'unknown_team' THEN 'there is no such team'
     ELSE code END);
 END $$;
 
