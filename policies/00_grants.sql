@@ -77,3 +77,25 @@ GRANT UPDATE (email_notifications) ON users TO pgchat_user;
 -- Translations (migrations/V20): cached by whoever may read the message.
 GRANT SELECT, INSERT ON message_translations TO pgchat_user;
 GRANT UPDATE (source, text, provider, model, created_at) ON message_translations TO pgchat_user;
+
+-- Teams (migrations/V11): staff read them, admins write them (RLS); staff
+-- route a session to a team (the routing rule is pgchat.tg_session_team);
+-- escalation's columns are written only by pgchat.escalate.
+GRANT SELECT ON teams, team_members TO pgchat_user;
+GRANT INSERT (name, description, escalate_to, escalation_sla_secs) ON teams TO pgchat_user;
+GRANT UPDATE (name, description, escalate_to, escalation_sla_secs, updated_at) ON teams TO pgchat_user;
+GRANT DELETE ON teams TO pgchat_user;
+GRANT INSERT (team_id, agent_id) ON team_members TO pgchat_user;
+GRANT DELETE ON team_members TO pgchat_user;
+GRANT UPDATE (team_id) ON live_chat_sessions TO pgchat_user;
+
+-- Business hours (migrations/V12): admins' (RLS); the rest read availability
+-- through pgchat.availability_json.
+GRANT SELECT, DELETE ON business_hours TO pgchat_user;
+GRANT INSERT (team_id, time_zone, weekly, holidays) ON business_hours TO pgchat_user;
+
+-- Contact context (migrations/V13): a user sets their own attributes (the
+-- users policy admits their own row only); a customer's session keeps the
+-- context it was opened with.
+GRANT UPDATE (attributes) ON users TO pgchat_user;
+GRANT INSERT (context) ON live_chat_sessions TO pgchat_user;

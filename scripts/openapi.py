@@ -105,6 +105,14 @@ schemas = {
         "resolved_at": {"type": ["string", "null"], "format": "date-time"}, "closed_at": {"type": ["string", "null"], "format": "date-time"},
         "ticket_status": enum("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"),
         "labels": {"type": "array", "items": string()},
+        "team_id": {"type": ["string", "null"], "format": "uuid"},
+        "escalation_level": integer(minimum=0, maximum=10),
+        "escalated_at": {"type": ["string", "null"], "format": "date-time"},
+        "escalation_reason": {"type": ["string", "null"]},
+        "escalation_due_at": {"type": ["string", "null"], "format": "date-time", "description": "the escalation SLA: a staff answer is due by then"},
+        "escalation_breached": boolean,
+        "offline": {"type": "boolean", "description": "opened while the desk was closed: waits as a ticket"},
+        "context": {"type": "object", "description": "where it was opened from: page_url, page_title, referrer, locale, user_agent"},
     }, ["id", "conversation_id", "status", "customer_id", "subject"], extra=True),
     "Conversation": obj({"id": uuid, "kind": string(), "unread": integer(), "last_message": {"oneOf": [S("Message"), {"type": "null"}]}}, ["id", "kind"], extra=True),
     "Room": obj({"id": uuid, "name": string(), "type": S("RoomType"), "description": {"type": ["string", "null"]}, "settings": S("RoomSettings"), "member_count": integer()}, ["id", "name", "type"], extra=True),
@@ -116,10 +124,16 @@ schemas = {
     }),
     "Member": obj({"conversation_id": uuid, "user_id": string(), "role": string(), "banned": boolean, "silenced": boolean}, ["user_id", "role"], extra=True),
     "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),
+    "Team": obj({"id": uuid, "name": string(), "description": {"type": ["string", "null"]},
+                 "escalate_to": {"type": ["string", "null"], "format": "uuid", "description": "the next tier: where an escalation without a named team goes"},
+                 "escalation_sla_secs": {"type": ["integer", "null"], "description": "null: the desk's PGCHAT_ESCALATION_SLA_SECS"},
+                 "members": {"type": "array", "items": string()}, "waiting": integer(), "created_at": ts, "updated_at": ts},
+                ["id", "name", "members"], extra=True),
     "Canned": obj({"id": uuid, "shortcut": string(), "title": {"type": ["string", "null"]}, "body": string(), "shared": boolean, "owner_id": {"type": ["string", "null"]}}, ["id", "shortcut", "body"], extra=True),
     "Attachment": obj({"id": uuid, "conversation_id": uuid, "filename": string(), "size": integer(), "mime_type": string(), "status": string(), "upload_url": {"type": ["string", "null"]}}, ["id"], extra=True),
     "Contact": obj({"id": string(), "role": enum("user", "agent", "admin"), "name": {"type": ["string", "null"]},
-                    "email": {"type": ["string", "null"], "format": "email"}, "email_notifications": boolean},
+                    "email": {"type": ["string", "null"], "format": "email"}, "email_notifications": boolean,
+                    "attributes": {"type": "object", "description": "custom attributes the host page set: text, numbers, booleans"}},
                    ["id", "role", "email", "email_notifications"], extra=True, desc="A user as they see themselves."),
     "Stats": {"type": "object", "description": "The desk's figures over a range (docs/api.md)."},
     "Ready": obj({"status": string(), "database": string(), "listener": string()}, ["status"]),
@@ -148,22 +162,27 @@ add("/metrics", "get", op("Prometheus metrics (text exposition format)", "operat
 add("/v1/openapi.json", "get", op("This document", "operations", {"type": "object"}, errors=(), auth=False))
 
 # support
+CONTEXT_IN = obj({"page_url": string(maxLength=2000, description="http(s)"), "page_title": string(maxLength=300),
+                  "referrer": string(maxLength=2000), "locale": string(maxLength=35), "user_agent": string(maxLength=500, description="default: the User-Agent header")},
+                 desc="where the widget was opened")
 sess_filters = [q("status", {"oneOf": [S("SessionStatus"), enum("OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED")]},
                   "a status, or a ticket state: OPEN (waiting), IN_PROGRESS (active, pending, snoozed), RESOLVED, CLOSED (closed, ended)"),
                q("label", string(), "sessions carrying this label"), q("agent_id", string()), q("customer_id", string()), q("category", S("Category")),
                 q("priority", S("Priority")), q("q", string(), "subject substring or message words"), q("from", ts), q("to", ts),
-                q("sla_breached", boolean), limit, cursor]
+                q("sla_breached", boolean), q("team_id", uuid, "sessions in this team's queue"), limit, cursor]
 add("/v1/support/sessions", "get", op("List sessions (a customer: theirs; an agent: the queue and theirs; an admin: all)", "support", page(S("Session")), params=sess_filters))
 add("/v1/support/sessions", "post", op("Open a support session with its first message", "support", S("Session"), "201",
-    body=obj({"subject": string(minLength=1, maxLength=200), "category": S("Category"), "priority": S("Priority"), "message": message_input}, ["subject", "message"]),
+    body=obj({"subject": string(minLength=1, maxLength=200), "category": S("Category"), "priority": S("Priority"), "message": message_input,
+              "context": CONTEXT_IN}, ["subject", "message"]),
     errors=(400, 413, 415, 422, 429, 503), desc="201 new; 200 when the message's client_msg_id was already used by this customer (the same session)."))
 add("/v1/support/sessions/{id}", "get", op("A session", "support", S("Session"), params=[ID]))
 add("/v1/support/sessions/{id}/queue", "get", op("A waiting session's place in the queue and the expected wait", "support",
     obj({"session_id": string(format="uuid"), "status": string(), "position": {"type": ["integer", "null"], "minimum": 1},
          "waiting": integer(minimum=0), "expected_wait_secs": {"type": ["integer", "null"], "minimum": 0}},
         ["session_id", "status", "position", "waiting", "expected_wait_secs"]), params=[ID]))
-add("/v1/support/sessions/{id}", "patch", op("Change priority, category, description or status (staff)", "support", S("Session"), params=[ID],
+add("/v1/support/sessions/{id}", "patch", op("Change priority, category, description, team or status (staff)", "support", S("Session"), params=[ID],
     body=obj({"priority": S("Priority"), "category": S("Category"), "description": string(maxLength=5000),
+              "team_id": {"type": ["string", "null"], "format": "uuid", "description": "the team whose queue it waits in; null: none"},
               "status": enum("pending", "snoozed", "resolved", "closed", "active"), "snoozed_until": ts}),
     errors=(400, 403, 404, 409, 413, 415, 422, 503)))
 add("/v1/support/sessions/bulk", "post", op("One action on up to 100 sessions, each authorized on its own; a result per item", "support",
@@ -190,6 +209,8 @@ for action, summary, body, errs in [
     ("reopen", "Reopen a resolved session: back to its agent, or to the queue", None, (403, 404, 409, 503)),
     ("snooze", "Put a session off until a time (staff)", obj({"until": ts}, ["until"]), (400, 403, 404, 409, 413, 415, 422, 503)),
     ("close", "Close a session for good (staff)", None, (403, 404, 409, 503)),
+    ("escalate", "Escalate to another team or the next tier: priority raised, reason recorded, an escalation SLA started (staff)",
+     obj({"team_id": uuid, "priority": S("Priority"), "reason": string(minLength=1, maxLength=1000)}, ["reason"]), (400, 403, 404, 409, 413, 415, 422, 503)),
 ]:
     add(f"/v1/support/sessions/{{id}}/{action}", "post", op(summary, "support", S("Session"), params=[ID], body=body, errors=errs))
 
@@ -286,12 +307,50 @@ add("/v1/support/canned/lookup", "get", op("The response a /shortcut names, plac
 add("/v1/support/canned/{id}", "patch", op("Change a canned response", "desk", S("Canned"), params=[ID],
     body=obj({"shortcut": string(), "title": string(maxLength=200), "body": string(minLength=1, maxLength=5000)}), errors=(400, 403, 404, 409, 413, 415, 503)))
 add("/v1/support/canned/{id}", "delete", op("Delete a canned response", "desk", None, "204", params=[ID], errors=(403, 404, 503), ok_desc="deleted"))
+TEAM_BODY = {"name": string(minLength=1, maxLength=100), "description": {"type": ["string", "null"], "maxLength": 1000},
+             "escalate_to": {"type": ["string", "null"], "format": "uuid"},
+             "escalation_sla_secs": {"type": ["integer", "null"], "minimum": 1, "maximum": 31536000}}
+add("/v1/teams", "get", op("Teams of agents (staff)", "desk", items(S("Team")), errors=(403, 503)))
+add("/v1/teams", "post", op("Create a team (admins)", "desk", S("Team"), "201", body=obj(TEAM_BODY, ["name"]), errors=(400, 403, 409, 413, 415, 422, 503)))
+add("/v1/teams/{id}", "patch", op("Change a team (admins); null clears a setting", "desk", S("Team"), params=[ID], body=obj(TEAM_BODY), errors=(400, 403, 404, 409, 413, 415, 422, 503)))
+add("/v1/teams/{id}", "delete", op("Delete a team (admins); its sessions lose their team", "desk", None, "204", params=[ID], errors=(403, 404, 503), ok_desc="deleted"))
+TM = [ID, pp("agent_id", string(), "an agent of the desk")]
+add("/v1/teams/{id}/members/{agent_id}", "put", op("Put an agent in a team (admins; idempotent)", "desk", S("Team"), params=TM, errors=(400, 403, 404, 422, 503)))
+add("/v1/teams/{id}/members/{agent_id}", "delete", op("Take an agent out of a team (admins; idempotent)", "desk", S("Team"), params=TM, errors=(400, 403, 404, 503)))
+SCHEDULE = {"time_zone": string(maxLength=64, description="an IANA zone, e.g. Europe/Paris"),
+            "weekly": {"type": "object", "description": "mon … sun → [{open, close}] local HH:MM (close up to 24:00), ordered, not overlapping; a day left out is closed",
+                       "additionalProperties": {"type": "array", "maxItems": 8, "items": obj({"open": string(pattern="^[0-2][0-9]:[0-5][0-9]$"), "close": string(pattern="^[0-2][0-9]:[0-5][0-9]$")}, ["open", "close"])}},
+            "holidays": {"type": "array", "items": {"type": "string", "format": "date"}, "maxItems": 366}}
+HOURS = obj({"desk": {"oneOf": [obj(SCHEDULE, ["time_zone", "weekly"], extra=True), {"type": "null"}]},
+             "teams": {"type": "array", "items": obj({"team_id": uuid, **SCHEDULE}, ["team_id", "time_zone", "weekly"], extra=True)}}, extra=True)
+add("/v1/admin/business-hours", "get", op("The desk's and the teams' business hours (admins)", "desk", HOURS, errors=(403, 503)))
+add("/v1/admin/business-hours", "put", op("Replace every schedule at once (admins); no desk schedule: always open", "desk", HOURS,
+    body=obj({"desk": {"oneOf": [obj(SCHEDULE, ["time_zone", "weekly"]), {"type": "null"}]},
+              "teams": {"type": "array", "items": obj({"team_id": uuid, **SCHEDULE}, ["team_id", "time_zone", "weekly"])}}),
+    errors=(400, 403, 413, 415, 422, 503)))
+add("/v1/support/availability", "get", op("Whether the desk (or a team) is open now, for the widget (any signed-in caller)", "support",
+    obj({"team_id": {"type": ["string", "null"], "format": "uuid"}, "open": boolean, "within_hours": boolean, "agents_online": integer(),
+         "time_zone": {"type": ["string", "null"]}, "next_open_at": {"type": ["string", "null"], "format": "date-time"},
+         "expected_first_reply_secs": {"type": ["integer", "null"], "description": "the median first answer of recent sessions"},
+         "ask_email": boolean}, ["open", "within_hours", "agents_online", "expected_first_reply_secs", "ask_email"], extra=True),
+    params=[q("team_id", uuid)], errors=(400, 503)))
 
 # contacts and email
 add("/v1/contacts/me", "get", op("Me as a contact: my email address and whether I get email notifications", "contacts", S("Contact"), errors=(503,)))
-add("/v1/contacts/me", "patch", op("Set my email address (null removes it) or my email notifications", "contacts", S("Contact"),
-    body=obj({"email": {"type": ["string", "null"], "format": "email", "maxLength": 254}, "email_notifications": boolean}),
-    errors=(400, 413, 415, 503)))
+ATTRS = {"type": "object", "maxProperties": 50, "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,50}$"},
+         "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": 500},
+         "description": "merged into mine; null removes a key; at most 50 once merged (422 too_many_attributes)"}
+add("/v1/contacts/me", "patch", op("Set my email address (null removes it), email notifications, name or custom attributes", "contacts", S("Contact"),
+    body=obj({"email": {"type": ["string", "null"], "format": "email", "maxLength": 254}, "email_notifications": boolean,
+              "name": string(minLength=1, maxLength=100), "attributes": ATTRS}),
+    errors=(400, 413, 415, 422, 503)))
+CONTEXT = obj({"page_url": string(maxLength=2000), "page_title": string(maxLength=300), "referrer": string(maxLength=2000),
+               "locale": string(maxLength=35), "user_agent": string(maxLength=500)})
+add("/v1/contacts/{user_id}", "get", op("A customer as staff see them: attributes, latest context, previous sessions (staff)", "contacts",
+    obj({"id": string(), "role": string(), "name": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
+         "attributes": {"type": "object"}, "context": {"type": ["object", "null"]}, "session_count": integer(),
+         "sessions": {"type": "array", "items": {"type": "object"}}}, ["id", "attributes", "sessions"], extra=True),
+    params=[pp("user_id", string(), "the user's id")], errors=(400, 403, 404, 503)))
 UNSUB = [q("token", string(), "the signed token of the link in an email", required=True)]
 UNSUB_OK = obj({"email_notifications": {"const": False}}, ["email_notifications"])
 add("/v1/email/unsubscribe", "get", op("Stop email notifications: the link in every email (no sign-in)", "email", UNSUB_OK, params=UNSUB,
@@ -301,6 +360,20 @@ add("/v1/email/unsubscribe", "post", op("One-click unsubscribe (RFC 8058): what 
 RANGE = [q("from", ts), q("to", ts)]
 add("/v1/admin/stats", "get", op("The dashboard (admins)", "desk", S("Stats"), params=RANGE, errors=(400, 403, 503)))
 add("/v1/admin/stats/agents/{id}", "get", op("One agent's figures (admins)", "desk", S("Stats"), params=AG + RANGE, errors=(400, 403, 404, 503)))
+REPORT_ROW = obj({"key": {"type": ["string", "null"], "description": "the day or week (YYYY-MM-DD, UTC), agent id, team id or label"},
+                  "name": {"type": ["string", "null"]}, "sessions_opened": integer(), "sessions_resolved": integer(),
+                  "first_response_secs": obj({"median": {"type": ["number", "null"]}, "average": {"type": ["number", "null"]}}),
+                  "resolution_secs": obj({"median": {"type": ["number", "null"]}, "average": {"type": ["number", "null"]}}),
+                  "sla_breaches": integer(), "escalation_breaches": integer(), "ratings": integer(),
+                  "rating_average": {"type": ["number", "null"]}}, extra=True)
+add("/v1/admin/reports", "get", op("The desk's figures over a range by day, week, agent, team or label, as JSON or CSV (admins)", "desk",
+    {"__raw__": {"description": "the report", "content": {
+        "application/json": {"schema": obj({"from": ts, "to": ts, "group_by": string(), "rows": {"type": "array", "items": REPORT_ROW}}, extra=True)},
+        "text/csv": {"schema": string(description="a header row, then a row per group; RFC 4180 quoting, CRLF")}}}},
+    params=[q("from", ts, "default: 30 days before `to`"), q("to", ts, "default: now"),
+            q("group_by", enum("day", "week", "agent", "team", "label"), "default: day"), q("format", enum("json", "csv"), "default: json")],
+    errors=(400, 403, 503),
+    desc="400 `invalid_group_by`, `invalid_format`, `invalid_range` (not RFC 3339, `from` not before `to`, or more than 366 days)."))
 add("/v1/admin/users/{id}/erase", "post", op("Erase a user's data on request (admins); audited", "desk",
     obj({"messages": integer(), "attachments": integer(), "mode": enum("anonymize", "delete")}),
     params=[pp("id", string(), "the user's id")], body=obj({"messages": enum("anonymize", "delete")}), errors=(400, 403, 404, 413, 415, 503)))

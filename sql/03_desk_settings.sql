@@ -41,3 +41,28 @@ LANGUAGE sql STABLE AS $$
   SELECT coalesce(coalesce(s.first_response_at, s.ended_at, s.resolved_at, s.closed_at, now())
                   > pgchat.first_response_due(s), false)
 $$;
+
+-- When staff first answered an escalated session in public after its latest
+-- escalation (NULL: not yet, or never escalated). Read from the messages, so
+-- that no send has to write the session row (a send locks the conversation;
+-- a session's writers lock the session first).
+CREATE OR REPLACE FUNCTION pgchat.escalation_answered_at(s live_chat_sessions) RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT min(m.created_at) FROM chat_messages m
+   WHERE s.escalated_at IS NOT NULL AND m.conversation_id = s.conversation_id
+     AND m.created_at >= s.escalated_at AND m.sender_role IN ('agent', 'admin')
+     AND NOT m.internal AND m.deleted_at IS NULL
+$$;
+
+-- An escalation breached its SLA when staff answered after its deadline, or
+-- have not answered and the deadline passed (for a session that is over: it
+-- ended, was resolved or closed after the deadline).
+CREATE OR REPLACE FUNCTION pgchat.escalation_breached(s live_chat_sessions) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT s.escalation_due_at IS NOT NULL
+     AND coalesce(pgchat.escalation_answered_at(s),
+                  CASE WHEN s.status IN ('resolved', 'closed', 'ended')
+                       THEN coalesce(s.ended_at, s.closed_at, s.resolved_at) END,
+                  now())
+         > s.escalation_due_at
+$$;

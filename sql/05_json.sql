@@ -109,6 +109,16 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'subject', s.subject,
     'description', s.description,
     'labels', to_jsonb(s.labels),
+    'team_id', s.team_id,
+    'escalation_level', s.escalation_level,
+    'escalated_at', pgchat.ts(s.escalated_at),
+    'escalation_reason', s.escalation_reason,
+    'escalation_due_at', pgchat.ts(s.escalation_due_at),
+    'escalation_breached', pgchat.escalation_breached(s),
+    -- opened while the desk was closed: a ticket that waits (sql/64_business_hours.sql)
+    'offline', s.offline,
+    -- where it was opened from: page, referrer, locale, browser (the widget's word)
+    'context', s.context,
     'category', s.category,
     'priority', s.priority,
     'change_seq', s.change_seq,

@@ -115,6 +115,9 @@ BEGIN
     -- polls (sql/46_polls.sql)
     WHEN 'not_a_poll' THEN 'this message is not a poll'
     WHEN 'poll_closed' THEN 'this poll is closed'
+    -- teams and escalation (sql/63_teams.sql)
+    WHEN 'not_your_team' THEN 'this session waits in another team''s queue'
+    WHEN 'unknown_team' THEN 'there is no such team'
     ELSE code END);
 END $$;
 

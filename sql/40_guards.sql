@@ -5,11 +5,14 @@
 -- the reopen window) their session, nothing else. Each refusal says why.
 --
 --   waiting  → active, resolved, closed, ended
---   active   → pending, snoozed, resolved, closed, ended
---   pending  → active, snoozed, resolved, closed, ended
---   snoozed  → active, pending, resolved, closed, ended
+--   active   → pending, snoozed, resolved, closed, ended, waiting
+--   pending  → active, snoozed, resolved, closed, ended, waiting
+--   snoozed  → active, pending, resolved, closed, ended, waiting
 --   resolved → active or waiting (reopened), closed
 --   closed, ended: final
+-- (back to waiting: the agent is released, as when an escalation hands the
+-- session to a team its agent is not in; the CHECK constraints hold a waiting
+-- session to having no agent)
 CREATE OR REPLACE FUNCTION pgchat.session_over(status text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
   SELECT status IN ('resolved', 'closed', 'ended')
@@ -19,9 +22,9 @@ CREATE OR REPLACE FUNCTION pgchat.session_may_become(from_status text, to_status
 LANGUAGE sql IMMUTABLE AS $$
   SELECT from_status = to_status OR CASE from_status
     WHEN 'waiting' THEN to_status IN ('active', 'resolved', 'closed', 'ended')
-    WHEN 'active' THEN to_status IN ('pending', 'snoozed', 'resolved', 'closed', 'ended')
-    WHEN 'pending' THEN to_status IN ('active', 'snoozed', 'resolved', 'closed', 'ended')
-    WHEN 'snoozed' THEN to_status IN ('active', 'pending', 'resolved', 'closed', 'ended')
+    WHEN 'active' THEN to_status IN ('pending', 'snoozed', 'resolved', 'closed', 'ended', 'waiting')
+    WHEN 'pending' THEN to_status IN ('active', 'snoozed', 'resolved', 'closed', 'ended', 'waiting')
+    WHEN 'snoozed' THEN to_status IN ('active', 'pending', 'resolved', 'closed', 'ended', 'waiting')
     WHEN 'resolved' THEN to_status IN ('active', 'waiting', 'closed')
     ELSE false END
 $$;
@@ -92,10 +95,10 @@ BEGIN
   -- a customer may end, rate and reopen their session, nothing else
   IF auth.uid() IS NOT NULL AND auth.role() = 'user'
      AND (NEW.agent_id, NEW.subject, NEW.category, NEW.priority, NEW.assigned_at, NEW.first_response_at,
-          NEW.customer_id, NEW.description, NEW.labels)
+          NEW.customer_id, NEW.description, NEW.labels, NEW.team_id)
          IS DISTINCT FROM
          (OLD.agent_id, OLD.subject, OLD.category, OLD.priority, OLD.assigned_at, OLD.first_response_at,
-          OLD.customer_id, OLD.description, OLD.labels) THEN
+          OLD.customer_id, OLD.description, OLD.labels, OLD.team_id) THEN
     RAISE insufficient_privilege USING MESSAGE = 'customers may only end or rate their session';
   END IF;
   RETURN NEW;

@@ -70,7 +70,8 @@ BEGIN
 END $$;
 
 -- Auto-assignment: drains the waiting queue by priority, then age, onto agents
--- who are online, enabled, skilled for the category and below capacity.
+-- who are online, enabled, skilled for the category and below capacity — for
+-- a session with a team, only that team's members (its own queue).
 --   least-loaded: the agent with the fewest active sessions (ties: the one
 --                 whose last assignment is oldest);
 --   round-robin:  the agent whose last assignment is oldest, whatever the load;
@@ -90,7 +91,7 @@ BEGIN
     RETURN 0;
   END IF;
   PERFORM pg_advisory_xact_lock(pgchat.desk_lock_key());
-  FOR s IN SELECT w.id, w.category FROM live_chat_sessions w
+  FOR s IN SELECT w.id, w.category, w.team_id FROM live_chat_sessions w
             WHERE w.status = 'waiting'
             ORDER BY pgchat.priority_rank(w.priority), w.started_at, w.id
             LIMIT p_limit
@@ -103,6 +104,8 @@ BEGIN
                           WHERE h.agent_id = a.user_id) t ON true
      WHERE a.enabled AND a.status = 'online' AND l.load < a.capacity
        AND (cardinality(a.skills) = 0 OR s.category = ANY (a.skills))
+       AND (s.team_id IS NULL OR EXISTS (SELECT 1 FROM team_members tm
+                                          WHERE tm.team_id = s.team_id AND tm.agent_id = a.user_id))
      ORDER BY CASE WHEN v_mode = 'least-loaded' THEN l.load ELSE 0 END,
               t.turn NULLS FIRST, a.user_id
      LIMIT 1;
@@ -111,7 +114,7 @@ BEGIN
       EXIT WHEN NOT EXISTS (
         SELECT 1 FROM agents a JOIN users u ON u.id = a.user_id AND u.role IN ('agent', 'admin')
          WHERE a.enabled AND a.status = 'online' AND pgchat.agent_load(a.user_id) < a.capacity);
-      CONTINUE; -- nobody with room takes this category: try the next session
+      CONTINUE; -- nobody with room takes this category or team: try the next session
     END IF;
     PERFORM pgchat.desk_assign(s.id, pick);
     assigned := assigned + 1;
@@ -120,7 +123,8 @@ BEGIN
 END $$;
 
 -- Ends sessions without activity (a public message, the start, the assignment)
--- for longer than the configured timeout, each with a system notice. Several
+-- for longer than the configured timeout, each with a system notice (not an
+-- offline session still waiting: sql/64_business_hours.sql). Several
 -- nodes run it: SKIP LOCKED gives each session to one of them.
 CREATE OR REPLACE FUNCTION pgchat.end_inactive(p_limit integer DEFAULT 100) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -139,6 +143,8 @@ BEGIN
   FOR r IN SELECT s.id, s.conversation_id FROM live_chat_sessions s
              JOIN conversations c ON c.id = s.conversation_id
             WHERE s.status IN ('waiting', 'active')
+              -- a session opened while the desk was closed waits as a ticket
+              AND NOT (s.offline AND s.status = 'waiting')
               AND greatest(s.started_at, s.assigned_at, c.last_message_at) < now() - make_interval(secs => timeout)
             ORDER BY s.started_at
             LIMIT p_limit
@@ -189,7 +195,8 @@ CREATE TRIGGER live_chat_sessions_end_reason BEFORE UPDATE ON live_chat_sessions
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_end_reason();
 
 -- Logs every new agent of a session, and wakes the assigners when the queue
--- grew (a new session, a waiting session re-categorized) or capacity freed (a
+-- grew (a new session, a waiting session re-categorized or routed to another
+-- team) or capacity freed (a
 -- session ended, an agent was relieved by a transfer).
 CREATE OR REPLACE FUNCTION pgchat.tg_session_desk() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -213,7 +220,8 @@ BEGIN
     wake := (OLD.status = 'active' AND NEW.status <> 'active')
          OR (NEW.status = 'waiting' AND OLD.status <> 'waiting')
          OR (OLD.agent_id IS NOT NULL AND OLD.agent_id IS DISTINCT FROM NEW.agent_id)
-         OR (NEW.status = 'waiting' AND (NEW.priority, NEW.category) IS DISTINCT FROM (OLD.priority, OLD.category));
+         OR (NEW.status = 'waiting' AND (NEW.priority, NEW.category, NEW.team_id)
+                                        IS DISTINCT FROM (OLD.priority, OLD.category, OLD.team_id));
   END IF;
   IF wake THEN
     PERFORM pg_notify('pgchat_desk', 'assign');
@@ -359,7 +367,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
            extract(epoch FROM x.assigned_at - x.started_at)::float8 AS wait,
            extract(epoch FROM x.first_response_at - x.started_at)::float8 AS frt,
            extract(epoch FROM coalesce(x.ended_at, x.closed_at, x.resolved_at) - x.started_at)::float8 AS resolution,
-           pgchat.sla_breached(x) AS breached
+           pgchat.sla_breached(x) AS breached,
+           x.escalation_level, pgchat.escalation_breached(x) AS escalation_breached
       FROM live_chat_sessions x
      WHERE x.started_at >= p_from AND x.started_at < p_to
        AND (p_agent IS NULL OR x.agent_id = p_agent)
@@ -420,6 +429,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
                          'first_response_secs', b.frt) ORDER BY b.started_at)
                   FROM (SELECT * FROM s WHERE breached ORDER BY started_at LIMIT 100) b), '[]'::jsonb))
               FROM s),
+    -- sessions escalated at least once, and those whose latest escalation missed its deadline
+    'escalations', (SELECT jsonb_build_object(
+                      'escalated', count(*) FILTER (WHERE escalation_level > 0),
+                      'breached', count(*) FILTER (WHERE escalation_breached))
+                      FROM s),
     'agents', coalesce((
       SELECT jsonb_agg(jsonb_build_object(
                'agent_id', st.agent_id,

@@ -145,8 +145,55 @@ LANGUAGE sql STABLE AS $$
     'role', u.role,
     'name', u.name,
     'email', u.email,
-    'email_notifications', u.email_notifications)
+    'email_notifications', u.email_notifications,
+    'attributes', u.attributes)
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Contact context (migrations/V13)
+
+-- A customer as staff see them (GET /v1/contacts/{user_id}): name, address,
+-- the host page's attributes, where they last opened a session from, and
+-- their previous sessions, newest first. Runs as the caller: the sessions
+-- are those RLS shows them (an agent: the queue and their own; an admin: all).
+CREATE OR REPLACE FUNCTION pgchat.contact_view(u users) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+    'id', u.id,
+    'role', u.role,
+    'name', u.name,
+    'email', u.email,
+    'attributes', u.attributes,
+    'created_at', pgchat.ts(u.created_at),
+    'last_seen_at', pgchat.ts(u.last_seen_at),
+    'context', (SELECT s.context FROM live_chat_sessions s WHERE s.customer_id = u.id
+                 ORDER BY s.started_at DESC, s.id DESC LIMIT 1),
+    'session_count', (SELECT count(*) FROM live_chat_sessions s WHERE s.customer_id = u.id),
+    'sessions', coalesce((
+      SELECT jsonb_agg(jsonb_build_object(
+               'id', s.id, 'subject', s.subject, 'status', s.status, 'category', s.category,
+               'priority', s.priority, 'labels', to_jsonb(s.labels), 'agent_id', s.agent_id,
+               'started_at', pgchat.ts(s.started_at), 'ended_at', pgchat.ts(s.ended_at),
+               'resolved_at', pgchat.ts(s.resolved_at), 'closed_at', pgchat.ts(s.closed_at),
+               'rating', s.rating, 'context', s.context)
+             ORDER BY s.started_at DESC, s.id DESC)
+        FROM (SELECT * FROM live_chat_sessions s WHERE s.customer_id = u.id
+               ORDER BY s.started_at DESC, s.id DESC LIMIT 20) s), '[]'::jsonb))
+$$;
+
+-- A contact keeps at most 50 attributes (a change merges into them).
+CREATE OR REPLACE FUNCTION pgchat.tg_user_attributes() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT count(*) FROM jsonb_object_keys(NEW.attributes)) > 50 THEN
+    PERFORM pgchat.refuse('too_many_attributes', 'a contact has at most 50 attributes');
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS users_attributes ON users;
+CREATE TRIGGER users_attributes BEFORE UPDATE OF attributes ON users
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_user_attributes();
 
 -- Emails never sent (after the last retry, or refused for good), for psql.
 CREATE OR REPLACE VIEW email_dead_letters AS

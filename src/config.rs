@@ -296,6 +296,11 @@ pub struct DeskConfig {
     #[arg(long, env = "PGCHAT_SLA_FIRST_RESPONSE_SECS", default_value_t = 120)]
     pub sla_first_response_secs: u64,
 
+    /// Seconds an escalated session may wait for a staff answer, for teams
+    /// without a deadline of their own (0: no escalation deadline).
+    #[arg(long, env = "PGCHAT_ESCALATION_SLA_SECS", default_value_t = 3600)]
+    pub escalation_sla_secs: u64,
+
     /// Where offline notifications are POSTed. Unset: no notifications are queued.
     #[arg(long, env = "PGCHAT_WEBHOOK_URL")]
     pub webhook_url: Option<String>,

@@ -219,6 +219,18 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("invalid_transition", ApiError::conflict),
     ("invalid_snooze", ApiError::unprocessable),
     ("too_many_labels", ApiError::unprocessable),
+    // routing a session to a team and escalating it (sql/63_teams.sql)
+    ("not_your_team", ApiError::forbidden),
+    ("unknown_team", ApiError::unprocessable),
+    ("priority_lowered", ApiError::unprocessable),
+    ("escalation_limit", ApiError::conflict),
+    // business hours (sql/64_business_hours.sql)
+    ("invalid_time_zone", ApiError::unprocessable),
+    // a contact's attributes (sql/62_email.sql)
+    ("too_many_attributes", ApiError::unprocessable),
+    // reports (sql/65_reports.sql)
+    ("invalid_group_by", ApiError::bad_request),
+    ("invalid_range", ApiError::bad_request),
     // a message of a file's kind without its file (pgchat.message_insert_rules)
     ("attachment_required", ApiError::unprocessable),
     // a support session's rating (pgchat.tg_session_guard)

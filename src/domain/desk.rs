@@ -221,6 +221,94 @@ pub fn render(template: &str, values: &[(&str, Option<&str>)]) -> String {
     out
 }
 
+/// Text of 1 to `max` characters, not only whitespace, without control
+/// characters (line breaks allowed in multi-line text); trimmed.
+fn short_text(value: String, max: usize, multiline: bool, what: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    let bad_char = |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\t'));
+    if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(bad_char) {
+        return Err(format!(
+            "{what} is 1 to {max} characters, not only whitespace, without control characters"
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A team's name: 1 to 100 characters (unique, case-insensitively).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TeamName(String);
+
+impl TeamName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TeamName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        short_text(value, 100, false, "a team's name").map(Self)
+    }
+}
+
+/// A team's description: 1 to 1000 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TeamDescription(String);
+
+impl TeamDescription {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TeamDescription {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        short_text(value, 1000, true, "a team's description").map(Self)
+    }
+}
+
+/// Why a session is escalated: 1 to 1000 characters, required.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EscalationReason(String);
+
+impl EscalationReason {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EscalationReason {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        short_text(value, 1000, true, "reason").map(Self)
+    }
+}
+
+/// Seconds an escalated session may wait for a staff answer: 1 second to a year.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct EscalationSla(i32);
+
+impl EscalationSla {
+    pub fn value(self) -> i32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for EscalationSla {
+    type Error = String;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            1..=31_536_000 => Ok(Self(value as i32)),
+            _ => Err("escalation_sla_secs is 1 to 31536000 (a year)".into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +391,28 @@ mod tests {
             "dangling { brace } and {"
         );
         assert_eq!(render("ünïcödé {agent_name}!", &values), "ünïcödé Ann!");
+    }
+
+    #[test]
+    fn team_texts_are_trimmed_and_bounded() {
+        assert_eq!(
+            TeamName::try_from("  Billing ".to_owned())
+                .unwrap()
+                .as_str(),
+            "Billing"
+        );
+        for bad in ["", "   ", "a\nb", &"x".repeat(101)] {
+            assert!(TeamName::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+        assert!(EscalationReason::try_from("line one\nline two".to_owned()).is_ok());
+        for bad in ["", " \n ", "a\u{0}b", &"x".repeat(1001)] {
+            assert!(
+                EscalationReason::try_from(bad.to_owned()).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(EscalationSla::try_from(0).is_err());
+        assert_eq!(EscalationSla::try_from(600).unwrap().value(), 600);
+        assert!(EscalationSla::try_from(31_536_001).is_err());
     }
 }

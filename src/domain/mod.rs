@@ -3,8 +3,10 @@
 //! invalid value is a 400 naming the field before any SQL runs. The one tree of
 //! them: messages, sessions, rooms and limits here, the desk's in [`desk`].
 
+pub mod contact;
 pub mod desk;
 pub mod email;
+pub mod hours;
 pub mod poll;
 
 use serde::{Deserialize, Serialize};

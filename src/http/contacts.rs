@@ -1,5 +1,7 @@
-//! The caller's own contact details: `GET|PATCH /v1/contacts/me`
-//! (`{"email"?, "email_notifications"?}`; `"email": null` removes the address).
+//! Contacts: the caller's own details, `GET|PATCH /v1/contacts/me`
+//! (`{"email"?, "email_notifications"?, "name"?, "attributes"?}`; `"email":
+//! null` removes the address), and a customer as staff see them,
+//! `GET /v1/contacts/{user_id}`.
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -7,14 +9,17 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+use crate::domain::contact::{Attributes, DisplayName};
 use crate::domain::email::EmailAddress;
-use crate::domain::nullable;
+use crate::domain::{nullable, UserId};
 use crate::error::ApiError;
-use crate::http::{AppState, Caller, Json};
+use crate::http::{AppState, Caller, Json, Path};
 use crate::service::contacts::{self, ContactChanges};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/contacts/me", get(me).patch(update_me))
+    Router::new()
+        .route("/v1/contacts/me", get(me).patch(update_me))
+        .route("/v1/contacts/{user_id}", get(contact))
 }
 
 async fn me(
@@ -31,6 +36,10 @@ struct UpdateInput {
     email: Option<Option<EmailAddress>>,
     #[serde(default)]
     email_notifications: Option<bool>,
+    #[serde(default)]
+    name: Option<DisplayName>,
+    #[serde(default)]
+    attributes: Option<Attributes>,
 }
 
 async fn update_me(
@@ -41,14 +50,27 @@ async fn update_me(
     let changes = ContactChanges {
         email: input.email,
         email_notifications: input.email_notifications,
+        name: input.name,
+        attributes: input.attributes,
     };
     if changes.is_empty() {
         return Err(ApiError::bad_request(
             "nothing_to_change",
-            "give email or email_notifications",
+            "give email, email_notifications, name or attributes",
         ));
     }
     Ok(axum::Json(
         contacts::update_me(&state.db, &caller, &changes).await?,
+    ))
+}
+
+/// Staff read a contact: `404` for a user the server has never seen.
+async fn contact(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(user_id): Path<UserId>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(axum::Json(
+        contacts::get(&state.db, &caller, user_id.as_str()).await?,
     ))
 }

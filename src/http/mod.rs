@@ -12,12 +12,14 @@ mod conversations;
 mod dev;
 mod email;
 pub(crate) mod health;
+mod hours;
 mod message_features;
 mod messages;
 mod openapi;
 mod polls;
 mod rooms;
 mod support;
+mod teams;
 mod web;
 
 use std::sync::Arc;
@@ -74,7 +76,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(health::router().merge(openapi::router()))
-        .merge(support::router())
+        .merge(support::router().merge(teams::router()).merge(hours::router()))
         .merge(agents::router().merge(canned::router()).merge(admin::router()))
         .merge(contacts::router().merge(email::router()))
         .merge(messages::router())

@@ -1,5 +1,5 @@
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::desk::Label;
+use crate::domain::contact::SessionContext;
+use crate::domain::desk::{EscalationReason, Label};
 use crate::domain::{
-    Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus, StatusFilter,
-    Subject,
+    nullable, Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus,
+    StatusFilter, Subject,
 };
 use crate::error::ApiError;
 use crate::http::messages::MessageInput;
@@ -19,6 +20,7 @@ use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::assignment::{self, Reassign};
 use crate::service::bulk::{self, Action};
 use crate::service::deletion;
+use crate::service::escalation::{self, Escalation};
 use crate::service::support::{
     self, Cursor, NewSession, SessionChanges, SessionFilter, StatusChange,
 };
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/support/sessions/{id}/rating", post(rate))
         .route("/v1/support/sessions/{id}/assign", post(assign))
         .route("/v1/support/sessions/{id}/transfer", post(transfer))
+        .route("/v1/support/sessions/{id}/escalate", post(escalate))
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,18 +59,26 @@ struct OpenInput {
     #[serde(default)]
     priority: Priority,
     message: MessageInput,
+    /// where the widget was opened: page, referrer, locale, browser
+    #[serde(default)]
+    context: SessionContext,
 }
 
 async fn open(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    headers: HeaderMap,
     Json(input): Json<OpenInput>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let new = NewSession {
         subject: input.subject,
         category: input.category,
         priority: input.priority,
         message: input.message.try_into()?,
+        context: input.context.with_user_agent(user_agent),
     };
     let opened = support::open(&state.db, &caller, new).await?;
     let status = if opened.created {
@@ -93,6 +104,7 @@ struct ListQuery {
     to: Option<DateTime<Utc>>,
     sla_breached: Option<bool>,
     label: Option<Label>,
+    team_id: Option<Uuid>,
     #[serde(default)]
     limit: Limit,
     cursor: Option<String>,
@@ -116,6 +128,7 @@ async fn list(
         to: query.to,
         sla_breached: query.sla_breached,
         label: query.label,
+        team_id: query.team_id,
     };
     let page = support::list(&state.db, &caller, &filter, limit, cursor).await?;
     Ok(axum::Json(json!({
@@ -210,6 +223,9 @@ struct UpdateInput {
     category: Option<Category>,
     #[serde(default)]
     description: Option<SessionDescription>,
+    /// a team's queue; null: none
+    #[serde(default, deserialize_with = "nullable")]
+    team_id: Option<Option<Uuid>>,
     /// pending, snoozed (with `snoozed_until`), resolved, closed, active.
     #[serde(default)]
     status: Option<SessionStatus>,
@@ -252,15 +268,12 @@ async fn update(
         priority: input.priority,
         category: input.category,
         description: input.description,
+        team_id: input.team_id,
     };
-    if status.is_none()
-        && changes.priority.is_none()
-        && changes.category.is_none()
-        && changes.description.is_none()
-    {
+    if status.is_none() && changes.is_empty() {
         return Err(ApiError::bad_request(
             "nothing_to_change",
-            "give priority, category, description or status",
+            "give priority, category, description, team_id or status",
         ));
     }
     Ok(axum::Json(
@@ -457,5 +470,32 @@ async fn transfer(
             Reassign::Transfer,
         )
         .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalateInput {
+    #[serde(default)]
+    team_id: Option<Uuid>,
+    #[serde(default)]
+    priority: Option<Priority>,
+    reason: EscalationReason,
+}
+
+/// `POST …/escalate`: to another team or the next tier (`service::escalation`).
+async fn escalate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<EscalateInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let escalation = Escalation {
+        team_id: input.team_id,
+        priority: input.priority,
+        reason: input.reason,
+    };
+    Ok(axum::Json(
+        escalation::escalate(&state.db, &caller, id, &escalation).await?,
     ))
 }

@@ -29,7 +29,7 @@ pub async fn configure(db: &Db, config: &DeskConfig) -> Result<(), ApiError> {
             "UPDATE desk_settings
                 SET assignment_mode = $1, sla_first_response_secs = $2,
                     inactivity_timeout_secs = $3, notifications_enabled = $4,
-                    reopen_window_secs = $5, updated_at = now()
+                    reopen_window_secs = $5, escalation_sla_secs = $6, updated_at = now()
               WHERE id",
             &[
                 &config.assignment_mode.as_str(),
@@ -37,6 +37,7 @@ pub async fn configure(db: &Db, config: &DeskConfig) -> Result<(), ApiError> {
                 &secs(config.inactivity_timeout_secs),
                 &config.webhook_url.is_some(),
                 &secs(config.reopen_window_secs),
+                &secs(config.escalation_sla_secs),
             ],
         )
         .await?;

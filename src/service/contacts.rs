@@ -1,12 +1,15 @@
-//! A user's own contact details: `GET|PATCH /v1/contacts/me`. The email
-//! address and the opt-out of email notifications (the rest of a contact,
-//! attributes and page, comes with the widget's contact context).
+//! Contacts: a user's own details, `GET|PATCH /v1/contacts/me` (the email
+//! address, the opt-out of email notifications, the display name and the
+//! custom attributes the host page sets), and a customer as staff see them,
+//! `GET /v1/contacts/{user_id}` (with where they opened sessions from and
+//! their previous sessions: `pgchat.contact_view`).
 //!
 //! A token's `email` claim is the host site's word: it sets the address when
 //! the server first sees that token (`Db::provision`), over one set here.
 
 use crate::auth::Identity;
 use crate::db::Db;
+use crate::domain::contact::{Attributes, DisplayName};
 use crate::domain::email::EmailAddress;
 use crate::error::ApiError;
 use crate::service::WireRow;
@@ -17,11 +20,19 @@ pub struct ContactChanges {
     /// `Some(None)` removes the address (and with it every email).
     pub email: Option<Option<EmailAddress>>,
     pub email_notifications: Option<bool>,
+    /// A token's `name` claim, when it has one, wins the next time the server
+    /// sees that token (as for `email`).
+    pub name: Option<DisplayName>,
+    /// Merged into the contact's; a `null` value removes its key.
+    pub attributes: Option<Attributes>,
 }
 
 impl ContactChanges {
     pub fn is_empty(&self) -> bool {
-        self.email.is_none() && self.email_notifications.is_none()
+        self.email.is_none()
+            && self.email_notifications.is_none()
+            && self.name.is_none()
+            && self.attributes.is_none()
     }
 }
 
@@ -58,14 +69,47 @@ pub async fn update_me(
         .query_opt(
             "UPDATE users u
                 SET email = CASE WHEN $1 THEN $2 ELSE u.email END,
-                    email_notifications = coalesce($3, u.email_notifications)
+                    email_notifications = coalesce($3, u.email_notifications),
+                    name = coalesce($4, u.name),
+                    attributes = CASE WHEN $5::jsonb IS NULL THEN u.attributes
+                                      ELSE (u.attributes || $5::jsonb) - $6::text[] END
               WHERE u.id = auth.uid()
              RETURNING pgchat.contact_json(u)",
             &[
                 &email.is_some(),
                 &email.flatten(),
                 &changes.email_notifications,
+                &changes.name.as_ref().map(DisplayName::as_str),
+                &changes.attributes.as_ref().map(Attributes::set),
+                &changes
+                    .attributes
+                    .as_ref()
+                    .map(Attributes::removed)
+                    .unwrap_or_default(),
             ],
+        )
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    tx.commit().await?;
+    Ok(row.get(0))
+}
+
+/// A user as staff see them: their details, attributes, the context of their
+/// latest session and their previous sessions (those RLS shows the caller).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn get(db: &Db, caller: &Identity, user_id: &str) -> Result<WireRow, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::forbidden(
+            "staff_only",
+            "only agents and admins read other contacts",
+        ));
+    }
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_opt(
+            "SELECT pgchat.contact_view(u) FROM users u WHERE u.id = $1",
+            &[&user_id],
         )
         .await?
         .ok_or(ApiError::NotFound("user"))?;

@@ -19,18 +19,22 @@ pub mod conversations;
 pub mod deletion;
 pub mod email;
 pub mod ephemeral;
+pub mod escalation;
 pub mod gates;
 pub mod health;
+pub mod hours;
 pub mod message_features;
 pub mod messages;
 pub mod notifications;
 pub mod polls;
+pub mod reports;
 pub mod retention;
 pub mod rooms;
 pub mod search;
 pub mod send;
 pub mod stats;
 pub mod support;
+pub mod teams;
 
 /// A row in its wire shape, as built by `pgchat.*_json()`.
 pub type WireRow = serde_json::Value;

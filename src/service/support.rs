@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::{Identity, Role};
 use crate::db::{Db, Transaction};
+use crate::domain::contact::SessionContext;
 use crate::domain::desk::Label;
 use crate::domain::{
     Category, Feedback, Limit, Priority, Rating, SessionDescription, SessionStatus, StatusFilter,
@@ -30,6 +31,8 @@ pub struct NewSession {
     pub category: Category,
     pub priority: Priority,
     pub message: NewMessage,
+    /// Where it was opened from (stored as given).
+    pub context: SessionContext,
 }
 
 /// The session, its first message, and whether this call created them (false: a retry).
@@ -67,8 +70,8 @@ pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened,
         )
         .await?;
         tx.execute(
-            "INSERT INTO live_chat_sessions (id, conversation_id, customer_id, subject, category, priority)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO live_chat_sessions (id, conversation_id, customer_id, subject, category, priority, context)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &session_id,
                 &conversation_id,
@@ -76,6 +79,7 @@ pub async fn open(db: &Db, caller: &Identity, new: NewSession) -> Result<Opened,
                 &new.subject.as_str(),
                 &new.category.as_str(),
                 &new.priority.as_str(),
+                &new.context.stored(),
             ],
         )
         .await?;
@@ -147,6 +151,7 @@ pub struct SessionFilter {
     pub to: Option<DateTime<Utc>>,
     pub sla_breached: Option<bool>,
     pub label: Option<Label>,
+    pub team_id: Option<Uuid>,
 }
 
 /// A position in the list (newest first): the last item's start time and id.
@@ -185,11 +190,12 @@ pub async fn list(
             AND ($11::text IS NULL OR s.customer_id = $11)
             AND ($12::bool IS NULL OR pgchat.sla_breached(s) = $12)
             AND ($13::text IS NULL OR s.labels @> ARRAY[$13::text])
+            AND ($14::uuid IS NULL OR s.team_id = $14)
           ORDER BY s.started_at DESC, s.id DESC
           LIMIT $10"
     );
     let statement = tx.prepare_cached(&sql).await?;
-    let params: [&(dyn ToSql + Sync); 13] = [
+    let params: [&(dyn ToSql + Sync); 14] = [
         &filter.status.as_ref().map(StatusFilter::statuses),
         &filter.agent_id,
         &filter.category.map(Category::as_str),
@@ -203,6 +209,7 @@ pub async fn list(
         &filter.customer_id,
         &filter.sla_breached,
         &filter.label.as_ref().map(Label::as_str),
+        &filter.team_id,
     ];
     let rows = tx.query(&statement, &params).await?;
     tx.commit().await?;
@@ -621,13 +628,24 @@ pub async fn queue_snapshot(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, 
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// What staff may change of a session (PATCH): its priority, category and
-/// description (the status: `change_status`).
+/// What staff may change of a session (PATCH): its priority, category,
+/// description and team (the status: `change_status`).
 #[derive(Debug, Default)]
 pub struct SessionChanges {
     pub priority: Option<Priority>,
     pub category: Option<Category>,
     pub description: Option<SessionDescription>,
+    /// `Some(None)` takes the session out of its team's queue.
+    pub team_id: Option<Option<Uuid>>,
+}
+
+impl SessionChanges {
+    pub fn is_empty(&self) -> bool {
+        self.priority.is_none()
+            && self.category.is_none()
+            && self.description.is_none()
+            && self.team_id.is_none()
+    }
 }
 
 /// Re-prioritizes, re-categorizes or describes a session (admins any, agents
@@ -643,7 +661,7 @@ pub async fn update(
 ) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    if changes.priority.is_some() || changes.category.is_some() || changes.description.is_some() {
+    if !changes.is_empty() {
         apply_changes(&tx, caller, session_id, changes).await?;
     }
     if let Some(change) = status {
@@ -729,10 +747,12 @@ pub(crate) async fn apply_changes(
         .prepare_cached(
             "UPDATE live_chat_sessions
                 SET priority = coalesce($2, priority), category = coalesce($3, category),
-                    description = coalesce($4, description)
+                    description = coalesce($4, description),
+                    team_id = CASE WHEN $5 THEN team_id ELSE $6 END
               WHERE id = $1
-                AND (priority, category, description)
-                    IS DISTINCT FROM (coalesce($2, priority), coalesce($3, category), coalesce($4, description))",
+                AND (priority, category, description, team_id)
+                    IS DISTINCT FROM (coalesce($2, priority), coalesce($3, category), coalesce($4, description),
+                                      CASE WHEN $5 THEN team_id ELSE $6 END)",
         )
         .await?;
     tx.execute(
@@ -742,6 +762,9 @@ pub(crate) async fn apply_changes(
             &changes.priority.map(Priority::as_str),
             &changes.category.map(Category::as_str),
             &changes.description.as_ref().map(SessionDescription::as_str),
+            // $5: keep the team; $6: the new one
+            &changes.team_id.is_none(),
+            &changes.team_id.flatten(),
         ],
     )
     .await?;

@@ -574,9 +574,17 @@ async fn staff_change_priority_and_category_and_customers_cannot() {
 
 #[tokio::test]
 async fn the_inactivity_timeout_ends_idle_sessions_with_a_notice_and_the_customer_starts_anew() {
-    let app = spawn_app_with(|c| c.desk.inactivity_timeout_secs = 1).await;
+    let app = spawn_app_with(|c| {
+        c.desk.inactivity_timeout_secs = 1;
+        c.desk.assignment_mode = AssignmentMode::Manual;
+    })
+    .await;
+    // The desk is open (an agent online), so the session is a live chat, not
+    // an offline ticket (which waits: tests/api/business_hours.rs).
+    enrol(&app, "ann", "online", 5).await;
     let customer = app.token("carol", "user");
     let session = app.open_session(&customer).await;
+    assert_eq!(session["offline"], false);
     wait_for("ended by inactivity", || async {
         app.session(&customer, &session["id"]).await["status"] == "ended"
     })

@@ -47,6 +47,8 @@ enum Fresh {
     Agent,
     /// carol's upload into her active session `{fs}`/`{fc}`, not completed: `{fu}`.
     Upload,
+    /// a new team: `{ft}`.
+    Team,
 }
 
 /// One row: a request (or a WebSocket frame) and what each caller gets.
@@ -141,6 +143,9 @@ const ROWS: &[Row] = &[
                                                         ["401", "403", "403 staff_only", "200", "200", "200", "403 staff_only", "403 staff_only"]),
     row("POST", "/v1/support/sessions/{fs}/transfer", Some(r#"{"agent_id":"bob"}"#), Active,
                                                         ["401", "403", "403 staff_only", "200", "404", "200", "403 staff_only", "403 staff_only"]),
+    // escalation: the session's agent or an admin (the database says why a customer may not)
+    row("POST", "/v1/support/sessions/{fs}/escalate", Some(r#"{"reason":"beyond me"}"#), Active,
+                                                        ["401", "403 staff_only", "404", "200", "404", "200", "404", "404"]),
     // ── messages ────────────────────────────────────────────────────────────
     row("GET", "/v1/conversations/{C_c}/messages", None, No,
                                                         ["401", "200", "404", "200", "404", "200", "404", "404"]),
@@ -245,6 +250,17 @@ const ROWS: &[Row] = &[
     row("PUT", "/v1/agents/{u_bob}", Some(r#"{"capacity":900}"#), No,
                                                         ["401", "403", "403", "403", "403", "200", "403", "403"]),
     row("DELETE", "/v1/agents/{fa}", None, Agent,       ["401", "403", "403", "403", "403", "204", "403", "403"]),
+    // teams: staff read, admins write
+    row("GET", "/v1/teams", None, No,                   ["401", "403 staff_only", "403 staff_only", "200", "200", "200", "403 staff_only", "403 staff_only"]),
+    row("POST", "/v1/teams", Some(r#"{"name":"team {n}"}"#), No,
+                                                        ["401", "403", "403", "403 admins_only", "403 admins_only", "201", "403", "403"]),
+    row("PATCH", "/v1/teams/{T}", Some(r#"{"description":"d{n}"}"#), No,
+                                                        ["401", "403", "403", "403 admins_only", "403 admins_only", "200", "403", "403"]),
+    row("DELETE", "/v1/teams/{ft}", None, Team,         ["401", "403", "403", "403", "403", "204", "403", "403"]),
+    row("PUT", "/v1/teams/{T}/members/{u_bob}", None, No,
+                                                        ["401", "403", "403", "403 admins_only", "403 admins_only", "200", "403", "403"]),
+    row("DELETE", "/v1/teams/{T}/members/{u_bob}", None, No,
+                                                        ["401", "403", "403", "403 admins_only", "403 admins_only", "200", "403", "403"]),
     row("GET", "/v1/support/canned", None, No,          ["401", "403", "403", "200", "200", "200", "403", "403"]),
     row("POST", "/v1/support/canned", Some(r#"{"shortcut":"s{n}","body":"Hello {name}"}"#), No,
                                                         ["401", "403", "403", "201", "201", "201", "403", "403"]),
@@ -265,11 +281,20 @@ const ROWS: &[Row] = &[
                                                         ["401", "403", "403", "403", "403", "204", "403", "403"]),
     row("POST", "/v1/admin/users/{fa}/erase", Some(r#"{"messages":"anonymize"}"#), Agent,
                                                         ["401", "403", "403", "403", "403", "200", "403", "403"]),
+    row("GET", "/v1/admin/business-hours", None, No,    ["401", "403", "403", "403", "403", "200", "403", "403"]),
+    row("PUT", "/v1/admin/business-hours", Some(r#"{"desk":null}"#), No,
+                                                        ["401", "403", "403", "403 admins_only", "403 admins_only", "200", "403", "403"]),
+    // whether the desk is open: any signed-in caller (a count of agents, never who)
+    row("GET", "/v1/support/availability", None, No,    ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    row("GET", "/v1/admin/reports?group_by=label&format=csv", None, No,
+                                                        ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
     row("GET", "/v1/admin/audit", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
     // ── contacts and email: one's own row; an unsubscribe link is its own authority ──
     row("GET", "/v1/contacts/me", None, No,             ["401", "200", "200", "200", "200", "200", "200", "200"]),
     row("PATCH", "/v1/contacts/me", Some(r#"{"email_notifications":true}"#), No,
                                                         ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    // a customer as staff see them (attributes, context, the sessions RLS shows)
+    row("GET", "/v1/contacts/{u_carol}", None, No,      ["401", "403 staff_only", "403 staff_only", "200", "200", "200", "403 staff_only", "403 staff_only"]),
     row("GET", "/v1/email/unsubscribe?token=x", None, No,
                                                         ["400", "400", "400", "400", "400", "400", "400", "400"]),
     row("POST", "/v1/email/unsubscribe?token=x", None, No,
@@ -480,6 +505,18 @@ impl World {
                 assert!(status.is_success(), "enrolling {sub}: {body}");
                 put("fa", sub);
             }
+            Team => {
+                self.counter += 1;
+                let team = self
+                    .ok(
+                        "admin",
+                        "POST",
+                        "/v1/teams",
+                        json!({ "name": format!("gone {}", self.counter) }),
+                    )
+                    .await;
+                put("ft", as_id(&team["id"]).to_owned());
+            }
             Upload => {
                 let (_, c) = self.session(true).await;
                 let created = self
@@ -629,6 +666,10 @@ async fn build_world() -> World {
             json!({ "shortcut": "sharedhello", "body": "Hello", "shared": true }),
         )
         .await;
+    let team = world
+        .ok("admin", "POST", "/v1/teams", json!({ "name": "Matrix" }))
+        .await;
+    ids.insert("T".into(), as_id(&team["id"]).to_owned());
     // carol's upload, sent in her session
     let created = world
         .ok(
