@@ -60,6 +60,9 @@ GRANT SELECT ON poll_votes TO pgchat_user;
 GRANT INSERT (message_id, user_id, options) ON poll_votes TO pgchat_user;
 GRANT UPDATE (options) ON poll_votes TO pgchat_user;
 GRANT DELETE ON poll_votes TO pgchat_user;
+-- Delete for me, per message (migrations/V15): yours to add.
+GRANT SELECT ON hidden_messages TO pgchat_user;
+GRANT INSERT (user_id, message_id) ON hidden_messages TO pgchat_user;
 
 -- Attachments and the assistant (migrations/V5): requests create and complete
 -- their own uploads (the storage key is the database's choice, never the

@@ -1,12 +1,14 @@
 ALTER TABLE chat_messages ENABLE ROW LEVEL SECURITY;
 
 -- Messages of conversations you can read; internal notes only for staff;
--- nothing older than your delete-for-me point.
+-- nothing older than your delete-for-me point, nor a message you hid for
+-- yourself (the set of yours is read once per statement: a hashed subplan).
 DROP POLICY IF EXISTS chat_messages_select ON chat_messages;
 CREATE POLICY chat_messages_select ON chat_messages FOR SELECT TO pgchat_user
   USING (pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
          AND (NOT internal OR (SELECT auth.is_staff()))
-         AND seq > pgchat.hidden_before(conversation_id, (SELECT auth.uid())));
+         AND seq > pgchat.hidden_before(conversation_id, (SELECT auth.uid()))
+         AND id NOT IN (SELECT pgchat.my_hidden_messages()));
 
 -- You post in your own name where you may write; only staff write internal
 -- notes. A system notice (joined, ended) records an action of yours and needs

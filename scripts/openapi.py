@@ -280,6 +280,8 @@ add("/v1/messages/{id}", "delete", op("Delete a message (a tombstone)", "message
 EMO = [ID, pp("emoji", string(minLength=1, maxLength=32), "one emoji or a short code, URL-encoded")]
 add("/v1/messages/{id}/reactions/{emoji}", "put", op("React", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
 add("/v1/messages/{id}/reactions/{emoji}", "delete", op("Take a reaction back", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
+add("/v1/messages/{id}/me", "delete", op("Delete a message for me: hidden from my history, search, unread counts and resume; nobody else's view changes", "message features", None, "204",
+    params=[ID], errors=(404, 429, 503), ok_desc="hidden (again: nothing changes)"))
 add("/v1/messages/{id}/vote", "put", op("Vote in a poll (again: the vote is replaced)", "message features", S("Message"), params=[ID],
     body=obj({"options": {"type": "array", "items": integer(minimum=0, maximum=9), "minItems": 1, "maxItems": 10}}, ["options"]),
     errors=(400, 403, 404, 409, 413, 415, 422, 429, 503), desc="409 `poll_closed`; 422 `invalid_poll_vote` (an index the poll has not, several in a single-choice poll), `not_a_poll`."))

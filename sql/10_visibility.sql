@@ -121,6 +121,14 @@ BEGIN
     ELSE code END);
 END $$;
 
+-- The messages the caller hid for themselves (delete for me, one message:
+-- hidden_messages), for the messages policy and resume. Only the caller's
+-- own, so SECURITY DEFINER needs no policy of hidden_messages in between.
+CREATE OR REPLACE FUNCTION pgchat.my_hidden_messages() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT h.message_id FROM hidden_messages h WHERE h.user_id = auth.uid()
+$$;
+
 -- Messages below this seq are hidden from the member (delete-for-me).
 CREATE OR REPLACE FUNCTION pgchat.hidden_before(conv uuid, uid text) RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$

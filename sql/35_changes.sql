@@ -8,7 +8,8 @@
 -- `origin` is the reader's original cursor: a message with seq > origin is new
 -- to the reader (message_new), whichever chunk it falls in; others are
 -- replayed as the row as it is now. `staff` and `hidden` are the reader's
--- visibility of messages (internal notes; delete-for-me), the same rule as the
+-- visibility of messages (internal notes; delete-for-me), with the messages
+-- the caller hid for themselves (hidden_messages, by auth.uid()), the same rule as the
 -- chat_messages SELECT policy. Not granted to pgchat_user: readers go through
 -- pgchat.changes_as_caller.
 CREATE OR REPLACE FUNCTION pgchat.changes(conv uuid, after bigint, upto bigint, origin bigint,
@@ -27,6 +28,8 @@ LANGUAGE sql STABLE AS $$
        FROM pgchat.message_rows m
       WHERE m.conversation_id = conv AND m.change_seq > after AND m.change_seq <= upto
         AND (staff OR NOT m.internal) AND m.seq > hidden
+        -- the reader's messages hidden for them (none for the server's fan-out, which has no claims)
+        AND m.id NOT IN (SELECT pgchat.my_hidden_messages())
       ORDER BY m.change_seq LIMIT lim)
     UNION ALL
     SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_wire(s, cu.name, au.name)

@@ -79,6 +79,7 @@ BEGIN
   PERFORM set_config('request.jwt.claims', '', true);
   DELETE FROM message_reactions WHERE user_id = p_user;
   DELETE FROM poll_votes WHERE user_id = p_user;
+  DELETE FROM hidden_messages WHERE user_id = p_user;
   WITH gone AS (DELETE FROM attachments WHERE uploader_id = p_user RETURNING 1)
   SELECT count(*) INTO n_attachments FROM gone;
   WITH changed AS (

@@ -1,6 +1,7 @@
-//! Edits, deletes, reactions and receipts of a message; full-text search.
+//! Edits, deletes (for everyone, or for me), reactions and receipts of a message; full-text search.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, patch, put};
 use axum::Router;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
             "/v1/messages/{id}/reactions/{emoji}",
             put(react).delete(unreact),
         )
+        .route("/v1/messages/{id}/me", axum::routing::delete(hide))
         .route("/v1/messages/{id}/receipts", get(receipts))
         .route("/v1/search", get(search))
 }
@@ -50,6 +52,16 @@ async fn delete(
     Ok(axum::Json(
         message_features::delete(&state.db, &caller, id).await?,
     ))
+}
+
+/// Delete for me: 204, the message hidden for the caller alone.
+async fn hide(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    message_features::hide(&state.db, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn react(

@@ -2,7 +2,9 @@
 //! sender edits it (`edited_at`); its sender or a room moderator deletes it
 //! (a tombstone: body, reactions and pin removed, place kept); members react
 //! (a per-emoji summary on the message). Each is an UPDATE of the message row,
-//! so it takes a change_seq and reaches subscribers live and on resume.
+//! so it takes a change_seq and reaches subscribers live and on resume. A
+//! reader may also hide a message for themselves alone (`hide`: a row of
+//! `hidden_messages`, which the messages policy and resume read).
 //!
 //! Every path here locks the message row before anything else it writes
 //! (`lock`), the one lock order of ARCHITECTURE.md: concurrent adds and
@@ -127,4 +129,38 @@ pub async fn react(
     let json = message_json(&tx, message).await?;
     tx.commit().await?;
     Ok(json)
+}
+
+/// Hides a message for the caller alone (delete for me): their history,
+/// search, unread counts and resume skip it from now on (the messages policy
+/// and `pgchat.changes`); nobody else's view changes. Hiding it again changes
+/// nothing. 404 when the caller cannot read it.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn hide(db: &Db, caller: &Identity, message: Uuid) -> Result<(), ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO hidden_messages (user_id, message_id)
+             SELECT $2::text, m.id FROM chat_messages m WHERE m.id = $1
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&statement, &[&message, &caller.sub]).await?;
+    // hidden now, or before (then no longer readable above)
+    let hidden = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM hidden_messages WHERE message_id = $1 AND user_id = $2)",
+        )
+        .await?;
+    if !tx
+        .query_one(&hidden, &[&message, &caller.sub])
+        .await?
+        .get::<_, bool>(0)
+    {
+        return Err(ApiError::NotFound("message"));
+    }
+    tx.commit().await?;
+    Ok(())
 }

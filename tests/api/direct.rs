@@ -1,5 +1,6 @@
 //! Direct conversations: one per pair (also under concurrent creation), my
-//! list, my flags, delete-for-me, and delivered/read state for the sender.
+//! list, my flags, delete-for-me (of the history, or of one message), and
+//! delivered/read state for the sender.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -307,6 +308,72 @@ async fn delete_for_me_hides_the_history_until_a_new_message_brings_it_back() {
         .as_array()
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn deleting_one_message_for_me_hides_it_from_me_alone_everywhere() {
+    let app = spawn_app().await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let mallory = user(&app, "mallory").await;
+    let conversation = direct(&app, &alice, "bob").await;
+    let id = &conversation["id"];
+    let topic = format!("conversation:{}", as_id(id));
+    let mut later = Ws::connect(app.port, &alice).await;
+    let cursor = later.subscribe(&topic, None).await["cursor"]
+        .as_i64()
+        .unwrap();
+    let secret = app.send(&bob, id, "embarrassing typo").await;
+    app.send(&bob, id, "hello again").await;
+    let path = format!("/v1/messages/{}/me", as_id(&secret["id"]));
+
+    // an outsider cannot hide what they cannot read
+    let response = app.delete(&mallory, &path).await;
+    assert_error(&response, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = app.delete(&alice, &path).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    let (status, _) = app.delete(&alice, &path).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "hiding again changes nothing"
+    );
+
+    let bodies = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(bodies(app.messages(&alice, id, "").await), ["hello again"]);
+    assert_eq!(
+        bodies(app.messages(&bob, id, "").await),
+        ["embarrassing typo", "hello again"]
+    );
+    let (_, found) = app.get(&alice, "/v1/search?q=typo").await;
+    assert_eq!(found["items"], json!([]), "search skips it for me");
+    let (_, found) = app.get(&bob, "/v1/search?q=typo").await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "not for bob");
+    assert_eq!(list(&app, &alice, "").await[0]["unread"], 1);
+    // a change to it reaches bob; resuming, alice does not get it back
+    app.patch(
+        &bob,
+        &format!("/v1/messages/{}", as_id(&secret["id"])),
+        &json!({ "body": "fixed typo" }),
+    )
+    .await;
+    let mut resumed = Ws::connect(app.port, &alice).await;
+    resumed.subscribe(&topic, Some(cursor)).await;
+    app.send(&bob, id, "fence").await;
+    let frames = resumed.until_message("fence").await;
+    assert!(
+        frames.iter().all(|f| f["message"]["id"] != secret["id"]),
+        "resume skips the hidden message: {frames:?}"
+    );
+    assert!(frames.iter().any(|f| f["message"]["body"] == "hello again"));
+    later.close().await;
 }
 
 #[tokio::test]

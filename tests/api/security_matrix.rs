@@ -219,6 +219,8 @@ const ROWS: &[Row] = &[
     row("DELETE", "/v1/messages/{fmm}", None, Room,     ["401", "404", "404", "404", "404", "200", "200", "404"]),
     row("DELETE", "/v1/messages/{fmo}", None, Room,     ["401", "404", "404", "404", "404", "200", "403", "404"]),
     row("DELETE", "/v1/messages/{fm}", None, Active,    ["401", "200", "404", "403", "404", "200", "404", "404"]),
+    // delete for me: whoever reads the message hides it for themselves
+    row("DELETE", "/v1/messages/{fm}/me", None, Active, ["401", "204", "404", "204", "404", "204", "404", "404"]),
     row("PUT", "/v1/messages/{M_c}/reactions/{e_up}", None, No,
                                                         ["401", "200", "404", "200", "404", "200", "404", "404"]),
     row("DELETE", "/v1/messages/{M_c}/reactions/{e_up}", None, No,
