@@ -120,7 +120,7 @@ function renderList() {
         flagsOf(c).muted ? h('span', { class: 'chip', title: 'Muted' }, 'Muted') : null,
         c.last_message_at ? h('span', { class: 'qi-time' }, ago(c.last_message_at)) : null)),
     h('span', { class: 'qi-subject' }, preview(c))),
-  c.unread ? h('span', { class: 'unread', 'aria-label': `${c.unread} unread` }, String(c.unread)) : null)));
+  c.unread ? h('span', { class: 'unread' }, String(c.unread), h('span', { class: 'visually-hidden' }, ' unread')) : null)));
 }
 
 async function loadConversations() {

@@ -166,7 +166,6 @@ function queueItem(s) {
     h('button', {
       type: 'button', class: `queue-item ${state.active === s.id ? 'active' : ''} st-${s.status}`,
       dataset: { session: s.id }, onclick: () => openChat(s.id),
-      'aria-label': `${who}: ${s.subject}, ${s.status}${unread ? `, ${unread} unread` : ''}`,
     },
     h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(who)),
     h('span', { class: 'qi-main' },
@@ -177,7 +176,7 @@ function queueItem(s) {
         h('span', { class: 'chip' }, label(s.category)),
         statusChip(s),
         (s.labels || []).map((l) => h('span', { class: 'chip label-chip' }, l)))),
-    unread ? h('span', { class: 'unread' }, String(unread)) : null));
+    unread ? h('span', { class: 'unread' }, String(unread), h('span', { class: 'visually-hidden' }, ' unread')) : null));
 }
 
 // --- bulk actions (POST /v1/support/sessions/bulk) ------------------------------------

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launch, unique, customerPage, deskPage, chatPage, startChat, widget, openSession, api, devToken, axeViolations, shot, PHONE,
+  launch, unique, customerPage, deskPage, chatPage, startChat, widget, openSession, api, devToken, axeViolations, eventually, shot, PHONE,
 } from '../lib.js';
 
 const SIZES = { desktop: { width: 1280, height: 800 }, phone: PHONE };
@@ -72,7 +72,8 @@ test('the queue and the message actions work from the keyboard', async () => {
     const msg = chat.locator('.pc-msg', { hasText: 'Keyboard only' });
     await msg.getByRole('button', { name: 'React', exact: true }).focus();
     await chat.keyboard.press('Enter');
-    assert.match(await chat.evaluate(() => document.activeElement.getAttribute('aria-label') || ''), /^React with/);
+    await eventually(async () => /^React with/.test(await chat.evaluate(() => document.activeElement.getAttribute('aria-label') || '')),
+      { message: 'the picker takes the focus' });
     await chat.keyboard.press('Enter');
     await msg.locator('.pc-reaction', { hasText: '1' }).waitFor();
     assert.deepEqual([...desk.problems, ...chat.problems], []);
