@@ -80,6 +80,8 @@ pub async fn translate(
     }
     take_quota(&tx, &assistant.limits).await?;
     tx.commit().await?;
+    // No pool connection is held while a provider answers (seconds, at worst).
+    drop(client);
     let prompt = Prompt {
         task: Task::Translate {
             text: body.clone(),
@@ -89,6 +91,7 @@ pub async fn translate(
         faq: Vec::new(),
     };
     let completion = assistant.complete(&prompt).await.map_err(unavailable)?;
+    let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx
         .prepare_cached(
