@@ -94,6 +94,7 @@ schemas = {
         "client_msg_id": {"type": ["string", "null"], "format": "uuid"}, "kind": string(), "body": string(),
         "reply_to": {"type": ["string", "null"], "format": "uuid"}, "internal": boolean,
         "attachment": {"type": ["object", "null"]}, "poll": {"oneOf": [S("Poll"), {"type": "null"}]}, "reactions": {"type": "object", "additionalProperties": {"type": "array", "items": string()}},
+        "metadata": {"type": ["object", "null"], "description": "the server's own messages (sender_role system): a notice's event, the assistant's ai.sources and ai.confidence"},
         "created_at": ts, "edited_at": {"type": ["string", "null"], "format": "date-time"}, "deleted_at": {"type": ["string", "null"], "format": "date-time"},
     }, ["id", "conversation_id", "seq", "change_seq", "body", "created_at"], extra=True, desc="A message as every path shows it (sql/05_json.sql)."),
     "Session": obj({

@@ -67,6 +67,10 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     -- {"👍": ["alice", "bob"]}: who reacted with what, oldest first (kept by a trigger)
     'reactions', CASE WHEN m.deleted_at IS NULL THEN m.reactions ELSE '{}'::jsonb END,
     'anonymous', m.anonymous,
+    -- what the server recorded with its own messages (system notices, the
+    -- assistant's answers: `ai.sources`, `ai.confidence`, `ai_error`); people's
+    -- messages have none
+    'metadata', CASE WHEN m.sender_role = 'system' AND m.deleted_at IS NULL THEN m.metadata END,
     'pinned_at', pgchat.ts(m.pinned_at),
     'pinned_by', m.pinned_by,
     'created_at', pgchat.ts(m.created_at),

@@ -6,18 +6,22 @@
 -- resolved (resolved, closed or ended in it); for the sessions opened, the
 -- first-response and resolution times (median and average, seconds; the time
 -- pending or snoozed is not left out of resolution), the first-response and
--- escalation SLA breaches, and the ratings (count and average). Day and week
+-- escalation SLA breaches, the ratings (count and average), and the
+-- customers' sentiment (the mean of the sessions' `session_sentiment` scores,
+-- sql/76_sentiment.sql, and how many sessions scored negative). Day and week
 -- buckets are UTC (weeks start on Monday) and every bucket of the range is a
 -- row, empty or not; agent, team and label rows are those with sessions (a
 -- session with two labels counts under each; no agent or team: key null).
 -- Admins only: the function refuses anyone else (`admins_only`) and runs as
 -- the caller, so RLS applies too.
 
-CREATE OR REPLACE FUNCTION pgchat.desk_report(p_from timestamptz, p_to timestamptz, p_group text)
+DROP FUNCTION IF EXISTS pgchat.desk_report(timestamptz, timestamptz, text);
+CREATE FUNCTION pgchat.desk_report(p_from timestamptz, p_to timestamptz, p_group text)
 RETURNS TABLE (key text, name text, sessions_opened bigint, sessions_resolved bigint,
                first_response_median_secs numeric, first_response_avg_secs numeric,
                resolution_median_secs numeric, resolution_avg_secs numeric,
-               sla_breaches bigint, escalation_breaches bigint, ratings bigint, rating_average numeric)
+               sla_breaches bigint, escalation_breaches bigint, ratings bigint, rating_average numeric,
+               sentiment_average numeric, sentiment_negative bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
 DECLARE
@@ -44,7 +48,8 @@ BEGIN
            extract(epoch FROM CASE WHEN pgchat.session_over(x.status)
                                    THEN coalesce(x.ended_at, x.closed_at, x.resolved_at) END - x.started_at)::numeric AS resolution,
            pgchat.sla_breached(x) AS breached,
-           pgchat.escalation_breached(x) AS escalation_missed
+           pgchat.escalation_breached(x) AS escalation_missed,
+           (pgchat.session_sentiment(x) ->> 'score')::numeric AS sentiment
       FROM live_chat_sessions x
      WHERE (x.started_at >= p_from AND x.started_at < p_to)
         OR (pgchat.session_over(x.status)
@@ -90,7 +95,9 @@ BEGIN
          count(k.id) FILTER (WHERE k.opened AND k.breached),
          count(k.id) FILTER (WHERE k.opened AND k.escalation_missed),
          count(k.rating) FILTER (WHERE k.opened),
-         round(avg(k.rating) FILTER (WHERE k.opened), 2)
+         round(avg(k.rating) FILTER (WHERE k.opened), 2),
+         round(avg(k.sentiment) FILTER (WHERE k.opened), 3),
+         count(k.id) FILTER (WHERE k.opened AND pgchat.sentiment_label(k.sentiment::real) = 'negative')
     FROM buckets b
     LEFT JOIN keyed k ON k.key IS NOT DISTINCT FROM b.key
    GROUP BY b.key
@@ -100,7 +107,7 @@ END $$;
 -- The report as JSON: {"from", "to", "group_by", "rows": [{"key", "name",
 -- "sessions_opened", "sessions_resolved", "first_response_secs": {"median",
 -- "average"}, "resolution_secs": {...}, "sla_breaches", "escalation_breaches",
--- "ratings", "rating_average"}]}.
+-- "ratings", "rating_average", "sentiment": {"average", "negative_sessions"}}]}.
 CREATE OR REPLACE FUNCTION pgchat.desk_report_json(p_from timestamptz, p_to timestamptz, p_group text)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
@@ -114,7 +121,9 @@ LANGUAGE sql STABLE AS $$
       'resolution_secs', jsonb_build_object('median', r.resolution_median_secs,
                                             'average', r.resolution_avg_secs),
       'sla_breaches', r.sla_breaches, 'escalation_breaches', r.escalation_breaches,
-      'ratings', r.ratings, 'rating_average', r.rating_average) ORDER BY r.key NULLS LAST), '[]'::jsonb))
+      'ratings', r.ratings, 'rating_average', r.rating_average,
+      'sentiment', jsonb_build_object('average', r.sentiment_average,
+                                      'negative_sessions', r.sentiment_negative)) ORDER BY r.key NULLS LAST), '[]'::jsonb))
     FROM pgchat.desk_report(p_from, p_to, p_group) r
 $$;
 
@@ -132,14 +141,16 @@ CREATE OR REPLACE FUNCTION pgchat.desk_report_csv(p_from timestamptz, p_to times
 RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT 'key,name,sessions_opened,sessions_resolved,first_response_median_secs,first_response_avg_secs,'
-         || 'resolution_median_secs,resolution_avg_secs,sla_breaches,escalation_breaches,ratings,rating_average'
+         || 'resolution_median_secs,resolution_avg_secs,sla_breaches,escalation_breaches,ratings,rating_average,'
+         || 'sentiment_average,sentiment_negative_sessions'
          || E'\r\n'
          || coalesce(string_agg(concat_ws(',',
               pgchat.csv_field(r.key), pgchat.csv_field(r.name),
               r.sessions_opened, r.sessions_resolved,
               coalesce(r.first_response_median_secs::text, ''), coalesce(r.first_response_avg_secs::text, ''),
               coalesce(r.resolution_median_secs::text, ''), coalesce(r.resolution_avg_secs::text, ''),
-              r.sla_breaches, r.escalation_breaches, r.ratings, coalesce(r.rating_average::text, ''))
+              r.sla_breaches, r.escalation_breaches, r.ratings, coalesce(r.rating_average::text, ''),
+              coalesce(r.sentiment_average::text, ''), r.sentiment_negative)
               || E'\r\n', '' ORDER BY r.key NULLS LAST), '')
     FROM pgchat.desk_report(p_from, p_to, p_group) r
 $$;

@@ -23,32 +23,90 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     FROM conversations c WHERE c.id = conv), false)
 $$;
 
--- Does a message call the assistant? `@ai` or `@assistant` first (any case).
-CREATE OR REPLACE FUNCTION pgchat.is_ai_mention(body text) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT body ~* '^\s*@(ai|assistant)\M'
+-- A phrase as a regular expression that matches it literally.
+CREATE OR REPLACE FUNCTION pgchat.regex_quote(phrase text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT regexp_replace(phrase, '([.^$*+?()\[\]{}|\\])', '\\\1', 'g')
 $$;
 
--- A message that calls the assistant queues a job, whoever inserted it (REST,
--- WebSocket, group commit, psql). The WHEN clause keeps the hot path free:
--- only messages that start with @ reach the function.
-CREATE OR REPLACE FUNCTION pgchat.tg_message_ai() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+-- What every call of the assistant starts with (case-insensitive): one
+-- pattern the send path's trigger tests per row, so a message that cannot be
+-- a call costs one regular-expression test and nothing else.
+CREATE OR REPLACE FUNCTION pgchat.ai_call_prefix() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT '^\s*(' || string_agg(pgchat.regex_quote(t), '|') || ')'
+    FROM ai_settings s, unnest(s.triggers || s.translate_triggers) AS t
+   WHERE s.id
+$$;
+
+-- Does a message call the assistant, and for what? The one place the trigger
+-- phrases are read (ai_settings: PGCHAT_AI_TRIGGERS, PGCHAT_AI_TRANSLATE_TRIGGERS),
+-- by the trigger below and by the worker (src/service/ai/worker.rs):
+--   `@ai what is …`            → mention, rest = the question (may be empty);
+--   `Translate to de: …`       → translate, lang = de, rest = the text;
+--   `Translate` (in a reply)   → translate, rest empty: the replied-to message.
+-- A phrase counts at the start of the message only, as a whole word (`@aiden`
+-- is not `@ai`); `lang` is a BCP 47 tag.
+CREATE OR REPLACE FUNCTION pgchat.ai_call(body text, OUT kind text, OUT lang text, OUT rest text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  s ai_settings := pgchat.ai_settings();
+  phrase text;
+  found text[];
 BEGIN
-  IF pgchat.is_ai_mention(NEW.body) AND pgchat.ai_enabled(NEW.conversation_id) THEN
-    INSERT INTO ai_jobs (kind, conversation_id, message_id, user_id, user_role)
-    VALUES ('mention', NEW.conversation_id, NEW.id, NEW.sender_id, NEW.sender_role);
+  FOREACH phrase IN ARRAY s.triggers LOOP
+    found := regexp_match(body, '^\s*' || pgchat.regex_quote(phrase) || '(?![[:alnum:]_])[\s:,]*(.*)$', 'i');
+    IF found IS NOT NULL THEN
+      kind := 'mention';
+      rest := btrim(found[1], E' \t\r\n');
+      RETURN;
+    END IF;
+  END LOOP;
+  FOREACH phrase IN ARRAY s.translate_triggers LOOP
+    found := regexp_match(body, '^\s*' || pgchat.regex_quote(phrase)
+                                || '(?:\s+(?:to|into)\s+([a-z]{2,3}(?:-[a-z0-9]{2,8}){0,3}))?\s*(?::(.*))?$', 'i');
+    IF found IS NOT NULL THEN
+      kind := 'translate';
+      lang := found[1];
+      rest := btrim(coalesce(found[2], ''), E' \t\r\n');
+      RETURN;
+    END IF;
+  END LOOP;
+END $$;
+
+DROP FUNCTION IF EXISTS pgchat.is_ai_mention(text);
+
+-- A message that calls the assistant queues a job, whoever inserted it (REST,
+-- WebSocket, group commit, psql): once per statement, over the statement's
+-- new rows. Only the rows that start like a call (`ai_call_prefix`, one test
+-- each) reach `ai_call`.
+CREATE OR REPLACE FUNCTION pgchat.tg_messages_ai() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  queued integer;
+BEGIN
+  INSERT INTO ai_jobs (kind, conversation_id, message_id, user_id, user_role)
+  SELECT c.kind, n.conversation_id, n.id, n.sender_id, n.sender_role
+    FROM (SELECT i.* FROM inserted i
+           WHERE i.sender_id IS NOT NULL AND i.sender_role IN ('user', 'agent', 'admin')
+             AND i.kind IN ('text', 'image', 'file', 'audio', 'video')
+             AND i.body ~* (SELECT pgchat.ai_call_prefix())
+          OFFSET 0) n
+   CROSS JOIN LATERAL pgchat.ai_call(n.body) c
+   WHERE c.kind IS NOT NULL AND pgchat.ai_enabled(n.conversation_id)
+   ORDER BY n.change_seq;
+  GET DIAGNOSTICS queued = ROW_COUNT;
+  IF queued > 0 THEN
     PERFORM pg_notify('pgchat_ai', 'job');
   END IF;
   RETURN NULL;
 END $$;
 
 DROP TRIGGER IF EXISTS chat_messages_ai ON chat_messages;
+DROP FUNCTION IF EXISTS pgchat.tg_message_ai();
 CREATE TRIGGER chat_messages_ai AFTER INSERT ON chat_messages
-  FOR EACH ROW
-  WHEN (NEW.sender_id IS NOT NULL AND NEW.sender_role IN ('user', 'agent', 'admin')
-        AND NEW.kind IN ('text', 'image', 'file', 'audio', 'video') AND NEW.body LIKE '%@%')
-  EXECUTE FUNCTION pgchat.tg_message_ai();
+  REFERENCING NEW TABLE AS inserted
+  FOR EACH STATEMENT EXECUTE FUNCTION pgchat.tg_messages_ai();
 
 -- A new support session may get a first answer from the assistant while no
 -- agent is online (PGCHAT_AI_FIRST_RESPONSE). The worker checks, when it runs

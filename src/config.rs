@@ -628,6 +628,33 @@ pub struct AiConfig {
     /// Give a new support session a first answer when no agent is online.
     #[arg(long, env = "PGCHAT_AI_FIRST_RESPONSE", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub ai_first_response: bool,
+
+    /// Phrases that call the assistant at the start of a message (comma-separated, any case).
+    #[arg(long, env = "PGCHAT_AI_TRIGGERS", value_delimiter = ',', default_value = "@ai,@assistant",
+          value_parser = trigger_phrase)]
+    pub ai_triggers: Vec<String>,
+
+    /// Phrases that ask for a translation at the start of a message: `Translate to de: text`,
+    /// or `Translate` alone in reply to a message (comma-separated, any case).
+    #[arg(long, env = "PGCHAT_AI_TRANSLATE_TRIGGERS", value_delimiter = ',', default_value = "translate",
+          value_parser = trigger_phrase)]
+    pub ai_translate_triggers: Vec<String>,
+
+    /// Ask the API for log-probabilities (`logprobs`) and give answers a confidence from them.
+    /// Off by default: not every OpenAI-compatible server accepts the parameter.
+    #[arg(long, env = "PGCHAT_AI_LOGPROBS", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub ai_logprobs: bool,
+}
+
+/// A trigger phrase: 1 to 40 characters, no control characters, no comma.
+fn trigger_phrase(value: &str) -> Result<String, String> {
+    let phrase = value.trim();
+    if phrase.is_empty() || phrase.chars().count() > 40 || phrase.chars().any(char::is_control) {
+        return Err(format!(
+            "a trigger phrase has 1 to 40 characters and no control characters, got {value:?}"
+        ));
+    }
+    Ok(phrase.to_owned())
 }
 
 impl Default for AiConfig {

@@ -95,13 +95,22 @@ async fn completions(
         seen.push((auth, body));
         seen.len()
     };
+    // Log-probabilities only when asked for, as real servers do: every
+    // token at probability 0.8.
+    let logprobs = body_asked_logprobs(&shared);
     let answer = |text: &str| {
-        axum::Json(json!({
+        let mut answer = json!({
             "id": "chatcmpl-test", "object": "chat.completion", "model": "fake-model",
             "choices": [{ "index": 0, "finish_reason": "stop",
                           "message": { "role": "assistant", "content": text } }],
-        }))
-        .into_response()
+        });
+        if logprobs {
+            answer["choices"][0]["logprobs"] = json!({ "content": text
+                .split(' ')
+                .map(|token| json!({ "token": token, "logprob": 0.8f64.ln() }))
+                .collect::<Vec<_>>() });
+        }
+        axum::Json(answer).into_response()
     };
     let fail = |status: u16| {
         (
@@ -121,6 +130,13 @@ async fn completions(
         Behaviour::FailFirst(n, status, _) if calls <= n => fail(status),
         Behaviour::FailFirst(_, _, text) => answer(text),
     }
+}
+
+/// Whether the request just recorded asked for log-probabilities.
+fn body_asked_logprobs(shared: &Shared) -> bool {
+    let seen = shared.seen.lock().unwrap();
+    seen.last()
+        .is_some_and(|(_, body)| body["logprobs"] == json!(true))
 }
 
 /// The assistant's reply to `message` (an `ai_response` or a `system`
@@ -216,7 +232,7 @@ async fn an_ai_mention_is_answered_with_an_ai_response_that_fans_out_like_any_me
     // The model saw the conversation (as Carol) and the question without the mention.
     let prompt = llm.last_prompt();
     assert!(
-        prompt.contains("[Carol (user)] I cannot sign in"),
+        prompt.contains("[M1] Carol (user): I cannot sign in"),
         "{prompt}"
     );
     assert!(
@@ -803,4 +819,205 @@ async fn staff_see_how_a_support_chat_is_going() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+}
+
+#[tokio::test]
+async fn answers_name_the_faq_entries_and_messages_they_used_with_a_confidence() {
+    // offline: the FAQ entry it answered from, and its match score
+    let app = spawn_app_with(|_| {}).await;
+    let faq_id: i64 = app
+        .db
+        .query_one(
+            "INSERT INTO ai_faq (question, answer) VALUES ('How long does shipping take?', 'Orders ship within 2 days.') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let alice = app.token("alice", "user");
+    let (status, body) = ask(
+        &app,
+        &alice,
+        json!({ "question": "how long does shipping take" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["sources"],
+        json!([{ "kind": "faq", "id": faq_id, "question": "How long does shipping take?" }])
+    );
+    let confidence = body["confidence"].as_f64().unwrap();
+    assert!(confidence > 0.5 && confidence <= 1.0, "{body}");
+
+    // an API: the labels it cites become sources (and leave the text); the
+    // confidence comes from the log-probabilities, asked for when configured
+    let llm = FakeLlm::start(Behaviour::Answer(
+        "Orders ship within 2 days [F1]. You ordered on Monday [M1].",
+    ))
+    .await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(llm.base_url.clone());
+        c.ai.ai_logprobs = true;
+    })
+    .await;
+    app.db
+        .execute(
+            "INSERT INTO ai_faq (question, answer) VALUES ('How long does shipping take?', 'Orders ship within 2 days.')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let alice = user(&app, "alice").await;
+    let lounge = room(
+        &app,
+        &alice,
+        json!({ "name": "orders", "type": "private", "settings": { "enable_ai": true } }),
+    )
+    .await;
+    let said = app.send(&alice, &lounge["id"], "I ordered on Monday").await;
+    let (status, body) = ask(
+        &app,
+        &alice,
+        json!({ "question": "how long does shipping take?", "conversation_id": lounge["id"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["answer"],
+        "Orders ship within 2 days. You ordered on Monday."
+    );
+    assert_eq!(body["sources"][0]["kind"], "faq");
+    assert_eq!(
+        body["sources"][1],
+        json!({ "kind": "message", "id": said["id"] })
+    );
+    assert_eq!(body["confidence"], json!(0.8));
+    assert_eq!(llm.seen()[0].1["logprobs"], json!(true));
+    let prompt = llm.last_prompt();
+    assert!(
+        prompt.contains("[M1] Alice (user): I ordered on Monday"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("[F1] Q: How long does shipping take?"),
+        "{prompt}"
+    );
+
+    // an answer in the conversation carries them in its metadata
+    let asked = app
+        .send(&alice, &lounge["id"], "@ai how long does shipping take?")
+        .await;
+    let answer = reply_to(&app, &alice, &lounge["id"], &asked).await;
+    assert_eq!(answer["kind"], "ai_response", "{answer}");
+    assert_eq!(answer["metadata"]["ai"]["sources"], body["sources"]);
+    assert_eq!(answer["metadata"]["ai"]["confidence"], json!(0.8));
+}
+
+#[tokio::test]
+async fn translate_phrases_translate_a_text_or_the_message_replied_to() {
+    let llm = FakeLlm::start(Behaviour::Answer("Guten Morgen")).await;
+    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
+    let (alice, sent, _) = good_morning_in_an_ai_room(&app).await;
+    let conversation = sent["conversation_id"].clone();
+
+    // a text in the message itself
+    let asked = app
+        .send(
+            &alice,
+            &conversation,
+            "Translate to DE: Good morning, everyone",
+        )
+        .await;
+    let answer = reply_to(&app, &alice, &conversation, &asked).await;
+    assert_eq!(
+        (&answer["kind"], &answer["body"]),
+        (&json!("ai_response"), &json!("Guten Morgen"))
+    );
+    assert_eq!(answer["metadata"]["ai"]["task"], "translate", "{answer}");
+    assert_eq!(answer["metadata"]["ai"]["lang"], "de");
+    assert_eq!(
+        answer["metadata"]["ai"]["translated_message_id"],
+        Value::Null
+    );
+    let prompt = llm.last_prompt();
+    assert!(prompt.contains("Target language: de"), "{prompt}");
+    assert!(prompt.ends_with("Good morning, everyone"), "{prompt}");
+
+    // "Translate" in reply to a message: that message, through the cache
+    let (status, asked) = app
+        .post(
+            &alice,
+            &format!("/v1/conversations/{}/messages", as_id(&conversation)),
+            &json!({ "body": "translate into fr", "reply_to": sent["id"], "client_msg_id": Uuid::new_v4() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    let answer = reply_to(&app, &alice, &conversation, &asked).await;
+    assert_eq!(answer["metadata"]["ai"]["lang"], "fr", "{answer}");
+    assert_eq!(
+        answer["metadata"]["ai"]["translated_message_id"],
+        sent["id"]
+    );
+    assert!(llm.last_prompt().ends_with("\nGood morning"));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM message_translations WHERE message_id = '{}' AND lang = 'fr'",
+            as_id(&sent["id"])
+        ))
+        .await,
+        1
+    );
+
+    // nothing to translate: a notice says how
+    let asked = app.send(&alice, &conversation, "Translate").await;
+    let notice = reply_to(&app, &alice, &conversation, &asked).await;
+    assert_eq!(notice["kind"], "system");
+    assert_eq!(notice["metadata"]["ai_error"], "nothing_to_translate");
+    // words that merely start like a phrase call nothing
+    app.send(&alice, &conversation, "translated docs are on the wiki")
+        .await;
+    app.send(&alice, &conversation, "translate to french: bonjour")
+        .await;
+    jobs_done(&app).await;
+    assert_eq!(llm.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn the_phrases_that_call_the_assistant_are_configured() {
+    let llm = FakeLlm::start(Behaviour::Answer("Here I am.")).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(llm.base_url.clone());
+        c.ai.ai_triggers = vec!["hey bot".into(), "!ask".into()];
+    })
+    .await;
+    let alice = user(&app, "alice").await;
+    let lounge = room(
+        &app,
+        &alice,
+        json!({ "name": "lounge", "type": "private", "settings": { "enable_ai": true } }),
+    )
+    .await;
+    let not_a_call = app.send(&alice, &lounge["id"], "@ai are you there?").await;
+    let called = app
+        .send(&alice, &lounge["id"], "Hey Bot, are you there?")
+        .await;
+    let answer = reply_to(&app, &alice, &lounge["id"], &called).await;
+    assert_eq!(answer["body"], "Here I am.");
+    assert!(llm.last_prompt().ends_with("Question: are you there?"));
+    let called = app
+        .send(&alice, &lounge["id"], "!ask (really) what now")
+        .await;
+    reply_to(&app, &alice, &lounge["id"], &called).await;
+    assert!(llm.last_prompt().ends_with("Question: (really) what now"));
+    app.send(&alice, &lounge["id"], "hey botany fans").await;
+    jobs_done(&app).await;
+    assert_eq!(llm.seen().len(), 2, "@ai and `hey botany` call nothing");
+    let page = app.messages(&alice, &lounge["id"], "").await;
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["reply_to"] != not_a_call["id"]));
+    // the earlier questions are context, not answers
+    assert!(llm.last_prompt().contains("Hey Bot, are you there?"));
 }

@@ -233,18 +233,19 @@ async fn reports_group_the_desks_figures_by_day_week_agent_team_and_label_in_jso
     assert_eq!(
         lines[0],
         "key,name,sessions_opened,sessions_resolved,first_response_median_secs,first_response_avg_secs,\
-         resolution_median_secs,resolution_avg_secs,sla_breaches,escalation_breaches,ratings,rating_average"
+         resolution_median_secs,resolution_avg_secs,sla_breaches,escalation_breaches,ratings,rating_average,\
+         sentiment_average,sentiment_negative_sessions"
     );
     assert_eq!(
         lines[1],
         format!(
-            "{},\"Tier \"\"1\"\", EU\",1,1,60.000,60.000,3600.000,3600.000,0,0,1,5.00",
+            "{},\"Tier \"\"1\"\", EU\",1,1,60.000,60.000,3600.000,3600.000,0,0,1,5.00,0.000,0",
             as_id(&team["id"])
         )
     );
     assert_eq!(
         lines[2],
-        ",,2,1,120.000,120.000,86400.000,86400.000,1,0,1,3.00"
+        ",,2,1,120.000,120.000,86400.000,86400.000,1,0,1,3.00,0.000,0"
     );
     assert_eq!((lines.len(), lines[3]), (4, ""), "{csv}");
     // a text a spreadsheet would run is neutralized
@@ -265,6 +266,35 @@ async fn reports_group_the_desks_figures_by_day_week_agent_team_and_label_in_jso
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
+}
+
+#[tokio::test]
+async fn reports_carry_how_the_customers_felt() {
+    let app = spawn_app_with(|c| c.desk.assignment_mode = AssignmentMode::Manual).await;
+    let admin = app.token("boss", "admin");
+    let carol = app.token("carol", "user");
+    let dave = app.token("dave", "user");
+    let angry = app
+        .open_session_with(&carol, "Refund", "This is terrible, I am so angry")
+        .await;
+    let happy = app
+        .open_session_with(&dave, "Thanks", "Thanks, great help!")
+        .await;
+    for session in [&angry, &happy] {
+        times(&app, session, "2026-11-02T10:00:00Z", None, None).await;
+    }
+    let by_day = report(&app, &admin, "group_by=day").await;
+    let day = &by_day["rows"][1];
+    assert_eq!(day["key"], "2026-11-02", "{by_day}");
+    assert_eq!(day["sentiment"]["negative_sessions"], 1, "{day}");
+    // the mean of -0.791 and 0.718
+    let average = day["sentiment"]["average"].as_f64().unwrap();
+    assert!((-0.05..-0.02).contains(&average), "{day}");
+    // a day without sessions has no average
+    assert_eq!(
+        by_day["rows"][0]["sentiment"],
+        json!({ "average": null, "negative_sessions": 0 })
+    );
 }
 
 #[tokio::test]

@@ -70,6 +70,11 @@ const MESSAGES: &[Column] = &[
     shown("attachment", "jsonb"),
     shown("reactions", "jsonb"),
     col("anonymous", "bool", "t.anonymous"),
+    col(
+        "metadata",
+        "jsonb",
+        "CASE WHEN t.sender_role = 'system' AND t.deleted_at IS NULL THEN t.metadata END",
+    ),
     col("pinned_at", "timestamptz", "t.pinned_at"),
     col("pinned_by", "text", "t.pinned_by"),
     col("created_at", "timestamptz", "t.created_at"),

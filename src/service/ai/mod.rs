@@ -37,16 +37,44 @@ use crate::service::WireRow;
 /// One message of the context, oldest first.
 #[derive(Clone, Debug)]
 pub struct Line {
+    /// The message (None for lines that are not stored messages).
+    pub id: Option<Uuid>,
     pub author: String,
     pub role: String,
     pub body: String,
+    /// The message itself calls the assistant (`pgchat.ai_call`): a question, not an answer.
+    pub calls_ai: bool,
 }
 
 /// A question and answer of the FAQ (`ai_faq`).
 #[derive(Clone, Debug)]
 pub struct FaqEntry {
+    pub id: i64,
     pub question: String,
     pub answer: String,
+}
+
+/// What an answer drew on: a message of the conversation or an FAQ entry.
+/// Serialized as the answer's `sources` (`{"kind": "message", "id"}`,
+/// `{"kind": "faq", "id", "question"}`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Message { id: Uuid },
+    Faq { id: i64, question: String },
+}
+
+impl Source {
+    fn of_line(line: &Line) -> Option<Self> {
+        line.id.map(|id| Source::Message { id })
+    }
+
+    fn of_faq(entry: &FaqEntry) -> Self {
+        Source::Faq {
+            id: entry.id,
+            question: entry.question.clone(),
+        }
+    }
 }
 
 /// What the assistant is asked to do.
@@ -89,6 +117,23 @@ pub struct Completion {
     pub text: String,
     pub provider: String,
     pub model: Option<String>,
+    /// The messages and FAQ entries the answer used (cited by the model, or
+    /// matched by the offline provider), without duplicates.
+    pub sources: Vec<Source>,
+    /// 0..1 where the provider gives one: the offline provider's match score,
+    /// or an API's mean token probability when it returns log-probabilities.
+    pub confidence: Option<f64>,
+}
+
+impl Completion {
+    /// `sources` and `confidence` as the API shows them (rounded to 3 places).
+    fn provenance(&self) -> (serde_json::Value, Option<f64>) {
+        (
+            json!(self.sources),
+            self.confidence
+                .map(|c| (c.clamp(0.0, 1.0) * 1000.0).round() / 1000.0),
+        )
+    }
 }
 
 /// Why a provider gave no answer.
@@ -156,6 +201,9 @@ pub struct Assistant {
     /// Settings the database's triggers read (written at start-up).
     pub support_enabled: bool,
     pub first_response: bool,
+    /// Phrases that call the assistant, and that ask for a translation (`pgchat.ai_call`).
+    pub triggers: Vec<String>,
+    pub translate_triggers: Vec<String>,
 }
 
 /// Time given to a provider without a budget of its own (the offline one).
@@ -178,6 +226,7 @@ impl Assistant {
                 budget,
                 retries: config.ai_retries,
                 max_tokens: config.ai_max_tokens,
+                logprobs: config.ai_logprobs,
             })?;
             providers.push((Arc::new(api), budget));
         }
@@ -190,6 +239,7 @@ impl Assistant {
                 budget,
                 retries: config.ai_retries,
                 max_tokens: config.ai_max_tokens,
+                logprobs: config.ai_logprobs,
             })?;
             providers.push((Arc::new(api), budget));
         }
@@ -206,6 +256,8 @@ impl Assistant {
             },
             support_enabled: config.ai_support,
             first_response: config.ai_first_response,
+            triggers: config.ai_triggers.clone(),
+            translate_triggers: config.ai_translate_triggers.clone(),
         })
     }
 
@@ -296,10 +348,13 @@ pub async fn ask(
         faq,
     };
     let completion = assistant.complete(&prompt).await.map_err(unavailable)?;
+    let (sources, confidence) = completion.provenance();
     Ok(json!({
         "answer": completion.text,
         "provider": completion.provider,
         "model": completion.model,
+        "sources": sources,
+        "confidence": confidence,
         "conversation_id": conversation_id,
     }))
 }
@@ -423,7 +478,8 @@ async fn read_context(
             "SELECT coalesce(pgchat.message_json(m) ->> 'sender_name',
                              CASE WHEN m.anonymous THEN 'anonymous' ELSE m.sender_id END,
                              CASE WHEN m.kind = 'ai_response' THEN 'assistant' ELSE 'system' END),
-                    m.sender_role, m.kind, m.body
+                    m.sender_role, m.kind, m.body, m.id,
+                    m.body ~* (SELECT pgchat.ai_call_prefix()) AND (pgchat.ai_call(m.body)).kind IS NOT NULL
                FROM chat_messages m
               WHERE m.conversation_id = $1 AND m.deleted_at IS NULL AND ($2 OR NOT m.internal)
                 AND m.seq <= $3
@@ -454,6 +510,8 @@ async fn read_context(
         let kind: String = row.get(2);
         let role: String = row.get(1);
         lines.push(Line {
+            id: Some(row.get(4)),
+            calls_ai: row.get(5),
             author: row.get(0),
             role: if kind == "ai_response" {
                 "assistant".into()
@@ -469,25 +527,29 @@ async fn read_context(
 
 async fn read_faq(tx: &Transaction<'_>) -> Result<Vec<FaqEntry>, ApiError> {
     let statement = tx
-        .prepare_cached("SELECT question, answer FROM ai_faq ORDER BY id LIMIT 500")
+        .prepare_cached("SELECT id, question, answer FROM ai_faq ORDER BY id LIMIT 500")
         .await?;
     Ok(tx
         .query(&statement, &[])
         .await?
         .iter()
         .map(|r| FaqEntry {
-            question: r.get(0),
-            answer: r.get(1),
+            id: r.get(0),
+            question: r.get(1),
+            answer: r.get(2),
         })
         .collect())
 }
 
 fn answer_metadata(completion: &Completion, task: &str, asked_by: &str) -> serde_json::Value {
+    let (sources, confidence) = completion.provenance();
     json!({ "ai": {
         "task": task,
         "provider": completion.provider,
         "model": completion.model,
         "asked_by": asked_by,
+        "sources": sources,
+        "confidence": confidence,
     }})
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::{Completion, FaqEntry, Line, Prompt, Provider, ProviderError, Task};
+use super::{Completion, FaqEntry, Line, Prompt, Provider, ProviderError, Source, Task};
 
 pub struct Offline;
 
@@ -28,7 +28,7 @@ impl Provider for Offline {
         &'a self,
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        let text = match &prompt.task {
+        let reply = match &prompt.task {
             // Translation needs a model: the chain's API providers do it.
             Task::Translate { .. } => {
                 return futures::future::ready(Err(ProviderError::Invalid(
@@ -43,11 +43,31 @@ impl Provider for Offline {
             }
         };
         futures::future::ready(Ok(Completion {
-            text,
+            text: reply.text,
             provider: "offline".into(),
             model: None,
+            sources: reply.sources,
+            confidence: reply.confidence,
         }))
         .boxed()
+    }
+}
+
+/// An answer with what it drew on: the matched FAQ entry or quoted message,
+/// and the match score as its confidence.
+struct Reply {
+    text: String,
+    sources: Vec<Source>,
+    confidence: Option<f64>,
+}
+
+impl Reply {
+    fn plain(text: String) -> Self {
+        Self {
+            text,
+            sources: Vec::new(),
+            confidence: None,
+        }
     }
 }
 
@@ -189,13 +209,13 @@ pub fn relevant_faq(question: &str, faq: &[FaqEntry], n: usize) -> Vec<FaqEntry>
     scored.into_iter().take(n).map(|(_, e)| e.clone()).collect()
 }
 
-fn best_faq<'a>(question: &str, faq: &'a [FaqEntry]) -> Option<&'a FaqEntry> {
+/// The FAQ entry that answers `question`, with its score.
+fn best_faq<'a>(question: &str, faq: &'a [FaqEntry]) -> Option<(f64, &'a FaqEntry)> {
     let asked = set(question);
     faq.iter()
         .map(|entry| (similarity(&asked, &set(&entry.question)), entry))
         .filter(|(score, _)| *score >= FAQ_THRESHOLD)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, entry)| entry)
 }
 
 /// Sentences of a message (at least something: a short message is one sentence).
@@ -219,42 +239,51 @@ fn sentences(body: &str) -> Vec<String> {
     out
 }
 
+/// What people said: not the assistant, not system notices, not questions to the assistant.
 fn said(line: &Line) -> bool {
-    line.role != "system" && line.role != "assistant"
+    line.role != "system" && line.role != "assistant" && !line.calls_ai
 }
 
-fn answer(question: &str, conversation: &[Line], faq: &[FaqEntry]) -> String {
-    if let Some(entry) = best_faq(question, faq) {
-        return entry.answer.clone();
+fn answer(question: &str, conversation: &[Line], faq: &[FaqEntry]) -> Reply {
+    if let Some((score, entry)) = best_faq(question, faq) {
+        return Reply {
+            text: entry.answer.clone(),
+            sources: vec![Source::of_faq(entry)],
+            confidence: Some(score),
+        };
     }
     let asked = set(question);
     let best = conversation
         .iter()
-        .filter(|line| said(line) && !super::worker::mentions_ai(&line.body))
+        .filter(|line| said(line))
         .flat_map(|line| sentences(&line.body).into_iter().map(move |s| (line, s)))
         .map(|(line, s)| (similarity(&asked, &set(&s)), line, s))
         .filter(|(score, _, _)| *score >= QUOTE_THRESHOLD)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
-        Some((_, line, sentence)) => {
-            format!(
+        Some((score, line, sentence)) => Reply {
+            text: format!(
                 "Earlier in this conversation, {} wrote: “{sentence}”",
                 line.author
-            )
-        }
-        None => "I could not find an answer to that in the FAQ or in this conversation. \
-                 (I am the built-in offline assistant; a person will have to help with this one.)"
-            .to_owned(),
+            ),
+            sources: Source::of_line(line).into_iter().collect(),
+            confidence: Some(score),
+        },
+        None => Reply {
+            text:
+                "I could not find an answer to that in the FAQ or in this conversation. \
+                   (I am the built-in offline assistant; a person will have to help with this one.)"
+                    .to_owned(),
+            sources: Vec::new(),
+            confidence: Some(0.0),
+        },
     }
 }
 
-fn summarize(conversation: &[Line]) -> String {
-    let lines: Vec<&Line> = conversation
-        .iter()
-        .filter(|l| said(l) && !super::worker::mentions_ai(&l.body))
-        .collect();
+fn summarize(conversation: &[Line]) -> Reply {
+    let lines: Vec<&Line> = conversation.iter().filter(|l| said(l)).collect();
     if lines.is_empty() {
-        return "There is nothing to summarize yet.".to_owned();
+        return Reply::plain("There is nothing to summarize yet.".to_owned());
     }
     let mut participants: Vec<&str> = Vec::new();
     for line in &lines {
@@ -269,8 +298,8 @@ fn summarize(conversation: &[Line]) -> String {
             *frequency.entry(word).or_default() += 1;
         }
     }
-    // (position, author, sentence, score)
-    let mut candidates: Vec<(usize, &str, String, f64)> = Vec::new();
+    // (position, line, sentence, score)
+    let mut candidates: Vec<(usize, &Line, String, f64)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         for sentence in sentences(&line.body) {
             let distinct = set(&sentence);
@@ -282,7 +311,7 @@ fn summarize(conversation: &[Line]) -> String {
             if i == 0 {
                 score *= 1.5; // the opening usually states the issue
             }
-            candidates.push((candidates.len(), &line.author, sentence, score));
+            candidates.push((candidates.len(), line, sentence, score));
         }
     }
     let keep = (lines.len() / 3).clamp(1, 5);
@@ -296,8 +325,15 @@ fn summarize(conversation: &[Line]) -> String {
         if lines.len() == 1 { "" } else { "s" },
         participants.join(", ")
     );
-    for (_, author, sentence, _) in &chosen {
-        text.push_str(&format!("\n- {author}: {}", clip(sentence, 300)));
+    let mut sources: Vec<Source> = Vec::new();
+    let mut cite = |line: &Line| {
+        if let Some(source) = Source::of_line(line).filter(|s| !sources.contains(s)) {
+            sources.push(source);
+        }
+    };
+    for (_, line, sentence, _) in &chosen {
+        text.push_str(&format!("\n- {}: {}", line.author, clip(sentence, 300)));
+        cite(line);
     }
     if let Some(last) = lines.last() {
         let last_sentence = sentences(&last.body).pop().unwrap_or_default();
@@ -307,24 +343,33 @@ fn summarize(conversation: &[Line]) -> String {
                 last.author,
                 clip(&last.body, 200)
             ));
+            cite(last);
         }
     }
-    text
+    Reply {
+        text,
+        sources,
+        confidence: None,
+    }
 }
 
-fn first_response(subject: &str, question: &str, faq: &[FaqEntry]) -> String {
+fn first_response(subject: &str, question: &str, faq: &[FaqEntry]) -> Reply {
     let asked = format!("{subject} {question}");
     match best_faq(&asked, faq) {
-        Some(entry) => format!(
-            "Thanks for reaching out! No agent is online right now, but this may help:\n\n{}\n\n\
-             Your chat is in the queue; an agent will follow up as soon as one is available.",
-            entry.answer
-        ),
-        None => format!(
+        Some((score, entry)) => Reply {
+            text: format!(
+                "Thanks for reaching out! No agent is online right now, but this may help:\n\n{}\n\n\
+                 Your chat is in the queue; an agent will follow up as soon as one is available.",
+                entry.answer
+            ),
+            sources: vec![Source::of_faq(entry)],
+            confidence: Some(score),
+        },
+        None => Reply::plain(format!(
             "Thanks for reaching out! No agent is online right now. Your chat about “{}” is in \
              the queue, and an agent will answer as soon as one is available.",
             clip(subject, 120)
-        ),
+        )),
     }
 }
 
@@ -343,19 +388,23 @@ mod tests {
 
     fn line(author: &str, body: &str) -> Line {
         Line {
+            id: Some(uuid::Uuid::new_v4()),
             author: author.into(),
             role: "user".into(),
             body: body.into(),
+            calls_ai: false,
         }
     }
 
     fn faq() -> Vec<FaqEntry> {
         vec![
             FaqEntry {
+                id: 1,
                 question: "How do I reset my password?".into(),
                 answer: "Use “Forgot password” on the sign-in page.".into(),
             },
             FaqEntry {
+                id: 2,
                 question: "When will my refund arrive?".into(),
                 answer: "Refunds reach your account within 5 business days.".into(),
             },
@@ -370,15 +419,26 @@ mod tests {
 
     #[test]
     fn the_faq_answers_questions_it_covers() {
+        let reply = answer("@ai how can I reset the password", &[], &faq());
+        assert_eq!(reply.text, "Use “Forgot password” on the sign-in page.");
         assert_eq!(
-            answer("@ai how can I reset the password", &[], &faq()),
-            "Use “Forgot password” on the sign-in page."
+            reply.sources,
+            vec![Source::Faq {
+                id: 1,
+                question: "How do I reset my password?".into()
+            }]
         );
+        assert!(reply
+            .confidence
+            .is_some_and(|c| (FAQ_THRESHOLD..=1.0).contains(&c)));
         assert_eq!(
             relevant_faq("refund arrive", &faq(), 3)[0].question,
             "When will my refund arrive?"
         );
-        assert!(answer("what is the weather like", &[], &faq()).starts_with("I could not find"));
+        let none = answer("what is the weather like", &[], &faq());
+        assert!(none.text.starts_with("I could not find"));
+        assert!(none.sources.is_empty());
+        assert_eq!(none.confidence, Some(0.0));
     }
 
     #[test]
@@ -390,10 +450,16 @@ mod tests {
             ),
             line("bob", "ok"),
         ];
-        let text = answer("when is the meeting", &conversation, &[]);
+        let reply = answer("when is the meeting", &conversation, &[]);
         assert_eq!(
-            text,
+            reply.text,
             "Earlier in this conversation, alice wrote: “The meeting is moved to Thursday at 3pm.”"
+        );
+        assert_eq!(
+            reply.sources,
+            vec![Source::Message {
+                id: conversation[0].id.unwrap()
+            }]
         );
     }
 
@@ -415,12 +481,15 @@ mod tests {
             ),
             line("carol", "Great, thank you!"),
             Line {
+                id: None,
                 author: "system".into(),
                 role: "system".into(),
                 body: "Dana joined".into(),
+                calls_ai: false,
             },
         ];
-        let text = summarize(&conversation);
+        let reply = summarize(&conversation);
+        let text = reply.text;
         assert!(
             text.starts_with("Summary of 5 messages from carol, agent:"),
             "{text}"
@@ -430,15 +499,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Dana joined"), "{text}");
-        assert_eq!(summarize(&[]), "There is nothing to summarize yet.");
+        assert!(reply.sources.contains(&Source::Message {
+            id: conversation[0].id.unwrap()
+        }));
+        assert_eq!(summarize(&[]).text, "There is nothing to summarize yet.");
     }
 
     #[test]
     fn first_responses_use_the_faq_when_they_can() {
-        assert!(
-            first_response("Refund", "when does my refund arrive?", &faq())
-                .contains("5 business days")
-        );
-        assert!(first_response("Shipping", "where is my parcel", &faq()).contains("in the queue"));
+        let helped = first_response("Refund", "when does my refund arrive?", &faq());
+        assert!(helped.text.contains("5 business days"));
+        assert!(matches!(helped.sources[..], [Source::Faq { id: 2, .. }]));
+        let queued = first_response("Shipping", "where is my parcel", &faq());
+        assert!(queued.text.contains("in the queue"));
+        assert!(queued.sources.is_empty() && queued.confidence.is_none());
     }
 }

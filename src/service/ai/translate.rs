@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ensure_enabled, take_quota, unavailable, Assistant, Prompt, Task};
+use super::{ensure_enabled, take_quota, unavailable, Assistant, Completion, Prompt, Task};
 use crate::auth::Identity;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -41,6 +41,26 @@ impl TryFrom<String> for Lang {
                 .join("-"),
         ))
     }
+}
+
+impl Lang {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A text (not a stored message) in `lang`, by the provider chain; the
+/// caller has taken the quota. For `Translate to de: …` messages.
+pub async fn text(assistant: &Assistant, text: &str, lang: &Lang) -> Result<Completion, ApiError> {
+    let prompt = Prompt {
+        task: Task::Translate {
+            text: text.to_owned(),
+            lang: lang.0.clone(),
+        },
+        conversation: Vec::new(),
+        faq: Vec::new(),
+    };
+    assistant.complete(&prompt).await.map_err(unavailable)
 }
 
 /// The message in `lang`, from the cache or the providers.
@@ -82,15 +102,7 @@ pub async fn translate(
     tx.commit().await?;
     // No pool connection is held while a provider answers (seconds, at worst).
     drop(client);
-    let prompt = Prompt {
-        task: Task::Translate {
-            text: body.clone(),
-            lang: lang.0.clone(),
-        },
-        conversation: Vec::new(),
-        faq: Vec::new(),
-    };
-    let completion = assistant.complete(&prompt).await.map_err(unavailable)?;
+    let completion = text(assistant, &body, &lang).await?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let statement = tx

@@ -1,6 +1,7 @@
-//! The assistant's background work, on every node: answering `@ai` /
-//! `@assistant` mentions and greeting new support sessions while no agent is
-//! online. Triggers (sql/75_ai.sql) queue `ai_jobs` rows and wake the workers
+//! The assistant's background work, on every node: answering messages that
+//! call it (`@ai …`, `Translate to de: …`; the phrases are configured, and
+//! `pgchat.ai_call` reads them) and greeting new support sessions while no
+//! agent is online. Triggers (sql/75_ai.sql) queue `ai_jobs` rows and wake the workers
 //! with `NOTIFY pgchat_ai`; a node takes a job with `FOR UPDATE SKIP LOCKED`
 //! and a lease, so each job is answered once however many nodes run, and a job
 //! whose node died is taken again when its lease runs out.
@@ -20,6 +21,7 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
+use super::translate::Lang;
 use super::{Assistant, Prompt, Task};
 use crate::auth::{Identity, Role};
 use crate::db::Db;
@@ -36,30 +38,6 @@ const CONCURRENCY: usize = 4;
 /// A job is given up after this many takes (its nodes kept dying).
 const MAX_ATTEMPTS: i32 = 3;
 
-/// Does this message call the assistant? (The same rule as `pgchat.is_ai_mention`.)
-pub fn mentions_ai(body: &str) -> bool {
-    strip_mention(body).is_some()
-}
-
-/// The question after the `@ai` / `@assistant` mention, if there is one.
-pub fn strip_mention(body: &str) -> Option<&str> {
-    let trimmed = body.trim_start();
-    let rest = trimmed.strip_prefix('@')?;
-    for name in ["assistant", "ai"] {
-        if rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name) {
-            let after = &rest[name.len()..];
-            if after
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric() && c != '_')
-            {
-                return Some(after.trim_start_matches([':', ',']).trim());
-            }
-        }
-    }
-    None
-}
-
 /// Records the assistant's settings in the database (the triggers read
 /// them), then starts listening and answering under `supervisor`.
 pub async fn start(
@@ -71,8 +49,14 @@ pub async fn start(
     let client = db.client().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     client
         .execute(
-            "UPDATE ai_settings SET support_enabled = $1, first_response = $2, updated_at = now() WHERE id",
-            &[&assistant.support_enabled, &assistant.first_response],
+            "UPDATE ai_settings SET support_enabled = $1, first_response = $2, triggers = $3,
+                    translate_triggers = $4, updated_at = now() WHERE id",
+            &[
+                &assistant.support_enabled,
+                &assistant.first_response,
+                &assistant.triggers,
+                &assistant.translate_triggers,
+            ],
         )
         .await
         .context("writing the assistant's settings")?;
@@ -193,6 +177,7 @@ async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
     } else {
         match job.kind.as_str() {
             "mention" => mention(db, assistant, &job).await?,
+            "translate" => translate(db, assistant, &job).await?,
             "first_response" => first_response(db, assistant, &job).await?,
             other => {
                 tracing::warn!(job = job.id, kind = other, "unknown assistant job");
@@ -242,14 +227,17 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
     // Read as the asker: gone, deleted or no longer visible → nothing to answer.
     let found = tx
         .query_opt(
-            "SELECT body, internal, seq FROM chat_messages WHERE id = $1 AND deleted_at IS NULL",
+            "SELECT c.rest, m.internal, m.seq
+               FROM chat_messages m, pgchat.ai_call(m.body) c
+              WHERE m.id = $1 AND m.deleted_at IS NULL",
             &[&message_id],
         )
         .await?;
     let Some(found) = found else {
         return Ok(None);
     };
-    let (body, internal, seq): (String, bool, i64) = (found.get(0), found.get(1), found.get(2));
+    let (question, internal, seq): (Option<String>, bool, i64) =
+        (found.get(0), found.get(1), found.get(2));
     let reply = |kind: &'static str, body: String, metadata: serde_json::Value| Post {
         reply_to: Some(message_id),
         internal,
@@ -281,7 +269,7 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
         Some(seq),
     )
     .await?;
-    let question = strip_mention(&body).unwrap_or(&body).to_owned();
+    let question = question.unwrap_or_default();
     let faq = super::offline::relevant_faq(&question, &super::read_faq(&tx).await?, 3);
     tx.commit().await?;
     drop(client);
@@ -306,6 +294,100 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
             format!("The assistant could not answer: {failure}. Please try again later."),
             json!({ "ai_error": failure.code(), "asked_by": job.user_id }),
         ),
+    }))
+}
+
+/// Translates as a message asked (`pgchat.ai_call`): `Translate to de: text`
+/// answers with the text in German; `Translate [to de]` in reply to a message
+/// answers with that message translated, through the translation cache as
+/// `POST /v1/messages/{id}/translate` (read as the asker: a message they may
+/// not read is not translated). No language named: English. The answer is an
+/// `ai_response` in reply; a failure is a `system` notice saying why.
+async fn translate(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Post>, ApiError> {
+    let Some(message_id) = job.message_id else {
+        return Ok(None);
+    };
+    let asker = identity(job);
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, &asker).await?;
+    let found = tx
+        .query_opt(
+            "SELECT c.lang, c.rest, m.reply_to, m.internal
+               FROM chat_messages m, pgchat.ai_call(m.body) c
+              WHERE m.id = $1 AND m.deleted_at IS NULL AND c.kind = 'translate'",
+            &[&message_id],
+        )
+        .await?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let (lang, text, parent, internal): (Option<String>, String, Option<Uuid>, bool) =
+        (found.get(0), found.get(1), found.get(2), found.get(3));
+    let reply = |kind: &'static str, body: String, metadata: serde_json::Value| Post {
+        reply_to: Some(message_id),
+        internal,
+        kind,
+        body,
+        metadata,
+    };
+    let notice = |error: ApiError| {
+        reply(
+            "system",
+            format!(
+                "The assistant could not translate: {}",
+                error.public_message()
+            ),
+            json!({ "ai_error": error.code(), "asked_by": job.user_id }),
+        )
+    };
+    let lang = match Lang::try_from(lang.unwrap_or_else(|| "en".into())) {
+        Ok(lang) => lang,
+        Err(why) => return Ok(Some(notice(ApiError::bad_request("invalid_lang", why)))),
+    };
+    // The message translated, when it is another one (not the asking message's own text).
+    let translated_message = if text.is_empty() { parent } else { None };
+    let translated = if !text.is_empty() {
+        if let Err(error) = super::take_quota(&tx, &assistant.limits).await {
+            tx.commit().await?;
+            return Ok(Some(notice(error)));
+        }
+        tx.commit().await?;
+        drop(client);
+        super::translate::text(assistant, &text, &lang)
+            .await
+            .map(|c| (c.text, json!(c.provider), json!(c.model)))
+    } else if let Some(parent) = parent {
+        tx.commit().await?;
+        drop(client);
+        super::translate::translate(db, assistant, &asker, parent, lang.clone())
+            .await
+            .map(|t| {
+                (
+                    t["text"].as_str().unwrap_or_default().to_owned(),
+                    t["provider"].clone(),
+                    t["model"].clone(),
+                )
+            })
+    } else {
+        return Ok(Some(notice(ApiError::bad_request(
+            "nothing_to_translate",
+            "write `Translate to de: your text`, or reply to a message with `Translate`",
+        ))));
+    };
+    Ok(Some(match translated {
+        Ok((text, provider, model)) => reply(
+            "ai_response",
+            text,
+            json!({ "ai": {
+                "task": "translate",
+                "lang": lang.as_str(),
+                "provider": provider,
+                "model": model,
+                "asked_by": job.user_id,
+                "translated_message_id": translated_message,
+            }}),
+        ),
+        Err(error) => notice(error),
     }))
 }
 
@@ -371,22 +453,5 @@ async fn first_response(
             tracing::warn!(job = job.id, %failure, "no first response for a waiting session");
             Ok(None)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mentions_are_found_at_the_start_only() {
-        assert_eq!(strip_mention("@ai what is up?"), Some("what is up?"));
-        assert_eq!(strip_mention("  @Assistant: summarize"), Some("summarize"));
-        assert_eq!(strip_mention("@AI"), Some(""));
-        assert_eq!(strip_mention("@ai, hello"), Some("hello"));
-        assert_eq!(strip_mention("@aiden hi"), None);
-        assert_eq!(strip_mention("hey @ai"), None);
-        assert_eq!(strip_mention("@ai_bot"), None);
-        assert!(mentions_ai("@assistant\nhelp"));
     }
 }
