@@ -73,9 +73,11 @@ async fn admins_change_the_desk_settings_and_a_restart_keeps_their_change() {
         1,
     )
     .unwrap();
-    let mut flags = pgchat::config::DeskConfig::default();
-    flags.sla_first_response_secs = 45;
-    flags.escalation_sla_secs = 600;
+    let flags = pgchat::config::DeskConfig {
+        sla_first_response_secs: 45,
+        escalation_sla_secs: 600,
+        ..Default::default()
+    };
     pgchat::service::assignment::configure(&db, &flags)
         .await
         .unwrap();

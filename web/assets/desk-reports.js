@@ -101,7 +101,7 @@ export async function reportsScreen({ client, area, toast, isCurrent, query }) {
         { name: 'Resolved', class: 'resolved', value: (r) => r.sessions_resolved }] }),
       barChart({ title: 'Median first response', rows, labelOf, format: secs, series: [
         { name: 'First response', class: 'frt', value: (r) => r.first_response_secs?.median }] })),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'grid report-table' },
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Report figures' }, h('table', { class: 'grid report-table' },
       h('caption', { class: 'visually-hidden' }, 'Report figures'),
       h('thead', {}, h('tr', {}, [GROUPS.find(([v]) => v === q.group_by)[1], 'Opened', 'Resolved', 'First response (median)', 'Resolution (median)', 'SLA breaches', 'Rating'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows.map((r) => h('tr', {},
@@ -112,5 +112,5 @@ export async function reportsScreen({ client, area, toast, isCurrent, query }) {
         h('td', {}, secs(r.resolution_secs?.median)),
         h('td', {}, String(r.sla_breaches)),
         h('td', {}, r.rating_average === null ? '–' : `${r.rating_average} (${r.ratings})`))))))];
-  area.replaceChildren(h('h1', { tabindex: '-1' }, 'Reports'), form, content);
+  area.replaceChildren(h('h1', { tabindex: '-1' }, 'Reports'), form, ...[content].flat());
 }

@@ -73,7 +73,7 @@ export async function settingsScreen({ client, area, toast, isCurrent, has }) {
     h('label', { for: `${id}-body` }, 'Text'),
     h('textarea', { id: `${id}-body`, name: 'body', rows: 6, value: t.body, required: true, 'aria-describedby': `${id}-hint` }),
     h('p', { id: `${id}-hint`, class: 'muted hint' }, 'Placeholders: ', t.placeholders.map((p) => h('code', {}, `{${p}} `)), '— write {{ and }} for literal braces. An unsubscribe line is added to every email.'),
-    h('button', { class: 'btn primary', type: 'submit', 'aria-label': `Save the ${t.kind} email` }, 'Save email'));
+    h('button', { class: 'btn primary', type: 'submit', 'aria-label': `Save email: ${t.kind}` }, 'Save email'));
   };
   const email = templates ? h('section', { class: 'settings-section', 'aria-labelledby': 'set-email' },
     h('h2', { id: 'set-email' }, 'Email'),
@@ -91,7 +91,7 @@ export async function settingsScreen({ client, area, toast, isCurrent, has }) {
       h('div', { class: 'kv' }, h('dt', {}, 'Waiting'), h('dd', { dataset: { outbox: 'pending' } }, String(hooks.outbox.pending))),
       h('div', { class: 'kv' }, h('dt', {}, 'Failed for good'), h('dd', { dataset: { outbox: 'failed' } }, String(hooks.outbox.failed))),
       h('div', { class: 'kv' }, h('dt', {}, 'Delivered (last 7 days)'), h('dd', { dataset: { outbox: 'delivered' } }, String(hooks.outbox.delivered)))),
-    hooks.outbox.recent.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
+    hooks.outbox.recent.length ? h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Recent webhook deliveries' }, h('table', { class: 'grid' },
       h('caption', { class: 'visually-hidden' }, 'Recent webhook deliveries'),
       h('thead', {}, h('tr', {}, ['#', 'Status', 'For', 'Attempts', 'Last answer', 'Queued'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, hooks.outbox.recent.map((d) => h('tr', {},

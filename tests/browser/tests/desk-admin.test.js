@@ -107,9 +107,9 @@ test('reports are drawn as SVG bars from the report, and download as CSV', async
     for (let i = 0; i < 3; i++) await openSession(unique('rita'), 'Rita', `Report ${i}`);
     const { page, token } = await admin(browser);
     await screen(page, 'Reports');
-    await page.locator('svg[role="img"] rect.bar').first().waitFor();
-    const from = await page.getByLabel('From').inputValue();
-    const to = await page.getByLabel('To').inputValue();
+    await page.locator('svg[role="img"] rect.bar').first().waitFor({ state: 'attached' });
+    const from = await page.getByLabel('From', { exact: true }).inputValue();
+    const to = await page.getByLabel('To', { exact: true }).inputValue();
     const q = new URLSearchParams({ from: `${from}T00:00:00Z`, to: new Date(Date.parse(`${to}T00:00:00Z`) + 86400e3).toISOString(), group_by: 'day' });
     const report = (await api(token, 'GET', `/v1/admin/reports?${q}`)).body;
     assert.equal(report.rows.length, 14, 'two weeks by day');
@@ -126,7 +126,7 @@ test('reports are drawn as SVG bars from the report, and download as CSV', async
     assert.deepEqual(await axeViolations(page), [], 'reports screen');
     await shot(page, 'desk-reports');
 
-    await page.getByLabel('By').selectOption('agent');
+    await page.getByLabel('By', { exact: true }).selectOption('agent');
     await page.getByRole('button', { name: 'Show' }).click();
     await page.locator('.report-table thead th', { hasText: 'Agent' }).waitFor();
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
@@ -157,12 +157,12 @@ test('admins save the desk settings and an email template', async () => {
     const reply = page.locator('form[data-template="reply"]');
     await reply.getByLabel('Subject').fill('{agent_name} answered: {subject}');
     await reply.getByLabel('Text').fill('Hi {customer_name},\n\n{message}\n\nThe team');
-    await reply.getByRole('button', { name: 'Save the reply email' }).click();
+    await reply.getByRole('button', { name: 'Save email: reply' }).click();
     await eventually(async () => (await api(token, 'GET', '/v1/admin/email-templates')).body.items.find((t) => t.kind === 'reply').subject === '{agent_name} answered: {subject}',
       { message: 'template saved' });
     // A placeholder the email does not fill is refused, in words.
     await reply.getByLabel('Text').fill('Hi {customer}');
-    await reply.getByRole('button', { name: 'Save the reply email' }).click();
+    await reply.getByRole('button', { name: 'Save email: reply' }).click();
     await page.locator('.toast', { hasText: /\{customer\} is not a placeholder/ }).waitFor();
     assert.match(await page.locator('.webhook-status').textContent(), /No webhook configured/);
     assert.deepEqual(await axeViolations(page), [], 'settings screen');
