@@ -102,3 +102,11 @@ GRANT INSERT (team_id, time_zone, weekly, holidays) ON business_hours TO pgchat_
 -- context it was opened with.
 GRANT UPDATE (attributes) ON users TO pgchat_user;
 GRANT INSERT (context) ON live_chat_sessions TO pgchat_user;
+
+-- The settings screen (migrations/V21): admins (RLS) read and change the desk
+-- settings (pgchat.patch_desk_settings) and the email templates, and read the
+-- webhook's outbox.
+GRANT SELECT ON desk_settings, email_templates, notification_outbox TO pgchat_user;
+GRANT UPDATE (assignment_mode, sla_first_response_secs, inactivity_timeout_secs, reopen_window_secs,
+              escalation_sla_secs, admin_set, updated_at) ON desk_settings TO pgchat_user;
+GRANT UPDATE (subject, body, updated_at) ON email_templates TO pgchat_user;

@@ -385,6 +385,38 @@ add("/v1/admin/audit", "get", op("The audit trail of deletions and erasures, new
                                                   "target": string(), "details": {"type": "object"}})}}),
     params=[limit], errors=(400, 403, 503)))
 
+SECS = lambda: integer(minimum=0, maximum=31536000)
+SETTINGS = obj({"assignment_mode": enum("manual", "round-robin", "least-loaded"), "sla_first_response_secs": integer(), "inactivity_timeout_secs": integer(),
+                "reopen_window_secs": integer(), "escalation_sla_secs": integer(),
+                "notifications_enabled": {"type": "boolean", "description": "a webhook is configured (the server's, read-only)"},
+                "admin_set": {"type": "array", "items": string(), "description": "the settings set here; a server's start leaves them be"},
+                "updated_at": ts}, extra=True, desc="the desk_settings row; columns added by later versions appear too")
+add("/v1/admin/settings", "get", op("The desk settings (admins)", "desk", SETTINGS, errors=(403, 503)))
+add("/v1/admin/settings", "patch", op("Change desk settings (admins); they outlive restarts", "desk", SETTINGS,
+    body=obj({"assignment_mode": enum("manual", "round-robin", "least-loaded"), "sla_first_response_secs": SECS(), "inactivity_timeout_secs": SECS(),
+              "reopen_window_secs": SECS(), "escalation_sla_secs": SECS()}),
+    errors=(400, 403, 413, 415, 503), desc="400 `invalid_body` for an unknown field, a null or a value out of range; 400 `nothing_to_change` for an empty object."))
+TEMPLATE = obj({"kind": enum("reply", "assigned"), "subject": string(), "body": string(),
+                "placeholders": {"type": "array", "items": string(), "description": "the {names} this kind of email fills"}, "updated_at": ts}, extra=True)
+add("/v1/admin/email-templates", "get", op("The email templates, and whether email is on (admins)", "desk",
+    obj({"email_enabled": boolean, "items": {"type": "array", "items": TEMPLATE}}, ["email_enabled", "items"], extra=True), errors=(403, 503)))
+add("/v1/admin/email-templates/{kind}", "put", op("Replace an email template's subject and body (admins)", "desk", TEMPLATE,
+    params=[pp("kind", enum("reply", "assigned"))],
+    body=obj({"subject": string(minLength=1, maxLength=300, description="one line"), "body": string(minLength=1, maxLength=20000)}, ["subject", "body"]),
+    errors=(400, 403, 404, 413, 415, 422, 503),
+    desc="422 `unknown_placeholder` for a {name} this kind of email does not fill (`{{` and `}}` are literal braces); 404 for an unknown kind."))
+add("/v1/admin/webhooks", "get", op("The webhook's status (admins): host, signing, outbox counts and latest notifications", "desk",
+    obj({"configured": boolean, "host": {"type": ["string", "null"], "description": "host[:port] only: never the URL's path, query or credentials, nor the secret"},
+         "signed": boolean,
+         "outbox": obj({"pending": integer(), "failed": integer(), "delivered": integer(),
+                        "recent": {"type": "array", "items": obj({"id": integer(), "status": enum("pending", "delivered", "dead"), "user_id": string(),
+                                                                  "conversation_id": uuid, "message_id": {"type": ["string", "null"]}, "attempts": integer(),
+                                                                  "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+                                                                  "created_at": ts, "next_attempt_at": {"type": ["string", "null"]},
+                                                                  "delivered_at": {"type": ["string", "null"]}}, extra=True)}}, extra=True)},
+        ["configured", "host", "signed", "outbox"], extra=True),
+    params=[limit], errors=(400, 403, 503)))
+
 # attachments + ai
 add("/v1/attachments", "post", op("Ask to upload a file into a conversation", "attachments", S("Attachment"), "201",
     body=obj({"conversation_id": uuid, "filename": string(minLength=1, maxLength=255), "size": integer(minimum=1), "mime_type": string()}, ["conversation_id", "filename", "size", "mime_type"]),

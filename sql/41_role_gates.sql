@@ -23,6 +23,7 @@ BEGIN
     ('assign_session',       'staff', 'only agents and admins assign sessions'),
     ('dashboard',            'admin', 'the dashboard is for admins'),
     ('audit',                'admin', 'only admins read the audit trail'),
+    ('settings',             'admin', 'only admins read and change the desk''s settings'),
     ('summarize',            'staff', 'conversation summaries are for agents and admins'),
     ('sentiment',            'staff', 'sentiment is for agents and admins'),
     ('open_session',         'user',  'support sessions are opened by customers'))

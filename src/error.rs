@@ -228,6 +228,9 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("invalid_time_zone", ApiError::unprocessable),
     // a contact's attributes (sql/62_email.sql)
     ("too_many_attributes", ApiError::unprocessable),
+    // the settings screen (sql/66_desk_admin.sql)
+    ("unknown_placeholder", ApiError::unprocessable),
+    ("nothing_to_change", ApiError::bad_request),
     // reports (sql/65_reports.sql)
     ("invalid_group_by", ApiError::bad_request),
     ("invalid_range", ApiError::bad_request),

@@ -47,7 +47,7 @@ pub async fn start(
     config: DeskConfig,
     supervisor: &mut Supervisor,
 ) -> anyhow::Result<()> {
-    assignment::configure(&db, &config)
+    let inactivity_timeout_secs = assignment::configure(&db, &config)
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .context("writing the desk settings")?;
@@ -89,12 +89,15 @@ pub async fn start(
     );
     supervisor.spawn("desk assigner", assigner(db.clone(), assign));
     supervisor.spawn("desk snoozes", snoozes(db.clone(), SNOOZE_CHECK));
-    if config.inactivity_timeout_secs > 0 {
-        let every = Duration::from_secs(config.inactivity_timeout_secs)
+    // Always swept: an admin may set a timeout at any time (PATCH
+    // /v1/admin/settings); the sweep reads the one in force.
+    let every = match inactivity_timeout_secs {
+        0 => Duration::from_secs(60),
+        secs => Duration::from_secs(secs)
             .div_f64(4.0)
-            .clamp(Duration::from_millis(250), Duration::from_secs(60));
-        supervisor.spawn("desk inactivity sweeper", sweeper(db.clone(), every));
-    }
+            .clamp(Duration::from_millis(250), Duration::from_secs(60)),
+    };
+    supervisor.spawn("desk inactivity sweeper", sweeper(db.clone(), every));
     if let Some(hook) = hook {
         let retry = Retry {
             max_attempts: config.webhook_max_attempts.max(1),

@@ -8,6 +8,7 @@ pub mod desk;
 pub mod email;
 pub mod hours;
 pub mod poll;
+pub mod settings;
 
 use serde::{Deserialize, Serialize};
 

@@ -18,6 +18,7 @@ mod messages;
 mod openapi;
 mod polls;
 mod rooms;
+mod settings;
 mod support;
 mod teams;
 mod web;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router().merge(openapi::router()))
         .merge(support::router().merge(teams::router()).merge(hours::router()))
         .merge(agents::router().merge(canned::router()).merge(admin::router()))
+        .merge(settings::router())
         .merge(contacts::router().merge(email::router()))
         .merge(messages::router())
         .merge(conversations::router())

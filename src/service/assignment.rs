@@ -20,17 +20,29 @@ use crate::service::gates::{self, Gate};
 use crate::service::support;
 use crate::service::WireRow;
 
-/// Writes this server's desk settings where SQL reads them (`desk_settings`).
-pub async fn configure(db: &Db, config: &DeskConfig) -> Result<(), ApiError> {
+/// Writes this server's desk settings where SQL reads them (`desk_settings`),
+/// all but those an admin has set (`admin_set`, PATCH /v1/admin/settings):
+/// theirs outlive restarts. Returns the inactivity timeout in force (seconds).
+pub async fn configure(db: &Db, config: &DeskConfig) -> Result<u64, ApiError> {
     let client = db.client().await?;
     let secs = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
-    client
-        .execute(
+    let row = client
+        .query_one(
             "UPDATE desk_settings
-                SET assignment_mode = $1, sla_first_response_secs = $2,
-                    inactivity_timeout_secs = $3, notifications_enabled = $4,
-                    reopen_window_secs = $5, escalation_sla_secs = $6, updated_at = now()
-              WHERE id",
+                SET assignment_mode = CASE WHEN 'assignment_mode' = ANY (admin_set)
+                                           THEN assignment_mode ELSE $1 END,
+                    sla_first_response_secs = CASE WHEN 'sla_first_response_secs' = ANY (admin_set)
+                                                   THEN sla_first_response_secs ELSE $2 END,
+                    inactivity_timeout_secs = CASE WHEN 'inactivity_timeout_secs' = ANY (admin_set)
+                                                   THEN inactivity_timeout_secs ELSE $3 END,
+                    notifications_enabled = $4,
+                    reopen_window_secs = CASE WHEN 'reopen_window_secs' = ANY (admin_set)
+                                              THEN reopen_window_secs ELSE $5 END,
+                    escalation_sla_secs = CASE WHEN 'escalation_sla_secs' = ANY (admin_set)
+                                               THEN escalation_sla_secs ELSE $6 END,
+                    updated_at = now()
+              WHERE id
+          RETURNING inactivity_timeout_secs",
             &[
                 &config.assignment_mode.as_str(),
                 &secs(config.sla_first_response_secs),
@@ -41,7 +53,8 @@ pub async fn configure(db: &Db, config: &DeskConfig) -> Result<(), ApiError> {
             ],
         )
         .await?;
-    Ok(())
+    let timeout: i32 = row.get(0);
+    Ok(u64::try_from(timeout).unwrap_or(0))
 }
 
 /// Auto-assignment: drains the queue as far as capacity allows. Returns how

@@ -28,6 +28,8 @@ pub enum Gate {
     Dashboard,
     /// The audit trail of deletions (admins).
     Audit,
+    /// The desk's settings, email templates and webhook status (admins).
+    Settings,
     /// A conversation's summary by the assistant (staff).
     Summarize,
     /// A support session's sentiment (staff).
@@ -46,6 +48,7 @@ impl Gate {
             Self::AssignSession => "assign_session",
             Self::Dashboard => "dashboard",
             Self::Audit => "audit",
+            Self::Settings => "settings",
             Self::Summarize => "summarize",
             Self::Sentiment => "sentiment",
         }

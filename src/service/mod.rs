@@ -32,6 +32,7 @@ pub mod retention;
 pub mod rooms;
 pub mod search;
 pub mod send;
+pub mod settings;
 pub mod stats;
 pub mod support;
 pub mod teams;

@@ -290,6 +290,14 @@ const ROWS: &[Row] = &[
     row("GET", "/v1/support/availability", None, No,    ["401", "200", "200", "200", "200", "200", "200", "200"]),
     row("GET", "/v1/admin/reports?group_by=label&format=csv", None, No,
                                                         ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    // the settings screen: admins only, refused by role before anything is read
+    row("GET", "/v1/admin/settings", None, No,          ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    row("PATCH", "/v1/admin/settings", Some(r#"{"reopen_window_secs":86400}"#), No,
+                                                        ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    row("GET", "/v1/admin/email-templates", None, No,   ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    row("PUT", "/v1/admin/email-templates/{x_reply}", Some(r#"{"subject":"Re: {subject}","body":"Hi {customer_name}: {message}"}"#), No,
+                                                        ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    row("GET", "/v1/admin/webhooks", None, No,          ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
     row("GET", "/v1/admin/audit", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
     // ── contacts and email: one's own row; an unsubscribe link is its own authority ──
     row("GET", "/v1/contacts/me", None, No,             ["401", "200", "200", "200", "200", "200", "200", "200"]),
@@ -718,6 +726,7 @@ async fn build_world() -> World {
         ("A_c", a_c),
         ("e_up", "%F0%9F%91%8D".to_owned()),
         ("l_vip", "vip".to_owned()),
+        ("x_reply", "reply".to_owned()),
         ("f_client", "pgchat.js".to_owned()),
         ("f_asset", "desk.js".to_owned()),
     ] {

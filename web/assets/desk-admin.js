@@ -1,15 +1,22 @@
 // The desk's management screens, beside the queue: the agents (status,
 // capacity, skills, enabled: admins change them through PUT /v1/agents/{id})
-// and the canned responses (GET|POST /v1/support/canned, DELETE …/{id}).
+// and the canned responses (GET|POST /v1/support/canned, DELETE …/{id}); for
+// admins also teams, business hours (desk-teams.js), reports
+// (desk-reports.js) and settings (desk-settings.js).
 import { h, CATEGORIES, AGENT_STATUSES, label } from '/client/ui.js';
+import { teamsScreen, hoursScreen } from '/assets/desk-teams.js';
+import { reportsScreen } from '/assets/desk-reports.js';
+import { settingsScreen } from '/assets/desk-settings.js';
 
 /**
  * Adds the screen switcher to `nav` and draws the chosen screen in `area`
  * (the queue is `desk`, shown when no other screen is).
  */
-export function adminScreens({ client, me, myRole, nav, area, desk, features, toast, onCanned }) {
+export function adminScreens({ client, me, myRole, nav, area, desk, features, has, toast, onCanned }) {
   const admin = myRole === 'admin';
-  const screens = [['queue', 'Queue', true], ['agents', 'Agents', admin && features.agents], ['canned', 'Canned responses', features.canned]]
+  const screens = [['queue', 'Queue', true], ['agents', 'Agents', admin && features.agents], ['teams', 'Teams', admin && features.teams],
+    ['canned', 'Canned responses', features.canned], ['hours', 'Hours', admin && features.hours], ['reports', 'Reports', admin && features.reports],
+    ['settings', 'Settings', admin && features.settings]]
     .filter(([, , shown]) => shown);
   if (screens.length < 2) return;
   let current = 'queue';
@@ -24,8 +31,14 @@ export function adminScreens({ client, me, myRole, nav, area, desk, features, to
     buttons.forEach((b) => { if (b.dataset.screen === id) b.setAttribute('aria-current', 'page'); else b.removeAttribute('aria-current'); });
     desk.hidden = id !== 'queue';
     area.hidden = id === 'queue';
+    const isCurrent = () => current === id;
+    const ctx = { client, area, toast, isCurrent, has };
     if (id === 'agents') await agents();
     if (id === 'canned') await canned();
+    if (id === 'teams') await teamsScreen(ctx);
+    if (id === 'hours') await hoursScreen(ctx);
+    if (id === 'reports') await reportsScreen(ctx);
+    if (id === 'settings') await settingsScreen(ctx);
     if (id !== 'queue') area.querySelector('h1')?.focus();
   }
   show('queue');

@@ -3,7 +3,8 @@
 // canned responses (/shortcut), the customer panel and ticket fields, the
 // agent's status (kept across reloads), a stats header, a chime + notification
 // for new chats, the lifecycle actions, labels, bulk actions and search; for
-// admins the agents and canned-response screens. Endpoints the server's OpenAPI
+// admins the agents, teams, canned-response, hours, reports and settings
+// screens (desk-admin.js). Endpoints the server's OpenAPI
 // document does not list hide their controls.
 import { ATTACHMENT_TYPES, PgChat } from '/client/pgchat.js';
 import { h, icon, MessageList, Receipts, ago, fmtTime, initials, chime, CATEGORIES, PRIORITIES, PRESENCE_STATUSES, label, attachmentError } from '/client/ui.js';
@@ -33,7 +34,10 @@ const state = {
   chats: new Map(),
   seenWaiting: new Set(),
   claiming: new Set(),
-  features: { assign: false, transfer: false, canned: false, agents: false, patch: false, stats: false, lifecycle: false, labels: false, bulk: false, search: false },
+  features: {
+    assign: false, transfer: false, canned: false, agents: false, patch: false, stats: false, lifecycle: false, labels: false, bulk: false, search: false,
+    teams: false, hours: false, reports: false, settings: false,
+  },
   canned: [],
   agents: [],
   stats: null,
@@ -846,6 +850,8 @@ Object.assign(state.features, {
   canned: has('GET', '/v1/support/canned'), agents: has('GET', '/v1/agents'), stats: myRole === 'admin' && has('GET', '/v1/admin/stats'),
   lifecycle: has('POST', `${SESSION}/resolve`), labels: has('PUT', `${SESSION}/labels/{label}`),
   bulk: has('POST', '/v1/support/sessions/bulk'), search: has('GET', '/v1/search'),
+  teams: has('GET', '/v1/teams'), hours: has('GET', '/v1/admin/business-hours'),
+  reports: has('GET', '/v1/admin/reports'), settings: has('GET', '/v1/admin/settings'),
 });
 document.body.dataset.features = Object.entries(state.features).filter(([, v]) => v).map(([k]) => k).join(' ');
 searchForm.hidden = !state.features.search;
@@ -894,7 +900,7 @@ setInterval(async () => {
   renderStats();
 }, 30000);
 adminScreens({
-  client, me, myRole, nav: screenNav, area: screenArea, desk: deskBody, features: state.features, toast,
+  client, me, myRole, nav: screenNav, area: screenArea, desk: deskBody, features: state.features, has, toast,
   onCanned: (items) => { state.canned = items; },
 });
 renderQueue();
