@@ -14,6 +14,9 @@ function svg(tag, attrs = {}, ...children) {
 
 const GROUPS = [['day', 'Day'], ['week', 'Week'], ['agent', 'Agent'], ['team', 'Team'], ['label', 'Label']];
 const day = (d) => d.toISOString().slice(0, 10);
+/** The customers' mean sentiment (-1..1) and how many sessions went badly. */
+const mood = (s) => (!s || typeof s.average !== 'number' ? '–'
+  : `${s.average >= 0.05 ? 'positive' : s.average <= -0.05 ? 'negative' : 'neutral'} (${s.average.toFixed(2)})${s.negative_sessions ? `, ${s.negative_sessions} negative` : ''}`);
 export const secs = (v) => (typeof v !== 'number' ? '–' : v < 90 ? `${Math.round(v)} s` : v < 5400 ? `${Math.round(v / 60)} min` : `${(v / 3600).toFixed(1)} h`);
 const rowName = (r, group) => (r.key === null ? (group === 'team' ? 'No team' : group === 'agent' ? 'Unassigned' : '–') : r.name || r.key);
 
@@ -103,7 +106,7 @@ export async function reportsScreen({ client, area, toast, isCurrent, query }) {
         { name: 'First response', class: 'frt', value: (r) => r.first_response_secs?.median }] })),
     h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Report figures' }, h('table', { class: 'grid report-table' },
       h('caption', { class: 'visually-hidden' }, 'Report figures'),
-      h('thead', {}, h('tr', {}, [GROUPS.find(([v]) => v === q.group_by)[1], 'Opened', 'Resolved', 'First response (median)', 'Resolution (median)', 'SLA breaches', 'Rating'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, [GROUPS.find(([v]) => v === q.group_by)[1], 'Opened', 'Resolved', 'First response (median)', 'Resolution (median)', 'SLA breaches', 'Rating', 'Sentiment'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows.map((r) => h('tr', {},
         h('th', { scope: 'row' }, labelOf(r)),
         h('td', {}, String(r.sessions_opened)),
@@ -111,6 +114,7 @@ export async function reportsScreen({ client, area, toast, isCurrent, query }) {
         h('td', {}, secs(r.first_response_secs?.median)),
         h('td', {}, secs(r.resolution_secs?.median)),
         h('td', {}, String(r.sla_breaches)),
-        h('td', {}, r.rating_average === null ? '–' : `${r.rating_average} (${r.ratings})`))))))];
+        h('td', {}, r.rating_average === null ? '–' : `${r.rating_average} (${r.ratings})`),
+        h('td', {}, mood(r.sentiment)))))))];
   area.replaceChildren(h('h1', { tabindex: '-1' }, 'Reports'), form, ...[content].flat());
 }

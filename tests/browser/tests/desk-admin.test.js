@@ -119,6 +119,10 @@ test('reports are drawn as SVG bars from the report, and download as CSV', async
     const resolved = await page.locator('rect.bar.resolved').count();
     assert.equal(resolved, report.rows.length);
     assert.equal(await page.locator('.report-table tbody tr').count(), report.rows.length);
+    // How the customers felt: the mean sentiment's label and figure, per row.
+    const moods = await page.locator('.report-table tbody tr td:last-child').allTextContents();
+    assert.deepEqual(moods.map((m) => m.split(' ')[0]), report.rows.map((r) => (r.sentiment.average === null ? '–'
+      : r.sentiment.average >= 0.05 ? 'positive' : r.sentiment.average <= -0.05 ? 'negative' : 'neutral')));
     // The tallest bar is the day with the most sessions.
     const heights = await page.locator('rect.bar.opened').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('height'))));
     const top = Math.max(...opened);
