@@ -47,6 +47,7 @@ mod routes;
 mod s3_server;
 mod security_matrix;
 mod session_core;
+mod socket_parity;
 mod stats;
 mod stomp;
 mod support;
