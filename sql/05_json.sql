@@ -353,6 +353,17 @@ LANGUAGE sql STABLE AS $$
                       ORDER BY m.seq DESC LIMIT 1))
 $$;
 
+-- When `uid`'s `which` cursor ('delivered' or 'read') of `conv` first reached
+-- `s`: NULL while it has not (or when it did before marks were kept). As the
+-- caller: the cursor_marks policy shows readers of the conversation alone.
+CREATE OR REPLACE FUNCTION pgchat.cursor_reached_at(conv uuid, uid text, which text, s bigint)
+RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+  SELECT k.at FROM cursor_marks k
+   WHERE k.conversation_id = conv AND k.user_id = uid AND k.cursor = which AND k.seq >= s
+   ORDER BY k.seq LIMIT 1
+$$;
+
 -- Who has received and read a message: the other current members' cursors
 -- compared with its seq (`read` when every other member read it, `delivered`
 -- when every one received it, `sent` otherwise). An anonymous post names

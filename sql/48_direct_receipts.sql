@@ -31,13 +31,4 @@ CREATE TRIGGER conversation_members_cursor_marks
   WHEN (NEW.last_read_seq > OLD.last_read_seq OR NEW.last_delivered_seq > OLD.last_delivered_seq)
   EXECUTE FUNCTION pgchat.tg_cursor_marks();
 
--- When `uid`'s `which` cursor ('delivered' or 'read') of `conv` first reached
--- `s`: NULL while it has not (or when it did before marks were kept). As the
--- caller: the cursor_marks policy shows readers of the conversation alone.
-CREATE OR REPLACE FUNCTION pgchat.cursor_reached_at(conv uuid, uid text, which text, s bigint)
-RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
-  SELECT k.at FROM cursor_marks k
-   WHERE k.conversation_id = conv AND k.user_id = uid AND k.cursor = which AND k.seq >= s
-   ORDER BY k.seq LIMIT 1
-$$;
+-- pgchat.cursor_reached_at (the lookup) is in sql/05_json.sql, beside pgchat.receipts_json, its reader.
