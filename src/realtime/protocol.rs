@@ -264,6 +264,69 @@ mod tests {
     }
 
     #[test]
+    fn the_frames_mirroring_rest_writes_parse() {
+        let id = "7d3f1a52-0000-4000-8000-000000000001";
+        let command = |text: String| parse(&text).command;
+        assert!(matches!(
+            command(format!(r#"{{"type":"react","message_id":"{id}","emoji":"👍"}}"#)),
+            Ok(Command::React { emoji, .. }) if emoji.as_str() == "👍"
+        ));
+        assert!(matches!(
+            command(format!(
+                r#"{{"type":"pin","room_id":"{id}","message_id":"{id}"}}"#
+            )),
+            Ok(Command::Pin { .. })
+        ));
+        assert!(matches!(
+            command(format!(r#"{{"type":"vote","message_id":"{id}","options":[0,2]}}"#)),
+            Ok(Command::Vote { options, .. }) if options.options() == [0, 2]
+        ));
+        assert!(matches!(
+            command(r#"{"type":"set_presence","status_text":null}"#.into()),
+            Ok(Command::SetPresence {
+                status: None,
+                status_text: Some(None)
+            })
+        ));
+        assert!(matches!(
+            command(r#"{"type":"set_presence","status":"away"}"#.into()),
+            Ok(Command::SetPresence {
+                status: Some(_),
+                status_text: None
+            })
+        ));
+        assert!(matches!(
+            command(format!(
+                r#"{{"type":"mark_read","conversation_id":"{id}","message_ids":["{id}"]}}"#
+            )),
+            Ok(Command::MarkRead {
+                seq: None,
+                message_ids: Some(_),
+                ..
+            })
+        ));
+        let code = |text: String| parse(&text).command.unwrap_err().code();
+        assert_eq!(
+            code(format!(
+                r#"{{"type":"react","message_id":"{id}","emoji":"a b"}}"#
+            )),
+            "invalid_frame"
+        );
+        assert_eq!(
+            code(format!(
+                r#"{{"type":"edit_message","message_id":"{id}","body":" "}}"#
+            )),
+            "invalid_frame"
+        );
+        assert_eq!(
+            code(format!(
+                r#"{{"type":"vote","message_id":"{id}","options":[]}}"#
+            )),
+            "invalid_frame"
+        );
+    }
+
+    #[test]
     fn every_bad_frame_names_its_problem() {
         let code = |text: &str| parse(text).command.unwrap_err().code();
         assert_eq!(code("{nope"), "invalid_json");

@@ -407,7 +407,8 @@ impl WsSession {
                 message_ids,
             } => {
                 let upto = ReadUpTo::from_parts(seq, message_ids)?;
-                let position = messages::mark_read(db, self.caller(), conversation_id, upto).await?;
+                let position =
+                    messages::mark_read(db, self.caller(), conversation_id, upto).await?;
                 Ok(json!({ "conversation_id": conversation_id, "last_read_seq": position }))
             }
             Command::MarkDelivered {
@@ -422,7 +423,8 @@ impl WsSession {
                 status,
                 status_text,
             } => {
-                let presence = ephemeral::set_presence(db, self.caller(), status, status_text).await?;
+                let presence =
+                    ephemeral::set_presence(db, self.caller(), status, status_text).await?;
                 Ok(presence)
             }
             Command::React { message_id, emoji } => {

@@ -291,9 +291,7 @@ pub async fn hidden(
 ) -> Result<Vec<Uuid>, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let statement = tx
-        .prepare_cached("SELECT pgchat.my_hidden_in($1)")
-        .await?;
+    let statement = tx.prepare_cached("SELECT pgchat.my_hidden_in($1)").await?;
     let rows = tx.query(&statement, &[&conversation_id]).await?;
     tx.commit().await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

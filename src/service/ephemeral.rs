@@ -176,7 +176,10 @@ pub async fn set_presence(
     if changed {
         let now = presence["status"].as_str().unwrap_or("offline");
         client
-            .execute("SELECT pgchat.announce_presence($1, $2)", &[&caller.sub, &now])
+            .execute(
+                "SELECT pgchat.announce_presence($1, $2)",
+                &[&caller.sub, &now],
+            )
             .await?;
     }
     Ok(presence)

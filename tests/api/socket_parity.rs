@@ -88,18 +88,31 @@ async fn every_message_write_has_a_socket_frame_with_the_rules_and_codes_of_rest
         .request(json!({ "type": "vote", "message_id": poll["id"], "options": [1] }))
         .await;
     assert_eq!(answer["type"], "ack", "{answer}");
-    assert_eq!(answer["message"]["poll"]["results"]["counts"], json!([0, 1]), "{answer}");
+    assert_eq!(
+        answer["message"]["poll"]["results"]["counts"],
+        json!([0, 1]),
+        "{answer}"
+    );
     let answer = ws
         .request(json!({ "type": "unvote", "message_id": poll["id"] }))
         .await;
-    assert_eq!(answer["message"]["poll"]["results"]["counts"], json!([0, 0]), "{answer}");
+    assert_eq!(
+        answer["message"]["poll"]["results"]["counts"],
+        json!([0, 0]),
+        "{answer}"
+    );
 
     // refusals: the frame answers with the code REST answers with
     let refusals: Vec<(&str, Value, (StatusCode, Value))> = vec![
         (
             "editing someone else's message",
             json!({ "type": "edit_message", "message_id": hers["id"], "body": "mine now" }),
-            app.patch(&bob, &message_path(&hers, ""), &json!({ "body": "mine now" })).await,
+            app.patch(
+                &bob,
+                &message_path(&hers, ""),
+                &json!({ "body": "mine now" }),
+            )
+            .await,
         ),
         (
             "a member deleting someone else's message",
@@ -109,12 +122,18 @@ async fn every_message_write_has_a_socket_frame_with_the_rules_and_codes_of_rest
         (
             "a member closing someone else's poll",
             json!({ "type": "close_poll", "message_id": poll["id"] }),
-            app.post(&bob, &message_path(&poll, "/close-poll"), &json!({})).await,
+            app.post(&bob, &message_path(&poll, "/close-poll"), &json!({}))
+                .await,
         ),
         (
             "a member pinning",
             json!({ "type": "pin", "room_id": room_id, "message_id": hers["id"] }),
-            put(&app, &bob, &format!("/v1/rooms/{}/pins/{}", as_id(room_id), as_id(&hers["id"]))).await,
+            put(
+                &app,
+                &bob,
+                &format!("/v1/rooms/{}/pins/{}", as_id(room_id), as_id(&hers["id"])),
+            )
+            .await,
         ),
         (
             "a vote for an option the poll does not have",
@@ -131,7 +150,11 @@ async fn every_message_write_has_a_socket_frame_with_the_rules_and_codes_of_rest
     for (what, frame, rest) in refusals {
         let answer = ws.request(frame).await;
         assert_eq!(answer["type"], "error", "{what}: {answer}");
-        assert_eq!(ws_outcome(&answer), rest_outcome(&rest), "{what}: {answer} / {rest:?}");
+        assert_eq!(
+            ws_outcome(&answer),
+            rest_outcome(&rest),
+            "{what}: {answer} / {rest:?}"
+        );
     }
     let answer = ws
         .request(json!({ "type": "edit_message", "message_id": hers["id"], "body": "x" }))
@@ -198,12 +221,19 @@ async fn presence_carries_a_custom_status_text_and_when_the_user_was_last_seen()
 
     // set over REST while offline: kept, and told
     let (status, me) = app
-        .patch(&alice, "/v1/presence/me", &json!({ "status_text": "  In a meeting " }))
+        .patch(
+            &alice,
+            "/v1/presence/me",
+            &json!({ "status_text": "  In a meeting " }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["status_text"], "In a meeting");
     let event = watcher.event_of("presence").await;
-    assert_eq!((&event["status"], &event["status_text"]), (&json!("offline"), &json!("In a meeting")));
+    assert_eq!(
+        (&event["status"], &event["status_text"]),
+        (&json!("offline"), &json!("In a meeting"))
+    );
 
     // connecting: online with the text; set over the socket, cleared with null
     let mut device = Ws::connect(app.port, &alice).await;
@@ -214,9 +244,17 @@ async fn presence_carries_a_custom_status_text_and_when_the_user_was_last_seen()
     let answer = device
         .request(json!({ "type": "set_presence", "status": "busy", "status_text": null }))
         .await;
-    assert_eq!((&answer["status"], &answer["status_text"]), (&json!("busy"), &Value::Null), "{answer}");
+    assert_eq!(
+        (&answer["status"], &answer["status_text"]),
+        (&json!("busy"), &Value::Null),
+        "{answer}"
+    );
     let event = watcher.event_of("presence").await;
-    assert_eq!((&event["status"], &event["status_text"]), (&json!("busy"), &Value::Null), "{event}");
+    assert_eq!(
+        (&event["status"], &event["status_text"]),
+        (&json!("busy"), &Value::Null),
+        "{event}"
+    );
     let answer = device
         .request(json!({ "type": "set_presence", "status_text": "x".repeat(101) }))
         .await;
@@ -229,13 +267,20 @@ async fn presence_carries_a_custom_status_text_and_when_the_user_was_last_seen()
     let seen = event["last_seen"].as_str().expect("last_seen").to_owned();
     let (status, read) = app.get(&bob, "/v1/presence/alice").await;
     assert_eq!(status, StatusCode::OK, "{read}");
-    assert_eq!((&read["status"], &read["last_seen"]), (&json!("offline"), &json!(seen)));
+    assert_eq!(
+        (&read["status"], &read["last_seen"]),
+        (&json!("offline"), &json!(seen))
+    );
 
     // who may not see her presence does not find her; bad input is a 400
     let response = app.get(&carol, "/v1/presence/alice").await;
     assert_error(&response, StatusCode::NOT_FOUND, "not_found");
     let response = app
-        .patch(&alice, "/v1/presence/me", &json!({ "status_text": "x".repeat(101) }))
+        .patch(
+            &alice,
+            "/v1/presence/me",
+            &json!({ "status_text": "x".repeat(101) }),
+        )
         .await;
     assert_error(&response, StatusCode::BAD_REQUEST, "invalid_body");
     let response = app
@@ -268,30 +313,62 @@ async fn direct_messages_have_delivered_and_read_times_from_the_cursors_and_read
         }
     };
     let r = receipts(&first).await;
-    assert_eq!((&r["delivered_at"], &r["read_at"]), (&Value::Null, &Value::Null), "{r}");
+    assert_eq!(
+        (&r["delivered_at"], &r["read_at"]),
+        (&Value::Null, &Value::Null),
+        "{r}"
+    );
 
     // delivered up to the first
     let (status, body) = app
-        .post(&bob, &format!("/v1/conversations/{}/delivered", as_id(id)), &json!({ "seq": first["seq"] }))
+        .post(
+            &bob,
+            &format!("/v1/conversations/{}/delivered", as_id(id)),
+            &json!({ "seq": first["seq"] }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let r1 = receipts(&first).await;
-    assert!(r1["delivered_at"].is_string() && r1["read_at"].is_null(), "{r1}");
+    assert!(
+        r1["delivered_at"].is_string() && r1["read_at"].is_null(),
+        "{r1}"
+    );
     assert!(receipts(&second).await["delivered_at"].is_null());
 
     // read by ids: up to the newest of them
     let read_path = format!("/v1/conversations/{}/read", as_id(id));
     let (status, body) = app
-        .post(&bob, &read_path, &json!({ "message_ids": [second["id"], first["id"]] }))
+        .post(
+            &bob,
+            &read_path,
+            &json!({ "message_ids": [second["id"], first["id"]] }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["last_read_seq"], second["seq"]);
-    let (r1, r2, r3) = (receipts(&first).await, receipts(&second).await, receipts(&third).await);
-    assert_eq!(r1["delivered_at"], receipts(&first).await["delivered_at"], "times do not move");
-    assert!(r1["read_at"].is_string() && r2["read_at"].is_string(), "{r1} {r2}");
-    assert!(r1["delivered_at"].as_str() <= r1["read_at"].as_str(), "{r1}");
+    let (r1, r2, r3) = (
+        receipts(&first).await,
+        receipts(&second).await,
+        receipts(&third).await,
+    );
+    assert_eq!(
+        r1["delivered_at"],
+        receipts(&first).await["delivered_at"],
+        "times do not move"
+    );
+    assert!(
+        r1["read_at"].is_string() && r2["read_at"].is_string(),
+        "{r1} {r2}"
+    );
+    assert!(
+        r1["delivered_at"].as_str() <= r1["read_at"].as_str(),
+        "{r1}"
+    );
     assert_eq!(r2["delivered_at"], r2["read_at"], "read is delivered: {r2}");
-    assert!(r3["read_at"].is_null() && r3["delivered_at"].is_null(), "{r3}");
+    assert!(
+        r3["read_at"].is_null() && r3["delivered_at"].is_null(),
+        "{r3}"
+    );
     assert_eq!(r2["status"], "read");
 
     // an older id does not move the cursor back
@@ -304,7 +381,11 @@ async fn direct_messages_have_delivered_and_read_times_from_the_cursors_and_read
     let elsewhere = direct(&app, &alice, "carol").await;
     let other = app.send(&alice, &elsewhere["id"], "not yours").await;
     let response = app
-        .post(&bob, &read_path, &json!({ "message_ids": [other["id"], Uuid::new_v4()] }))
+        .post(
+            &bob,
+            &read_path,
+            &json!({ "message_ids": [other["id"], Uuid::new_v4()] }),
+        )
         .await;
     assert_error(&response, StatusCode::NOT_FOUND, "not_found");
     app.delete(&bob, &message_path(&third, "/me")).await;
@@ -315,19 +396,27 @@ async fn direct_messages_have_delivered_and_read_times_from_the_cursors_and_read
 
     // exactly one of seq and message_ids, 1 to 100 ids
     let response = app
-        .post(&bob, &read_path, &json!({ "seq": 1, "message_ids": [first["id"]] }))
+        .post(
+            &bob,
+            &read_path,
+            &json!({ "seq": 1, "message_ids": [first["id"]] }),
+        )
         .await;
     assert_error(&response, StatusCode::BAD_REQUEST, "seq_or_message_ids");
     let response = app.post(&bob, &read_path, &json!({})).await;
     assert_error(&response, StatusCode::BAD_REQUEST, "seq_or_message_ids");
-    let response = app.post(&bob, &read_path, &json!({ "message_ids": [] })).await;
+    let response = app
+        .post(&bob, &read_path, &json!({ "message_ids": [] }))
+        .await;
     assert_error(&response, StatusCode::BAD_REQUEST, "invalid_body");
 
     // over the socket too
     let fourth = app.send(&alice, id, "four").await;
     let mut ws = Ws::connect(app.port, &bob).await;
     let answer = ws
-        .request(json!({ "type": "mark_read", "conversation_id": id, "message_ids": [fourth["id"]] }))
+        .request(
+            json!({ "type": "mark_read", "conversation_id": id, "message_ids": [fourth["id"]] }),
+        )
         .await;
     assert_eq!(answer["last_read_seq"], fourth["seq"], "{answer}");
     assert!(receipts(&fourth).await["read_at"].is_string());
@@ -368,12 +457,20 @@ async fn live_changes_of_a_message_i_hid_stay_away_from_my_sockets_alone() {
     tablet.subscribe(&topic, None).await;
 
     // bob edits and reacts to it, and to the kept one; then a fence
-    app.patch(&bob, &message_path(&secret, ""), &json!({ "body": "oops, fixed" }))
-        .await;
+    app.patch(
+        &bob,
+        &message_path(&secret, ""),
+        &json!({ "body": "oops, fixed" }),
+    )
+    .await;
     put(&app, &bob, &message_path(&secret, "/reactions/👀")).await;
     put(&app, &bob, &message_path(&kept, "/reactions/👀")).await;
     app.send(&bob, id, "fence").await;
-    for (device, socket) in [("phone", &mut phone), ("laptop", &mut laptop), ("tablet", &mut tablet)] {
+    for (device, socket) in [
+        ("phone", &mut phone),
+        ("laptop", &mut laptop),
+        ("tablet", &mut tablet),
+    ] {
         let frames = socket.until_message("fence").await;
         // (its message_new came before the hide, on the sockets open then)
         assert!(
@@ -383,7 +480,9 @@ async fn live_changes_of_a_message_i_hid_stay_away_from_my_sockets_alone() {
             "{device} got a change of the hidden message: {frames:?}"
         );
         assert!(
-            frames.iter().any(|f| f["type"] == "reaction" && f["message"]["id"] == kept["id"]),
+            frames
+                .iter()
+                .any(|f| f["type"] == "reaction" && f["message"]["id"] == kept["id"]),
             "{device} still gets the others: {frames:?}"
         );
     }
@@ -394,6 +493,13 @@ async fn live_changes_of_a_message_i_hid_stay_away_from_my_sockets_alone() {
         .filter(|f| f["message"]["id"] == secret["id"] && f["type"] != "message_new")
         .map(|f| &f["type"])
         .collect();
-    assert_eq!(changes, [&json!("message_updated"), &json!("reaction")], "{frames:?}");
-    assert!(frames.iter().all(|f| f["type"] != "message_hidden"), "nobody else is told");
+    assert_eq!(
+        changes,
+        [&json!("message_updated"), &json!("reaction")],
+        "{frames:?}"
+    );
+    assert!(
+        frames.iter().all(|f| f["type"] != "message_hidden"),
+        "nobody else is told"
+    );
 }
