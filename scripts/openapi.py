@@ -220,8 +220,9 @@ add("/v1/conversations/{id}/messages", "get", op("Page through messages by seq",
     params=[ID, q("before", integer()), q("after", integer()), limit]))
 add("/v1/conversations/{id}/messages", "post", op("Send a message (idempotent by client_msg_id)", "messages", S("Message"), "201", params=[ID], body=message_input,
     errors=(400, 403, 404, 409, 413, 415, 422, 429, 503), desc="201 stored; 200 the message already stored under this client_msg_id."))
-add("/v1/conversations/{id}/read", "post", op("Mark read up to seq", "messages", obj({"conversation_id": uuid, "last_read_seq": integer()}, extra=True), params=[ID],
-    body=obj({"seq": integer(minimum=0)}, ["seq"])))
+add("/v1/conversations/{id}/read", "post", op("Mark read up to seq, or up to the newest of some messages", "messages", obj({"conversation_id": uuid, "last_read_seq": integer()}, extra=True), params=[ID],
+    body=obj({"seq": integer(minimum=0), "message_ids": {"type": "array", "items": uuid, "minItems": 1, "maxItems": 100}},
+             desc="exactly one of seq and message_ids (400 seq_or_message_ids); by ids the cursor moves to the newest of them you can see (404 when none)")))
 add("/v1/conversations/{id}/poll", "get", op("Long poll: the changes after since, or wait for the next", "realtime",
     obj({"events": {"type": "array", "items": {"type": "object"}, "maxItems": 2000}, "cursor": integer(), "has_more": boolean},
         ["events", "cursor", "has_more"]),
@@ -337,6 +338,18 @@ add("/v1/support/availability", "get", op("Whether the desk (or a team) is open 
          "expected_first_reply_secs": {"type": ["integer", "null"], "description": "the median first answer of recent sessions"},
          "ask_email": boolean}, ["open", "within_hours", "agents_online", "expected_first_reply_secs", "ask_email"], extra=True),
     params=[q("team_id", uuid)], errors=(400, 503)))
+
+# presence
+PRESENCE = obj({"user_id": string(), "role": enum("user", "agent", "admin"), "status": enum("online", "away", "busy", "offline"),
+                "status_text": {"type": ["string", "null"], "maxLength": 100},
+                "last_seen": {"type": ["string", "null"], "format": "date-time", "description": "when the last connection closed; null while online"}},
+               ["user_id", "role", "status", "status_text", "last_seen"])
+add("/v1/presence/me", "get", op("My presence", "realtime", PRESENCE, errors=(503,)))
+add("/v1/presence/me", "patch", op("Set my status and/or custom status text (null clears it)", "realtime", PRESENCE,
+    body=obj({"status": enum("online", "away", "busy"), "status_text": {"type": ["string", "null"], "minLength": 1, "maxLength": 100}}),
+    errors=(400, 415, 429, 503)))
+add("/v1/presence/{user_id}", "get", op("A user's presence: status, custom status text, last seen", "realtime", PRESENCE,
+    params=[pp("user_id", string(minLength=1, maxLength=200))], errors=(400, 404, 503)))
 
 # contacts and email
 add("/v1/contacts/me", "get", op("Me as a contact: my email address and whether I get email notifications", "contacts", S("Contact"), errors=(503,)))

@@ -357,11 +357,25 @@ LANGUAGE sql STABLE AS $$
                       ORDER BY m.seq DESC LIMIT 1))
 $$;
 
+-- When `uid`'s `which` cursor ('delivered' or 'read') of `conv` first reached
+-- `s`: NULL while it has not (or when it did before marks were kept). As the
+-- caller: the cursor_marks policy shows readers of the conversation alone.
+CREATE OR REPLACE FUNCTION pgchat.cursor_reached_at(conv uuid, uid text, which text, s bigint)
+RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+  SELECT k.at FROM cursor_marks k
+   WHERE k.conversation_id = conv AND k.user_id = uid AND k.cursor = which AND k.seq >= s
+   ORDER BY k.seq LIMIT 1
+$$;
+
 -- Who has received and read a message: the other current members' cursors
 -- compared with its seq (`read` when every other member read it, `delivered`
 -- when every one received it, `sent` otherwise). An anonymous post names
 -- nobody: counts and status, but `read_by` and `delivered_to` null (the member
--- missing from the lists would be its author). NULL: no such message for the caller.
+-- missing from the lists would be its author). In a direct conversation, also
+-- when the other participant received and read it (`delivered_at`, `read_at`:
+-- the first move of their cursor to or past its seq, sql/48_direct_receipts.sql).
+-- NULL: no such message for the caller.
 CREATE OR REPLACE FUNCTION pgchat.receipts_json(message_id uuid) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
@@ -377,12 +391,20 @@ LANGUAGE sql STABLE AS $$
     'delivered_to', CASE WHEN NOT m.anonymous THEN
                  coalesce(jsonb_agg(r.user_id ORDER BY r.user_id)
                           FILTER (WHERE greatest(r.last_read_seq, r.last_delivered_seq) >= m.seq), '[]') END)
+    || CASE WHEN c.kind = 'direct' THEN (
+         SELECT jsonb_build_object(
+                  'delivered_at', pgchat.ts(coalesce(d.at, rd.at)), 'read_at', pgchat.ts(rd.at))
+           FROM (SELECT min(r.user_id) AS uid) o,
+                LATERAL (SELECT pgchat.cursor_reached_at(m.conversation_id, o.uid, 'delivered', m.seq) AS at) d,
+                LATERAL (SELECT pgchat.cursor_reached_at(m.conversation_id, o.uid, 'read', m.seq) AS at) rd)
+       ELSE '{}'::jsonb END
     FROM chat_messages m
+    JOIN conversations c ON c.id = m.conversation_id
     LEFT JOIN conversation_members r
       ON r.conversation_id = m.conversation_id AND r.user_id IS DISTINCT FROM m.sender_id
      AND r.left_at IS NULL AND NOT r.banned
    WHERE m.id = message_id
-   GROUP BY m.id
+   GROUP BY m.id, c.kind
 $$;
 
 -- A search hit: the message, its rank, the matches marked in its body (HTML-

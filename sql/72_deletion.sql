@@ -80,6 +80,7 @@ BEGIN
   DELETE FROM message_reactions WHERE user_id = p_user;
   DELETE FROM poll_votes WHERE user_id = p_user;
   DELETE FROM hidden_messages WHERE user_id = p_user;
+  DELETE FROM cursor_marks WHERE user_id = p_user;
   WITH gone AS (DELETE FROM attachments WHERE uploader_id = p_user RETURNING 1)
   SELECT count(*) INTO n_attachments FROM gone;
   WITH changed AS (
@@ -95,7 +96,8 @@ BEGIN
   DELETE FROM conversation_members WHERE user_id = p_user;
   DELETE FROM presence WHERE user_id = p_user;
   DELETE FROM agents WHERE user_id = p_user;
-  UPDATE users SET name = NULL, email = NULL, last_seen_at = NULL, erased_at = now() WHERE id = p_user;
+  UPDATE users SET name = NULL, email = NULL, last_seen_at = NULL, status_text = NULL, erased_at = now()
+   WHERE id = p_user;
   details := jsonb_build_object('messages', n_messages, 'attachments', n_attachments,
                                 'mode', p_messages);
   INSERT INTO desk_audit (actor, action, target, details)

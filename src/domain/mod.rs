@@ -418,6 +418,55 @@ impl TryFrom<String> for Emoji {
     }
 }
 
+/// Longest custom status text, in characters.
+pub const MAX_STATUS_TEXT_CHARS: usize = 100;
+
+/// A custom presence status ("In a meeting until 3"): 1 to 100 characters,
+/// not blank, no control characters; kept trimmed.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct StatusText(String);
+
+impl StatusText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for StatusText {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        clean_text("status_text", &value, MAX_STATUS_TEXT_CHARS)?;
+        if value.chars().any(char::is_control) {
+            return Err("status_text must not contain control characters".into());
+        }
+        Ok(Self(value.trim().to_owned()))
+    }
+}
+
+/// Messages named by id in one request (mark read by ids): 1 to 100 of them.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<uuid::Uuid>")]
+pub struct MessageIds(Vec<uuid::Uuid>);
+
+impl MessageIds {
+    pub const MAX: usize = 100;
+
+    pub fn ids(&self) -> &[uuid::Uuid] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<uuid::Uuid>> for MessageIds {
+    type Error = String;
+    fn try_from(ids: Vec<uuid::Uuid>) -> Result<Self, Self::Error> {
+        if ids.is_empty() || ids.len() > Self::MAX {
+            return Err(format!("message_ids names 1 to {} messages", Self::MAX));
+        }
+        Ok(Self(ids))
+    }
+}
+
 /// A full-text search query: 1 to 200 characters, not blank.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -602,6 +651,23 @@ impl RoomSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_text_is_short_and_printable() {
+        let text = StatusText::try_from("  In a meeting ".to_owned()).unwrap();
+        assert_eq!(text.as_str(), "In a meeting");
+        assert!(StatusText::try_from("é".repeat(100)).is_ok());
+        assert!(StatusText::try_from("é".repeat(101)).is_err());
+        assert!(StatusText::try_from("  ".to_owned()).is_err());
+        assert!(StatusText::try_from("a\u{7}b".to_owned()).is_err());
+    }
+
+    #[test]
+    fn message_ids_name_one_to_a_hundred() {
+        assert!(MessageIds::try_from(vec![]).is_err());
+        assert!(MessageIds::try_from(vec![uuid::Uuid::nil(); 100]).is_ok());
+        assert!(MessageIds::try_from(vec![uuid::Uuid::nil(); 101]).is_err());
+    }
 
     #[test]
     fn a_body_must_have_content_and_fit() {

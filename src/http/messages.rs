@@ -8,10 +8,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::poll::Poll;
-use crate::domain::{Limit, MessageBody, MessageKind};
+use crate::domain::{Limit, MessageBody, MessageIds, MessageKind};
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
-use crate::service::messages::{self, Page};
+use crate::service::messages::{self, Page, ReadUpTo};
 use crate::service::send::NewMessage;
 
 pub fn router() -> Router<AppState> {
@@ -105,7 +105,11 @@ async fn send(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReadInput {
-    seq: i64,
+    #[serde(default)]
+    seq: Option<i64>,
+    /// Read by ids: up to the newest of them (`messages::ReadUpTo`).
+    #[serde(default)]
+    message_ids: Option<MessageIds>,
 }
 
 async fn mark_read(
@@ -114,7 +118,8 @@ async fn mark_read(
     Path(id): Path<Uuid>,
     Json(input): Json<ReadInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let seq = messages::mark_read(&state.db, &caller, id, input.seq).await?;
+    let upto = ReadUpTo::from_parts(input.seq, input.message_ids)?;
+    let seq = messages::mark_read(&state.db, &caller, id, upto).await?;
     Ok(axum::Json(
         json!({ "conversation_id": id, "last_read_seq": seq }),
     ))

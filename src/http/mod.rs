@@ -17,6 +17,7 @@ mod message_features;
 mod messages;
 mod openapi;
 mod polls;
+mod presence;
 mod rooms;
 mod settings;
 mod support;
@@ -85,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(conversations::router())
         .merge(rooms::router())
         .merge(message_features::router())
-        .merge(polls::router())
+        .merge(polls::router().merge(presence::router()))
         .merge(attachments::router().merge(ai::router()))
         .merge(realtime::router(RealtimeState::from_ref(&state)))
         .merge(crate::compat::stomp::router(

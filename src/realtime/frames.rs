@@ -7,7 +7,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::realtime::hub::{Audience, Event, Topic};
+use crate::realtime::hub::{Audience, Event, MessageRef, Topic};
 use crate::service::changes::{Change, ChangeEvent, Table};
 
 /// The event of a committed conversation change, for one topic.
@@ -32,6 +32,13 @@ pub fn change(change: &Change, topic: &Topic) -> Event {
             frame["member"] = change.row.clone();
         }
     }
+    let message = match change.table {
+        Table::Message => change.row["id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .map(MessageRef::Changed),
+        _ => None,
+    };
     Event {
         // The cursor is the conversation's: only its own topic dedupes by it.
         change_seq: matches!(topic, Topic::Conversation(_)).then_some(change.change_seq),
@@ -43,6 +50,7 @@ pub fn change(change: &Change, topic: &Topic) -> Event {
         topic: topic.clone(),
         frame: encode(&frame),
         ends_subscription: false,
+        message,
     }
 }
 
@@ -86,6 +94,7 @@ pub fn queue(change: &Change, was: Option<&str>, was_agent: Option<&str>) -> Vec
             audience,
             frame: encode(&redacted),
             ends_subscription: false,
+            message: None,
         });
     }
     events
@@ -119,10 +128,20 @@ pub fn typing(
         },
         frame: encode(&frame),
         ends_subscription: false,
+        message: None,
     }
 }
 
-pub fn presence(topic: Topic, user_id: &str, status: &str, role: &str) -> Event {
+/// A user's presence as announced (`pgchat.presence_json`).
+pub struct Presence<'a> {
+    pub user_id: &'a str,
+    pub status: &'a str,
+    pub role: &'a str,
+    pub status_text: Option<&'a str>,
+    pub last_seen: Option<&'a str>,
+}
+
+pub fn presence(topic: Topic, presence: &Presence<'_>) -> Event {
     let audience = if topic == Topic::SupportQueue {
         Audience::Staff
     } else {
@@ -131,9 +150,11 @@ pub fn presence(topic: Topic, user_id: &str, status: &str, role: &str) -> Event 
     let frame = json!({
         "type": "presence",
         "topic": topic.to_string(),
-        "user_id": user_id,
-        "status": status,
-        "role": role,
+        "user_id": presence.user_id,
+        "status": presence.status,
+        "role": presence.role,
+        "status_text": presence.status_text,
+        "last_seen": presence.last_seen,
     });
     Event {
         topic,
@@ -141,6 +162,7 @@ pub fn presence(topic: Topic, user_id: &str, status: &str, role: &str) -> Event 
         audience,
         frame: encode(&frame),
         ends_subscription: false,
+        message: None,
     }
 }
 
@@ -154,6 +176,28 @@ pub fn flags(user: &str, conversation_id: Uuid, row: Value) -> Event {
         audience: Audience::Everyone,
         frame: encode(&frame),
         ends_subscription: false,
+        message: None,
+    }
+}
+
+/// The reader hid a message for themselves (delete for me): told to their own
+/// sockets on the conversation, so other devices drop it too — and so each
+/// session learns to drop that message's later changes.
+pub fn hidden(conversation_id: Uuid, user_id: &str, message_id: Uuid) -> Event {
+    let topic = Topic::Conversation(conversation_id);
+    let frame = json!({
+        "type": "message_hidden",
+        "topic": topic.to_string(),
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+    });
+    Event {
+        topic,
+        change_seq: None,
+        audience: Audience::Only(user_id.into()),
+        frame: encode(&frame),
+        ends_subscription: false,
+        message: Some(MessageRef::Hidden(message_id)),
     }
 }
 
@@ -179,6 +223,7 @@ pub fn unsubscribed(topic: &Topic, reason: Unsubscribed) -> Event {
         audience: Audience::Everyone,
         frame: encode(&frame),
         ends_subscription: true,
+        message: None,
     }
 }
 

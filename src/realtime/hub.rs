@@ -99,6 +99,17 @@ impl Audience {
     }
 }
 
+/// The message an event is about, for the one per-reader rule the hub cannot
+/// apply: messages a reader hid for themselves (delete for me), which each
+/// session keeps as a set (`session::Session`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageRef {
+    /// A change of this message (new, edited, deleted, reacted to, voted on).
+    Changed(Uuid),
+    /// The reader (the event's `Audience::Only`) hid this message.
+    Hidden(Uuid),
+}
+
 /// One frame for one topic, serialized once.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -109,6 +120,8 @@ pub struct Event {
     pub frame: Utf8Bytes,
     /// This frame tells the subscriber it was unsubscribed (access revoked).
     pub ends_subscription: bool,
+    /// The message it is about, if any.
+    pub message: Option<MessageRef>,
 }
 
 /// A connection as the hub knows it.

@@ -104,9 +104,19 @@ enum Note {
         user_id: String,
         status: String,
         role: Option<String>,
+        #[serde(default)]
+        status_text: Option<String>,
+        #[serde(default)]
+        last_seen: Option<String>,
     },
     /// A conversation was deleted (pgchat.delete_session): its subscribers are told.
     Gone { c: Uuid },
+    /// A reader hid a message for themselves (sql/36_hidden_live.sql).
+    Hidden {
+        c: Uuid,
+        user_id: String,
+        message_id: Uuid,
+    },
 }
 
 impl Note {
@@ -346,20 +356,31 @@ impl Listener {
                 user_id,
                 status,
                 role,
+                status_text,
+                last_seen,
             } => {
-                let role = role.as_deref().unwrap_or("user");
-                self.hub.dispatch(frames::presence(
-                    Topic::Presence(user_id.as_str().into()),
+                let presence = frames::Presence {
                     user_id,
                     status,
-                    role,
+                    role: role.as_deref().unwrap_or("user"),
+                    status_text: status_text.as_deref(),
+                    last_seen: last_seen.as_deref(),
+                };
+                self.hub.dispatch(frames::presence(
+                    Topic::Presence(user_id.as_str().into()),
+                    &presence,
                 ));
-                if role != "user" {
+                if presence.role != "user" {
                     self.hub
-                        .dispatch(frames::presence(Topic::SupportQueue, user_id, status, role));
+                        .dispatch(frames::presence(Topic::SupportQueue, &presence));
                 }
             }
             Note::Gone { c } => self.gone(*c),
+            Note::Hidden {
+                c,
+                user_id,
+                message_id,
+            } => self.hub.dispatch(frames::hidden(*c, user_id, *message_id)),
             _ => {}
         }
     }

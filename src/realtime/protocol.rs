@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::domain::desk::PresenceStatus;
-use crate::domain::poll::Poll;
-use crate::domain::{MessageBody, MessageKind, Since};
+use crate::domain::poll::{Ballot, Poll};
+use crate::domain::{Emoji, MessageBody, MessageIds, MessageKind, Since, StatusText};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -48,12 +48,65 @@ pub enum Command {
     TypingStop {
         conversation_id: Uuid,
     },
+    /// Up to `seq`, or up to the newest of `message_ids` (the REST body's two forms).
     MarkRead {
+        conversation_id: Uuid,
+        #[serde(default)]
+        seq: Option<i64>,
+        #[serde(default)]
+        message_ids: Option<MessageIds>,
+    },
+    MarkDelivered {
         conversation_id: Uuid,
         seq: i64,
     },
+    /// `status`, `status_text` (null clears it), or both.
     SetPresence {
-        status: PresenceStatus,
+        #[serde(default)]
+        status: Option<PresenceStatus>,
+        #[serde(default, deserialize_with = "crate::domain::nullable")]
+        status_text: Option<Option<StatusText>>,
+    },
+    // ── the REST writes on a message, mirrored (the same service calls) ──
+    React {
+        message_id: Uuid,
+        emoji: Emoji,
+    },
+    Unreact {
+        message_id: Uuid,
+        emoji: Emoji,
+    },
+    EditMessage {
+        message_id: Uuid,
+        body: MessageBody,
+    },
+    DeleteMessage {
+        message_id: Uuid,
+    },
+    /// Delete for me (`DELETE /v1/messages/{id}/me`).
+    HideMessage {
+        message_id: Uuid,
+    },
+    Vote {
+        message_id: Uuid,
+        options: Ballot,
+    },
+    Unvote {
+        message_id: Uuid,
+    },
+    ClosePoll {
+        message_id: Uuid,
+    },
+    /// `PUT /v1/rooms/{id}/pins/{message_id}`; `room_id` or `conversation_id`.
+    Pin {
+        #[serde(alias = "room_id")]
+        conversation_id: Uuid,
+        message_id: Uuid,
+    },
+    Unpin {
+        #[serde(alias = "room_id")]
+        conversation_id: Uuid,
+        message_id: Uuid,
     },
     AccessToken {
         token: String,
@@ -70,7 +123,18 @@ const TYPES: &[&str] = &[
     "typing_start",
     "typing_stop",
     "mark_read",
+    "mark_delivered",
     "set_presence",
+    "react",
+    "unreact",
+    "edit_message",
+    "delete_message",
+    "hide_message",
+    "vote",
+    "unvote",
+    "close_poll",
+    "pin",
+    "unpin",
     "access_token",
     "ping",
 ];
@@ -195,6 +259,69 @@ mod tests {
                 .command
                 .unwrap_err()
                 .code(),
+            "invalid_frame"
+        );
+    }
+
+    #[test]
+    fn the_frames_mirroring_rest_writes_parse() {
+        let id = "7d3f1a52-0000-4000-8000-000000000001";
+        let command = |text: String| parse(&text).command;
+        assert!(matches!(
+            command(format!(r#"{{"type":"react","message_id":"{id}","emoji":"👍"}}"#)),
+            Ok(Command::React { emoji, .. }) if emoji.as_str() == "👍"
+        ));
+        assert!(matches!(
+            command(format!(
+                r#"{{"type":"pin","room_id":"{id}","message_id":"{id}"}}"#
+            )),
+            Ok(Command::Pin { .. })
+        ));
+        assert!(matches!(
+            command(format!(r#"{{"type":"vote","message_id":"{id}","options":[0,2]}}"#)),
+            Ok(Command::Vote { options, .. }) if options.options() == [0, 2]
+        ));
+        assert!(matches!(
+            command(r#"{"type":"set_presence","status_text":null}"#.into()),
+            Ok(Command::SetPresence {
+                status: None,
+                status_text: Some(None)
+            })
+        ));
+        assert!(matches!(
+            command(r#"{"type":"set_presence","status":"away"}"#.into()),
+            Ok(Command::SetPresence {
+                status: Some(_),
+                status_text: None
+            })
+        ));
+        assert!(matches!(
+            command(format!(
+                r#"{{"type":"mark_read","conversation_id":"{id}","message_ids":["{id}"]}}"#
+            )),
+            Ok(Command::MarkRead {
+                seq: None,
+                message_ids: Some(_),
+                ..
+            })
+        ));
+        let code = |text: String| parse(&text).command.unwrap_err().code();
+        assert_eq!(
+            code(format!(
+                r#"{{"type":"react","message_id":"{id}","emoji":"a b"}}"#
+            )),
+            "invalid_frame"
+        );
+        assert_eq!(
+            code(format!(
+                r#"{{"type":"edit_message","message_id":"{id}","body":" "}}"#
+            )),
+            "invalid_frame"
+        );
+        assert_eq!(
+            code(format!(
+                r#"{{"type":"vote","message_id":"{id}","options":[]}}"#
+            )),
             "invalid_frame"
         );
     }

@@ -24,7 +24,7 @@
 //!
 //! Revocation comes from the listener through the hub (`Event::ends_subscription`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ use crate::domain::Since;
 use crate::error::ApiError;
 use crate::limits::Permit;
 use crate::realtime::frames;
-use crate::realtime::hub::{Connection, Event, Topic};
+use crate::realtime::hub::{Connection, Event, MessageRef, Topic};
 use crate::realtime::RealtimeState;
 use crate::service::changes::{self, Position};
 use crate::service::ephemeral;
@@ -161,6 +161,11 @@ pub struct Session {
     rx: mpsc::Receiver<Event>,
     /// Subscribed topics → highest change_seq delivered (conversations; 0 otherwise).
     cursors: HashMap<Topic, i64>,
+    /// Messages the caller hid for themselves (delete for me) in the
+    /// conversations subscribed: their live changes are dropped here, as
+    /// `pgchat.changes` drops them on resume. Loaded per subscription (after
+    /// registering), grown by `message_hidden` events; small, per user.
+    hidden: HashSet<Uuid>,
     write_timeout: Duration,
     gauge: IntGauge,
     _permit: Permit,
@@ -206,6 +211,7 @@ impl Session {
             conn,
             rx,
             cursors: HashMap::new(),
+            hidden: HashSet::new(),
             write_timeout: Duration::from_millis(realtime.config.write_timeout_ms.max(1)),
             gauge,
             _permit: permit,
@@ -266,7 +272,13 @@ impl Session {
             .realtime
             .hub
             .subscribe(&self.conn, &self.caller, topic.clone());
-        let started = self.start_backfill(&topic, since.map(Since::get)).await;
+        let mut started = self.start_backfill(&topic, since.map(Since::get)).await;
+        if let (Ok(_), Some(conversation)) = (&started, topic.conversation()) {
+            match changes::hidden(&self.state.db, &self.caller, conversation).await {
+                Ok(ids) => self.hidden.extend(ids),
+                Err(error) => started = Err(error),
+            }
+        }
         if started.is_err() {
             self.state.realtime.hub.unsubscribe(self.conn.id, &topic);
         }
@@ -439,6 +451,13 @@ impl Session {
         if event.ends_subscription {
             self.cursors.remove(&event.topic);
         }
+        match event.message {
+            Some(MessageRef::Hidden(id)) => {
+                self.hidden.insert(id);
+            }
+            Some(MessageRef::Changed(id)) if self.hidden.contains(&id) => return None,
+            _ => {}
+        }
         Some(event)
     }
 
@@ -499,6 +518,7 @@ pub fn end_frame(end: End, topic: &Topic, cursor: Option<i64>) -> Event {
         audience: crate::realtime::hub::Audience::Everyone,
         frame: frames::encode(&frame),
         ends_subscription: true,
+        message: None,
     }
 }
 

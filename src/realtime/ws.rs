@@ -31,9 +31,9 @@ use crate::realtime::hub::{Event, Topic};
 use crate::realtime::protocol::{self, Command};
 use crate::realtime::session::{End, Failure, Outbound, Session, Transport};
 use crate::realtime::RealtimeState;
-use crate::service::messages;
+use crate::service::messages::{self, ReadUpTo};
 use crate::service::send::NewMessage;
-use crate::service::{ephemeral, support};
+use crate::service::{conversations, ephemeral, message_features, polls, rooms, support};
 
 /// Close codes of this transport alone (the session's own ends — 1012, 4001,
 /// 4008 — come from `session::End::code`).
@@ -404,13 +404,81 @@ impl WsSession {
             Command::MarkRead {
                 conversation_id,
                 seq,
+                message_ids,
             } => {
-                let position = messages::mark_read(db, self.caller(), conversation_id, seq).await?;
+                let upto = ReadUpTo::from_parts(seq, message_ids)?;
+                let position =
+                    messages::mark_read(db, self.caller(), conversation_id, upto).await?;
                 Ok(json!({ "conversation_id": conversation_id, "last_read_seq": position }))
             }
-            Command::SetPresence { status } => {
-                ephemeral::set_status(db, self.caller(), status).await?;
-                Ok(json!({ "status": status.as_str() }))
+            Command::MarkDelivered {
+                conversation_id,
+                seq,
+            } => {
+                let position =
+                    conversations::mark_delivered(db, self.caller(), conversation_id, seq).await?;
+                Ok(json!({ "conversation_id": conversation_id, "last_delivered_seq": position }))
+            }
+            Command::SetPresence {
+                status,
+                status_text,
+            } => {
+                let presence =
+                    ephemeral::set_presence(db, self.caller(), status, status_text).await?;
+                Ok(presence)
+            }
+            Command::React { message_id, emoji } => {
+                let message =
+                    message_features::react(db, self.caller(), message_id, &emoji, true).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::Unreact { message_id, emoji } => {
+                let message =
+                    message_features::react(db, self.caller(), message_id, &emoji, false).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::EditMessage { message_id, body } => {
+                let message = message_features::edit(db, self.caller(), message_id, body).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::DeleteMessage { message_id } => {
+                let message = message_features::delete(db, self.caller(), message_id).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::HideMessage { message_id } => {
+                message_features::hide(db, self.caller(), message_id).await?;
+                Ok(json!({ "message_id": message_id }))
+            }
+            Command::Vote {
+                message_id,
+                options,
+            } => {
+                let message = polls::vote(db, self.caller(), message_id, &options).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::Unvote { message_id } => {
+                let message = polls::unvote(db, self.caller(), message_id).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::ClosePoll { message_id } => {
+                let message = polls::close(db, self.caller(), message_id).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::Pin {
+                conversation_id,
+                message_id,
+            } => {
+                let message =
+                    rooms::pin(db, self.caller(), conversation_id, message_id, true).await?;
+                Ok(json!({ "message": message }))
+            }
+            Command::Unpin {
+                conversation_id,
+                message_id,
+            } => {
+                let message =
+                    rooms::pin(db, self.caller(), conversation_id, message_id, false).await?;
+                Ok(json!({ "message": message }))
             }
             Command::AccessToken { token } => {
                 let exp = self.session.refresh(&token).await?;
@@ -453,7 +521,10 @@ impl WsSession {
             Topic::Inbox(_) => {
                 ack["conversations"] = json!(messages::inbox_snapshot(db, self.caller()).await?)
             }
-            _ => {}
+            Topic::Presence(user) => {
+                ack["presence"] = ephemeral::presence(db, self.caller(), &user).await?
+            }
+            Topic::Conversation(_) => {}
         }
         Ok(ack)
     }

@@ -281,3 +281,18 @@ pub async fn head(db: &Db, caller: &Identity, conversation_id: Uuid) -> Result<i
     row.map(|r| r.get(0))
         .ok_or(ApiError::NotFound("conversation"))
 }
+
+/// The messages of a conversation the caller hid for themselves (delete for
+/// me), whose live changes their session drops (`pgchat.my_hidden_in`).
+pub async fn hidden(
+    db: &Db,
+    caller: &Identity,
+    conversation_id: Uuid,
+) -> Result<Vec<Uuid>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let statement = tx.prepare_cached("SELECT pgchat.my_hidden_in($1)").await?;
+    let rows = tx.query(&statement, &[&conversation_id]).await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

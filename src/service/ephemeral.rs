@@ -10,9 +10,10 @@ use uuid::Uuid;
 use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::desk::PresenceStatus;
+use crate::domain::StatusText;
 use crate::error::ApiError;
 use crate::limits::{self, Write};
-use crate::service::{agents, messages};
+use crate::service::{agents, messages, WireRow};
 
 /// Announces that `caller` started or stopped typing in a conversation they
 /// can read; typing an internal note (`note`) is told to staff only, so a
@@ -41,15 +42,16 @@ pub async fn typing(
     Ok(())
 }
 
+/// Tells every node `user`'s presence (`pgchat.announce_presence`: the
+/// status with their status text and last seen); an agent's desk status follows.
 async fn announce(
     client: &deadpool_postgres::Object,
     user: &str,
     role: &str,
     status: &str,
 ) -> Result<(), ApiError> {
-    let payload = json!({ "t": "presence", "user_id": user, "role": role, "status": status });
     client
-        .execute("SELECT pg_notify('pgchat', $1)", &[&payload.to_string()])
+        .execute("SELECT pgchat.announce_presence($1, $2)", &[&user, &status])
         .await?;
     agents::sync_presence(client, user, role, status).await // an agent's desk status follows
 }
@@ -125,24 +127,76 @@ pub async fn disconnected(db: &Db, node: Uuid, caller: &Identity) -> Result<(), 
     Ok(())
 }
 
-/// The user sets their status on every device.
-pub async fn set_status(
+/// The user sets their status, their status text (`Some(None)` clears it),
+/// or both, on every device; everyone who may see them hears of a change.
+/// Returns their presence (`pgchat.presence_now`). A status needs a live
+/// connection to show (offline otherwise); the text is kept across connections.
+pub async fn set_presence(
     db: &Db,
     caller: &Identity,
-    status: PresenceStatus,
-) -> Result<(), ApiError> {
+    status: Option<PresenceStatus>,
+    status_text: Option<Option<StatusText>>,
+) -> Result<WireRow, ApiError> {
     limits::check(db, Write::Ephemeral, caller)?;
     let client = db.client().await?;
-    let changed = client
-        .execute(
-            "UPDATE presence SET status = $2 WHERE user_id = $1 AND status <> $2",
-            &[&caller.sub, &status.as_str()],
-        )
-        .await?;
-    if changed > 0 {
-        announce(&client, &caller.sub, caller.role.as_str(), status.as_str()).await?;
+    db.provision(&client, caller).await?;
+    let mut changed = false;
+    if let Some(status) = status {
+        // (is, was) per live connection row of the user
+        let rows = client
+            .query(
+                "UPDATE presence p SET status = $2 FROM presence old
+                  WHERE p.user_id = $1 AND old.user_id = p.user_id AND old.node_id = p.node_id
+                    AND p.expires_at > now()
+                 RETURNING old.status <> $2",
+                &[&caller.sub, &status.as_str()],
+            )
+            .await?;
+        changed |= rows.iter().any(|r| r.get::<_, bool>(0));
+        // an agent's desk status follows the presence of a connected agent only
+        if !rows.is_empty() {
+            agents::sync_presence(&client, &caller.sub, caller.role.as_str(), status.as_str())
+                .await?;
+        }
     }
-    agents::sync_presence(&client, &caller.sub, caller.role.as_str(), status.as_str()).await
+    if let Some(text) = status_text {
+        let text = text.as_ref().map(StatusText::as_str);
+        changed |= client
+            .execute(
+                "UPDATE users SET status_text = $2 WHERE id = $1 AND status_text IS DISTINCT FROM $2",
+                &[&caller.sub, &text],
+            )
+            .await?
+            > 0;
+    }
+    let presence: WireRow = client
+        .query_one("SELECT pgchat.presence_now($1)", &[&caller.sub])
+        .await?
+        .get(0);
+    if changed {
+        let now = presence["status"].as_str().unwrap_or("offline");
+        client
+            .execute(
+                "SELECT pgchat.announce_presence($1, $2)",
+                &[&caller.sub, &now],
+            )
+            .await?;
+    }
+    Ok(presence)
+}
+
+/// `user`'s presence as `caller` may see it (themselves, staff, someone they
+/// share a conversation with: `pgchat.can_see_presence`), or 404.
+pub async fn presence(db: &Db, caller: &Identity, user: &str) -> Result<WireRow, ApiError> {
+    if !can_see_user(db, caller, user).await? {
+        return Err(ApiError::NotFound("user"));
+    }
+    let client = db.client().await?;
+    let row = client
+        .query_one("SELECT pgchat.presence_now($1)", &[&user])
+        .await?;
+    row.get::<_, Option<WireRow>>(0)
+        .ok_or(ApiError::NotFound("user"))
 }
 
 /// This node is alive: extends its rows. Then sweeps rows of dead nodes and
@@ -158,9 +212,12 @@ pub async fn heartbeat(db: &Db, node: Uuid, ttl: Duration) -> Result<(), ApiErro
         .await?;
     let gone = client
         .query(
-            "WITH expired AS (DELETE FROM presence WHERE expires_at < now() RETURNING user_id)
-             SELECT DISTINCT e.user_id, u.role FROM expired e JOIN users u ON u.id = e.user_id
-              WHERE NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = e.user_id AND p.expires_at >= now())",
+            "WITH expired AS (DELETE FROM presence WHERE expires_at < now() RETURNING user_id),
+                  gone AS (SELECT DISTINCT e.user_id FROM expired e
+                            WHERE NOT EXISTS (SELECT 1 FROM presence p
+                                               WHERE p.user_id = e.user_id AND p.expires_at >= now()))
+             UPDATE users u SET last_seen_at = now() FROM gone
+              WHERE u.id = gone.user_id RETURNING u.id, u.role",
             &[],
         )
         .await?;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::auth::Identity;
 use crate::db::{Db, Transaction};
-use crate::domain::Limit;
+use crate::domain::{Limit, MessageIds};
 use crate::error::ApiError;
 use crate::service::{conversations, WireRow};
 
@@ -77,23 +77,73 @@ pub async fn list(
     Ok(MessagePage { items, has_more })
 }
 
-/// Moves the caller's read cursor forward to `seq` (never back, never past the
-/// conversation's end) and returns where it stands.
+/// How far a mark-read goes: up to a seq, or up to the newest of some
+/// messages (read by ids: the cursor's meaning does not change — everything
+/// up to the newest of them that the caller can see counts as read).
+#[derive(Clone, Debug)]
+pub enum ReadUpTo {
+    Seq(i64),
+    Messages(MessageIds),
+}
+
+impl From<i64> for ReadUpTo {
+    fn from(seq: i64) -> Self {
+        Self::Seq(seq)
+    }
+}
+
+impl ReadUpTo {
+    /// Exactly one of the two forms a request may carry.
+    pub fn from_parts(seq: Option<i64>, ids: Option<MessageIds>) -> Result<Self, ApiError> {
+        match (seq, ids) {
+            (Some(seq), None) => Ok(Self::Seq(seq)),
+            (None, Some(ids)) => Ok(Self::Messages(ids)),
+            _ => Err(ApiError::bad_request(
+                "seq_or_message_ids",
+                "give either seq or message_ids",
+            )),
+        }
+    }
+}
+
+/// Moves the caller's read cursor forward (never back, never past the
+/// conversation's end) and returns where it stands. By ids, the cursor moves
+/// to the newest of them that is a message of this conversation the caller
+/// can see (RLS: not an internal note to a customer, not one hidden for
+/// them); the others are ignored, and 404 when none is.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn mark_read(
     db: &Db,
     caller: &Identity,
     conversation_id: Uuid,
-    seq: i64,
+    upto: impl Into<ReadUpTo> + std::fmt::Debug,
 ) -> Result<i64, ApiError> {
-    if seq < 0 {
-        return Err(ApiError::bad_request(
-            "invalid_seq",
-            "seq must not be negative",
-        ));
+    let upto = upto.into();
+    if let ReadUpTo::Seq(seq) = upto {
+        if seq < 0 {
+            return Err(ApiError::bad_request(
+                "invalid_seq",
+                "seq must not be negative",
+            ));
+        }
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    let seq = match upto {
+        ReadUpTo::Seq(seq) => seq,
+        ReadUpTo::Messages(ids) => {
+            let statement = tx
+                .prepare_cached(
+                    "SELECT max(m.seq) FROM chat_messages m
+                      WHERE m.conversation_id = $1 AND m.id = ANY($2)",
+                )
+                .await?;
+            tx.query_one(&statement, &[&conversation_id, &ids.ids()])
+                .await?
+                .get::<_, Option<i64>>(0)
+                .ok_or(ApiError::NotFound("message"))?
+        }
+    };
     let statement = tx
         .prepare_cached(
             // capped by pgchat.cursor_limit, the rule of both cursors

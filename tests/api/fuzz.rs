@@ -224,9 +224,16 @@ impl Frame {
                 Command::MarkRead {
                     conversation_id,
                     seq,
+                    message_ids: None,
                 },
-            ) => c == conversation_id && s == seq,
-            (Frame::SetPresence(s), Command::SetPresence { status }) => *s == status.as_str(),
+            ) => c == conversation_id && Some(s) == seq.as_ref(),
+            (
+                Frame::SetPresence(s),
+                Command::SetPresence {
+                    status: Some(status),
+                    status_text: None,
+                },
+            ) => *s == status.as_str(),
             (Frame::AccessToken(t), Command::AccessToken { token }) => t == token,
             (Frame::Ping, Command::Ping {}) => true,
             _ => false,

@@ -48,6 +48,7 @@ mod s3_server;
 mod security_matrix;
 mod session_core;
 mod settings;
+mod socket_parity;
 mod stats;
 mod stomp;
 mod support;

@@ -300,6 +300,11 @@ const ROWS: &[Row] = &[
     row("GET", "/v1/admin/webhooks", None, No,          ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
     row("GET", "/v1/admin/audit", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
     // ── contacts and email: one's own row; an unsubscribe link is its own authority ──
+    // presence: mine to read and set; someone's as the presence topic allows
+    row("GET", "/v1/presence/me", None, No,             ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    row("PATCH", "/v1/presence/me", Some(r#"{"status_text":"Back at 3"}"#), No,
+                                                        ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    row("GET", "/v1/presence/{u_carol}", None, No,      ["401", "200", "200", "200", "200", "200", "404", "404"]),
     row("GET", "/v1/contacts/me", None, No,             ["401", "200", "200", "200", "200", "200", "200", "200"]),
     row("PATCH", "/v1/contacts/me", Some(r#"{"email_notifications":true}"#), No,
                                                         ["401", "200", "200", "200", "200", "200", "200", "200"]),
@@ -367,6 +372,27 @@ const ROWS: &[Row] = &[
     row("WS", "access_token", Some(r#"{"type":"access_token","token":"{admin_token}"}"#), No,
                                                         ["401", "err:token_identity_mismatch", "err:token_identity_mismatch", "err:token_identity_mismatch", "err:token_identity_mismatch", "ack", "err:token_identity_mismatch", "err:token_identity_mismatch"]),
     row("WS", "ping", Some(r#"{"type":"ping"}"#), No,   ["401", "pong", "pong", "pong", "pong", "pong", "pong", "pong"]),
+    // the frames mirroring REST writes answer as their REST rows above
+    row("WS", "react", Some(r#"{"type":"react","message_id":"{M_c}","emoji":"👍"}"#), No,
+                                                        ["401", "ack", "err:not_found", "ack", "err:not_found", "ack", "err:not_found", "err:not_found"]),
+    row("WS", "unreact", Some(r#"{"type":"unreact","message_id":"{M_c}","emoji":"👍"}"#), No,
+                                                        ["401", "ack", "err:not_found", "ack", "err:not_found", "ack", "err:not_found", "err:not_found"]),
+    row("WS", "react", Some(r#"{"type":"react","message_id":"{M_m}","emoji":"👍"}"#), No,
+                                                        ["401", "err:not_found", "err:not_found", "err:not_found", "err:not_found", "ack", "ack", "err:not_found"]),
+    row("WS", "edit_message", Some(r#"{"type":"edit_message","message_id":"{N_a}","body":"edited"}"#), No,
+                                                        ["401", "err:not_found", "err:not_found", "ack", "err:not_found", "err:not_your_message", "err:not_found", "err:not_found"]),
+    row("WS", "vote", Some(r#"{"type":"vote","message_id":"{Q_m}","options":[0]}"#), No,
+                                                        ["401", "err:not_found", "err:not_found", "err:not_found", "err:not_found", "ack", "ack", "err:not_found"]),
+    row("WS", "unvote", Some(r#"{"type":"unvote","message_id":"{Q_m}"}"#), No,
+                                                        ["401", "err:not_found", "err:not_found", "err:not_found", "err:not_found", "ack", "ack", "err:not_found"]),
+    row("WS", "pin", Some(r#"{"type":"pin","room_id":"{R}","message_id":"{M_m}"}"#), No,
+                                                        ["401", "err:not_found", "err:not_found", "err:not_found", "err:not_found", "ack", "err:not_a_moderator", "err:not_found"]),
+    row("WS", "unpin", Some(r#"{"type":"unpin","room_id":"{R}","message_id":"{M_m}"}"#), No,
+                                                        ["401", "err:not_found", "err:not_found", "err:not_found", "err:not_found", "ack", "err:not_a_moderator", "err:not_found"]),
+    row("WS", "mark_delivered", Some(r#"{"type":"mark_delivered","conversation_id":"{C_c}","seq":1}"#), No,
+                                                        ["401", "ack", "err:not_found", "ack", "err:not_found", "err:not_a_member", "err:not_found", "err:not_found"]),
+    row("WS", "set_presence", Some(r#"{"type":"set_presence","status_text":"Back at 3"}"#), No,
+                                                        ["401", "ack", "ack", "ack", "ack", "ack", "ack", "ack"]),
 ];
 
 /// The world the rows run in, and the tokens of every caller.
@@ -956,6 +982,14 @@ fn every_served_route_has_a_row() {
         "set_presence",
         "access_token",
         "ping",
+        "mark_delivered",
+        "react",
+        "unreact",
+        "edit_message",
+        "vote",
+        "unvote",
+        "pin",
+        "unpin",
     ] {
         assert!(
             actions.contains(action),
