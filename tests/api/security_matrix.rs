@@ -42,7 +42,7 @@ enum Fresh {
     /// a new public room of olivia's with ben banned: `{fp}`.
     Public,
     /// a new public room of olivia's requiring approval, mia a member, ben
-    /// banned, carol's request to join waiting: `{fq}`.
+    /// banned, a new user's request to join waiting: `{fq}`, the user `{fqu}`.
     Asked,
     /// a canned response of ann's `{fk}`.
     Canned,
@@ -215,9 +215,9 @@ const ROWS: &[Row] = &[
     // joins; the queue is the room's moderators'
     row("POST", "/v1/rooms/{fq}/join", None, Asked,     ["401", "202", "202", "202", "202", "201", "200", "403 banned"]),
     row("GET", "/v1/rooms/{fq}/requests", None, Asked,  ["401", "404", "404", "404", "404", "200", "403 not_a_moderator", "404"]),
-    row("POST", "/v1/rooms/{fq}/requests/{u_carol}/approve", None, Asked,
+    row("POST", "/v1/rooms/{fq}/requests/{fqu}/approve", None, Asked,
                                                         ["401", "404", "404", "404", "404", "200", "403 not_a_moderator", "404"]),
-    row("POST", "/v1/rooms/{fq}/requests/{u_carol}/reject", None, Asked,
+    row("POST", "/v1/rooms/{fq}/requests/{fqu}/reject", None, Asked,
                                                         ["401", "404", "404", "404", "404", "204", "403 not_a_moderator", "404"]),
     row("PUT", "/v1/rooms/{R}/pins/{M_m}", None, No,    ["401", "404", "404", "404", "404", "200", "403", "404"]),
     row("DELETE", "/v1/rooms/{R}/pins/{M_m}", None, No, ["401", "404", "404", "404", "404", "200", "403", "404"]),
@@ -445,8 +445,9 @@ impl World {
     }
 
     /// A public room of olivia's requiring approval, with mia a member, ben
-    /// banned and carol's request to join waiting.
-    async fn asked_room(&self) -> String {
+    /// banned and a new user's request to join waiting (a new one each time:
+    /// approved, they would share a room with mia): (room, user).
+    async fn asked_room(&mut self) -> (String, String) {
         let olivia = self.token("olivia").unwrap();
         let room = crate::chat_helpers::room(
             &self.app,
@@ -460,9 +461,15 @@ impl World {
             moderate(&self.app, olivia, &room, "ben", json!({ "banned": true })).await;
         assert!(status.is_success(), "banning ben: {body}");
         let id = as_id(&room["id"]).to_owned();
-        self.ok("carol", "POST", &format!("/v1/rooms/{id}/join"), json!({}))
+        self.counter += 1;
+        let asker = format!("asker-{}", self.counter);
+        let token = self.app.token(&asker, "user");
+        let (status, body) = self
+            .app
+            .post(&token, &format!("/v1/rooms/{id}/join"), &json!({}))
             .await;
-        id
+        assert_eq!(status, StatusCode::ACCEPTED, "{asker} asking: {body}");
+        (id, asker)
     }
 
     /// A room of olivia's of `kind`, with mia a member (private) and ben banned.
@@ -513,7 +520,11 @@ impl World {
                 put("fr", r);
             }
             Public => put("fp", self.room("public").await),
-            Asked => put("fq", self.asked_room().await),
+            Asked => {
+                let (room, asker) = self.asked_room().await;
+                put("fq", room);
+                put("fqu", asker);
+            }
             Canned => {
                 self.counter += 1;
                 let k = self
