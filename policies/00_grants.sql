@@ -63,6 +63,10 @@ GRANT DELETE ON poll_votes TO pgchat_user;
 -- Delete for me, per message (migrations/V15): yours to add.
 GRANT SELECT ON hidden_messages TO pgchat_user;
 GRANT INSERT (user_id, message_id) ON hidden_messages TO pgchat_user;
+-- Join requests (migrations/V16): yours to make and withdraw, your rooms'
+-- to read and reject as their moderator (RLS).
+GRANT SELECT, DELETE ON room_join_requests TO pgchat_user;
+GRANT INSERT (conversation_id, user_id) ON room_join_requests TO pgchat_user;
 
 -- Attachments and the assistant (migrations/V5): requests create and complete
 -- their own uploads (the storage key is the database's choice, never the

@@ -4,14 +4,17 @@ ALTER TABLE attachments ENABLE ROW LEVEL SECURITY;
 -- conversation), and to whoever can see a message that carries it: the
 -- subquery reads chat_messages under the caller's own RLS, so internal notes,
 -- delete-for-me and membership apply to attachments as they do to messages.
--- A tombstoned message no longer shows its file.
+-- A tombstoned message no longer shows its file. A room's avatar or banner
+-- is visible to whoever can see the room (pgchat.is_room_image).
 DROP POLICY IF EXISTS attachments_select ON attachments;
 CREATE POLICY attachments_select ON attachments FOR SELECT TO pgchat_user
   USING ((uploader_id = (SELECT auth.uid())
           AND pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role())))
          OR (status = 'ready' AND EXISTS (
                SELECT 1 FROM chat_messages m
-                WHERE m.attachment_id = attachments.id AND m.deleted_at IS NULL)));
+                WHERE m.attachment_id = attachments.id AND m.deleted_at IS NULL))
+         OR (status = 'ready' AND kind = 'image'
+             AND pgchat.is_room_image(id, (SELECT auth.uid()), (SELECT auth.role()))));
 
 -- You upload in your own name where you may write (the conversation's upload
 -- settings are checked by the rules trigger, sql/70_attachments.sql).

@@ -116,12 +116,28 @@ schemas = {
         "context": {"type": "object", "description": "where it was opened from: page_url, page_title, referrer, locale, user_agent"},
     }, ["id", "conversation_id", "status", "customer_id", "subject"], extra=True),
     "Conversation": obj({"id": uuid, "kind": string(), "unread": integer(), "last_message": {"oneOf": [S("Message"), {"type": "null"}]}}, ["id", "kind"], extra=True),
-    "Room": obj({"id": uuid, "name": string(), "type": S("RoomType"), "description": {"type": ["string", "null"]}, "settings": S("RoomSettings"), "member_count": integer()}, ["id", "name", "type"], extra=True),
+    "Room": obj({"id": uuid, "name": string(), "type": S("RoomType"), "description": {"type": ["string", "null"]}, "settings": S("RoomSettings"), "member_count": integer(),
+                 "avatar": {"oneOf": [S("RoomImage"), {"type": "null"}]}, "banner": {"oneOf": [S("RoomImage"), {"type": "null"}]},
+                 "my_role": {"type": ["string", "null"]}, "join_requested": {"type": "boolean", "description": "I asked to join and wait for a moderator"}},
+                ["id", "name", "type"], extra=True),
+    "RoomImage": obj({"id": uuid, "url": string(description="GET with the bearer token: whoever can see the room"),
+                      "thumbnail_url": {"type": ["string", "null"]}, "mime_type": string(), "width": {"type": ["integer", "null"]},
+                      "height": {"type": ["integer", "null"]}}, ["id", "url"], extra=True),
+    "JoinRequest": obj({"room_id": uuid, "user_id": string(), "name": {"type": ["string", "null"]}, "status": enum("requested"), "requested_at": ts},
+                       ["room_id", "user_id", "status", "requested_at"]),
+    "RoomPreview": obj({"room": S("Room"), "member_count": integer(), "messages": {"type": "array", "items": S("Message"),
+                        "description": "the latest, oldest first; never internal or deleted; to non-members without file URLs"}},
+                       ["room", "member_count", "messages"]),
     "RoomSettings": obj({
         "allow_invites": boolean, "max_members": {"type": ["integer", "null"], "minimum": 2, "maximum": 100000},
         "allow_file_uploads": boolean, "enable_ai": boolean,
         "retention_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650}, "anonymous_posting": boolean,
         "max_upload_bytes": {"type": ["integer", "null"], "minimum": 1, "maximum": 104857600},
+        "avatar_attachment_id": {"type": ["string", "null"], "format": "uuid", "description": "my own completed image upload"},
+        "banner_attachment_id": {"type": ["string", "null"], "format": "uuid", "description": "my own completed image upload"},
+        "require_approval": {"type": "boolean", "description": "joining asks; a moderator approves"},
+        "allowed_mime_types": {"type": ["array", "null"], "minItems": 1, "maxItems": 50,
+                               "items": string(pattern="^[a-z0-9.+-]+/([a-z0-9.+-]+|\\*)$"), "description": "null: any type; image/* every image"},
     }),
     "Member": obj({"conversation_id": uuid, "user_id": string(), "role": string(), "banned": boolean, "silenced": boolean}, ["user_id", "role"], extra=True),
     "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),
@@ -260,7 +276,16 @@ add("/v1/rooms", "post", op("Create a room", "rooms", S("Room"), "201", body=obj
 add("/v1/rooms/{id}", "get", op("A room I can find", "rooms", S("Room"), params=[ID]))
 add("/v1/rooms/{id}", "patch", op("Rename, describe, change settings (owners and admins)", "rooms", S("Room"), params=[ID],
     body=obj({"name": string(minLength=1, maxLength=100), "description": {"type": ["string", "null"], "maxLength": 1000}, "settings": S("RoomSettings")}), errors=(400, 403, 404, 413, 415, 422, 503)))
-add("/v1/rooms/{id}/join", "post", op("Join an open room", "rooms", S("Room"), "201", params=[ID], errors=(403, 404, 409, 503), desc="201 joined, 200 already a member."))
+add("/v1/rooms/{id}/join", "post", op("Join an open room (or ask to, where it requires approval)", "rooms", S("Room"), "201", params=[ID], errors=(403, 404, 409, 503),
+    desc="201 joined, 200 already a member, 202 with a JoinRequest (`status: requested`) where the room requires approval (asking again answers the same request)."))
+P["/v1/rooms/{id}/join"]["post"]["responses"]["202"] = {"description": "asked to join", "content": {"application/json": {"schema": S("JoinRequest")}}}
+add("/v1/rooms/{id}/preview", "get", op("A read-only look at a public room without joining: the room, its member count, its latest messages", "rooms", S("RoomPreview"),
+    params=[ID, q("limit", integer(minimum=1, maximum=100), "messages (default 20)")], errors=(400, 403, 404, 503),
+    desc="Anyone signed in, for open rooms (403 `banned` to the banned); private rooms and groups to their members only (404 to others)."))
+add("/v1/rooms/{id}/requests", "get", op("Requests to join, oldest first (moderators and up)", "rooms", items(S("JoinRequest")), params=[ID], errors=(403, 404, 503)))
+DECIDE = [ID, pp("user_id", string(minLength=1, maxLength=200))]
+add("/v1/rooms/{id}/requests/{user_id}/approve", "post", op("Approve a request: they become a member (moderators and up)", "rooms", S("Member"), params=DECIDE, errors=(400, 403, 404, 409, 503)))
+add("/v1/rooms/{id}/requests/{user_id}/reject", "post", op("Reject a request: it is removed (moderators and up)", "rooms", None, "204", params=DECIDE, errors=(400, 403, 404, 503), ok_desc="rejected"))
 leave = op("Leave a room", "rooms", {"type": "object"}, params=[ID], errors=(404, 409, 503))
 add("/v1/rooms/{id}/leave", "delete", leave)
 add("/v1/rooms/{id}/leave", "post", dict(leave, summary="Leave a room (POST alias)"))

@@ -207,7 +207,12 @@ LANGUAGE sql IMMUTABLE AS $$
                    'enable_ai', false,
                    'retention_days', NULL,
                    'anonymous_posting', false,
-                   'max_upload_bytes', NULL) || coalesce(settings, '{}'::jsonb) AS s) d
+                   'max_upload_bytes', NULL,
+                   -- room profile and admission (migrations/V16)
+                   'avatar_attachment_id', NULL,
+                   'banner_attachment_id', NULL,
+                   'require_approval', false,
+                   'allowed_mime_types', NULL) || coalesce(settings, '{}'::jsonb) AS s) d
 $$;
 
 -- A conversation as listed (GET /v1/conversations, rooms): what every member may know of it.
@@ -230,10 +235,25 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
                       WHERE m.conversation_id = c.id AND m.left_at IS NULL AND NOT m.banned))
 $$;
 
--- A room: the conversation, with the names the rooms API speaks (`type`, `name`).
+-- A room's avatar or banner as clients show it: the attachment's wire shape
+-- (`url`, `thumbnail_url`: readable by whoever can see the room,
+-- policies/attachments.sql), or null when unset or no longer a stored image.
+-- SECURITY DEFINER: only ever asked for the rooms the caller can see.
+CREATE OR REPLACE FUNCTION pgchat.room_image_json(att text) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT pgchat.attachment_wire(a) FROM attachments a
+   WHERE att IS NOT NULL AND a.id = att::uuid AND a.status = 'ready' AND a.kind = 'image'
+$$;
+
+-- A room: the conversation, with the names the rooms API speaks (`type`,
+-- `name`) and its profile images (`avatar`, `banner`).
 CREATE OR REPLACE FUNCTION pgchat.room_json(c conversations) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-  SELECT pgchat.conversation_json(c) || jsonb_build_object('type', c.kind, 'name', c.title)
+  SELECT pgchat.conversation_json(c) || jsonb_build_object(
+    'type', c.kind,
+    'name', c.title,
+    'avatar', pgchat.room_image_json(c.settings ->> 'avatar_attachment_id'),
+    'banner', pgchat.room_image_json(c.settings ->> 'banner_attachment_id'))
 $$;
 
 -- A reader's unread count in a conversation: messages of others after their
@@ -340,6 +360,9 @@ CREATE OR REPLACE FUNCTION pgchat.room_view(room jsonb, room_id uuid, me convers
 LANGUAGE sql STABLE AS $$
   SELECT room || jsonb_build_object(
     'my_role', me.role,
+    -- the caller asked to join and waits for a moderator (require_approval)
+    'join_requested', me.user_id IS NULL AND EXISTS (
+      SELECT 1 FROM room_join_requests r WHERE r.conversation_id = room_id AND r.user_id = auth.uid()),
     'unread', CASE WHEN me.user_id IS NULL THEN 0
                    ELSE pgchat.unread(room_id, me.user_id, me.last_read_seq) END)
 $$;

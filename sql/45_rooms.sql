@@ -69,6 +69,26 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
   SELECT EXISTS (SELECT 1 FROM users WHERE id = uid)
 $$;
 
+-- Whether the caller must ask to join `conv` rather than join it: an open
+-- room whose settings say `require_approval`. Platform admins never ask.
+-- (Whether they are a member already is the caller's to check.)
+CREATE OR REPLACE FUNCTION pgchat.join_needs_approval(conv uuid) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT auth.role() IS DISTINCT FROM 'admin' AND coalesce((
+    SELECT pgchat.is_open_room(c.kind)
+           AND (pgchat.room_settings(c.kind, c.settings) ->> 'require_approval')::boolean
+      FROM conversations c WHERE c.id = conv), false)
+$$;
+
+-- Whether `actor` admitting `target` to `conv` is an approval: `target`
+-- asked to join, and `actor` moderates the room (moderators and up).
+CREATE OR REPLACE FUNCTION pgchat.is_approval(conv uuid, target text, actor text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT pgchat.member_rank(conv, actor) >= 2
+     AND EXISTS (SELECT 1 FROM room_join_requests r
+                  WHERE r.conversation_id = conv AND r.user_id = target)
+$$;
+
 -- May the caller add `target` to `conv` with `role`? (The INSERT policy of
 -- conversation_members; joining, inviting and starting a direct conversation.)
 CREATE OR REPLACE FUNCTION pgchat.can_add_member(conv uuid, target text, role text) RETURNS boolean
@@ -82,6 +102,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
       WHEN NOT pgchat.is_room(c.kind) THEN false
       -- anyone joins an open room, as a member
       WHEN target = auth.uid() THEN pgchat.is_open_room(c.kind) AND role = 'member'
+      -- a moderator approves someone's request to join, as a member
+      WHEN role = 'member' AND pgchat.is_approval(conv, target, auth.uid()) THEN true
       -- a member invites (when the room allows it; admins always), as a member
       -- or with a role below their own (owners may name owners)
       ELSE pgchat.member_rank(conv, auth.uid()) >= 1
@@ -159,11 +181,20 @@ BEGIN
   END IF;
 
   -- (each refusal below says why: pgchat.refuse, sql/10_visibility.sql)
+  -- joining by oneself a room that requires approval: ask instead (its
+  -- creator, who adds themselves as its owner, does not)
+  IF TG_OP = 'INSERT' AND actor IS NOT NULL AND NEW.user_id = actor AND NEW.role = 'member'
+     AND pgchat.is_open_room(c.kind) AND c.created_by IS DISTINCT FROM actor
+     AND pgchat.join_needs_approval(NEW.conversation_id) THEN
+    PERFORM pgchat.refuse('approval_required');
+  END IF;
   IF TG_OP = 'INSERT' AND actor IS NOT NULL AND NEW.user_id <> actor AND pgchat.is_room(c.kind) THEN
     -- an invitation: by a member (when the room allows it; its admins always),
     -- with a role below their own (owners may name owners), of someone who
-    -- exists and is not in the room yet (who left comes back by an UPDATE)
-    IF auth.role() <> 'admin' THEN
+    -- exists and is not in the room yet (who left comes back by an UPDATE);
+    -- or an approval: a moderator admits, as a member, someone who asked
+    IF auth.role() <> 'admin'
+       AND NOT (NEW.role = 'member' AND pgchat.is_approval(NEW.conversation_id, NEW.user_id, actor)) THEN
       PERFORM pgchat.invite_check(c, pgchat.member_rank(NEW.conversation_id, actor), NEW.role);
     END IF;
     IF NOT pgchat.user_exists(NEW.user_id) THEN
@@ -183,6 +214,9 @@ BEGIN
         END IF;
         IF NOT pgchat.is_open_room(c.kind) THEN
           PERFORM pgchat.refuse('not_found');
+        END IF;
+        IF pgchat.join_needs_approval(NEW.conversation_id) THEN
+          PERFORM pgchat.refuse('approval_required');
         END IF;
         -- whoever comes back by themselves comes back as a member
         NEW.role := 'member';
@@ -213,7 +247,9 @@ BEGIN
         IF NEW.banned THEN
           PERFORM pgchat.refuse('user_banned');
         END IF;
-        PERFORM pgchat.invite_check(c, actor_rank, NEW.role);
+        IF NOT (NEW.role = 'member' AND pgchat.is_approval(NEW.conversation_id, NEW.user_id, actor)) THEN
+          PERFORM pgchat.invite_check(c, actor_rank, NEW.role);
+        END IF;
       ELSIF actor_rank < 2 THEN
         PERFORM pgchat.refuse('not_a_moderator');
       ELSIF pgchat.role_rank(OLD.role) >= actor_rank THEN
@@ -239,6 +275,10 @@ BEGIN
         PERFORM pgchat.refuse('room_full', 'this room is full (' || max_members || ' members)');
       END IF;
     END IF;
+    -- whoever becomes a member (approved, invited, joined once approval was
+    -- turned off) no longer waits: their request to join goes
+    DELETE FROM room_join_requests
+     WHERE conversation_id = NEW.conversation_id AND user_id = NEW.user_id;
   END IF;
   RETURN NEW;
 END $$;
@@ -536,6 +576,176 @@ DROP TRIGGER IF EXISTS conversations_notify ON conversations;
 CREATE TRIGGER conversations_notify AFTER UPDATE OF title, description, settings ON conversations
   FOR EACH ROW WHEN (OLD.change_seq IS DISTINCT FROM NEW.change_seq)
   EXECUTE FUNCTION pgchat.tg_conversation_notify();
+
+-- ── room profile and admission (migrations/V16) ────────────────────────────
+
+-- A room's avatar and banner name images of the attachment store: a request
+-- that sets one names its own completed upload (`invalid_attachment`,
+-- `attachment_not_ready`), an image (`not_an_image`). Whoever can see the room
+-- may then read it (policies/attachments.sql). Runs after conversations_rules
+-- (triggers fire in name order), so who may change a room is said first.
+-- Operators in psql (no caller) may name any attachment.
+CREATE OR REPLACE FUNCTION pgchat.tg_room_images() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  key text;
+  att uuid;
+  a attachments;
+BEGIN
+  IF auth.uid() IS NULL OR NOT pgchat.is_room(NEW.kind) THEN
+    RETURN NEW;
+  END IF;
+  FOREACH key IN ARRAY ARRAY['avatar_attachment_id', 'banner_attachment_id'] LOOP
+    CONTINUE WHEN NEW.settings ->> key IS NULL
+      OR (TG_OP = 'UPDATE' AND NEW.settings ->> key IS NOT DISTINCT FROM OLD.settings ->> key);
+    att := (NEW.settings ->> key)::uuid;
+    SELECT * INTO a FROM attachments WHERE id = att;
+    IF NOT FOUND OR a.uploader_id IS DISTINCT FROM auth.uid() THEN
+      PERFORM pgchat.refuse('invalid_attachment', key || ' must name your own upload');
+    END IF;
+    IF a.status <> 'ready' THEN
+      PERFORM pgchat.refuse('attachment_not_ready', 'complete the upload before using it');
+    END IF;
+    IF a.kind <> 'image' THEN
+      PERFORM pgchat.refuse('not_an_image', key || ' must name an image (' || a.mime_type || ' is not one)');
+    END IF;
+  END LOOP;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS conversations_rules_images ON conversations;
+CREATE TRIGGER conversations_rules_images BEFORE INSERT OR UPDATE OF settings ON conversations
+  FOR EACH ROW WHEN (NEW.settings ? 'avatar_attachment_id' OR NEW.settings ? 'banner_attachment_id')
+  EXECUTE FUNCTION pgchat.tg_room_images();
+
+-- Whether `att` is the avatar or banner of a room the caller can see (an open
+-- room, or one they may read): the attachments policy shows it to them.
+CREATE OR REPLACE FUNCTION pgchat.is_room_image(att uuid, uid text, urole text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT uid IS NOT NULL AND EXISTS (
+    SELECT 1 FROM conversations c
+     WHERE (c.settings ->> 'avatar_attachment_id' = att::text
+            OR c.settings ->> 'banner_attachment_id' = att::text)
+       AND pgchat.is_room(c.kind)
+       AND (pgchat.is_open_room(c.kind) OR pgchat.can_read(c.id, uid, urole)))
+$$;
+
+-- Asking to join (POST /v1/rooms/{id}/join where approval is required), for
+-- requests: a room that takes requests (an open room requiring approval:
+-- `approval_not_required`), by someone not banned from it (`banned`) and not
+-- in it already (`already_member`). The request's time is the database's.
+CREATE OR REPLACE FUNCTION pgchat.tg_join_request_rules() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  m conversation_members;
+BEGIN
+  NEW.created_at := now();
+  IF auth.uid() IS NULL THEN
+    RETURN NEW;
+  END IF;
+  SELECT * INTO m FROM conversation_members
+   WHERE conversation_id = NEW.conversation_id AND user_id = NEW.user_id;
+  IF FOUND AND m.banned THEN
+    PERFORM pgchat.refuse('banned');
+  END IF;
+  IF FOUND AND m.left_at IS NULL THEN
+    PERFORM pgchat.refuse('already_member', 'you are already a member of this room');
+  END IF;
+  IF NOT coalesce((SELECT pgchat.is_open_room(c.kind)
+                          AND (pgchat.room_settings(c.kind, c.settings) ->> 'require_approval')::boolean
+                     FROM conversations c WHERE c.id = NEW.conversation_id), false) THEN
+    PERFORM pgchat.refuse('approval_not_required', 'this room takes no join requests: join it');
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS room_join_requests_rules ON room_join_requests;
+CREATE TRIGGER room_join_requests_rules BEFORE INSERT ON room_join_requests
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_join_request_rules();
+
+-- The moderators' gate of a room's request queue: `not_a_moderator` unless
+-- the caller moderates the room (moderators and up; platform admins).
+CREATE OR REPLACE FUNCTION pgchat.moderator_check(conv uuid) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF NOT pgchat.can_moderate(conv, auth.uid(), auth.role()) THEN
+    PERFORM pgchat.refuse('not_a_moderator');
+  END IF;
+END $$;
+
+-- A join request in wire shape (GET /v1/rooms/{id}/requests).
+CREATE OR REPLACE FUNCTION pgchat.join_request_json(r room_join_requests) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT jsonb_build_object(
+    'room_id', r.conversation_id,
+    'user_id', r.user_id,
+    'name', (SELECT u.name FROM users u WHERE u.id = r.user_id),
+    'status', 'requested',
+    'requested_at', pgchat.ts(r.created_at))
+$$;
+
+-- ── the preview of a room ────────────────────────────────────────────────────
+
+-- A read-only look at a room without joining it (GET /v1/rooms/{id}/preview):
+-- the room as listed, its member count and its `lim` (1 to 100) latest
+-- messages, oldest first. Anyone signed in previews an open room (public,
+-- announcement) they are not banned from (`banned`); a private room or group
+-- only its readers (members, platform admins): to others it does not exist
+-- (NULL). Shown are messages everyone in the room sees: never an internal
+-- note, a deleted message, nor what the caller hid for themselves. To a
+-- non-member the files are not readable (their URLs are left out: joining
+-- gives them) and the client ids of messages are not shown.
+-- SECURITY DEFINER: the messages policy lets members alone read a room's
+-- messages; this function is the one exception, and shows exactly this.
+CREATE OR REPLACE FUNCTION pgchat.room_preview(conv uuid, lim integer) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  c conversations;
+  me conversation_members;
+  reader boolean;
+  messages jsonb;
+BEGIN
+  IF auth.uid() IS NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO c FROM conversations WHERE id = conv;
+  IF NOT FOUND OR NOT pgchat.is_room(c.kind) THEN
+    RETURN NULL;
+  END IF;
+  reader := pgchat.can_read(conv, auth.uid(), auth.role());
+  IF NOT reader AND NOT pgchat.is_open_room(c.kind) THEN
+    RETURN NULL;
+  END IF;
+  SELECT * INTO me FROM conversation_members m WHERE m.conversation_id = conv AND m.user_id = auth.uid();
+  IF me.banned AND auth.role() <> 'admin' THEN
+    PERFORM pgchat.refuse('banned');
+  END IF;
+  SELECT coalesce(jsonb_agg(
+           CASE WHEN reader THEN j
+                ELSE j || jsonb_build_object(
+                  'client_msg_id', NULL,
+                  'attachment', CASE WHEN jsonb_typeof(j -> 'attachment') = 'object'
+                                     THEN j -> 'attachment' || '{"url": null, "thumbnail_url": null}'::jsonb
+                                     ELSE j -> 'attachment' END) END
+           ORDER BY seq), '[]'::jsonb)
+    INTO messages
+    FROM (SELECT m.seq, pgchat.message_json(m) AS j
+            FROM chat_messages m
+           WHERE m.conversation_id = conv AND NOT m.internal AND m.deleted_at IS NULL
+             AND m.seq > coalesce(me.hidden_before_seq, 0)
+             AND NOT EXISTS (SELECT 1 FROM hidden_messages h
+                              WHERE h.user_id = auth.uid() AND h.message_id = m.id)
+           ORDER BY m.seq DESC
+           LIMIT least(greatest(lim, 1), 100)) recent;
+  RETURN jsonb_build_object(
+    'room', pgchat.room_json(c) || jsonb_build_object(
+      'my_role', CASE WHEN me.left_at IS NULL AND NOT me.banned THEN me.role END,
+      'join_requested', EXISTS (SELECT 1 FROM room_join_requests r
+                                 WHERE r.conversation_id = conv AND r.user_id = auth.uid())),
+    'member_count', (SELECT count(*) FROM conversation_members m
+                      WHERE m.conversation_id = conv AND m.left_at IS NULL AND NOT m.banned),
+    'messages', messages);
+END $$;
 
 -- ── retention ───────────────────────────────────────────────────────────────
 

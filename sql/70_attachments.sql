@@ -2,18 +2,59 @@
 -- in the blob store (src/storage/); these rows say what they are, whose they
 -- are and where they may be attached. RLS is in policies/attachments.sql.
 
--- A conversation's upload settings: `allow_file_uploads` (default true) and
--- `max_upload_bytes` (null: the server's default), read from its settings
--- whatever its kind (rooms set them through the rooms API).
+-- A conversation's upload settings: `allow_file_uploads` (default true),
+-- `max_upload_bytes` (null: the server's default) and `allowed_mime_types`
+-- (null: every type the server takes), read from its settings whatever its
+-- kind (rooms set them through the rooms API).
 CREATE OR REPLACE FUNCTION pgchat.upload_settings(conv uuid) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
   SELECT jsonb_build_object(
     'allow_file_uploads', CASE WHEN jsonb_typeof(c.settings -> 'allow_file_uploads') = 'boolean'
                                THEN (c.settings ->> 'allow_file_uploads')::boolean ELSE true END,
     'max_upload_bytes', CASE WHEN jsonb_typeof(c.settings -> 'max_upload_bytes') = 'number'
-                             THEN c.settings -> 'max_upload_bytes' END)
+                             THEN c.settings -> 'max_upload_bytes' END,
+    'allowed_mime_types', CASE WHEN jsonb_typeof(c.settings -> 'allowed_mime_types') = 'array'
+                               THEN c.settings -> 'allowed_mime_types' END)
     FROM conversations c WHERE c.id = conv
 $$;
+
+-- Whether a file of type `mime` may go where `allowed` (a conversation's
+-- allowed_mime_types) says: null allows every type; "image/*" every image.
+CREATE OR REPLACE FUNCTION pgchat.mime_allowed(allowed jsonb, mime text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT allowed IS NULL OR jsonb_typeof(allowed) <> 'array' OR EXISTS (
+    SELECT 1 FROM jsonb_array_elements_text(allowed) t
+     WHERE t = mime OR (t LIKE '%/*' AND split_part(t, '/', 1) = split_part(mime, '/', 1)))
+$$;
+
+-- A file in `conv` under its settings, each refusal with its reason: uploads
+-- may be off (`uploads_disabled`), the type must be one the room takes
+-- (`mime_type_not_allowed`), the size must fit its max_upload_bytes, else
+-- `server_max` (`payload_too_large`). Checked when an upload is created and
+-- again when a message carries it (the settings may have changed since).
+CREATE OR REPLACE FUNCTION pgchat.upload_check(conv uuid, mime text, size bigint, server_max numeric)
+RETURNS void LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  s jsonb := pgchat.upload_settings(conv);
+  limit_bytes numeric;
+BEGIN
+  IF s IS NULL THEN
+    RETURN;
+  END IF;
+  IF NOT (s ->> 'allow_file_uploads')::boolean THEN
+    PERFORM pgchat.refuse('uploads_disabled', 'file uploads are turned off in this conversation');
+  END IF;
+  IF NOT pgchat.mime_allowed(s -> 'allowed_mime_types', mime) THEN
+    PERFORM pgchat.refuse('mime_type_not_allowed',
+      mime || ' files are not allowed here (allowed: '
+      || (SELECT string_agg(t, ', ') FROM jsonb_array_elements_text(s -> 'allowed_mime_types') t) || ')');
+  END IF;
+  limit_bytes := coalesce((s ->> 'max_upload_bytes')::numeric, server_max);
+  IF size > limit_bytes THEN
+    PERFORM pgchat.refuse('payload_too_large',
+      'the file is larger than the ' || limit_bytes || ' bytes allowed here');
+  END IF;
+END $$;
 
 -- Whether `uid` may attach `att` to a message in `conv`: the upload is
 -- complete, belongs to that conversation, and is the sender's own. (One
@@ -48,6 +89,9 @@ BEGIN
   IF EXISTS (SELECT 1 FROM chat_messages x WHERE x.attachment_id = a.id) THEN
     PERFORM pgchat.refuse('attachment_in_use', 'this attachment is already on a message');
   END IF;
+  -- the room's upload settings as they are now (`mime_type_not_allowed`,
+  -- `payload_too_large`; `uploads_disabled` is pgchat.message_insert_rules')
+  PERFORM pgchat.upload_check(m.conversation_id, a.mime_type, a.size, NULL);
   IF m.kind = 'text' THEN
     m.kind := a.kind;
   ELSIF m.kind NOT IN ('file', a.kind) THEN
@@ -78,17 +122,14 @@ END $$;
 -- storage key, so it cannot point at another upload's bytes), the row starts
 -- pending, and the conversation's settings apply, each refusal with its
 -- reason: a request uploads where it may write (`not_found` where it cannot
--- see, `forbidden`), uploads may be off (`uploads_disabled`), and the file
--- fits the conversation's max_upload_bytes, else the server's
--- (`pgchat.max_upload_bytes`, set by the server for its requests;
--- `payload_too_large`). On update, for requests,
+-- see, `forbidden`), and the conversation takes the file (pgchat.upload_check:
+-- `uploads_disabled`, `mime_type_not_allowed`, `payload_too_large` against its
+-- max_upload_bytes, else the server's `pgchat.max_upload_bytes`, set by the
+-- server for its requests). On update, for requests,
 -- only the completion may change (pending → ready, with its thumbnail and size
 -- in pixels); what was declared stays. (Operators in psql may fix rows.)
 CREATE OR REPLACE FUNCTION pgchat.tg_attachment_rules() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-DECLARE
-  s jsonb;
-  limit_bytes numeric;
 BEGIN
   IF TG_OP = 'INSERT' THEN
     NEW.storage_key := 'attachments/' || NEW.conversation_id || '/' || NEW.id;
@@ -104,16 +145,8 @@ BEGIN
         PERFORM pgchat.refuse('forbidden', 'you may not post in this conversation');
       END IF;
     END IF;
-    s := pgchat.upload_settings(NEW.conversation_id);
-    IF s IS NOT NULL AND NOT (s ->> 'allow_file_uploads')::boolean THEN
-      PERFORM pgchat.refuse('uploads_disabled', 'file uploads are turned off in this conversation');
-    END IF;
-    limit_bytes := coalesce((s ->> 'max_upload_bytes')::numeric,
-                            nullif(current_setting('pgchat.max_upload_bytes', true), '')::numeric);
-    IF NEW.size > limit_bytes THEN
-      PERFORM pgchat.refuse('payload_too_large',
-        'the file is larger than the ' || limit_bytes || ' bytes allowed here');
-    END IF;
+    PERFORM pgchat.upload_check(NEW.conversation_id, NEW.mime_type, NEW.size,
+      nullif(current_setting('pgchat.max_upload_bytes', true), '')::numeric);
     RETURN NEW;
   END IF;
   IF auth.uid() IS NULL THEN

@@ -196,6 +196,10 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("user_not_found", |_, _| ApiError::NotFound("user")),
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
+    // room admission and profile (sql/45_rooms.sql, migrations/V16)
+    ("approval_required", ApiError::forbidden),
+    ("approval_not_required", ApiError::conflict),
+    ("not_an_image", ApiError::unprocessable),
     // role gates (pgchat.gate, sql/41_role_gates.sql); staff_only is above
     ("admins_only", ApiError::forbidden),
     ("customers_only", ApiError::forbidden),
@@ -215,6 +219,7 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("attachment_not_ready", ApiError::conflict),
     ("attachment_in_use", ApiError::conflict),
     ("kind_mismatch", ApiError::unprocessable),
+    ("mime_type_not_allowed", ApiError::unprocessable),
     // a support session's lifecycle (pgchat.tg_session_guard)
     ("invalid_transition", ApiError::conflict),
     ("invalid_snooze", ApiError::unprocessable),

@@ -553,6 +553,51 @@ impl TryFrom<i64> for MaxUploadBytes {
     }
 }
 
+/// The file types a room takes: 1 to 50 types such as `image/png`, or
+/// `image/*` for every subtype; lowercase, each once (the database's check on
+/// room settings says the same).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct AllowedMimeTypes(Vec<String>);
+
+impl AllowedMimeTypes {
+    fn valid(t: &str) -> bool {
+        let part = |p: &str, max: usize| {
+            !p.is_empty()
+                && p.len() <= max
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        };
+        match t.split_once('/') {
+            Some((kind, "*")) => part(kind, 60),
+            Some((kind, sub)) => part(kind, 60) && part(sub, 100),
+            None => false,
+        }
+    }
+}
+
+impl TryFrom<Vec<String>> for AllowedMimeTypes {
+    type Error = String;
+    fn try_from(values: Vec<String>) -> Result<Self, Self::Error> {
+        let mut types: Vec<String> = Vec::with_capacity(values.len());
+        for value in values {
+            let t = value.trim().to_ascii_lowercase();
+            if !Self::valid(&t) {
+                return Err(format!(
+                    "allowed_mime_types: {value:?} is not a type such as image/png or image/*"
+                ));
+            }
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        match types.len() {
+            1..=50 => Ok(Self(types)),
+            _ => Err("allowed_mime_types takes 1 to 50 types (null: any type)".into()),
+        }
+    }
+}
+
 /// How long a room keeps messages: 1 to 3650 days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -599,7 +644,10 @@ where
 }
 
 /// Room settings as a client sends them: every field optional (absent: keep,
-/// or the default for a new room); `null` clears `max_members` or `retention_days`.
+/// or the default for a new room); `null` clears a nullable one (`max_members`,
+/// `retention_days`, `max_upload_bytes`, the images, `allowed_mime_types`).
+/// A new setting is a field here, a key in `to_patch`, and its check in the
+/// database (`pgchat.room_settings_valid`, replaced by a migration).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoomSettings {
@@ -614,6 +662,16 @@ pub struct RoomSettings {
     /// `null`: the server's default (`PGCHAT_MAX_UPLOAD_BYTES`).
     #[serde(default, deserialize_with = "nullable")]
     pub max_upload_bytes: Option<Option<MaxUploadBytes>>,
+    /// The room's avatar and banner: the setter's own completed image upload.
+    #[serde(default, deserialize_with = "nullable")]
+    pub avatar_attachment_id: Option<Option<uuid::Uuid>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub banner_attachment_id: Option<Option<uuid::Uuid>>,
+    /// Joining by oneself becomes a request that a moderator approves.
+    pub require_approval: Option<bool>,
+    /// `null`: every type the server takes.
+    #[serde(default, deserialize_with = "nullable")]
+    pub allowed_mime_types: Option<Option<AllowedMimeTypes>>,
 }
 
 impl RoomSettings {
@@ -643,6 +701,18 @@ impl RoomSettings {
         }
         if let Some(v) = self.max_upload_bytes {
             put("max_upload_bytes", v.map(|b| b.0).into());
+        }
+        if let Some(v) = self.avatar_attachment_id {
+            put("avatar_attachment_id", v.map(|id| id.to_string()).into());
+        }
+        if let Some(v) = self.banner_attachment_id {
+            put("banner_attachment_id", v.map(|id| id.to_string()).into());
+        }
+        if let Some(v) = self.require_approval {
+            put("require_approval", v.into());
+        }
+        if let Some(v) = &self.allowed_mime_types {
+            put("allowed_mime_types", v.as_ref().map(|t| t.0.clone()).into());
         }
         serde_json::Value::Object(patch)
     }
@@ -747,5 +817,33 @@ mod tests {
         assert_eq!(RoomSettings::default().to_patch(), serde_json::json!({}));
         assert!(serde_json::from_str::<RoomSettings>(r#"{"colour": "red"}"#).is_err());
         assert!(serde_json::from_str::<RoomSettings>(r#"{"max_members": 1}"#).is_err());
+    }
+
+    #[test]
+    fn room_profile_settings_parse() {
+        let s: RoomSettings = serde_json::from_str(
+            r#"{"allowed_mime_types": ["image/*", " IMAGE/PNG", "image/png"],
+                "avatar_attachment_id": "6f1c2b1e-8f0a-4c3e-9d2a-0b1c2d3e4f50",
+                "banner_attachment_id": null, "require_approval": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.to_patch(),
+            serde_json::json!({"allowed_mime_types": ["image/*", "image/png"],
+                               "avatar_attachment_id": "6f1c2b1e-8f0a-4c3e-9d2a-0b1c2d3e4f50",
+                               "banner_attachment_id": null, "require_approval": true})
+        );
+        for bad in [
+            r#"{"allowed_mime_types": []}"#,
+            r#"{"allowed_mime_types": ["png"]}"#,
+            r#"{"allowed_mime_types": ["*/*"]}"#,
+            r#"{"allowed_mime_types": ["image/p g"]}"#,
+            r#"{"avatar_attachment_id": "not-a-uuid"}"#,
+            r#"{"require_approval": "yes"}"#,
+        ] {
+            assert!(serde_json::from_str::<RoomSettings>(bad).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..51).map(|i| format!("application/x-{i}")).collect();
+        assert!(AllowedMimeTypes::try_from(many).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Rooms: create, discover, settings, join and leave, members (invite, role,
-//! ban, silence, remove) and pinned messages.
+//! Rooms: create, discover, settings, join (or ask to) and leave, the request
+//! queue, a preview for non-members, members (invite, role, ban, silence,
+//! remove) and pinned messages.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,13 +16,23 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
-use crate::service::rooms::{self, Cursor, MemberPatch, NewRoom, RoomPatch};
+use crate::service::rooms::{self, Cursor, Joined, MemberPatch, NewRoom, RoomPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/rooms", get(discover).post(create))
         .route("/v1/rooms/{id}", get(get_one).patch(update))
         .route("/v1/rooms/{id}/join", post(join))
+        .route("/v1/rooms/{id}/preview", get(preview))
+        .route("/v1/rooms/{id}/requests", get(requests))
+        .route(
+            "/v1/rooms/{id}/requests/{user_id}/approve",
+            post(approve_request),
+        )
+        .route(
+            "/v1/rooms/{id}/requests/{user_id}/reject",
+            post(reject_request),
+        )
         .route("/v1/rooms/{id}/leave", delete(leave).post(leave))
         .route("/v1/rooms/{id}/members", get(members).post(invite))
         .route(
@@ -145,13 +156,62 @@ async fn join(
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (room, joined) = rooms::join(&state.db, &caller, id).await?;
-    let status = if joined {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    Ok(match rooms::join(&state.db, &caller, id).await? {
+        Joined::Room(room, true) => (StatusCode::CREATED, axum::Json(room)),
+        Joined::Room(room, false) => (StatusCode::OK, axum::Json(room)),
+        Joined::Requested(request) => (StatusCode::ACCEPTED, axum::Json(request)),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewQuery {
+    limit: Option<Limit>,
+}
+
+/// How many messages a preview shows unless asked (at most `Limit::MAX`).
+const PREVIEW_MESSAGES: i64 = 20;
+
+async fn preview(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+    Query(query): Query<PreviewQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = match query.limit {
+        Some(limit) => limit,
+        None => Limit::try_from(PREVIEW_MESSAGES).map_err(anyhow::Error::msg)?,
     };
-    Ok((status, axum::Json(room)))
+    Ok(axum::Json(
+        rooms::preview(&state.db, &caller, id, limit).await?,
+    ))
+}
+
+async fn requests(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    let items = rooms::join_requests(&state.db, &caller, id).await?;
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+async fn approve_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, user)): Path<(Uuid, UserId)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let member = rooms::decide_request(&state.db, &caller, id, &user, true).await?;
+    Ok(axum::Json(member))
+}
+
+async fn reject_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, user)): Path<(Uuid, UserId)>,
+) -> Result<impl IntoResponse, ApiError> {
+    rooms::decide_request(&state.db, &caller, id, &user, false).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn leave(

@@ -253,28 +253,44 @@ async fn membership(
     }))
 }
 
+/// What a join did.
+pub enum Joined {
+    /// Now a member (`true`), or one already (`false`): the room.
+    Room(WireRow, bool),
+    /// The room admits on approval: the caller's request (new or standing).
+    Requested(WireRow),
+}
+
 /// Joins an open room (public, announcement) as a member. Joining a room one
-/// is already in changes nothing (`joined` false). Private rooms and groups are
-/// joined by invitation only: to others they do not exist (404).
+/// is already in changes nothing. Where the room requires approval, joining
+/// asks (once: asking again answers the standing request). Private rooms and
+/// groups are joined by invitation only: to others they do not exist (404).
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
-pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bool), ApiError> {
+pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<Joined, ApiError> {
     limits::check(db, Write::RoomWrite, caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     let row = tx
         .query_opt(
-            "SELECT kind FROM pgchat.room_directory WHERE id = $1",
+            "SELECT kind, pgchat.join_needs_approval(id) FROM pgchat.room_directory WHERE id = $1",
             &[&room],
         )
         .await?
         .ok_or(ApiError::NotFound("room"))?;
     let kind: String = row.get(0);
+    let needs_approval: bool = row.get(1);
     let mine = membership(&tx, room, &caller.sub).await?;
-    // a banned member coming back is refused by tg_member_rules (`banned`)
+    // a banned member coming back is refused by tg_member_rules (`banned`),
+    // and asking by tg_join_request_rules alike
     let joined = match mine {
         Some(MyRow { left: false, .. }) => false,
         _ if !matches!(kind.as_str(), "public" | "announcement") => {
             return Err(ApiError::NotFound("room"))
+        }
+        _ if needs_approval => {
+            let request = ask_to_join(&tx, room).await?;
+            tx.commit().await?;
+            return Ok(Joined::Requested(request));
         }
         Some(MyRow { left: true, .. }) => {
             // the rules trigger makes whoever comes back by themselves a
@@ -297,7 +313,128 @@ pub async fn join(db: &Db, caller: &Identity, room: Uuid) -> Result<(WireRow, bo
     };
     let view = view(&tx, room).await?;
     tx.commit().await?;
-    Ok((view, joined))
+    Ok(Joined::Room(view, joined))
+}
+
+/// The caller's request to join `room`, made unless it stands already.
+async fn ask_to_join(tx: &Transaction<'_>, room: Uuid) -> Result<WireRow, ApiError> {
+    tx.execute(
+        "INSERT INTO room_join_requests (conversation_id, user_id) VALUES ($1, auth.uid())
+         ON CONFLICT (conversation_id, user_id) DO NOTHING",
+        &[&room],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "SELECT pgchat.join_request_json(r) FROM room_join_requests r
+              WHERE r.conversation_id = $1 AND r.user_id = auth.uid()",
+            &[&room],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The requests to join a room, oldest first: its moderators (and up).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn join_requests(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+) -> Result<Vec<WireRow>, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    visible_room(&tx, room).await?;
+    tx.execute("SELECT pgchat.moderator_check($1)", &[&room])
+        .await?;
+    let rows = tx
+        .query(
+            "SELECT pgchat.join_request_json(r) FROM room_join_requests r
+              WHERE r.conversation_id = $1
+              ORDER BY r.created_at, r.user_id
+              LIMIT 1000",
+            &[&room],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// A moderator's answer to a request to join: approving makes the asker a
+/// member (members see `member_joined`; the request goes with it), rejecting
+/// removes the request. 404 when there is no such request.
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn decide_request(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    user: &UserId,
+    approve: bool,
+) -> Result<Option<WireRow>, ApiError> {
+    limits::check(db, Write::RoomWrite, caller)?;
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    visible_room(&tx, room).await?;
+    tx.execute("SELECT pgchat.moderator_check($1)", &[&room])
+        .await?;
+    if !approve {
+        let removed = tx
+            .execute(
+                "DELETE FROM room_join_requests WHERE conversation_id = $1 AND user_id = $2",
+                &[&room, &user.as_str()],
+            )
+            .await?;
+        if removed == 0 {
+            return Err(ApiError::NotFound("request"));
+        }
+        tx.commit().await?;
+        return Ok(None);
+    }
+    tx.query_opt(
+        "SELECT 1 FROM room_join_requests WHERE conversation_id = $1 AND user_id = $2",
+        &[&room, &user.as_str()],
+    )
+    .await?
+    .ok_or(ApiError::NotFound("request"))?;
+    // an approval is the membership rules trigger's to allow (a moderator
+    // admitting someone who asked) or refuse (user_banned, room_full)
+    match membership(&tx, room, user.as_str()).await? {
+        Some(row) if row.left || row.banned => {
+            tx.execute(
+                "UPDATE conversation_members SET left_at = NULL, role = 'member'
+                  WHERE conversation_id = $1 AND user_id = $2",
+                &[&room, &user.as_str()],
+            )
+            .await?;
+        }
+        Some(_) => {}
+        None => add_member(&tx, room, user, MemberRole::Member).await?,
+    }
+    let member = member_json(&tx, room, user.as_str()).await?;
+    tx.commit().await?;
+    Ok(Some(member))
+}
+
+/// A read-only look at a room without joining it: the room, its member count
+/// and its `limit` latest messages (`pgchat.room_preview`: open rooms to
+/// anyone not banned from them, others to their readers; 404 otherwise).
+#[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
+pub async fn preview(
+    db: &Db,
+    caller: &Identity,
+    room: Uuid,
+    limit: Limit,
+) -> Result<WireRow, ApiError> {
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_one(
+            "SELECT pgchat.room_preview($1, $2::integer)",
+            &[&room, &(limit.get() as i32)],
+        )
+        .await?;
+    tx.commit().await?;
+    row.get::<_, Option<WireRow>>(0)
+        .ok_or(ApiError::NotFound("room"))
 }
 
 /// Leaves a room. The last owner of a room with other members names another

@@ -42,6 +42,7 @@ mod reports;
 mod revocation;
 mod rls;
 mod rooms;
+mod rooms_profile;
 mod rooms_realtime;
 mod routes;
 mod s3_server;

@@ -57,7 +57,9 @@ async fn rooms_of_each_kind_are_created_with_their_owner_and_settings() {
         public["settings"],
         json!({ "allow_invites": true, "max_members": null, "allow_file_uploads": true,
                 "enable_ai": true, "retention_days": 30, "anonymous_posting": false,
-                "max_upload_bytes": null })
+                "max_upload_bytes": null, "avatar_attachment_id": null,
+                "banner_attachment_id": null, "require_approval": false,
+                "allowed_mime_types": null })
     );
 
     let group = room(

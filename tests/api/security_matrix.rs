@@ -41,6 +41,9 @@ enum Fresh {
     Room,
     /// a new public room of olivia's with ben banned: `{fp}`.
     Public,
+    /// a new public room of olivia's requiring approval, mia a member, ben
+    /// banned, a new user's request to join waiting: `{fq}`, the user `{fqu}`.
+    Asked,
     /// a canned response of ann's `{fk}`.
     Canned,
     /// a new agent on the desk: `{fa}`.
@@ -205,6 +208,17 @@ const ROWS: &[Row] = &[
     row("DELETE", "/v1/rooms/{fr}/members/{u_olivia}", None, Room,
                                                         ["401", "404", "404", "404", "404", "200", "403", "404"]),
     row("GET", "/v1/rooms/{R}/pins", None, No,          ["401", "404", "404", "404", "404", "200", "200", "404"]),
+    // a public room's preview is anyone's but the banned; a private one its readers'
+    row("GET", "/v1/rooms/{P}/preview", None, No,       ["401", "200", "200", "200", "200", "200", "200", "403 banned"]),
+    row("GET", "/v1/rooms/{R}/preview", None, No,       ["401", "404", "404", "404", "404", "200", "200", "404"]),
+    // join approval: joining asks (again: the same request), a platform admin
+    // joins; the queue is the room's moderators'
+    row("POST", "/v1/rooms/{fq}/join", None, Asked,     ["401", "202", "202", "202", "202", "201", "200", "403 banned"]),
+    row("GET", "/v1/rooms/{fq}/requests", None, Asked,  ["401", "404", "404", "404", "404", "200", "403 not_a_moderator", "404"]),
+    row("POST", "/v1/rooms/{fq}/requests/{fqu}/approve", None, Asked,
+                                                        ["401", "404", "404", "404", "404", "200", "403 not_a_moderator", "404"]),
+    row("POST", "/v1/rooms/{fq}/requests/{fqu}/reject", None, Asked,
+                                                        ["401", "404", "404", "404", "404", "204", "403 not_a_moderator", "404"]),
     row("PUT", "/v1/rooms/{R}/pins/{M_m}", None, No,    ["401", "404", "404", "404", "404", "200", "403", "404"]),
     row("DELETE", "/v1/rooms/{R}/pins/{M_m}", None, No, ["401", "404", "404", "404", "404", "200", "403", "404"]),
     // ── message features: own and foreign messages ──────────────────────────
@@ -464,6 +478,34 @@ impl World {
         as_id(&sent["id"]).to_owned()
     }
 
+    /// A public room of olivia's requiring approval, with mia a member, ben
+    /// banned and a new user's request to join waiting (a new one each time:
+    /// approved, they would share a room with mia): (room, user).
+    async fn asked_room(&mut self) -> (String, String) {
+        let olivia = self.token("olivia").unwrap();
+        let room = crate::chat_helpers::room(
+            &self.app,
+            olivia,
+            json!({ "name": "club", "type": "public", "settings": { "require_approval": true } }),
+        )
+        .await;
+        invite(&self.app, olivia, &room, "mia", "member").await;
+        invite(&self.app, olivia, &room, "ben", "member").await;
+        let (status, body) =
+            moderate(&self.app, olivia, &room, "ben", json!({ "banned": true })).await;
+        assert!(status.is_success(), "banning ben: {body}");
+        let id = as_id(&room["id"]).to_owned();
+        self.counter += 1;
+        let asker = format!("asker-{}", self.counter);
+        let token = self.app.token(&asker, "user");
+        let (status, body) = self
+            .app
+            .post(&token, &format!("/v1/rooms/{id}/join"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{asker} asking: {body}");
+        (id, asker)
+    }
+
     /// A room of olivia's of `kind`, with mia a member (private) and ben banned.
     async fn room(&self, kind: &str) -> String {
         let olivia = self.token("olivia").unwrap();
@@ -512,6 +554,11 @@ impl World {
                 put("fr", r);
             }
             Public => put("fp", self.room("public").await),
+            Asked => {
+                let (room, asker) = self.asked_room().await;
+                put("fq", room);
+                put("fqu", asker);
+            }
             Canned => {
                 self.counter += 1;
                 let k = self
