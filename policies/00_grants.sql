@@ -102,3 +102,9 @@ GRANT INSERT (team_id, time_zone, weekly, holidays) ON business_hours TO pgchat_
 -- context it was opened with.
 GRANT UPDATE (attributes) ON users TO pgchat_user;
 GRANT INSERT (context) ON live_chat_sessions TO pgchat_user;
+
+-- Moderation (migrations/V17): a room's mode is written with the room; the
+-- lists are read by admins and changed through pgchat.moderation_put; the
+-- queue is read under its policy and decided through pgchat.moderation_decide.
+GRANT INSERT (moderation), UPDATE (moderation) ON conversations TO pgchat_user;
+GRANT SELECT ON moderation_lists, moderation_queue TO pgchat_user;

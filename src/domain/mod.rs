@@ -7,6 +7,7 @@ pub mod contact;
 pub mod desk;
 pub mod email;
 pub mod hours;
+pub mod moderation;
 pub mod poll;
 
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,13 @@ macro_rules! word_enum {
     };
 }
 
+word_enum!(
+    /// What the content filter does with a matching message (a room's
+    /// `settings.moderation`, the desk's `desk_settings.moderation`; the rest
+    /// of moderation's values are in [`moderation`]).
+    #[derive(Default)]
+    ModerationMode { #[default] Off => "off", Flag => "flag", Hold => "hold", Reject => "reject" }
+);
 word_enum!(
     /// What a support session is about.
     #[derive(Default)]
@@ -564,6 +572,9 @@ pub struct RoomSettings {
     /// `null`: the server's default (`PGCHAT_MAX_UPLOAD_BYTES`).
     #[serde(default, deserialize_with = "nullable")]
     pub max_upload_bytes: Option<Option<MaxUploadBytes>>,
+    /// The content filter's mode in this room: a column of its own
+    /// (`conversations.moderation`), not part of [`RoomSettings::to_patch`].
+    pub moderation: Option<ModerationMode>,
 }
 
 impl RoomSettings {

@@ -32,6 +32,8 @@ pub enum Gate {
     Summarize,
     /// A support session's sentiment (staff).
     Sentiment,
+    /// The moderation word lists and patterns (admins).
+    ModerationLists,
 }
 
 impl Gate {
@@ -48,6 +50,7 @@ impl Gate {
             Self::Audit => "audit",
             Self::Summarize => "summarize",
             Self::Sentiment => "sentiment",
+            Self::ModerationLists => "moderation_lists",
         }
     }
 }

@@ -57,7 +57,7 @@ async fn rooms_of_each_kind_are_created_with_their_owner_and_settings() {
         public["settings"],
         json!({ "allow_invites": true, "max_members": null, "allow_file_uploads": true,
                 "enable_ai": true, "retention_days": 30, "anonymous_posting": false,
-                "max_upload_bytes": null })
+                "max_upload_bytes": null, "moderation": "off" })
     );
 
     let group = room(
