@@ -101,7 +101,11 @@ pub async fn queue(
     let rows = &rows[..rows.len().min(limit.get() as usize)];
     Ok(QueuePage {
         items: rows.iter().map(|r| r.get(1)).collect(),
-        next_cursor: more.then(|| rows.last().map(|r| r.get(0))).flatten(),
+        next_cursor: if more {
+            rows.last().map(|r| r.get(0))
+        } else {
+            None
+        },
     })
 }
 

@@ -91,14 +91,14 @@ async fn a_flagged_message_is_delivered_and_queued_for_the_rooms_reviewers() {
     assert_eq!(flagged["moderation"], Value::Null, "a flag is not shown");
     let pattern = app.send(&bob, &room["id"], "FREE   money here").await;
     // whole words only: a longer word containing one is not a match
-    app.send(&bob, &room["id"], "a spammer is not spam-free")
+    app.send(&bob, &room["id"], "a spammer writes spamming")
         .await;
     // the room's owner is a reviewer, not checked
     app.send(&alice, &room["id"], "spam is what the owner says")
         .await;
 
     // delivered live and in history like any message
-    let frames = carol_ws.until_message("a spammer is not spam-free").await;
+    let frames = carol_ws.until_message("a spammer writes spamming").await;
     assert!(frames.iter().any(|f| f["message"]["id"] == flagged["id"]));
     assert!(bodies(&app.messages(&carol, &room["id"], "").await).contains(&"buy SPAM today".into()));
 
@@ -107,14 +107,14 @@ async fn a_flagged_message_is_delivered_and_queued_for_the_rooms_reviewers() {
     let matched: Vec<_> = items.iter().map(|i| i["matched"].clone()).collect();
     assert_eq!(
         matched,
-        vec![json!("spam"), json!(r"free\s+money"), json!("spam")],
+        vec![json!("spam"), json!(r"free\s+money")],
         "{items:?}"
     );
     assert_eq!(items[0]["action"], "flag");
     assert_eq!(items[0]["status"], "pending");
     assert_eq!(items[0]["message"]["id"], flagged["id"]);
     assert_eq!(items[1]["message"]["id"], pattern["id"]);
-    assert_eq!(queue(&app, &admin(&app), "").await.len(), 3);
+    assert_eq!(queue(&app, &admin(&app), "").await.len(), 2);
     // a member is no reviewer, nor is an agent outside the desk
     assert!(queue(&app, &carol, "").await.is_empty());
     assert!(queue(&app, &app.token("ann", "agent"), "").await.is_empty());
@@ -137,8 +137,8 @@ async fn a_flagged_message_is_delivered_and_queued_for_the_rooms_reviewers() {
     let deleted = carol_ws.event_of("message_deleted").await;
     assert_eq!(deleted["message"]["id"], pattern["id"]);
     assert!(deleted["message"]["deleted_at"].is_string());
-    assert_eq!(queue(&app, &alice, "").await.len(), 1, "one still pending");
-    assert_eq!(queue(&app, &alice, "?status=all").await.len(), 3);
+    assert!(queue(&app, &alice, "").await.is_empty(), "none pending");
+    assert_eq!(queue(&app, &alice, "?status=all").await.len(), 2);
 
     // both decisions are in the audit trail
     let audit = app
@@ -380,7 +380,7 @@ async fn the_desks_queue_is_for_staff_and_the_mode_is_a_room_setting() {
     assert_eq!(approved["message"]["moderation"], Value::Null);
 
     // the room's mode: its admins change it, members may not, only known words
-    let (_, _, carol, room) = moderated_room_named(&app, "Second").await;
+    let (_, carol, room) = plain_room(&app, "Second").await;
     let set = |mode: &str| json!({ "settings": { "moderation": mode } });
     let (status, changed) = app
         .patch(&alice, &room_path(&room, ""), &set("reject"))
@@ -395,13 +395,14 @@ async fn the_desks_queue_is_for_staff_and_the_mode_is_a_room_setting() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-async fn moderated_room_named(app: &TestApp, name: &str) -> (String, String, String, Value) {
+/// A public room of alice's, default settings, carol a member.
+async fn plain_room(app: &TestApp, name: &str) -> (String, String, Value) {
     let alice = user(app, "alice").await;
     let carol = user(app, "carol").await;
     let room = room(app, &alice, json!({ "name": name, "type": "public" })).await;
     assert_eq!(room["settings"]["moderation"], "off", "the default");
     join(app, &carol, &room).await;
-    (alice, String::new(), carol, room)
+    (alice, carol, room)
 }
 
 #[tokio::test]
@@ -468,7 +469,7 @@ async fn the_lists_are_admins_and_a_pattern_must_compile() {
     );
 
     // a word is a word: its regular-expression characters are literal
-    let (_, _, carol, room) = moderated_room_named(&app, "Words").await;
+    let (alice, carol, room) = plain_room(&app, "Words").await;
     let alice = user(&app, "alice").await;
     let (status, _) = app
         .patch(
@@ -478,7 +479,7 @@ async fn the_lists_are_admins_and_a_pattern_must_compile() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    app.send(&carol, &room["id"], "axb is not a.b")
+    app.send(&carol, &room["id"], "axb passes")
         .await
         .to_string();
     let response = app
