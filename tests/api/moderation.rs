@@ -470,7 +470,6 @@ async fn the_lists_are_admins_and_a_pattern_must_compile() {
 
     // a word is a word: its regular-expression characters are literal
     let (alice, carol, room) = plain_room(&app, "Words").await;
-    let alice = user(&app, "alice").await;
     let (status, _) = app
         .patch(
             &alice,
@@ -479,9 +478,7 @@ async fn the_lists_are_admins_and_a_pattern_must_compile() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    app.send(&carol, &room["id"], "axb passes")
-        .await
-        .to_string();
+    app.send(&carol, &room["id"], "axb passes").await;
     let response = app
         .send_json(
             &carol,
