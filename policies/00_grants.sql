@@ -114,3 +114,8 @@ GRANT SELECT ON desk_settings, email_templates, notification_outbox TO pgchat_us
 GRANT UPDATE (assignment_mode, sla_first_response_secs, inactivity_timeout_secs, reopen_window_secs,
               escalation_sla_secs, admin_set, updated_at) ON desk_settings TO pgchat_user;
 GRANT UPDATE (subject, body, updated_at) ON email_templates TO pgchat_user;
+-- Moderation (migrations/V17): a room's mode is written with the room; the
+-- lists are read by admins and changed through pgchat.moderation_put; the
+-- queue is read under its policy and decided through pgchat.moderation_decide.
+GRANT INSERT (moderation), UPDATE (moderation) ON conversations TO pgchat_user;
+GRANT SELECT ON moderation_lists, moderation_queue TO pgchat_user;

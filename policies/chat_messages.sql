@@ -2,11 +2,16 @@ ALTER TABLE chat_messages ENABLE ROW LEVEL SECURITY;
 
 -- Messages of conversations you can read; internal notes only for staff;
 -- nothing older than your delete-for-me point, nor a message you hid for
--- yourself (the set of yours is read once per statement: a hashed subplan).
+-- yourself (the set of yours is read once per statement: a hashed subplan);
+-- a message moderation holds (or rejected while held) only for its sender
+-- and the conversation's reviewers (sql/47_moderation.sql).
 DROP POLICY IF EXISTS chat_messages_select ON chat_messages;
 CREATE POLICY chat_messages_select ON chat_messages FOR SELECT TO pgchat_user
   USING (pgchat.can_read(conversation_id, (SELECT auth.uid()), (SELECT auth.role()))
          AND (NOT internal OR (SELECT auth.is_staff()))
+         AND (moderation IS NULL OR moderation IN ('flagged', 'approved')
+              OR sender_id = (SELECT auth.uid())
+              OR pgchat.can_review(conversation_id, (SELECT auth.uid()), (SELECT auth.role())))
          AND seq > pgchat.hidden_before(conversation_id, (SELECT auth.uid()))
          AND id NOT IN (SELECT pgchat.my_hidden_messages()));
 

@@ -96,6 +96,8 @@ schemas = {
         "attachment": {"type": ["object", "null"]}, "poll": {"oneOf": [S("Poll"), {"type": "null"}]}, "reactions": {"type": "object", "additionalProperties": {"type": "array", "items": string()}},
         "metadata": {"type": ["object", "null"], "description": "the server's own messages (sender_role system): a notice's event, the assistant's ai.sources and ai.confidence"},
         "created_at": ts, "edited_at": {"type": ["string", "null"], "format": "date-time"}, "deleted_at": {"type": ["string", "null"], "format": "date-time"},
+        "moderation": {"type": ["string", "null"], "enum": ["held", "rejected", None],
+                       "description": "held for review (or rejected while held): read only by its sender and the reviewers"},
     }, ["id", "conversation_id", "seq", "change_seq", "body", "created_at"], extra=True, desc="A message as every path shows it (sql/05_json.sql)."),
     "Session": obj({
         "id": uuid, "conversation_id": uuid, "status": S("SessionStatus"), "customer_id": string(),
@@ -138,7 +140,17 @@ schemas = {
         "require_approval": {"type": "boolean", "description": "joining asks; a moderator approves"},
         "allowed_mime_types": {"type": ["array", "null"], "minItems": 1, "maxItems": 50,
                                "items": string(pattern="^[a-z0-9.+-]+/([a-z0-9.+-]+|\\*)$"), "description": "null: any type; image/* every image"},
+        "moderation": S("ModerationMode"),
     }),
+    "ModerationMode": enum("off", "flag", "hold", "reject"),
+    "ModerationLists": obj({"words": {"type": "array", "items": string()}, "patterns": {"type": "array", "items": string()},
+                            "updated_at": ts, "updated_by": {"type": ["string", "null"]}}, ["words", "patterns"]),
+    "ModerationItem": obj({"id": integer(), "conversation_id": uuid, "message_id": uuid, "sender_id": {"type": ["string", "null"]},
+                           "action": enum("flag", "hold"), "matched": {"type": ["string", "null"]},
+                           "status": enum("pending", "approved", "rejected"), "created_at": ts,
+                           "decided_by": {"type": ["string", "null"]}, "decided_at": {"type": ["string", "null"], "format": "date-time"},
+                           "reason": {"type": ["string", "null"]}, "message": S("Message")},
+                          ["id", "conversation_id", "message_id", "action", "status", "message"], extra=True),
     "Member": obj({"conversation_id": uuid, "user_id": string(), "role": string(), "banned": boolean, "silenced": boolean}, ["user_id", "role"], extra=True),
     "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),
     "Team": obj({"id": uuid, "name": string(), "description": {"type": ["string", "null"]},
@@ -162,6 +174,7 @@ TAG_DESC = {
     "conversations": "My conversations and direct conversations.", "rooms": "Rooms, members, pins.",
     "message features": "Edits, deletes, reactions, polls, receipts, search.", "desk": "Agents, canned responses, dashboard.",
     "contacts": "A user's own contact details.", "email": "Email notifications.",
+    "moderation": "The content filter's lists and the review queue.",
     "attachments": "Uploads and downloads.", "ai": "The assistant.", "realtime": "WebSocket, SSE, long poll (docs/realtime.md).",
     "web": "The embedded web clients.", "dev": "Development sign-in (PGCHAT_DEV=1 only).",
 }
@@ -418,8 +431,8 @@ add("/v1/admin/reports", "get", op("The desk's figures over a range by day, week
 add("/v1/admin/users/{id}/erase", "post", op("Erase a user's data on request (admins); audited", "desk",
     obj({"messages": integer(), "attachments": integer(), "mode": enum("anonymize", "delete")}),
     params=[pp("id", string(), "the user's id")], body=obj({"messages": enum("anonymize", "delete")}), errors=(400, 403, 404, 413, 415, 503)))
-add("/v1/admin/audit", "get", op("The audit trail of deletions and erasures, newest first (admins)", "desk",
-    obj({"items": {"type": "array", "items": obj({"id": integer(), "at": ts, "actor": string(), "action": enum("session_deleted", "user_erased"),
+add("/v1/admin/audit", "get", op("The audit trail of deletions, erasures and moderation, newest first (admins)", "desk",
+    obj({"items": {"type": "array", "items": obj({"id": integer(), "at": ts, "actor": string(), "action": enum("session_deleted", "user_erased", "moderation_approved", "moderation_rejected", "moderation_lists_changed"),
                                                   "target": string(), "details": {"type": "object"}})}}),
     params=[limit], errors=(400, 403, 503)))
 
@@ -454,6 +467,21 @@ add("/v1/admin/webhooks", "get", op("The webhook's status (admins): host, signin
                                                                   "delivered_at": {"type": ["string", "null"]}}, extra=True)}}, extra=True)},
         ["configured", "host", "signed", "outbox"], extra=True),
     params=[limit], errors=(400, 403, 503)))
+# moderation
+ENTRIES = {"type": "array", "maxItems": 500, "items": string(minLength=1, maxLength=200)}
+add("/v1/admin/moderation", "get", op("The moderation word lists and patterns (admins)", "moderation", S("ModerationLists"), errors=(403, 503)))
+add("/v1/admin/moderation", "put", op("Replace the word lists and patterns (admins; audited)", "moderation", S("ModerationLists"),
+    body=obj({"words": ENTRIES, "patterns": {**ENTRIES, "description": "PostgreSQL regular expressions, matched ignoring case"}}),
+    errors=(400, 403, 413, 415, 422, 503), desc="422 `invalid_pattern`: a pattern PostgreSQL cannot compile (nothing changes)."))
+add("/v1/moderation/queue", "get", op("The review queue: items of the conversations the caller reviews, oldest first", "moderation",
+    obj({"items": {"type": "array", "items": S("ModerationItem")}, "next_cursor": {"type": ["string", "null"]}}),
+    params=[q("status", enum("pending", "approved", "rejected", "all")), limit, cursor], errors=(400, 503)))
+for decision, what in (("approve", "Approve: a held message reaches everyone as a new message; a flag is cleared"),
+                       ("reject", "Reject: a held message is never delivered; a flagged one is deleted")):
+    o = op(what + " (audited)", "moderation", S("ModerationItem"), params=[pp("id", integer())],
+           body=obj({"reason": string(minLength=1, maxLength=500)}), errors=(400, 404, 409, 413, 503))
+    o["requestBody"]["required"] = False
+    add(f"/v1/moderation/queue/{{id}}/{decision}", "post", o)
 
 # attachments + ai
 add("/v1/attachments", "post", op("Ask to upload a file into a conversation", "attachments", S("Attachment"), "201",

@@ -76,7 +76,10 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
     'created_at', pgchat.ts(m.created_at),
     'edited_at', pgchat.ts(m.edited_at),
     'deleted_at', pgchat.ts(m.deleted_at),
-    'deleted_by', CASE WHEN m.anonymous THEN NULL ELSE m.deleted_by END)
+    'deleted_by', CASE WHEN m.anonymous THEN NULL ELSE m.deleted_by END,
+    -- 'held' or 'rejected' while moderation keeps it from the room (only its
+    -- sender and the reviewers read it then: sql/47_moderation.sql); else null
+    'moderation', CASE WHEN m.moderation IN ('held', 'rejected') THEN m.moderation END)
 $$;
 
 -- One message (REST answers, acks). PL/pgSQL keeps the plan per session.
@@ -93,7 +96,8 @@ $$;
 -- Not granted to pgchat_user.
 CREATE VIEW pgchat.message_rows AS
   SELECT m.id, m.conversation_id, m.seq, m.change_seq, m.internal, m.deleted_at,
-         pgchat.message_wire(m, d.sender_name, d.reply_preview, d.attachment_json) AS json
+         pgchat.message_wire(m, d.sender_name, d.reply_preview, d.attachment_json) AS json,
+         m.sender_id, m.moderation
     FROM chat_messages m
    CROSS JOIN LATERAL pgchat.message_decor(m.sender_id, m.conversation_id, m.reply_to, m.internal,
                                            m.attachment_id) d;
@@ -224,7 +228,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'title', c.title,
     'description', c.description,
     'settings', CASE WHEN c.kind IN ('public', 'private', 'group', 'announcement')
-                     THEN pgchat.room_settings(c.kind, c.settings) ELSE c.settings END,
+                     THEN pgchat.room_settings(c.kind, c.settings)
+                          || jsonb_build_object('moderation', c.moderation) ELSE c.settings END,
     'created_by', c.created_by,
     'created_at', pgchat.ts(c.created_at),
     'change_seq', c.change_seq,

@@ -20,6 +20,20 @@ BEGIN RETURN (
 ); END
 $$;
 
+-- Who reviews moderation in `conv` (its queue items, the messages it holds):
+-- the room's moderators and above, agents in support conversations (the
+-- desk's queue), admins anywhere. PL/pgSQL: pgchat.can_moderate is defined
+-- later (sql/45_rooms.sql).
+CREATE OR REPLACE FUNCTION pgchat.can_review(conv uuid, uid text, urole text) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN RETURN (
+  SELECT uid IS NOT NULL AND (
+       urole = 'admin'
+    OR (urole = 'agent' AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = conv AND c.kind = 'support'))
+    OR pgchat.can_moderate(conv, uid, urole))
+); END
+$$;
+
 -- Why `uid` may not write in `conv` (NULL: they may), as a refusal code
 -- (pgchat.refuse): the one copy of the write rule. can_write, the insert
 -- policies and the send batch ask it whether; the message trigger raises its
@@ -120,6 +134,10 @@ BEGIN
     -- teams and escalation (sql/63_teams.sql)
     WHEN 'not_your_team' THEN 'this session waits in another team''s queue'
     WHEN 'unknown_team' THEN 'there is no such team'
+    -- moderation (sql/47_moderation.sql)
+    WHEN 'moderation_rejected' THEN 'this message was refused by the content filter'
+    WHEN 'invalid_pattern' THEN 'a moderation pattern is not a valid regular expression'
+    WHEN 'already_decided' THEN 'this item was already decided'
     ELSE code END);
 END $$;
 

@@ -60,10 +60,15 @@ BEGIN
     SELECT kind, settings INTO c_kind, c_settings FROM conversations WHERE id = NEW.conversation_id;
   ELSE
     PERFORM pgchat.message_write_check(NEW);
+    -- the content filter (sql/47_moderation.sql): refuses, holds or flags;
+    -- a held message is nobody's last message until it is approved
+    NEW.moderation := pgchat.moderation_verdict(NEW);
     UPDATE conversations
        SET last_seq = last_seq + 1,
-           last_message_seq = CASE WHEN NEW.internal THEN last_message_seq ELSE last_seq + 1 END,
-           last_message_at = CASE WHEN NEW.internal THEN last_message_at ELSE now() END
+           last_message_seq = CASE WHEN NEW.internal OR NEW.moderation = 'held'
+                                   THEN last_message_seq ELSE last_seq + 1 END,
+           last_message_at = CASE WHEN NEW.internal OR NEW.moderation = 'held'
+                                  THEN last_message_at ELSE now() END
      WHERE id = NEW.conversation_id
     RETURNING last_seq, kind, settings INTO NEW.seq, c_kind, c_settings;
   END IF;
@@ -80,6 +85,19 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
   IF NEW.seq <> OLD.seq OR NEW.conversation_id <> OLD.conversation_id OR NEW.id <> OLD.id THEN
     RAISE check_violation USING MESSAGE = 'a message''s id, conversation and seq are immutable';
+  END IF;
+  IF OLD.moderation = 'held' AND NEW.moderation = 'approved' THEN
+    -- a held message released by a reviewer is new to everyone but its
+    -- sender: it takes the next seq (the end of the conversation, where
+    -- readers' cursors expect new messages) and becomes the last message
+    UPDATE conversations
+       SET last_seq = last_seq + 1,
+           last_message_seq = CASE WHEN NEW.internal THEN last_message_seq ELSE last_seq + 1 END,
+           last_message_at = CASE WHEN NEW.internal THEN last_message_at ELSE now() END
+     WHERE id = NEW.conversation_id
+    RETURNING last_seq INTO NEW.seq;
+    NEW.change_seq := NEW.seq;
+    RETURN NEW;
   END IF;
   NEW.change_seq := pgchat.next_seq(NEW.conversation_id);
   RETURN NEW;

@@ -63,10 +63,17 @@ BEGIN
              AS (sub text, role text, conversation_id uuid, client_msg_id uuid, kind text, body text,
                  reply_to uuid, internal boolean, attachment_id uuid, poll boolean)) WITH ORDINALITY
            AS x(sub, role, conversation_id, client_msg_id, kind, body, reply_to, internal, attachment_id, poll, ord)
+  ), lists AS (
+    -- the content filter's one expression, once per batch: no row while both
+    -- lists are empty, and then nothing below looks at moderation (sql/47_moderation.sql)
+    SELECT l.matcher FROM moderation_lists l WHERE l.matcher IS NOT NULL
   ), writable AS (
     -- once per sender and conversation, not per item
-    SELECT d.conversation_id, d.sub, d.role, pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok
+    SELECT d.conversation_id, d.sub, d.role, pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok,
+           f.matcher
       FROM (SELECT DISTINCT conversation_id, sub, role FROM input) d
+      -- the mode of each sender and conversation, only when there is something to match
+      LEFT JOIN lists f ON pgchat.moderation_mode(d.conversation_id, d.sub, d.role) <> 'off'
   ), planned AS (
     SELECT input.*, prior.conversation_id AS stored_in, prior.json,
            CASE
@@ -80,6 +87,8 @@ BEGIN
                -- a poll, or a message carrying one: the checked path stores it (sql/46_polls.sql)
                OR input.kind = 'poll' OR input.poll
                OR (input.internal AND input.role NOT IN ('agent', 'admin'))
+               -- the content filter matched: flagged, held or refused on the checked path
+               OR (w.matcher IS NOT NULL AND NOT input.internal AND input.body ~* w.matcher)
                OR (input.reply_to IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM chat_messages p
                       WHERE p.id = input.reply_to AND p.conversation_id = input.conversation_id))

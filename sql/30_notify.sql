@@ -55,7 +55,8 @@ BEGIN
     ev := NULL;
     IF TG_OP = 'UPDATE' AND r.n <= 100 THEN
       SELECT jsonb_object_agg(n.change_seq::text,
-               CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
+               CASE WHEN o.moderation = 'held' AND n.moderation = 'approved' THEN 'message_new'
+                    WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'message_deleted'
                     WHEN n.reactions IS DISTINCT FROM o.reactions THEN 'reaction'
                     WHEN n.pinned_at IS DISTINCT FROM o.pinned_at
                       THEN CASE WHEN n.pinned_at IS NULL THEN 'message_unpinned' ELSE 'message_pinned' END

@@ -30,6 +30,10 @@ LANGUAGE sql STABLE AS $$
         AND (staff OR NOT m.internal) AND m.seq > hidden
         -- the reader's messages hidden for them (none for the server's fan-out, which has no claims)
         AND m.id NOT IN (SELECT pgchat.my_hidden_messages())
+        -- what moderation holds: its sender and the reviewers (the policy's
+        -- rule); the server's fan-out (no claims) reads it for the sender
+        AND (m.moderation IS NULL OR m.moderation IN ('flagged', 'approved') OR auth.uid() IS NULL
+             OR m.sender_id = auth.uid() OR pgchat.can_review(conv, auth.uid(), auth.role()))
       ORDER BY m.change_seq LIMIT lim)
     UNION ALL
     SELECT s.change_seq, 'session', 'session_updated', false, NULL, pgchat.session_wire(s, cu.name, au.name)

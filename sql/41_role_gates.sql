@@ -26,6 +26,7 @@ BEGIN
     ('settings',             'admin', 'only admins read and change the desk''s settings'),
     ('summarize',            'staff', 'conversation summaries are for agents and admins'),
     ('sentiment',            'staff', 'sentiment is for agents and admins'),
+    ('moderation_lists',     'admin', 'only admins read and set the moderation lists'),
     ('open_session',         'user',  'support sessions are opened by customers'))
     AS g(action, needs, why)
    WHERE g.action = gate.action;

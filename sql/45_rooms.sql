@@ -395,10 +395,10 @@ BEGIN
     NEW.pinned_by := OLD.pinned_by;
   END IF;
   IF (NEW.body, NEW.edited_at, NEW.deleted_at, NEW.metadata, NEW.pinned_at, NEW.reactions,
-      NEW.sender_id, NEW.anonymous, NEW.deleted_by, NEW.poll)
+      NEW.sender_id, NEW.anonymous, NEW.deleted_by, NEW.poll, NEW.moderation)
      IS NOT DISTINCT FROM
      (OLD.body, OLD.edited_at, OLD.deleted_at, OLD.metadata, OLD.pinned_at, OLD.reactions,
-      OLD.sender_id, OLD.anonymous, OLD.deleted_by, OLD.poll) THEN
+      OLD.sender_id, OLD.anonymous, OLD.deleted_by, OLD.poll, OLD.moderation) THEN
     RETURN NULL;
   END IF;
   edited := NEW.deleted_at IS NOT DISTINCT FROM OLD.deleted_at

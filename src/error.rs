@@ -258,6 +258,10 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("not_a_poll", ApiError::unprocessable),
     ("poll_closed", ApiError::conflict),
     ("invalid_poll_vote", ApiError::unprocessable),
+    // moderation (sql/47_moderation.sql)
+    ("moderation_rejected", ApiError::unprocessable),
+    ("invalid_pattern", ApiError::unprocessable),
+    ("already_decided", ApiError::conflict),
 ];
 
 /// The one place where database errors become API errors.

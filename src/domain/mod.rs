@@ -7,6 +7,7 @@ pub mod contact;
 pub mod desk;
 pub mod email;
 pub mod hours;
+pub mod moderation;
 pub mod poll;
 pub mod settings;
 
@@ -151,6 +152,13 @@ macro_rules! word_enum {
     };
 }
 
+word_enum!(
+    /// What the content filter does with a matching message (a room's
+    /// `settings.moderation`, the desk's `desk_settings.moderation`; the rest
+    /// of moderation's values are in [`moderation`]).
+    #[derive(Default)]
+    ModerationMode { #[default] Off => "off", Flag => "flag", Hold => "hold", Reject => "reject" }
+);
 word_enum!(
     /// What a support session is about.
     #[derive(Default)]
@@ -672,6 +680,9 @@ pub struct RoomSettings {
     /// `null`: every type the server takes.
     #[serde(default, deserialize_with = "nullable")]
     pub allowed_mime_types: Option<Option<AllowedMimeTypes>>,
+    /// The content filter's mode in this room: a column of its own
+    /// (`conversations.moderation`), not part of [`RoomSettings::to_patch`].
+    pub moderation: Option<ModerationMode>,
 }
 
 impl RoomSettings {

@@ -15,6 +15,7 @@ pub(crate) mod health;
 mod hours;
 mod message_features;
 mod messages;
+mod moderation;
 mod openapi;
 mod polls;
 mod presence;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rooms::router())
         .merge(message_features::router())
         .merge(polls::router().merge(presence::router()))
+        .merge(moderation::router())
         .merge(attachments::router().merge(ai::router()))
         .merge(realtime::router(RealtimeState::from_ref(&state)))
         .merge(crate::compat::stomp::router(

@@ -189,8 +189,15 @@ impl Announced {
             .into_values()
             .filter(|ch| ch.change_seq <= through)
             .map(|mut change| {
+                // a message announced as new at its own number (seq =
+                // change_seq): a held message released by a reviewer
+                // (sql/47_moderation.sql) takes a new seq in an update
+                let released = change.event == ChangeEvent::MessageNew;
                 let fresh = seq_of(&change).is_some_and(|seq| {
-                    (inserted(seq) || read_new.contains(&seq) || unannounced.take(c, seq))
+                    (inserted(seq)
+                        || read_new.contains(&seq)
+                        || unannounced.take(c, seq)
+                        || (released && seq == change.change_seq))
                         && announced.insert(seq)
                 });
                 if fresh {

@@ -42,15 +42,27 @@ pub fn change(change: &Change, topic: &Topic) -> Event {
     Event {
         // The cursor is the conversation's: only its own topic dedupes by it.
         change_seq: matches!(topic, Topic::Conversation(_)).then_some(change.change_seq),
-        audience: if change.internal {
-            Audience::Staff
-        } else {
-            Audience::Everyone
-        },
+        audience: audience(change),
         topic: topic.clone(),
         frame: encode(&frame),
         ends_subscription: false,
         message,
+    }
+}
+
+/// Who hears of a change: staff of an internal note; its sender alone of a
+/// message moderation holds (`moderation` in the message's JSON: held or
+/// rejected; reviewers read such messages through REST and the queue, as the
+/// messages policy lets them); everyone else of the rest.
+fn audience(change: &Change) -> Audience {
+    if change.table == Table::Message && change.row["moderation"].is_string() {
+        let sender = change.row["sender_id"].as_str().unwrap_or_default();
+        return Audience::Only(sender.into());
+    }
+    if change.internal {
+        Audience::Staff
+    } else {
+        Audience::Everyone
     }
 }
 

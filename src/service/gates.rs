@@ -34,6 +34,8 @@ pub enum Gate {
     Summarize,
     /// A support session's sentiment (staff).
     Sentiment,
+    /// The moderation word lists and patterns (admins).
+    ModerationLists,
 }
 
 impl Gate {
@@ -51,6 +53,7 @@ impl Gate {
             Self::Settings => "settings",
             Self::Summarize => "summarize",
             Self::Sentiment => "sentiment",
+            Self::ModerationLists => "moderation_lists",
         }
     }
 }

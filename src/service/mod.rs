@@ -25,6 +25,7 @@ pub mod health;
 pub mod hours;
 pub mod message_features;
 pub mod messages;
+pub mod moderation;
 pub mod notifications;
 pub mod polls;
 pub mod reports;

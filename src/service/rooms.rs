@@ -60,8 +60,8 @@ pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow,
     .await?;
     let id = Uuid::new_v4();
     tx.execute(
-        "INSERT INTO conversations (id, kind, title, description, settings, created_by)
-         VALUES ($1, $2, $3, $4, jsonb_strip_nulls($5), $6)",
+        "INSERT INTO conversations (id, kind, title, description, settings, created_by, moderation)
+         VALUES ($1, $2, $3, $4, jsonb_strip_nulls($5), $6, $7)",
         &[
             &id,
             &new.kind.as_str(),
@@ -69,6 +69,7 @@ pub async fn create(db: &Db, caller: &Identity, new: NewRoom) -> Result<WireRow,
             &new.description.as_ref().map(Description::as_str),
             &settings,
             &caller.sub,
+            &new.settings.moderation.unwrap_or_default().as_str(),
         ],
     )
     .await?;
@@ -224,6 +225,13 @@ pub async fn update(
         ],
     )
     .await?;
+    if let Some(mode) = settings.moderation {
+        // a column of its own (sql/47_moderation.sql), under the same rule
+        let statement = tx
+            .prepare_cached("UPDATE conversations SET moderation = $2 WHERE id = $1")
+            .await?;
+        tx.execute(&statement, &[&room, &mode.as_str()]).await?;
+    }
     let room = view(&tx, room).await?;
     tx.commit().await?;
     Ok(room)

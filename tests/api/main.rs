@@ -34,6 +34,7 @@ mod limits;
 mod load_balancer;
 mod message_features;
 mod messages;
+mod moderation;
 mod notifications;
 mod operations;
 mod polls;

@@ -313,6 +313,16 @@ const ROWS: &[Row] = &[
                                                         ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
     row("GET", "/v1/admin/webhooks", None, No,          ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
     row("GET", "/v1/admin/audit", None, No,             ["401", "403", "403", "403", "403", "200", "403", "403"]),
+    // moderation: admins keep the lists; the queue shows each reviewer their
+    // conversations' items (none here), and an item one does not review is absent
+    row("GET", "/v1/admin/moderation", None, No,        ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    row("PUT", "/v1/admin/moderation", Some(r#"{"words":[],"patterns":[]}"#), No,
+                                                        ["401", "403 admins_only", "403 admins_only", "403 admins_only", "403 admins_only", "200", "403 admins_only", "403 admins_only"]),
+    row("GET", "/v1/moderation/queue", None, No,        ["401", "200", "200", "200", "200", "200", "200", "200"]),
+    row("POST", "/v1/moderation/queue/{n}/approve", Some("{}"), No,
+                                                        ["401", "404", "404", "404", "404", "404", "404", "404"]),
+    row("POST", "/v1/moderation/queue/{n}/reject", Some("{}"), No,
+                                                        ["401", "404", "404", "404", "404", "404", "404", "404"]),
     // ── contacts and email: one's own row; an unsubscribe link is its own authority ──
     // presence: mine to read and set; someone's as the presence topic allows
     row("GET", "/v1/presence/me", None, No,             ["401", "200", "200", "200", "200", "200", "200", "200"]),
