@@ -112,7 +112,7 @@ GRANT INSERT (context) ON live_chat_sessions TO pgchat_user;
 -- webhook's outbox.
 GRANT SELECT ON desk_settings, email_templates, notification_outbox TO pgchat_user;
 GRANT UPDATE (assignment_mode, sla_first_response_secs, inactivity_timeout_secs, reopen_window_secs,
-              escalation_sla_secs, admin_set, updated_at) ON desk_settings TO pgchat_user;
+              escalation_sla_secs, moderation, admin_set, updated_at) ON desk_settings TO pgchat_user;
 GRANT UPDATE (subject, body, updated_at) ON email_templates TO pgchat_user;
 -- Moderation (migrations/V17): a room's mode is written with the room; the
 -- lists are read by admins and changed through pgchat.moderation_put; the

@@ -445,7 +445,7 @@ SETTINGS = obj({"assignment_mode": enum("manual", "round-robin", "least-loaded")
 add("/v1/admin/settings", "get", op("The desk settings (admins)", "desk", SETTINGS, errors=(403, 503)))
 add("/v1/admin/settings", "patch", op("Change desk settings (admins); they outlive restarts", "desk", SETTINGS,
     body=obj({"assignment_mode": enum("manual", "round-robin", "least-loaded"), "sla_first_response_secs": SECS(), "inactivity_timeout_secs": SECS(),
-              "reopen_window_secs": SECS(), "escalation_sla_secs": SECS()}),
+              "reopen_window_secs": SECS(), "escalation_sla_secs": SECS(), "moderation": S("ModerationMode")}),
     errors=(400, 403, 413, 415, 503), desc="400 `invalid_body` for an unknown field, a null or a value out of range; 400 `nothing_to_change` for an empty object."))
 TEMPLATE = obj({"kind": enum("reply", "assigned"), "subject": string(), "body": string(),
                 "placeholders": {"type": "array", "items": string(), "description": "the {names} this kind of email fills"}, "updated_at": ts}, extra=True)

@@ -86,6 +86,13 @@ pub struct SettingsChanges {
         skip_serializing_if = "Option::is_none"
     )]
     pub escalation_sla_secs: Option<Seconds>,
+    /// The content filter's mode in support conversations (`desk_settings.moderation`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub moderation: Option<super::ModerationMode>,
 }
 
 impl SettingsChanges {

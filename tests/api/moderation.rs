@@ -541,3 +541,47 @@ async fn with_the_lists_empty_or_the_room_off_nothing_is_checked() {
         0
     );
 }
+
+#[tokio::test]
+async fn admins_set_the_desks_mode_in_the_desk_settings() {
+    let app = spawn_app().await;
+    let admin = admin(&app);
+    lists(&app, json!(["scam"]), json!([])).await;
+    let carol = app.token("carol", "user");
+    let session = app.open_session_with(&carol, "Help", "Hello").await;
+    let conversation = session["conversation_id"].clone();
+    let scam = || json!({ "body": "this is a SCAM", "client_msg_id": Uuid::new_v4() });
+    // off by default: the desk's chats are not filtered
+    let (status, body) = app.send_json(&carol, &conversation, &scam()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, settings) = app
+        .patch(
+            &admin,
+            "/v1/admin/settings",
+            &json!({ "moderation": "reject" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert_eq!(settings["moderation"], "reject");
+    assert_eq!(
+        settings["admin_set"],
+        json!(["moderation"]),
+        "kept across restarts"
+    );
+    assert_error(
+        &app.send_json(&carol, &conversation, &scam()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "moderation_rejected",
+    );
+    assert_error(
+        &app.patch(
+            &admin,
+            "/v1/admin/settings",
+            &json!({ "moderation": "loud" }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    );
+}
