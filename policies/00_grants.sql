@@ -110,3 +110,7 @@ GRANT SELECT ON desk_settings, email_templates, notification_outbox TO pgchat_us
 GRANT UPDATE (assignment_mode, sla_first_response_secs, inactivity_timeout_secs, reopen_window_secs,
               escalation_sla_secs, admin_set, updated_at) ON desk_settings TO pgchat_user;
 GRANT UPDATE (subject, body, updated_at) ON email_templates TO pgchat_user;
+
+-- Verified identity (migrations/V19): users.verified_at has no grant; only the
+-- server's widget sign-in sets it.
+REVOKE EXECUTE ON FUNCTION pgchat.verify_contact(text) FROM PUBLIC, pgchat_user;
