@@ -19,8 +19,8 @@ use sha2::Sha256;
 use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::contact::{Attributes, DisplayName, UserHash};
-use crate::domain::UserId;
 use crate::domain::email::EmailAddress;
+use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::service::WireRow;
 

@@ -7,9 +7,9 @@
 
 use hmac::{Hmac, Mac};
 use pgchat::config::AssignmentMode;
-use sha2::Sha256;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::helpers::{as_id, assert_error, ids, spawn_app_with, TestApp};
@@ -197,11 +197,8 @@ async fn a_host_customer_with_a_correct_user_hash_signs_in_verified_and_staff_se
 
     // Upper-case hex is the same hash.
     let hash = user_hash(SITE_SECRET, "shop-user-7").to_uppercase();
-    let (status, signed) = widget_token(
-        &app,
-        json!({ "user_id": "shop-user-7", "user_hash": hash }),
-    )
-    .await;
+    let (status, signed) =
+        widget_token(&app, json!({ "user_id": "shop-user-7", "user_hash": hash })).await;
     assert_eq!(status, StatusCode::OK, "{signed}");
     assert_eq!(
         (&signed["sub"], &signed["role"], &signed["verified"]),
@@ -212,14 +209,21 @@ async fn a_host_customer_with_a_correct_user_hash_signs_in_verified_and_staff_se
     // The token is that host user's: they set details and open a session.
     let (status, me) = patch_me(&app, &token, json!({ "email": "seven@shop.example" })).await;
     assert_eq!(status, StatusCode::OK, "{me}");
-    assert_eq!((&me["id"], &me["verified"]), (&json!("shop-user-7"), &json!(true)));
+    assert_eq!(
+        (&me["id"], &me["verified"]),
+        (&json!("shop-user-7"), &json!(true))
+    );
     let (status, _) = open_from(&app, &token, json!({ "page_url": "https://shop.example/" })).await;
     assert_eq!(status, StatusCode::CREATED);
 
     let (status, contact) = app.get(&ann, "/v1/contacts/shop-user-7").await;
     assert_eq!(status, StatusCode::OK, "{contact}");
     assert_eq!(
-        (&contact["verified"], &contact["email"], &contact["session_count"]),
+        (
+            &contact["verified"],
+            &contact["email"],
+            &contact["session_count"]
+        ),
         (&json!(true), &json!("seven@shop.example"), &json!(1))
     );
     assert!(contact["verified_at"].is_string(), "{contact}");
@@ -232,7 +236,10 @@ async fn a_host_customer_with_a_correct_user_hash_signs_in_verified_and_staff_se
     .await;
     assert_eq!(status, StatusCode::OK);
     let (_, contact) = app.get(&ann, "/v1/contacts/shop-user-8").await;
-    assert_eq!((&contact["role"], &contact["verified"]), (&json!("user"), &json!(true)));
+    assert_eq!(
+        (&contact["role"], &contact["verified"]),
+        (&json!("user"), &json!(true))
+    );
 }
 
 #[tokio::test]
@@ -276,7 +283,10 @@ async fn a_wrong_user_hash_is_refused_and_verifies_nobody() {
     .await;
     assert_error(&response, StatusCode::FORBIDDEN, "customers_only");
     let (_, me) = app.get(&boss, "/v1/contacts/me").await;
-    assert_eq!((&me["role"], &me["verified"]), (&json!("admin"), &json!(false)));
+    assert_eq!(
+        (&me["role"], &me["verified"]),
+        (&json!("admin"), &json!(false))
+    );
 }
 
 #[tokio::test]
@@ -288,7 +298,11 @@ async fn without_an_identity_secret_the_sign_in_is_off_and_identify_stays_unveri
         json!({ "user_id": "carol", "user_hash": user_hash("", "carol") }),
     )
     .await;
-    assert_error(&response, StatusCode::UNPROCESSABLE_ENTITY, "identity_verification_off");
+    assert_error(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "identity_verification_off",
+    );
 
     // identify without verification: the visitor's own details, unverified
     let carol = app.token("carol", "user");
@@ -301,7 +315,11 @@ async fn without_an_identity_secret_the_sign_in_is_off_and_identify_stays_unveri
     assert_eq!(status, StatusCode::OK, "{me}");
     let (_, contact) = app.get(&ann, "/v1/contacts/carol").await;
     assert_eq!(
-        (&contact["verified"], &contact["verified_at"], &contact["attributes"]["user_id"]),
+        (
+            &contact["verified"],
+            &contact["verified_at"],
+            &contact["attributes"]["user_id"]
+        ),
         (&json!(false), &Value::Null, &json!("shop-9"))
     );
 }

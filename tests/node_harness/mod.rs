@@ -57,13 +57,18 @@ impl Suite<'_> {
         // One file at a time (a browser scenario runs two or three contexts on a
         // small machine); node before 20.10 has no --test-concurrency.
         // PGCHAT_NODE_TESTS=word runs only the files whose name holds it.
-        let only = std::env::var("PGCHAT_NODE_TESTS").ok().filter(|w| !w.is_empty());
+        let only = std::env::var("PGCHAT_NODE_TESTS")
+            .ok()
+            .filter(|w| !w.is_empty());
         let runs: Vec<Vec<String>> = if let Some(word) = only {
             let files: Vec<String> = test_files(&project)
                 .into_iter()
                 .filter(|f| f.contains(&word))
                 .collect();
-            assert!(!files.is_empty(), "no test file matches PGCHAT_NODE_TESTS={word}");
+            assert!(
+                !files.is_empty(),
+                "no test file matches PGCHAT_NODE_TESTS={word}"
+            );
             vec![[vec!["--test-concurrency=1".to_owned()], files].concat()]
         } else if node_version(&node) >= (20, 10) {
             vec![vec!["--test-concurrency=1".into(), "tests/".into()]]
