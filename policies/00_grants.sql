@@ -119,3 +119,7 @@ GRANT UPDATE (subject, body, updated_at) ON email_templates TO pgchat_user;
 -- queue is read under its policy and decided through pgchat.moderation_decide.
 GRANT INSERT (moderation), UPDATE (moderation) ON conversations TO pgchat_user;
 GRANT SELECT ON moderation_lists, moderation_queue TO pgchat_user;
+
+-- Verified identity (migrations/V19): users.verified_at has no grant; only the
+-- server's widget sign-in sets it.
+REVOKE EXECUTE ON FUNCTION pgchat.verify_contact(text) FROM PUBLIC, pgchat_user;

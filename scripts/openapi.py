@@ -162,7 +162,8 @@ schemas = {
     "Attachment": obj({"id": uuid, "conversation_id": uuid, "filename": string(), "size": integer(), "mime_type": string(), "status": string(), "upload_url": {"type": ["string", "null"]}}, ["id"], extra=True),
     "Contact": obj({"id": string(), "role": enum("user", "agent", "admin"), "name": {"type": ["string", "null"]},
                     "email": {"type": ["string", "null"], "format": "email"}, "email_notifications": boolean,
-                    "attributes": {"type": "object", "description": "custom attributes the host page set: text, numbers, booleans"}},
+                    "attributes": {"type": "object", "description": "custom attributes the host page set: text, numbers, booleans"},
+                    "verified": {"type": "boolean", "description": "signed in through the widget with a correct user hash (POST /v1/widget/token)"}},
                    ["id", "role", "email", "email_notifications"], extra=True, desc="A user as they see themselves."),
     "Stats": {"type": "object", "description": "The desk's figures over a range (docs/api.md)."},
     "Ready": obj({"status": string(), "database": string(), "listener": string()}, ["status"]),
@@ -402,9 +403,16 @@ CONTEXT = obj({"page_url": string(maxLength=2000), "page_title": string(maxLengt
                "locale": string(maxLength=35), "user_agent": string(maxLength=500)})
 add("/v1/contacts/{user_id}", "get", op("A customer as staff see them: attributes, latest context, previous sessions (staff)", "contacts",
     obj({"id": string(), "role": string(), "name": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
-         "attributes": {"type": "object"}, "context": {"type": ["object", "null"]}, "session_count": integer(),
-         "sessions": {"type": "array", "items": {"type": "object"}}}, ["id", "attributes", "sessions"], extra=True),
+         "attributes": {"type": "object"}, "verified": boolean, "verified_at": {"type": ["string", "null"], "format": "date-time"},
+         "context": {"type": ["object", "null"]}, "session_count": integer(),
+         "sessions": {"type": "array", "items": {"type": "object"}}}, ["id", "attributes", "verified", "sessions"], extra=True),
     params=[pp("user_id", string(), "the user's id")], errors=(400, 403, 404, 503)))
+add("/v1/widget/token", "post", op("The widget's verified sign-in: a host site's customer, by their user id and its HMAC-SHA256 under PGCHAT_IDENTITY_SECRET (no sign-in)", "contacts",
+    obj({"token": string(), "sub": string(), "role": {"const": "user"}, "exp": integer(), "verified": {"const": True}}, ["token", "sub", "role", "exp", "verified"]),
+    body=obj({"user_id": string(minLength=1, maxLength=200), "user_hash": string(pattern="^[0-9A-Fa-f]{64}$")}, ["user_id", "user_hash"]),
+    errors=(400, 403, 413, 415, 422, 503), auth=False,
+    desc="403 `invalid_user_hash`: not the HMAC of user_id under the site's secret; 403 `customers_only`: the id is an agent's or admin's; "
+         "422 `identity_verification_off`: the server has no PGCHAT_IDENTITY_SECRET; 422 `widget_signin_unavailable`: no HS256 secret to sign with."))
 UNSUB = [q("token", string(), "the signed token of the link in an email", required=True)]
 UNSUB_OK = obj({"email_notifications": {"const": False}}, ["email_notifications"])
 add("/v1/email/unsubscribe", "get", op("Stop email notifications: the link in every email (no sign-in)", "email", UNSUB_OK, params=UNSUB,

@@ -146,7 +146,8 @@ LANGUAGE sql STABLE AS $$
     'name', u.name,
     'email', u.email,
     'email_notifications', u.email_notifications,
-    'attributes', u.attributes)
+    'attributes', u.attributes,
+    'verified', u.verified_at IS NOT NULL)
 $$;
 
 -- ---------------------------------------------------------------------------
@@ -164,6 +165,8 @@ LANGUAGE sql STABLE AS $$
     'name', u.name,
     'email', u.email,
     'attributes', u.attributes,
+    'verified', u.verified_at IS NOT NULL,
+    'verified_at', pgchat.ts(u.verified_at),
     'created_at', pgchat.ts(u.created_at),
     'last_seen_at', pgchat.ts(u.last_seen_at),
     'context', (SELECT s.context FROM live_chat_sessions s WHERE s.customer_id = u.id
@@ -180,6 +183,21 @@ LANGUAGE sql STABLE AS $$
         FROM (SELECT * FROM live_chat_sessions s WHERE s.customer_id = u.id
                ORDER BY s.started_at DESC, s.id DESC LIMIT 20) s), '[]'::jsonb))
 $$;
+
+-- A customer of the host site signed in with a correct user hash
+-- (migrations/V19): the server, as its own role, records that the host site
+-- vouched for this id (creating the customer if new). An agent's or admin's
+-- id is refused: a widget sign-in is a customer's, and would demote them.
+CREATE OR REPLACE FUNCTION pgchat.verify_contact(p_id text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM users u WHERE u.id = p_id AND u.role <> 'user') THEN
+    PERFORM pgchat.refuse('customers_only',
+      'this id is an agent''s or an admin''s: only customers sign in with a user hash');
+  END IF;
+  INSERT INTO users (id, role, verified_at) VALUES (p_id, 'user', now())
+  ON CONFLICT (id) DO UPDATE SET verified_at = now();
+END $$;
 
 -- A contact keeps at most 50 attributes (a change merges into them).
 CREATE OR REPLACE FUNCTION pgchat.tg_user_attributes() RETURNS trigger

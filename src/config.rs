@@ -92,6 +92,13 @@ pub struct AuthConfig {
     /// values (Supabase's `anon`, `service_role`) are refused.
     #[arg(long, env = "PGCHAT_JWT_ROLE_MAP", value_delimiter = ',')]
     pub jwt_role_map: Vec<String>,
+
+    /// The host site's identity secret: the widget signs a customer in with
+    /// their host user id and its HMAC-SHA256 under this secret
+    /// (`POST /v1/widget/token`), and the contact is verified. Unset (or
+    /// empty): that sign-in is off, and the widget's `identify` is unverified.
+    #[arg(long, env = "PGCHAT_IDENTITY_SECRET", hide_env_values = true)]
+    pub identity_secret: Option<String>,
 }
 
 impl AuthConfig {

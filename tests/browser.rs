@@ -9,6 +9,8 @@ mod node_harness;
 
 use std::path::{Path, PathBuf};
 
+const IDENTITY_SECRET: &str = "browser-tests-identity-secret";
+
 #[test]
 fn web_clients_work_in_headless_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -23,8 +25,14 @@ fn web_clients_work_in_headless_chromium() {
         installed_marker: "axe-core",
         // The scenarios claim chats by hand (start, wait, claim); the desk
         // shows auto-assigned chats too, but they would race the claims.
-        server_env: vec![("PGCHAT_ASSIGNMENT_MODE", "manual".into())],
+        // The host site's identity secret: the tests sign customers in with
+        // user hashes made from it (widget-identity.test.js).
+        server_env: vec![
+            ("PGCHAT_ASSIGNMENT_MODE", "manual".into()),
+            ("PGCHAT_IDENTITY_SECRET", IDENTITY_SECRET.into()),
+        ],
         node_env: vec![
+            ("PGCHAT_IDENTITY_SECRET", IDENTITY_SECRET.into()),
             ("CHROMIUM_PATH", chromium),
             (
                 "PGCHAT_ARTIFACTS",

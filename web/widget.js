@@ -9,13 +9,32 @@
  *   tokenUrl     a URL of the host site answering {"token": "…"} (called again
  *                before the token expires); sent with the site's cookies
  *   getToken     (pgchatSettings only) async () => token
+ *   userId, userHash
+ *                verified identity: the host site's user id and the hex
+ *                HMAC-SHA256 of it under PGCHAT_IDENTITY_SECRET, computed by
+ *                the host's server; the widget signs in as that customer
+ *                (POST /v1/widget/token). Same as pgchat('identify', {user_id, user_hash}).
  *   dev          "1": development sign-in (servers with PGCHAT_DEV=1 only); the
  *                visitor is ?user=…&name=… of the page, or a remembered random id
  *   title        header title (default "Support"); color: accent color
  *   open         "1": open the panel at once
  *
+ * The host page drives it with pgchat(command, data), callable before the
+ * script has loaded when the page defines the queue first:
+ *
+ *   window.pgchat = window.pgchat || function () { (pgchat.q = pgchat.q || []).push(arguments); };
+ *   pgchat('identify', {user_id, user_hash, email, name, attributes: {plan: 'pro'}});
+ *   pgchat('open'); pgchat('close'); pgchat('toggle');
+ *
+ * identify: email, name and attributes go to the visitor's contact (PATCH
+ * /v1/contacts/me); user_id with user_hash signs in as that customer of the
+ * host site, verified (the widget starts again as them if it was someone
+ * else); user_id alone, or a hash the server does not accept, is kept as the
+ * contact's attribute `user_id`, unverified. window.PgChatWidget has open(),
+ * close(), toggle() and identify(data) too.
+ *
  * Everything lives in a shadow root, so the host page's CSS does not leak in
- * and ours does not leak out. window.PgChatWidget has open(), close(), toggle().
+ * and ours does not leak out.
  */
 (function () {
   'use strict';
@@ -23,11 +42,26 @@
   var script = document.currentScript;
   var base = new URL((script && script.src) || location.href).origin;
   var settings = Object.assign({}, (script && script.dataset) || {}, window.pgchatSettings || {});
-  var api = { queue: [] };
-  ['open', 'close', 'toggle'].forEach(function (name) {
-    api[name] = function () { api.queue.push(name); };
+  // Commands wait here until the widget is up (and while it starts again).
+  var pending = [].slice.call((typeof window.pgchat === 'function' && window.pgchat.q) || [])
+    .map(function (args) { return [].slice.call(args); });
+  var commands = null;
+  function command(name, data) {
+    if (commands && commands[name]) commands[name](data);
+    else if (!commands) pending.push([name, data]);
+    else console.warn('pgchat: unknown command', name);
+  }
+  var api = { queue: pending };
+  ['open', 'close', 'toggle', 'identify'].forEach(function (name) {
+    api[name] = function (data) { command(name, data); };
   });
   window.PgChatWidget = api;
+  window.pgchat = function (name, data) { command(name, data); };
+
+  // Who the widget signs in as when the host site vouches (verified identity).
+  var identity = settings.userId && settings.userHash ? { userId: String(settings.userId), userHash: String(settings.userHash) } : null;
+  // A user id whose hash the server refused: not tried again.
+  var refused = {};
 
   Promise.all([import(base + '/client/pgchat.js'), import(base + '/client/ui.js')])
     .then(function (mods) { return start(mods[0], mods[1]); })
@@ -38,6 +72,13 @@
     // A session over for good (a live chat ended, a ticket closed): no more writing,
     // the rating. A resolved one stays open to the visitor: writing reopens it.
     function over(s) { return !!s && (s.status === 'ended' || s.status === 'closed'); }
+    // An identify waiting from before the start names whom to sign in as.
+    pending.forEach(function (c) {
+      var d = c[1];
+      if (c[0] === 'identify' && d && d.user_id && d.user_hash && !refused[d.user_id]) {
+        identity = { userId: String(d.user_id), userHash: String(d.user_hash) };
+      }
+    });
     var host = document.createElement('div');
     host.id = 'pgchat-widget';
     host.style.cssText = 'position:fixed;z-index:2147483000;bottom:0;right:0;width:0;height:0;';
@@ -70,11 +111,25 @@
       var name = params.get('name') || settings.name || 'Visitor';
       getToken = function () { return lib.devToken(base, { sub: sub, role: 'user', name: name }); };
     }
-    if (!getToken && !settings.token) {
-      console.warn('pgchat widget: no token, tokenUrl or getToken configured');
+    var token = settings.token || null;
+    // Verified identity first: the host site's word for who this is.
+    if (identity) {
+      var verified = identity;
+      try {
+        token = await lib.verifiedToken(base, verified);
+        getToken = function () { return lib.verifiedToken(base, verified); };
+      } catch (err) {
+        console.warn('pgchat widget: the verified sign-in of ' + verified.userId + ' failed (' + err.code + '): ' + err.message);
+        refused[verified.userId] = true;
+        identity = null;
+        token = settings.token || null;
+      }
+    }
+    if (!getToken && !token) {
+      console.warn('pgchat widget: no token, tokenUrl, getToken or userId/userHash configured');
       return;
     }
-    var token = settings.token || (await getToken());
+    token = token || (await getToken());
     var client = new lib.PgChat({ url: base, token: token, getToken: getToken });
     var me = client.sub;
 
@@ -88,6 +143,9 @@
       typers: new Map(),
       rating: 0,
       typingSentAt: 0,
+      // GET /v1/support/availability: open now?, the expected first reply, ask for an email?
+      availability: null,
+      availabilityAt: 0,
     };
     var receipts = new ui.Receipts(me);
 
@@ -187,6 +245,7 @@
         composer.hidden = over(s);
       } else if (state.view === 'start') {
         state.startEl = state.startEl || startForm();
+        state.startEl.update(state.availability);
         if (body.firstChild !== state.startEl) body.replaceChildren(state.startEl);
       } else if (state.view === 'rate') {
         state.rateEl = state.rateEl || rateForm();
@@ -211,7 +270,9 @@
           queueNote.hidden = true;
         } else {
           var text = place.position === 1 ? 'You are next in the queue.' : 'You are number ' + place.position + ' in the queue.';
-          if (place.expected_wait_secs !== null) text += ' Usually answered within ' + waitText(place.expected_wait_secs) + '.';
+          var a = await refreshAvailability();
+          if (a && !a.open) text += ' ' + awayText(a) + ': we will answer as soon as we are back' + (a.ask_email ? '.' : ', here and by email.');
+          else if (place.expected_wait_secs !== null) text += ' Usually answered within ' + waitText(place.expected_wait_secs) + '.';
           if (queueNote.textContent !== text) queueNote.textContent = text;
           queueNote.hidden = false;
         }
@@ -227,6 +288,35 @@
       return minutes < 90 ? 'about ' + minutes + ' minute' + (minutes > 1 ? 's' : '') : 'about ' + Math.round(minutes / 60) + ' hours';
     }
 
+    // Whether the desk is open and how soon it answers, asked again after a minute.
+    async function refreshAvailability(force) {
+      if (!force && state.availability && Date.now() - state.availabilityAt < 60000) return state.availability;
+      try {
+        state.availability = await client.api('GET', '/v1/support/availability');
+        state.availabilityAt = Date.now();
+      } catch (e) {
+        // Unknown: say nothing rather than something untrue.
+      }
+      return state.availability;
+    }
+    // From the recent first answers the server measured, never a constant.
+    function replyText(a) {
+      if (!a) return 'Ask us anything';
+      if (!a.open) return awayText(a);
+      var secs = a.expected_first_reply_secs;
+      if (secs === null || secs === undefined) return 'We are online';
+      if (secs < 60) return 'Usually replies in under a minute';
+      var minutes = Math.round(secs / 60);
+      if (minutes < 90) return 'Usually replies in ~' + minutes + ' minute' + (minutes > 1 ? 's' : '');
+      return 'Usually replies in ~' + Math.round(minutes / 60) + ' hours';
+    }
+    function awayText(a) {
+      var back = a.next_open_at ? new Date(a.next_open_at) : null;
+      if (!back || isNaN(back)) return 'We are away right now';
+      var when = back.toLocaleString(undefined, { weekday: 'short', hour: 'numeric', minute: '2-digit' });
+      return 'We are away · back ' + when;
+    }
+
     function renderStatus() {
       var s = state.session;
       var text;
@@ -234,7 +324,7 @@
       if (client.state === 'offline') text = 'You are offline';
       else if (client.state === 'reconnecting') text = 'Reconnecting…';
       else if (client.state !== 'open') text = 'Connecting…';
-      else if (!s || state.view === 'start') text = 'We typically reply in a few minutes';
+      else if (!s || state.view === 'start') text = replyText(state.availability);
       else if (s.status === 'waiting') text = 'Waiting for an agent…';
       else if (s.status === 'active') text = 'Support agent · online';
       else text = 'Chat ended';
@@ -254,6 +344,12 @@
       var category = h('select', { id: 'pcw-category', name: 'category' },
         ui.CATEGORIES.map(function (c) { return h('option', { value: c }, c === 'other' ? 'Something else' : ui.label(c)); }));
       var message = h('textarea', { id: 'pcw-first', name: 'message', required: true, rows: 3, maxlength: 5000, placeholder: 'How can we help?' });
+      // Asked while the desk is closed and no address is known: the reply reaches them by email.
+      var email = h('input', { id: 'pcw-email', name: 'email', type: 'email', maxlength: 254, autocomplete: 'email', placeholder: 'you@example.com' });
+      var emailField = h('div', { class: 'pcw-email', hidden: true },
+        h('label', { for: 'pcw-email' }, 'Your email'), email,
+        h('p', { class: 'pcw-hint' }, 'We will reply here and by email.'));
+      var hello = h('p', { class: 'pcw-hello', role: 'status' });
       var error = h('div', { class: 'pcw-error', role: 'alert' });
       var submit = h('button', { class: 'pcw-primary', type: 'submit' }, 'Start chat');
       var form = h('form', {
@@ -267,10 +363,23 @@
           submit.disabled = true;
           error.textContent = '';
           try {
+            if (!emailField.hidden && email.value.trim()) {
+              try {
+                await client.api('PATCH', '/v1/contacts/me', { email: email.value.trim() });
+                state.availabilityAt = 0;
+              } catch (err) {
+                if (err.status !== 400) throw err;
+                submit.disabled = false;
+                error.textContent = 'Please check your email address.';
+                email.focus();
+                return;
+              }
+            }
             var opened = await client.api('POST', '/v1/support/sessions', {
               subject: subject.value.trim(),
               category: category.value,
               message: { body: message.value.trim(), client_msg_id: lib.uuid() },
+              context: pageContext(),
             });
             var first = opened.message;
             delete opened.message;
@@ -284,13 +393,43 @@
           }
         },
       },
-      h('p', { class: 'pcw-hello' }, h('strong', {}, 'Hi there!'), h('br'), 'Ask us anything — we usually answer within minutes.'),
+      hello,
       h('label', { for: 'pcw-subject' }, 'Subject'), subject,
       h('label', { for: 'pcw-category' }, 'Topic'), category,
       h('label', { for: 'pcw-first' }, 'Message'), message,
+      emailField,
       error, submit);
+      // Open or closed, said from the server's figures (GET /v1/support/availability).
+      form.update = function (a) {
+        var away = !!a && !a.open;
+        var text = !a ? 'Ask us anything.'
+          : away ? awayText(a) + '. Leave us a message and we will get back to you' + (a.ask_email ? ' by email.' : '.')
+            : 'Ask us anything. ' + replyText(a) + '.';
+        hello.replaceChildren(h('strong', {}, 'Hi there!'), h('br'), text);
+        form.dataset.availability = !a ? 'unknown' : away ? 'away' : 'open';
+        emailField.hidden = !(away && a.ask_email);
+      };
+      form.update(state.availability);
       queueMicrotask(function () { if (state.open) subject.focus(); });
       return form;
+    }
+
+    // Where the visitor is, for the agent (the session's context): what the
+    // server accepts, cut to its bounds, so a long title never fails a chat.
+    function pageContext() {
+      function clean(text, max) {
+        return text ? String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim().slice(0, max) : '';
+      }
+      function url(text) { return /^https?:\/\//.test(text || '') && text.length <= 2000 ? text : ''; }
+      var context = {
+        page_url: url(location.href),
+        page_title: clean(document.title, 300),
+        referrer: url(document.referrer),
+        locale: /^[A-Za-z0-9_-]{1,35}$/.test(navigator.language || '') ? navigator.language : '',
+        user_agent: clean(navigator.userAgent, 500),
+      };
+      Object.keys(context).forEach(function (k) { if (!context[k]) delete context[k]; });
+      return context;
     }
 
     function rateForm() {
@@ -373,6 +512,7 @@
       list.byKey.clear();
       state.view = 'start';
       render();
+      refreshAvailability(true).then(render);
     }
 
     // --- behaviour -------------------------------------------------------------
@@ -386,6 +526,7 @@
       if (state.open) {
         list.stick();
         markRead();
+        if (state.view === 'start') refreshAvailability().then(render);
         setTimeout(function () {
           var target = state.view === 'chat' ? input : body.querySelector('input, textarea, button');
           if (target) target.focus();
@@ -573,7 +714,7 @@
       state.typers.forEach(function (t) { if (t.until > Date.now()) names.push(t.name); });
       list.setTyping(names);
     }
-    setInterval(renderTyping, 2000);
+    var typingTimer = setInterval(renderTyping, 2000);
     client.on('session', sessionChanged);
     client.on('tab', function (data) {
       if (data && data.type === 'session') sessionChanged(data.session);
@@ -589,6 +730,7 @@
     client.connect();
     client.subscribe('inbox');
     render();
+    var availabilityAsked = refreshAvailability(true);
 
     // The visitor's current chat: the newest open one, or an ended one still to rate.
     try {
@@ -598,18 +740,71 @@
           return over(s) && !s.rating && skippedRatings().indexOf(s.id) < 0 && Date.now() - new Date(s.ended_at || s.closed_at) < 3600e3;
         });
       if (current) await openSession(current);
-      else { state.view = 'start'; render(); }
+      else { await availabilityAsked; state.view = 'start'; render(); }
     } catch (err) {
       state.view = 'start';
       render();
     }
 
-    api.open = function () { toggle(true); };
-    api.close = function () { toggle(false); };
-    api.toggle = function () { toggle(); };
+    // --- the host page's commands ----------------------------------------------
+    // Stops this instance for good (the widget starts again as someone else).
+    function teardown() {
+      commands = null;
+      client.close();
+      clearInterval(typingTimer);
+      clearTimeout(queueTimer);
+      clearTimeout(readTimer);
+      document.removeEventListener('visibilitychange', markRead);
+      host.remove();
+    }
+
+    async function identify(data) {
+      data = data || {};
+      var userId = data.user_id === undefined || data.user_id === null ? null : String(data.user_id);
+      if (userId && data.user_hash && userId !== me && !refused[userId]) {
+        // Someone else, vouched for by the host site: start again as them, with
+        // the rest of this identify applied by the new instance.
+        identity = { userId: userId, userHash: String(data.user_hash) };
+        pending.unshift(['identify', data]);
+        if (state.open) pending.push(['open']);
+        teardown();
+        return start(lib, ui);
+      }
+      if (userId && data.user_hash && userId === me && !(identity && identity.userId === me)) {
+        // Already them (a host token): the server marks the contact verified.
+        lib.verifiedToken(base, { userId: userId, userHash: String(data.user_hash) }).catch(function (err) {
+          console.warn('pgchat widget: ' + userId + ' not verified (' + err.code + '): ' + err.message);
+        });
+      }
+      var changes = {};
+      if (data.email !== undefined) changes.email = data.email;
+      if (data.name !== undefined) changes.name = data.name;
+      var attributes = Object.assign({}, data.attributes || {});
+      // A host user id not vouched for: kept on the contact, unverified.
+      if (userId && userId !== me) attributes.user_id = userId;
+      if (Object.keys(attributes).length) changes.attributes = attributes;
+      if (!Object.keys(changes).length) return;
+      try {
+        await client.api('PATCH', '/v1/contacts/me', changes);
+        if (changes.email) refreshAvailability(true).then(render);
+      } catch (err) {
+        console.warn('pgchat widget: identify was not saved (' + err.code + '): ' + err.message);
+      }
+    }
+
+    commands = {
+      open: function () { toggle(true); },
+      close: function () { toggle(false); },
+      toggle: function () { toggle(); },
+      identify: function (data) {
+        identify(data).catch(function (err) { console.warn('pgchat widget: identify failed', err); });
+      },
+    };
     api.client = client;
-    api.queue.forEach(function (name) { api[name](); });
+    var queued = pending.splice(0);
+    queued.forEach(function (c) { command(c[0], c[1]); });
     if (settings.open === '1' || settings.open === true) toggle(true);
     host.dataset.ready = 'true';
+    host.dataset.user = me;
   }
 })();

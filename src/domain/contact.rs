@@ -97,6 +97,35 @@ impl TryFrom<Map<String, Value>> for Attributes {
     }
 }
 
+/// A host site's user hash: the HMAC-SHA256 of a user id under the site's
+/// identity secret, as 64 hexadecimal digits (either case), as Intercom and
+/// Chatwoot take it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UserHash([u8; 32]);
+
+impl UserHash {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserHash {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let invalid = || "user_hash is an HMAC-SHA256 as 64 hexadecimal digits".to_owned();
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid());
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(value.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
 /// A bounded text field of a session's context.
 fn field(value: Option<String>, max: usize, name: &str) -> Result<Option<String>, String> {
     match value {
@@ -217,6 +246,24 @@ mod tests {
         ] {
             assert!(
                 serde_json::from_value::<Attributes>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_hash_is_64_hex_digits() {
+        let hash: UserHash = serde_json::from_value(json!("AB".repeat(32))).unwrap();
+        assert_eq!(hash.as_bytes(), &[0xab; 32]);
+        for bad in [
+            json!("ab".repeat(31)),
+            json!("zz".repeat(32)),
+            json!("+a".repeat(32)),
+            json!(""),
+            json!(12),
+        ] {
+            assert!(
+                serde_json::from_value::<UserHash>(bad.clone()).is_err(),
                 "{bad}"
             );
         }

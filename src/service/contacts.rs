@@ -6,11 +6,21 @@
 //!
 //! A token's `email` claim is the host site's word: it sets the address when
 //! the server first sees that token (`Db::provision`), over one set here.
+//!
+//! Verified identity: a customer of the host site signs in through the widget
+//! with their host user id and its HMAC-SHA256 under the site's identity
+//! secret (`verify_identity`); the contact is then marked verified. Like
+//! provisioning from a token, that write is the server's own (the hash is the
+//! identity, as a token is for a request): `pgchat.verify_contact`.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::auth::Identity;
 use crate::db::Db;
-use crate::domain::contact::{Attributes, DisplayName};
+use crate::domain::contact::{Attributes, DisplayName, UserHash};
 use crate::domain::email::EmailAddress;
+use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::service::WireRow;
 
@@ -115,4 +125,52 @@ pub async fn get(db: &Db, caller: &Identity, user_id: &str) -> Result<WireRow, A
         .ok_or(ApiError::NotFound("user"))?;
     tx.commit().await?;
     Ok(row.get(0))
+}
+
+/// Whether `hash` is the HMAC-SHA256 of `user_id` under `secret` (compared in
+/// constant time).
+pub fn identity_matches(secret: &str, user_id: &UserId, hash: &UserHash) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(user_id.as_str().as_bytes());
+    mac.verify_slice(hash.as_bytes()).is_ok()
+}
+
+/// A customer of the host site, vouched for by `hash`: checked against the
+/// site's secret (`403 invalid_user_hash`), then marked verified — created if
+/// new — by the server (`403 customers_only` for an agent's or admin's id).
+#[tracing::instrument(skip(db, secret, hash), fields(user = %user_id.as_str()))]
+pub async fn verify_identity(
+    db: &Db,
+    secret: &str,
+    user_id: &UserId,
+    hash: &UserHash,
+) -> Result<(), ApiError> {
+    if !identity_matches(secret, user_id, hash) {
+        return Err(ApiError::forbidden(
+            "invalid_user_hash",
+            "user_hash is not the HMAC-SHA256 of user_id under this site's identity secret",
+        ));
+    }
+    let client = db.client().await?;
+    client
+        .execute("SELECT pgchat.verify_contact($1)", &[&user_id.as_str()])
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_hash_is_the_hmac_sha256_of_the_user_id_in_hex() {
+        // printf '%s' user-42 | openssl dgst -sha256 -hmac site-secret
+        let hex = "360ea68ccc98e76abe82ace2ab09553dc9a0814b9df79c2e0d396877aca6aa72";
+        let user: UserId = "user-42".to_owned().try_into().unwrap();
+        let good: UserHash = hex.to_owned().try_into().unwrap();
+        assert!(identity_matches("site-secret", &user, &good));
+        assert!(!identity_matches("other-secret", &user, &good));
+        let other: UserId = "user-43".to_owned().try_into().unwrap();
+        assert!(!identity_matches("site-secret", &other, &good));
+    }
 }

@@ -451,7 +451,8 @@ async fn a_user_sets_their_own_email_and_nobody_elses() {
     assert_eq!(
         me,
         json!({ "id": "carol", "role": "user", "name": "Carol",
-                "email": "carol@example.test", "email_notifications": true, "attributes": {} })
+                "email": "carol@example.test", "email_notifications": true, "attributes": {},
+                "verified": false })
     );
     for bad in [json!({ "email": "not an address" }), json!({ "email": 42 })] {
         let response = app.patch(&carol, "/v1/contacts/me", &bad).await;

@@ -161,6 +161,7 @@ pub fn test_config(data_dir: &std::path::Path, secret: &str) -> Config {
             jwt_leeway_secs: 30,
             jwt_role_claim: "role".into(),
             jwt_role_map: Vec::new(),
+            identity_secret: None,
         },
         realtime: pgchat::config::RealtimeConfig::default(),
         stomp: pgchat::config::StompConfig::default(),

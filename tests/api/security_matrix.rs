@@ -334,6 +334,9 @@ const ROWS: &[Row] = &[
                                                         ["401", "200", "200", "200", "200", "200", "200", "200"]),
     // a customer as staff see them (attributes, context, the sessions RLS shows)
     row("GET", "/v1/contacts/{u_carol}", None, No,      ["401", "403 staff_only", "403 staff_only", "200", "200", "200", "403 staff_only", "403 staff_only"]),
+    // the widget's verified sign-in: no bearer needed; the hash alone decides
+    row("POST", "/v1/widget/token", Some(r#"{"user_id":"carol","user_hash":"00000000000000000000000000000000000000000000000000000000000000aa"}"#), No,
+                                                        ["403 invalid_user_hash", "403 invalid_user_hash", "403 invalid_user_hash", "403 invalid_user_hash", "403 invalid_user_hash", "403 invalid_user_hash", "403 invalid_user_hash", "403 invalid_user_hash"]),
     row("GET", "/v1/email/unsubscribe?token=x", None, No,
                                                         ["400", "400", "400", "400", "400", "400", "400", "400"]),
     row("POST", "/v1/email/unsubscribe?token=x", None, No,
@@ -667,6 +670,7 @@ async fn build_world() -> World {
     let app = spawn_app_with(|config| {
         // Nothing is assigned behind the rows' backs.
         config.desk.assignment_mode = pgchat::config::AssignmentMode::Manual;
+        config.auth.identity_secret = Some("matrix-identity-secret".into());
     })
     .await;
     let mut tokens = HashMap::new();

@@ -6,7 +6,8 @@
 //!
 //! The database server is `DATABASE_URL` when set, otherwise the embedded test
 //! cluster the API tests share (`$TMPDIR/pgchat-test-cluster`). `TEST_LOG=1`
-//! shows the server's log.
+//! shows the server's log. `PGCHAT_NODE_TESTS=word` runs only the test files
+//! whose name holds `word`.
 //!
 //! A node test may start servers of its own on the suite's database (a second
 //! node, or one it stops and starts again): `PGCHAT_SERVE` tells it how, as
@@ -55,7 +56,21 @@ impl Suite<'_> {
 
         // One file at a time (a browser scenario runs two or three contexts on a
         // small machine); node before 20.10 has no --test-concurrency.
-        let runs: Vec<Vec<String>> = if node_version(&node) >= (20, 10) {
+        // PGCHAT_NODE_TESTS=word runs only the files whose name holds it.
+        let only = std::env::var("PGCHAT_NODE_TESTS")
+            .ok()
+            .filter(|w| !w.is_empty());
+        let runs: Vec<Vec<String>> = if let Some(word) = only {
+            let files: Vec<String> = test_files(&project)
+                .into_iter()
+                .filter(|f| f.contains(&word))
+                .collect();
+            assert!(
+                !files.is_empty(),
+                "no test file matches PGCHAT_NODE_TESTS={word}"
+            );
+            vec![[vec!["--test-concurrency=1".to_owned()], files].concat()]
+        } else if node_version(&node) >= (20, 10) {
             vec![vec!["--test-concurrency=1".into(), "tests/".into()]]
         } else {
             test_files(&project).into_iter().map(|f| vec![f]).collect()

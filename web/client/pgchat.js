@@ -1084,4 +1084,24 @@ export async function devToken(base, { sub, role = 'user', name, ttl_secs } = {}
   return (await response.json()).token;
 }
 
+/**
+ * The widget's verified sign-in (`POST /v1/widget/token`): a customer of the
+ * host site, by their user id and its HMAC-SHA256 under the site's identity
+ * secret (computed by the host's server). Resolves with the token; rejects
+ * with a PgChatError (`invalid_user_hash`, `identity_verification_off`, …).
+ */
+export async function verifiedToken(base, { userId, userHash }) {
+  let response;
+  try {
+    response = await fetch(`${(base || '').replace(/\/$/, '')}/v1/widget/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user_id: userId, user_hash: userHash }),
+    });
+  } catch (error) {
+    throw new PgChatError(0, 'network', `the server could not be reached (${error.message})`);
+  }
+  return answerOf(response.status, await response.text()).token;
+}
+
 export default PgChat;
