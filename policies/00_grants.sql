@@ -63,7 +63,7 @@ GRANT DELETE ON poll_votes TO pgchat_user;
 -- Delete for me, per message (migrations/V15): yours to add.
 GRANT SELECT ON hidden_messages TO pgchat_user;
 GRANT INSERT (user_id, message_id) ON hidden_messages TO pgchat_user;
--- Join requests (migrations/V16): yours to make and withdraw, your rooms'
+-- Join requests (migrations/V23): yours to make and withdraw, your rooms'
 -- to read and reject as their moderator (RLS).
 GRANT SELECT, DELETE ON room_join_requests TO pgchat_user;
 GRANT INSERT (conversation_id, user_id) ON room_join_requests TO pgchat_user;
@@ -114,12 +114,12 @@ GRANT SELECT ON desk_settings, email_templates, notification_outbox TO pgchat_us
 GRANT UPDATE (assignment_mode, sla_first_response_secs, inactivity_timeout_secs, reopen_window_secs,
               escalation_sla_secs, moderation, admin_set, updated_at) ON desk_settings TO pgchat_user;
 GRANT UPDATE (subject, body, updated_at) ON email_templates TO pgchat_user;
--- Moderation (migrations/V17): a room's mode is written with the room; the
+-- Moderation (migrations/V24): a room's mode is written with the room; the
 -- lists are read by admins and changed through pgchat.moderation_put; the
 -- queue is read under its policy and decided through pgchat.moderation_decide.
 GRANT INSERT (moderation), UPDATE (moderation) ON conversations TO pgchat_user;
 GRANT SELECT ON moderation_lists, moderation_queue TO pgchat_user;
 
--- Verified identity (migrations/V19): users.verified_at has no grant; only the
+-- Verified identity (migrations/V26): users.verified_at has no grant; only the
 -- server's widget sign-in sets it.
 REVOKE EXECUTE ON FUNCTION pgchat.verify_contact(text) FROM PUBLIC, pgchat_user;

@@ -212,7 +212,7 @@ LANGUAGE sql IMMUTABLE AS $$
                    'retention_days', NULL,
                    'anonymous_posting', false,
                    'max_upload_bytes', NULL,
-                   -- room profile and admission (migrations/V16)
+                   -- room profile and admission (migrations/V23)
                    'avatar_attachment_id', NULL,
                    'banner_attachment_id', NULL,
                    'require_approval', false,

@@ -119,7 +119,7 @@ BEGIN
     WHEN 'user_not_found' THEN 'user not found'
     WHEN 'not_room_admin' THEN 'only the room''s owners and admins change it'
     WHEN 'already_member' THEN 'this user is already a member'
-    -- admission (migrations/V16)
+    -- admission (migrations/V23)
     WHEN 'approval_required' THEN 'this room admits members on approval: ask to join (POST /v1/rooms/{id}/join)'
     -- what happens to a message (pgchat.tg_message_rules, pgchat.tg_reaction_rules)
     WHEN 'not_your_message' THEN 'this message is not yours'

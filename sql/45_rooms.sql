@@ -577,7 +577,7 @@ CREATE TRIGGER conversations_notify AFTER UPDATE OF title, description, settings
   FOR EACH ROW WHEN (OLD.change_seq IS DISTINCT FROM NEW.change_seq)
   EXECUTE FUNCTION pgchat.tg_conversation_notify();
 
--- ── room profile and admission (migrations/V16) ────────────────────────────
+-- ── room profile and admission (migrations/V23) ────────────────────────────
 
 -- A room's avatar and banner name images of the attachment store: a request
 -- that sets one names its own completed upload (`invalid_attachment`,

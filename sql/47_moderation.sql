@@ -1,4 +1,4 @@
--- Content moderation (issue 21 item 1; tables in migrations/V17__moderation.sql).
+-- Content moderation (issue 21 item 1; tables in migrations/V24__moderation.sql).
 --
 -- Admins keep word lists and patterns (moderation_lists, GET|PUT
 -- /v1/admin/moderation); each room has a mode (conversations.moderation), the

@@ -185,7 +185,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- A customer of the host site signed in with a correct user hash
--- (migrations/V19): the server, as its own role, records that the host site
+-- (migrations/V26): the server, as its own role, records that the host site
 -- vouched for this id (creating the customer if new). An agent's or admin's
 -- id is refused: a widget sign-in is a customer's, and would demote them.
 CREATE OR REPLACE FUNCTION pgchat.verify_contact(p_id text) RETURNS void

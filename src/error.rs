@@ -196,7 +196,7 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("user_not_found", |_, _| ApiError::NotFound("user")),
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
-    // room admission and profile (sql/45_rooms.sql, migrations/V16)
+    // room admission and profile (sql/45_rooms.sql, migrations/V23)
     ("approval_required", ApiError::forbidden),
     ("approval_not_required", ApiError::conflict),
     ("not_an_image", ApiError::unprocessable),
