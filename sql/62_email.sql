@@ -157,6 +157,28 @@ $$;
 -- the host page's attributes, where they last opened a session from, and
 -- their previous sessions, newest first. Runs as the caller: the sessions
 -- are those RLS shows them (an agent: the queue and their own; an admin: all).
+-- A User-Agent read for people: the browser (with its major version) and the
+-- operating system, shown to agents with a contact ("Edge 131", "Windows"). A
+-- hint, not a fingerprint; the order of the tests matters (Edge and Opera also
+-- say Chrome, Chrome also says Safari). NULL without a User-Agent.
+CREATE OR REPLACE FUNCTION pgchat.user_agent_device(ua text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN coalesce(ua, '') = '' THEN NULL ELSE jsonb_build_object(
+    'browser', coalesce(
+      (SELECT 'Edge ' || m[1] FROM regexp_match(ua, 'Edg(?:e|A|iOS)?/(\d+)') m),
+      (SELECT 'Opera ' || m[1] FROM regexp_match(ua, 'OPR/(\d+)') m),
+      (SELECT 'Firefox ' || m[1] FROM regexp_match(ua, '(?:Firefox|FxiOS)/(\d+)') m),
+      (SELECT 'Chrome ' || m[1] FROM regexp_match(ua, '(?:Chrome|CriOS)/(\d+)') m),
+      (SELECT 'Safari ' || m[1] FROM regexp_match(ua, 'Version/(\d+)[.0-9]*( Mobile/\S+)? Safari/') m)),
+    'os', CASE
+      WHEN ua ~ 'iPhone|iPad|iPod' THEN 'iOS'
+      WHEN ua ~ 'Android' THEN 'Android'
+      WHEN ua ~ 'Windows' THEN 'Windows'
+      WHEN ua ~ 'CrOS' THEN 'ChromeOS'
+      WHEN ua ~ 'Mac OS X|Macintosh' THEN 'macOS'
+      WHEN ua ~ 'Linux' THEN 'Linux' END) END
+$$;
+
 CREATE OR REPLACE FUNCTION pgchat.contact_view(u users) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
@@ -171,6 +193,10 @@ LANGUAGE sql STABLE AS $$
     'last_seen_at', pgchat.ts(u.last_seen_at),
     'context', (SELECT s.context FROM live_chat_sessions s WHERE s.customer_id = u.id
                  ORDER BY s.started_at DESC, s.id DESC LIMIT 1),
+    -- the browser and system of that latest context
+    'device', pgchat.user_agent_device((SELECT s.context ->> 'user_agent' FROM live_chat_sessions s
+                                         WHERE s.customer_id = u.id
+                                         ORDER BY s.started_at DESC, s.id DESC LIMIT 1)),
     'session_count', (SELECT count(*) FROM live_chat_sessions s WHERE s.customer_id = u.id),
     'sessions', coalesce((
       SELECT jsonb_agg(jsonb_build_object(

@@ -126,6 +126,11 @@ async fn a_customer_sets_name_and_attributes_and_staff_see_them_with_context_and
     );
     assert_eq!(contact["context"], second["context"]);
     assert_eq!(
+        contact["device"],
+        json!({ "browser": null, "os": "Linux" }),
+        "read from the User-Agent"
+    );
+    assert_eq!(
         ids(&contact["sessions"]),
         vec![
             as_id(&second["id"]).to_owned(),
@@ -322,4 +327,31 @@ async fn without_an_identity_secret_the_sign_in_is_off_and_identify_stays_unveri
         ),
         (&json!(false), &Value::Null, &json!("shop-9"))
     );
+}
+
+#[tokio::test]
+async fn agents_see_the_browser_and_system_a_user_agent_names() {
+    let app = crate::helpers::spawn_app().await;
+    for (ua, browser, os) in [
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "Edge 131", "Windows"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "Safari 17", "iOS"),
+        ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox 133", "Linux"),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36", "Chrome 131", "Android"),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15", "Safari 18", "macOS"),
+    ] {
+        let device: Value = app
+            .db
+            .query_one("SELECT pgchat.user_agent_device($1)", &[&ua])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(device, json!({ "browser": browser, "os": os }), "{ua}");
+    }
+    let unknown: Option<Value> = app
+        .db
+        .query_one("SELECT pgchat.user_agent_device('')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unknown, None);
 }

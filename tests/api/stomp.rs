@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -209,6 +210,11 @@ async fn unsubscribe_ends_that_subscription_only_and_every_frame_gets_its_receip
     let customer = app.token("alice", "user");
     let agent = app.token("ann", "agent");
     let session = app.open_session(&customer).await;
+    // claimed first: the agent's "joined" notice is not part of what follows
+    let (status, claimed) = app
+        .session_action(&agent, &session["id"], "claim", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
     let topic = format!("/topic/chat/{}", as_id(&session["id"]));
     let mut stomp = Stomp::connect(app.port, &customer).await;
     stomp.subscribe("a", &topic).await;
