@@ -70,8 +70,13 @@ BEGIN
   ), writable AS (
     -- once per sender and conversation, not per item
     SELECT d.conversation_id, d.sub, d.role, pgchat.can_write(d.conversation_id, d.sub, d.role) AS ok,
-           f.matcher
+           f.matcher,
+           -- `hold` with the model check on: every checked message is held until
+           -- its verdict, on the checked path (sql/47_moderation_model.sql)
+           CASE WHEN x.model THEN pgchat.moderation_mode(d.conversation_id, d.sub, d.role) = 'hold'
+                ELSE false END AS pending
       FROM (SELECT DISTINCT conversation_id, sub, role FROM input) d
+      CROSS JOIN (SELECT pgchat.moderation_model_on() AS model) x
       -- the mode of each sender and conversation, only when there is something to match
       LEFT JOIN lists f ON pgchat.moderation_mode(d.conversation_id, d.sub, d.role) <> 'off'
   ), planned AS (
@@ -89,6 +94,7 @@ BEGIN
                OR (input.internal AND input.role NOT IN ('agent', 'admin'))
                -- the content filter matched: flagged, held or refused on the checked path
                OR (w.matcher IS NOT NULL AND NOT input.internal AND input.body ~* w.matcher)
+               OR (w.pending AND NOT input.internal)
                OR (input.reply_to IS NOT NULL AND NOT EXISTS (
                      SELECT 1 FROM chat_messages p
                       WHERE p.id = input.reply_to AND p.conversation_id = input.conversation_id))

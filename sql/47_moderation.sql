@@ -84,36 +84,57 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS
 DECLARE
   pattern text;
   mode text;
+  checking boolean;
 BEGIN
   IF m.sender_role NOT IN ('user', 'agent', 'admin') OR m.internal
      OR m.kind IN ('system', 'ai_response') OR coalesce(m.body, '') = '' THEN
     RETURN NULL;
   END IF;
   SELECT l.matcher INTO pattern FROM moderation_lists l;
-  IF pattern IS NULL THEN
+  checking := pgchat.moderation_model_on();
+  IF pattern IS NULL AND NOT checking THEN
     RETURN NULL;
   END IF;
   mode := pgchat.moderation_mode(m.conversation_id, m.sender_id, m.sender_role);
-  IF mode = 'off' OR NOT m.body ~* pattern THEN
+  IF mode = 'off' THEN
     RETURN NULL;
-  ELSIF mode = 'reject' THEN
-    PERFORM pgchat.refuse('moderation_rejected');
+  ELSIF pattern IS NOT NULL AND m.body ~* pattern THEN
+    IF mode = 'reject' THEN
+      PERFORM pgchat.refuse('moderation_rejected');
+    END IF;
+    RETURN CASE mode WHEN 'hold' THEN 'held' ELSE 'flagged' END;
+  ELSIF checking AND mode = 'hold' THEN
+    -- held pending the model check (sql/47_moderation_model.sql): read by
+    -- its sender and the reviewers until the verdict releases or queues it
+    RETURN 'held';
   END IF;
-  RETURN CASE mode WHEN 'hold' THEN 'held' ELSE 'flagged' END;
+  RETURN NULL;
 END $$;
 
 -- A flagged or held message joins the review queue, with the entry it matched.
 CREATE OR REPLACE FUNCTION pgchat.tg_moderation_enqueue() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  entry text := pgchat.moderation_match(NEW.body);
 BEGIN
+  IF NEW.moderation = 'held' AND entry IS NULL THEN
+    -- held pending the model check, not for a list entry: its verdict
+    -- queues it or releases it (sql/47_moderation_model.sql)
+    RETURN NULL;
+  END IF;
   INSERT INTO moderation_queue (message_id, conversation_id, sender_id, action, matched)
   VALUES (NEW.id, NEW.conversation_id, NEW.sender_id,
-          CASE NEW.moderation WHEN 'held' THEN 'hold' ELSE 'flag' END,
-          (SELECT t.entry
-             FROM moderation_lists l, unnest(l.words || l.patterns, l.terms) AS t(entry, rx)
-            WHERE NEW.body ~* t.rx LIMIT 1));
+          CASE NEW.moderation WHEN 'held' THEN 'hold' ELSE 'flag' END, entry);
   RETURN NULL;
 END $$;
+
+-- The first list entry (a word or a pattern, as written) that `body` matches.
+CREATE OR REPLACE FUNCTION pgchat.moderation_match(body text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT t.entry
+    FROM moderation_lists l, unnest(l.words || l.patterns, l.terms) AS t(entry, rx)
+   WHERE body ~* t.rx LIMIT 1
+$$;
 
 DROP TRIGGER IF EXISTS chat_messages_moderation_queue ON chat_messages;
 CREATE TRIGGER chat_messages_moderation_queue AFTER INSERT ON chat_messages
@@ -167,6 +188,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     'decided_by', q.decided_by,
     'decided_at', pgchat.ts(q.decided_at),
     'reason', q.reason,
+    -- an edit held for review: the text it would give the message
+    'edited_body', q.edited_body,
     'message', (SELECT pgchat.message_json(m) FROM chat_messages m WHERE m.id = q.message_id))
 $$;
 
@@ -199,7 +222,13 @@ BEGIN
     PERFORM pgchat.refuse('already_decided');
   END IF;
   PERFORM set_config('request.jwt.claims', '', true);
-  IF decision = 'approve' AND q.action = 'hold' THEN
+  IF decision = 'approve' AND q.edited_body IS NOT NULL THEN
+    -- a held edit: applied now (the server's write: not checked again)
+    UPDATE chat_messages SET body = q.edited_body, edited_at = now()
+     WHERE id = q.message_id AND deleted_at IS NULL;
+  ELSIF decision = 'reject' AND q.edited_body IS NOT NULL THEN
+    NULL; -- a held edit refused: the message keeps its text
+  ELSIF decision = 'approve' AND q.action = 'hold' THEN
     UPDATE chat_messages SET moderation = 'approved' WHERE id = q.message_id AND moderation = 'held';
   ELSIF decision = 'reject' AND q.action = 'hold' THEN
     UPDATE chat_messages SET moderation = 'rejected' WHERE id = q.message_id AND moderation = 'held';

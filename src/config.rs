@@ -651,6 +651,16 @@ pub struct AiConfig {
     /// Off by default: not every OpenAI-compatible server accepts the parameter.
     #[arg(long, env = "PGCHAT_AI_LOGPROBS", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub ai_logprobs: bool,
+
+    /// Also check messages the content filter checks (a room's or the desk's moderation mode is
+    /// not `off`) with the provider chain's moderation check, after they are stored; its verdict
+    /// applies the mode (see docs/api.md, "The model check").
+    #[arg(long, env = "PGCHAT_AI_MODERATION", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub ai_moderation: bool,
+
+    /// The model of an API's moderation check (`POST {base}/moderations`).
+    #[arg(long, env = "PGCHAT_AI_MODERATION_MODEL", default_value = "omni-moderation-latest")]
+    pub ai_moderation_model: String,
 }
 
 /// A trigger phrase: 1 to 40 characters, no control characters, no comma.

@@ -295,6 +295,21 @@ impl Hub {
             .any(|t| matches!(t, Topic::Inbox(_)))
     }
 
+    /// The users (with their roles) listening on their inbox on this node.
+    pub fn inbox_subscribers(&self) -> Vec<(Arc<str>, Role)> {
+        let map = self.topics.read().expect("poisoned");
+        map.iter()
+            .filter(|(topic, _)| matches!(topic, Topic::Inbox(_)))
+            .filter_map(|(_, state)| {
+                state
+                    .subscribers
+                    .values()
+                    .next()
+                    .map(|s| (s.user.clone(), s.role))
+            })
+            .collect()
+    }
+
     /// The distinct identities subscribed to a topic (to re-check their access).
     pub fn subscribers_of(&self, topic: &Topic) -> Vec<(Arc<str>, Role)> {
         let map = self.topics.read().expect("poisoned");

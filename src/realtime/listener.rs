@@ -26,6 +26,7 @@ use crate::pg_listen::{Notice, PgListen};
 use crate::realtime::announced::{Announced, Unannounced};
 use crate::realtime::frames;
 use crate::realtime::hub::{Hub, Topic};
+use crate::realtime::notices::{self, NoticeEvent};
 use crate::service::changes::{self, Backlog, Change, ChangeEvent, Position, Range, Table};
 
 /// The NOTIFY channel every trigger and ephemeral event uses.
@@ -111,6 +112,17 @@ enum Note {
     },
     /// A conversation was deleted (pgchat.delete_session): its subscribers are told.
     Gone { c: Uuid },
+    /// A notice for those who decide (sql/47_moderation_model.sql): on the
+    /// inboxes `notices` picks, or of `user_id`.
+    Notice {
+        ev: NoticeEvent,
+        c: Uuid,
+        #[serde(default)]
+        user_id: Option<String>,
+        /// Absent when too big for NOTIFY.
+        #[serde(default)]
+        row: Option<Value>,
+    },
     /// A reader hid a message for themselves (sql/36_hidden_live.sql).
     Hidden {
         c: Uuid,
@@ -581,6 +593,9 @@ impl Listener {
                         .dispatch(frames::change(&change, &Topic::Inbox(user_id.into())));
                 }
             }
+            Note::Notice { ev, c, user_id, row } => {
+                notices::dispatch(&self.db, &self.hub, ev, c, user_id.as_deref(), row).await
+            }
             _ => {}
         }
     }
@@ -764,6 +779,7 @@ impl Listener {
     /// every presence subscription re-checked (a membership may have ended
     /// while notifications were not heard).
     async fn refill_all(&mut self) -> Result<(), ApiError> {
+        notices::after_outage(&self.db, &self.hub).await?;
         for (c, last) in self.hub.watched_conversations() {
             if let Some(after) = last {
                 self.refill(c, Position::start(after)).await?;

@@ -8,6 +8,7 @@ pub mod announced;
 pub mod frames;
 pub mod hub;
 pub mod listener;
+pub mod notices;
 pub mod poll;
 pub mod protocol;
 pub mod session;

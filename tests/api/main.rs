@@ -35,6 +35,7 @@ mod load_balancer;
 mod message_features;
 mod messages;
 mod moderation;
+mod moderation_live;
 mod notifications;
 mod operations;
 mod polls;

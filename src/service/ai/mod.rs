@@ -13,6 +13,7 @@
 //! the next; when all fail the caller gets a clear error, never a hung
 //! request: each API provider has a time budget, retries included.
 
+pub mod moderate;
 pub mod offline;
 pub mod openai;
 pub mod sentiment;
@@ -156,6 +157,9 @@ pub trait Provider: Send + Sync {
         &'a self,
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+    /// The content check of a text (`moderate::Verdict`).
+    fn moderate<'a>(&'a self, text: &'a str)
+        -> BoxFuture<'a, Result<moderate::Verdict, ProviderError>>;
 }
 
 /// Every provider of the chain failed.
@@ -204,6 +208,8 @@ pub struct Assistant {
     /// Phrases that call the assistant, and that ask for a translation (`pgchat.ai_call`).
     pub triggers: Vec<String>,
     pub translate_triggers: Vec<String>,
+    /// Messages the content filter checks also get the model check (`moderate`).
+    pub moderation_check: bool,
 }
 
 /// Time given to a provider without a budget of its own (the offline one).
@@ -227,6 +233,7 @@ impl Assistant {
                 retries: config.ai_retries,
                 max_tokens: config.ai_max_tokens,
                 logprobs: config.ai_logprobs,
+                moderation_model: config.ai_moderation_model.clone(),
             })?;
             providers.push((Arc::new(api), budget));
         }
@@ -240,6 +247,7 @@ impl Assistant {
                 retries: config.ai_retries,
                 max_tokens: config.ai_max_tokens,
                 logprobs: config.ai_logprobs,
+                moderation_model: config.ai_moderation_model.clone(),
             })?;
             providers.push((Arc::new(api), budget));
         }
@@ -258,6 +266,7 @@ impl Assistant {
             first_response: config.ai_first_response,
             triggers: config.ai_triggers.clone(),
             translate_triggers: config.ai_translate_triggers.clone(),
+            moderation_check: config.ai_moderation,
         })
     }
 

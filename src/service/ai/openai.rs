@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::json;
 
+use super::moderate::Verdict;
 use super::{Completion, Prompt, Provider, ProviderError, Source, Task};
 
 pub struct Settings {
@@ -23,11 +24,15 @@ pub struct Settings {
     pub max_tokens: u32,
     /// Ask for `logprobs` (the answer's confidence comes from them).
     pub logprobs: bool,
+    /// The model of the moderation check (`POST {base}/moderations`).
+    pub moderation_model: String,
 }
 
 pub struct OpenAi {
     settings: Settings,
     url: String,
+    /// `{base}/moderations`.
+    moderations_url: String,
     http: reqwest::Client,
 }
 
@@ -46,12 +51,14 @@ impl OpenAi {
         } else {
             format!("{base}/chat/completions")
         };
+        let moderations_url = format!("{}/moderations", base.trim_end_matches("/chat/completions"));
         let http = reqwest::Client::builder()
             .connect_timeout(settings.budget.min(Duration::from_secs(5)))
             .build()?;
         Ok(Self {
             settings,
             url,
+            moderations_url,
             http,
         })
     }
@@ -265,6 +272,90 @@ impl Provider for OpenAi {
             }
         }
         .boxed()
+    }
+
+    fn moderate<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<Verdict, ProviderError>> {
+        self.moderations(text).boxed()
+    }
+}
+
+impl OpenAi {
+    /// `POST {base}/moderations` with the text: `results[0].flagged` and the
+    /// categories set to true. Retried as an answer is, within the budget.
+    async fn moderations(&self, text: &str) -> Result<Verdict, ProviderError> {
+        let body = json!({ "model": self.settings.moderation_model, "input": text });
+        let deadline = Instant::now() + self.settings.budget;
+        let mut wait = BACKOFF;
+        let mut attempt = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ProviderError::Timeout);
+            }
+            let error = match self.moderation_attempt(&body, left).await {
+                Ok(verdict) => return Ok(verdict),
+                Err(error) if !retryable(&error) || attempt >= self.settings.retries => {
+                    return Err(error)
+                }
+                Err(error) => error,
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            wait *= 2;
+        }
+    }
+
+    async fn moderation_attempt(
+        &self,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Verdict, ProviderError> {
+        let mut request = self
+            .http
+            .post(&self.moderations_url)
+            .json(body)
+            .timeout(timeout);
+        if let Some(key) = &self.settings.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let message: String = response
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
+            return Err(ProviderError::Status {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        let answer: serde_json::Value = response.json().await.map_err(transport)?;
+        let result = &answer["results"][0];
+        let flagged = result["flagged"]
+            .as_bool()
+            .ok_or_else(|| ProviderError::Invalid("no results[0].flagged".into()))?;
+        let mut categories: Vec<String> = result["categories"]
+            .as_object()
+            .map(|all| {
+                all.iter()
+                    .filter(|(_, on)| on.as_bool() == Some(true))
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        categories.sort();
+        Ok(Verdict {
+            flagged,
+            categories,
+            provider: self.settings.name.clone(),
+        })
     }
 }
 

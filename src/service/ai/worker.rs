@@ -60,6 +60,9 @@ pub async fn start(
         )
         .await
         .context("writing the assistant's settings")?;
+    super::moderate::record_setting(&client, &assistant)
+        .await
+        .context("writing the moderation check's setting")?;
     drop(client);
     let wake = Arc::new(Notify::new());
     let (listen, notices) = PgListen::new(database, db.tls(), "pgchat-ai", &[CHANNEL]).start();
@@ -168,7 +171,14 @@ struct Post {
 }
 
 async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
-    let post = if job.attempts > MAX_ATTEMPTS {
+    let post = if job.kind == "moderation" {
+        // given up, the message is queued for a reviewer: never left unchecked
+        if let Some(message) = job.message_id {
+            let gave_up = job.attempts > MAX_ATTEMPTS;
+            super::moderate::run(db, assistant, message, gave_up).await?;
+        }
+        None
+    } else if job.attempts > MAX_ATTEMPTS {
         tracing::warn!(
             job = job.id,
             "assistant job given up after {MAX_ATTEMPTS} attempts"
@@ -179,6 +189,7 @@ async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
             "mention" => mention(db, assistant, &job).await?,
             "translate" => translate(db, assistant, &job).await?,
             "first_response" => first_response(db, assistant, &job).await?,
+
             other => {
                 tracing::warn!(job = job.id, kind = other, "unknown assistant job");
                 None
