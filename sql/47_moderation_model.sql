@@ -125,7 +125,7 @@ BEGIN
     RETURN 'skipped';
   END IF;
   mode := pgchat.moderation_mode(m.conversation_id, m.sender_id, m.sender_role);
-  pending := m.moderation = 'held';
+  pending := m.moderation IS NOT DISTINCT FROM 'held';
   why := CASE WHEN flagged IS NULL THEN 'model_unavailable'
               ELSE 'model: ' || coalesce(nullif(array_to_string(categories, ', '), ''), 'flagged') END;
   IF flagged IS FALSE OR (mode = 'off' AND NOT pending) THEN
