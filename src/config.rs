@@ -659,7 +659,11 @@ pub struct AiConfig {
     pub ai_moderation: bool,
 
     /// The model of an API's moderation check (`POST {base}/moderations`).
-    #[arg(long, env = "PGCHAT_AI_MODERATION_MODEL", default_value = "omni-moderation-latest")]
+    #[arg(
+        long,
+        env = "PGCHAT_AI_MODERATION_MODEL",
+        default_value = "omni-moderation-latest"
+    )]
     pub ai_moderation_model: String,
 }
 

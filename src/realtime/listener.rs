@@ -593,9 +593,12 @@ impl Listener {
                         .dispatch(frames::change(&change, &Topic::Inbox(user_id.into())));
                 }
             }
-            Note::Notice { ev, c, user_id, row } => {
-                notices::dispatch(&self.db, &self.hub, ev, c, user_id.as_deref(), row).await
-            }
+            Note::Notice {
+                ev,
+                c,
+                user_id,
+                row,
+            } => notices::dispatch(&self.db, &self.hub, ev, c, user_id.as_deref(), row).await,
             _ => {}
         }
     }

@@ -151,7 +151,8 @@ pub async fn after_outage(db: &Db, hub: &Hub) -> Result<(), ApiError> {
             exp: i64::MAX,
         };
         let conversations = messages::inbox_snapshot(db, &identity).await?;
-        let frame = json!({ "type": "inbox_snapshot", "topic": "inbox", "conversations": conversations });
+        let frame =
+            json!({ "type": "inbox_snapshot", "topic": "inbox", "conversations": conversations });
         hub.dispatch(Event {
             topic: Topic::Inbox(Arc::clone(&user)),
             change_seq: None,

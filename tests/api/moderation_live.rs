@@ -70,7 +70,10 @@ impl Drop for FakeModeration {
     }
 }
 
-async fn moderations(State(shared): State<Arc<Shared>>, axum::Json(body): axum::Json<Value>) -> Response {
+async fn moderations(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     shared.seen.lock().unwrap().push(body.clone());
     if let Some(gate) = &shared.gate {
         gate.acquire().await.unwrap().forget();
@@ -141,7 +144,11 @@ async fn moderated_room(app: &TestApp, mode: &str) -> (String, String, String, V
 
 async fn set_mode(app: &TestApp, owner: &str, room: &Value, mode: &str) {
     let (status, body) = app
-        .patch(owner, &room_path(room, ""), &json!({ "settings": { "moderation": mode } }))
+        .patch(
+            owner,
+            &room_path(room, ""),
+            &json!({ "settings": { "moderation": mode } }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -174,7 +181,11 @@ fn topic(room: &Value) -> String {
 
 async fn send_with_id(app: &TestApp, token: &str, room: &Value, body: &str, id: Uuid) -> Value {
     let (status, sent) = app
-        .send_json(token, &room["id"], &json!({ "body": body, "client_msg_id": id }))
+        .send_json(
+            token,
+            &room["id"],
+            &json!({ "body": body, "client_msg_id": id }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     sent
@@ -329,7 +340,10 @@ async fn reject_with_the_model_check_withdraws_the_message_and_tells_its_sender(
         )
         .await;
     assert_eq!(audit, 1);
-    assert!(queue(&app, &admin(&app)).await.is_empty(), "decided, not queued");
+    assert!(
+        queue(&app, &admin(&app)).await.is_empty(),
+        "decided, not queued"
+    );
 }
 
 #[tokio::test]
@@ -433,7 +447,11 @@ async fn an_edit_is_checked_with_the_lists_and_mode_of_a_send() {
     let items = queue(&app, &alice).await;
     assert_eq!(items.len(), 1);
     assert_eq!(
-        (&items[0]["action"], &items[0]["matched"], &items[0]["edited_body"]),
+        (
+            &items[0]["action"],
+            &items[0]["matched"],
+            &items[0]["edited_body"]
+        ),
         (&json!("flag"), &json!("secret"), &Value::Null)
     );
     assert_eq!(items[0]["message"]["body"], "a secret");
@@ -443,7 +461,10 @@ async fn an_edit_is_checked_with_the_lists_and_mode_of_a_send() {
     let path = format!("/v1/moderation/queue/{}/approve", items[0]["id"]);
     let (status, _) = app.post(&alice, &path, &json!({ "reason": "fine" })).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(edit(&app, &bob, &first, "secret two").await.0, StatusCode::OK);
+    assert_eq!(
+        edit(&app, &bob, &first, "secret two").await.0,
+        StatusCode::OK
+    );
     let items = queue(&app, &alice).await;
     assert_eq!((items.len(), &items[0]["status"]), (1, &json!("pending")));
 
@@ -477,7 +498,10 @@ async fn an_edit_is_checked_with_the_lists_and_mode_of_a_send() {
     assert_eq!(stored_body(&app, &second).await, "plain secret");
     // a clean edit in hold mode is applied at once
     let (status, clean) = edit(&app, &bob, &second, "plain again").await;
-    assert_eq!((status, &clean["body"]), (StatusCode::OK, &json!("plain again")));
+    assert_eq!(
+        (status, &clean["body"]),
+        (StatusCode::OK, &json!("plain again"))
+    );
 }
 
 // ── live notices ────────────────────────────────────────────────────────────
@@ -518,11 +542,18 @@ async fn a_join_request_reaches_the_rooms_moderators_and_the_approval_the_reques
     // a plain member is not told (the fence: a message, which members' inboxes get)
     app.send(&alice, &club["id"], "fence").await;
     let frames = inboxes[2].until_message("fence").await;
-    assert!(!frames.iter().any(|f| f["type"] == "join_requested"), "{frames:?}");
+    assert!(
+        !frames.iter().any(|f| f["type"] == "join_requested"),
+        "{frames:?}"
+    );
 
     // approved: the requester gets the room on their inbox, as on a join
     let (status, _) = app
-        .post(&dave, &room_path(&club, "/requests/bob/approve"), &json!({}))
+        .post(
+            &dave,
+            &room_path(&club, "/requests/bob/approve"),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let joined = inboxes[3].event_of("member_joined").await;
@@ -574,7 +605,10 @@ async fn a_held_message_approved_during_a_listener_outage_arrives_once_afterward
     // and not again later
     app.send(&alice, &room["id"], "marker two").await;
     let frames = carol_ws.until_message("marker two").await;
-    assert!(!frames.iter().any(|f| f["message"]["id"] == held["id"]), "{frames:?}");
+    assert!(
+        !frames.iter().any(|f| f["message"]["id"] == held["id"]),
+        "{frames:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -596,7 +630,11 @@ async fn a_join_request_approved_during_a_listener_outage_gives_the_member_the_r
 
     listener_outage(&app).await;
     let (status, _) = app
-        .post(&alice, &room_path(&club, "/requests/bob/approve"), &json!({}))
+        .post(
+            &alice,
+            &room_path(&club, "/requests/bob/approve"),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     app.allow_connections(true).await;

@@ -158,8 +158,10 @@ pub trait Provider: Send + Sync {
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
     /// The content check of a text (`moderate::Verdict`).
-    fn moderate<'a>(&'a self, text: &'a str)
-        -> BoxFuture<'a, Result<moderate::Verdict, ProviderError>>;
+    fn moderate<'a>(
+        &'a self,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<moderate::Verdict, ProviderError>>;
 }
 
 /// Every provider of the chain failed.

@@ -32,12 +32,21 @@ pub struct Verdict {
 const LEXICON: &[(&str, &[&str])] = &[
     (
         "harassment",
-        &["idiot", "idiots", "moron", "morons", "stupid", "loser", "losers", "dumbass", "shut up"],
+        &[
+            "idiot", "idiots", "moron", "morons", "stupid", "loser", "losers", "dumbass", "shut up",
+        ],
     ),
     ("hate", &["vermin", "subhuman", "degenerates"]),
     (
         "violence",
-        &["kill you", "murder you", "shoot you", "stab you", "beat you up", "i will hurt you"],
+        &[
+            "kill you",
+            "murder you",
+            "shoot you",
+            "stab you",
+            "beat you up",
+            "i will hurt you",
+        ],
     ),
     ("self-harm", &["kill myself", "suicide", "end my life"]),
     ("sexual", &["porn", "nudes", "xxx"]),
