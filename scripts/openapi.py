@@ -149,7 +149,9 @@ schemas = {
                            "action": enum("flag", "hold"), "matched": {"type": ["string", "null"]},
                            "status": enum("pending", "approved", "rejected"), "created_at": ts,
                            "decided_by": {"type": ["string", "null"]}, "decided_at": {"type": ["string", "null"], "format": "date-time"},
-                           "reason": {"type": ["string", "null"]}, "message": S("Message")},
+                           "reason": {"type": ["string", "null"]},
+                           "edited_body": {"type": ["string", "null"], "description": "an edit held for review: the text approving applies"},
+                           "message": S("Message")},
                           ["id", "conversation_id", "message_id", "action", "status", "message"], extra=True),
     "Member": obj({"conversation_id": uuid, "user_id": string(), "role": string(), "banned": boolean, "silenced": boolean}, ["user_id", "role"], extra=True),
     "Agent": obj({"user_id": string(), "status": S("AgentStatus"), "capacity": integer(), "skills": {"type": "array", "items": S("Category")}, "enabled": boolean}, ["user_id", "status"], extra=True),
@@ -316,7 +318,7 @@ add("/v1/rooms/{id}/pins/{message_id}", "put", op("Pin a message (moderators and
 add("/v1/rooms/{id}/pins/{message_id}", "delete", op("Unpin a message", "rooms", S("Message"), params=PIN, errors=(400, 403, 404, 409, 503)))
 
 # message features
-add("/v1/messages/{id}", "patch", op("Edit my message", "message features", S("Message"), params=[ID], body=obj({"body": string(minLength=1, maxLength=5000)}, ["body"]), errors=(400, 403, 404, 409, 413, 415, 503)))
+add("/v1/messages/{id}", "patch", op("Edit my message", "message features", S("Message"), params=[ID], body=obj({"body": string(minLength=1, maxLength=5000)}, ["body"]), errors=(400, 403, 404, 409, 413, 415, 422, 503)))
 add("/v1/messages/{id}", "delete", op("Delete a message (a tombstone)", "message features", S("Message"), params=[ID], errors=(403, 404, 409, 503)))
 EMO = [ID, pp("emoji", string(minLength=1, maxLength=32), "one emoji or a short code, URL-encoded")]
 add("/v1/messages/{id}/reactions/{emoji}", "put", op("React", "message features", S("Message"), params=EMO, errors=(400, 403, 404, 409, 503)))
