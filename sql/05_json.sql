@@ -186,6 +186,7 @@ BEGIN RETURN pgchat.member_wire(m, (SELECT u.name FROM users u WHERE u.id = m.us
 END $$;
 
 -- The member's own view of their flags (the `inbox` topic, `PATCH .../me`).
+-- `flags_version` orders copies of them that arrive by different paths.
 CREATE OR REPLACE FUNCTION pgchat.flags_json(m conversation_members) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
@@ -194,7 +195,8 @@ LANGUAGE sql STABLE AS $$
     'muted', m.muted,
     'archived', m.archived,
     'deleted_at', pgchat.ts(m.deleted_at),
-    'last_read_seq', m.last_read_seq)
+    'last_read_seq', m.last_read_seq,
+    'flags_version', m.flags_version)
 $$;
 
 -- A room's settings with the defaults filled in (absent keys take these).
