@@ -85,6 +85,10 @@ GRANT UPDATE (email_notifications) ON users TO pgchat_user;
 GRANT SELECT, INSERT ON message_translations TO pgchat_user;
 GRANT UPDATE (source, text, provider, model, created_at) ON message_translations TO pgchat_user;
 
+-- A model's sentiment scores (migrations/V31): cached by the staff who asked.
+GRANT SELECT, INSERT ON message_sentiment TO pgchat_user;
+GRANT UPDATE (source, score, provider, model, created_at) ON message_sentiment TO pgchat_user;
+
 -- Teams (migrations/V11): staff read them, admins write them (RLS); staff
 -- route a session to a team (the routing rule is pgchat.tg_session_team);
 -- escalation's columns are written only by pgchat.escalate.

@@ -28,7 +28,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Identity;
-use crate::config::AiConfig;
+use crate::config::{AiConfig, SentimentScorer};
 use crate::db::{Db, Transaction};
 use crate::error::ApiError;
 use crate::service::gates::{self, Gate};
@@ -88,6 +88,9 @@ pub enum Task {
     FirstResponse { subject: String, question: String },
     /// Translate a message's text into a language (a BCP 47 tag).
     Translate { text: String, lang: String },
+    /// Score the sentiment of each text from -1 to 1: the answer is a JSON
+    /// array of numbers, one per text, in order (`sentiment::parse_scores`).
+    Sentiment { texts: Vec<String> },
 }
 
 impl Task {
@@ -97,6 +100,7 @@ impl Task {
             Task::Summarize => "summary",
             Task::FirstResponse { .. } => "first_response",
             Task::Translate { .. } => "translate",
+            Task::Sentiment { .. } => "sentiment",
         }
     }
 }
@@ -204,6 +208,8 @@ pub struct Assistant {
     /// Phrases that call the assistant, and that ask for a translation (`pgchat.ai_call`).
     pub triggers: Vec<String>,
     pub translate_triggers: Vec<String>,
+    /// Sentiment is asked of the API providers (`PGCHAT_AI_SENTIMENT=model`).
+    pub sentiment_by_model: bool,
 }
 
 /// Time given to a provider without a budget of its own (the offline one).
@@ -258,6 +264,7 @@ impl Assistant {
             first_response: config.ai_first_response,
             triggers: config.ai_triggers.clone(),
             translate_triggers: config.ai_translate_triggers.clone(),
+            sentiment_by_model: config.ai_sentiment == SentimentScorer::Model,
         })
     }
 

@@ -36,6 +36,14 @@ impl Provider for Offline {
                 )))
                 .boxed()
             }
+            // Offline sentiment is the database's lexicon (sql/76_sentiment.sql),
+            // which stands in for every text no model scored.
+            Task::Sentiment { .. } => {
+                return futures::future::ready(Err(ProviderError::Invalid(
+                    "offline sentiment is scored in the database".into(),
+                )))
+                .boxed()
+            }
             Task::Answer { question } => answer(question, &prompt.conversation, &prompt.faq),
             Task::Summarize => summarize(&prompt.conversation),
             Task::FirstResponse { subject, question } => {
