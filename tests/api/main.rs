@@ -9,6 +9,7 @@ mod abuse;
 mod ai;
 mod assignment;
 mod attachments;
+mod auto_translate;
 mod auth;
 mod background;
 mod bad_input;
