@@ -100,15 +100,19 @@ BEGIN
   -- Auto-translation (sql/77_translation.sql): in the statement's rooms
   -- whose settings say `auto_translate`, one job per message a person sent
   -- and per language its room's members read (at most max_room_langs, read
-  -- once per room), but the sender's own. Other rooms cost one lookup of
-  -- their conversation row per statement.
+  -- once per room), but the sender's own. Other conversations cost one probe
+  -- of their row by primary key per statement (OFFSET 0 keeps it a probe
+  -- whatever size of statement the cached plan was made for).
   INSERT INTO ai_jobs (kind, conversation_id, message_id, user_id, user_role, lang)
   SELECT 'auto_translate', n.conversation_id, n.id, n.sender_id, n.sender_role, l.lang
-    FROM (SELECT r.id, ARRAY(SELECT pgchat.room_langs(r.id)) AS langs
+    FROM (SELECT DISTINCT i.conversation_id FROM inserted i) ic
+   CROSS JOIN LATERAL (
+          SELECT r.id, ARRAY(SELECT pgchat.room_langs(r.id)) AS langs
             FROM conversations r
-           WHERE r.id IN (SELECT i.conversation_id FROM inserted i)
+           WHERE r.id = ic.conversation_id
              AND r.settings @> '{"auto_translate": true}' AND pgchat.is_room(r.kind)
-             AND pgchat.ai_enabled(r.id)) room
+             AND pgchat.ai_enabled(r.id)
+          OFFSET 0) room
     JOIN inserted n ON n.conversation_id = room.id
    CROSS JOIN LATERAL unnest(room.langs) AS l(lang)
    WHERE n.sender_id IS NOT NULL AND n.sender_role IN ('user', 'agent', 'admin')
