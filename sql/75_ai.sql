@@ -101,8 +101,9 @@ BEGIN
   -- whose settings say `auto_translate`, one job per message a person sent
   -- and per language its room's members read (at most max_room_langs, read
   -- once per room), but the sender's own. Other conversations cost one probe
-  -- of their row by primary key per statement (OFFSET 0 keeps it a probe
-  -- whatever size of statement the cached plan was made for).
+  -- per statement of the tiny index of auto-translated rooms
+  -- (conversations_auto_translate_idx; OFFSET 0 keeps it a probe whatever
+  -- size of statement the cached plan was made for).
   INSERT INTO ai_jobs (kind, conversation_id, message_id, user_id, user_role, lang)
   SELECT 'auto_translate', n.conversation_id, n.id, n.sender_id, n.sender_role, l.lang
     FROM (SELECT DISTINCT i.conversation_id FROM inserted i) ic
