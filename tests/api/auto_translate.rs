@@ -272,7 +272,12 @@ async fn only_auto_translated_rooms_queue_jobs_one_per_language_but_the_senders(
         for who in ["bob", "carol", "dave"] {
             invite(&app, &alice, &r, who, "member").await;
         }
-        for (token, lang) in [(&alice, "en"), (&bob, "de"), (&carol, "pt-br"), (&dave, "de")] {
+        for (token, lang) in [
+            (&alice, "en"),
+            (&bob, "de"),
+            (&carol, "pt-br"),
+            (&dave, "de"),
+        ] {
             let (status, body) = read_in(&app, token, &r, json!(lang)).await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
@@ -354,7 +359,16 @@ async fn languages_and_the_setting_are_checked_by_the_database() {
         "not_yours",
     );
     // the SQL tag and the translate endpoint's agree on shape and case
-    for tag in ["de", "PT-br", "zh-hant", "sr-latn-rs", "es-419", "EN-us", "de_DE", "deutsch"] {
+    for tag in [
+        "de",
+        "PT-br",
+        "zh-hant",
+        "sr-latn-rs",
+        "es-419",
+        "EN-us",
+        "de_DE",
+        "deutsch",
+    ] {
         let sql: Option<String> = app
             .db
             .query_one("SELECT pgchat.lang_canonical($1)", &[&tag])
@@ -421,4 +435,32 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_translation_too_big_for_a_notification_still_arrives_whole() {
+    let llm = Translator::start().await;
+    let app = spawn_app_with(|c| c.ai.ai_base_url = Some(llm.base_url.clone())).await;
+    let alice = user(&app, "alice").await;
+    let bob = user(&app, "bob").await;
+    let lounge = room(
+        &app,
+        &alice,
+        json!({ "name": "lounge", "type": "private",
+                "settings": { "enable_ai": true, "auto_translate": true } }),
+    )
+    .await;
+    invite(&app, &alice, &lounge, "bob", "member").await;
+    let (status, body) = read_in(&app, &bob, &lounge, json!("de")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ws = Ws::connect(app.port, &bob).await;
+    ws.subscribe(&format!("conversation:{}", as_id(&lounge["id"])), None)
+        .await;
+    // 4000 two-byte characters: past NOTIFY's 8000 bytes, so read back
+    let long = "é".repeat(4000);
+    let sent = app.send(&alice, &lounge["id"], &long).await;
+    let frame = ws.event_of("message_translated").await;
+    assert_eq!(frame["message_id"], sent["id"]);
+    assert_eq!(frame["lang"], "de");
+    assert_eq!(frame["text"], format!("[de] {long}"));
 }

@@ -45,9 +45,8 @@ pub async fn run(
         return Ok(());
     }
     // The trigger stored a canonical tag (sql/77_translation.sql).
-    let lang = Lang::try_from(lang.to_owned()).map_err(|why| {
-        ApiError::Internal(anyhow::anyhow!("queued language {lang:?}: {why}"))
-    })?;
+    let lang = Lang::try_from(lang.to_owned())
+        .map_err(|why| ApiError::Internal(anyhow::anyhow!("queued language {lang:?}: {why}")))?;
     match translate::translate(db, assistant, sender, message_id, lang.clone()).await {
         Ok(_) => Ok(()),
         Err(error @ (ApiError::Internal(_) | ApiError::Timeout)) => Err(error),
