@@ -12,7 +12,7 @@ GRANT INSERT (id, kind, title, description, settings, direct_key, created_by) ON
 GRANT UPDATE (title, description, settings) ON conversations TO pgchat_user;
 GRANT INSERT (conversation_id, user_id, role) ON conversation_members TO pgchat_user;
 GRANT UPDATE (pinned, muted, archived, deleted_at, hidden_before_seq, last_read_seq,
-              last_delivered_seq, left_at, role, banned) ON conversation_members TO pgchat_user;
+              last_delivered_seq, left_at, role, banned, lang) ON conversation_members TO pgchat_user;
 GRANT INSERT (id, conversation_id, customer_id, subject, category, priority) ON live_chat_sessions TO pgchat_user;
 GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_at, ended_at,
               ended_by, rating, feedback, rated_at, description, snoozed_until, labels)

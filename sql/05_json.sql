@@ -218,7 +218,9 @@ LANGUAGE sql IMMUTABLE AS $$
                    'avatar_attachment_id', NULL,
                    'banner_attachment_id', NULL,
                    'require_approval', false,
-                   'allowed_mime_types', NULL) || coalesce(settings, '{}'::jsonb) AS s) d
+                   'allowed_mime_types', NULL,
+                   -- auto-translation into the members' languages (migrations/V27)
+                   'auto_translate', false) || coalesce(settings, '{}'::jsonb) AS s) d
 $$;
 
 -- A conversation as listed (GET /v1/conversations, rooms): what every member may know of it.
@@ -331,7 +333,9 @@ LANGUAGE sql STABLE AS $$
     'role', me.role,
     'last_delivered_seq', me.last_delivered_seq,
     'hidden_before_seq', me.hidden_before_seq,
-    'silenced', me.silenced_until IS NOT NULL AND me.silenced_until > now())
+    'silenced', me.silenced_until IS NOT NULL AND me.silenced_until > now(),
+    -- the language this member reads the conversation in (sql/77_translation.sql)
+    'lang', me.lang)
 $$;
 
 -- A conversation in the caller's list (GET /v1/conversations): the

@@ -262,6 +262,10 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("moderation_rejected", ApiError::unprocessable),
     ("invalid_pattern", ApiError::unprocessable),
     ("already_decided", ApiError::conflict),
+    // languages and auto-translation (sql/77_translation.sql)
+    ("invalid_lang", ApiError::unprocessable),
+    ("too_many_languages", ApiError::unprocessable),
+    ("auto_translate_needs_ai", ApiError::unprocessable),
 ];
 
 /// The one place where database errors become API errors.

@@ -13,6 +13,7 @@
 //! the next; when all fail the caller gets a clear error, never a hung
 //! request: each API provider has a time budget, retries included.
 
+pub mod auto_translate;
 pub mod offline;
 pub mod openai;
 pub mod sentiment;
@@ -156,6 +157,10 @@ pub enum ProviderError {
 /// Something that answers prompts: an API, or the offline provider.
 pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether it can translate (`Task::Translate`): the offline provider cannot.
+    fn translates(&self) -> bool {
+        true
+    }
     fn complete<'a>(
         &'a self,
         prompt: &'a Prompt,
@@ -271,6 +276,11 @@ impl Assistant {
     /// The names of the providers, in the order they are tried.
     pub fn chain(&self) -> Vec<&str> {
         self.providers.iter().map(|(p, _)| p.name()).collect()
+    }
+
+    /// Whether some provider of the chain translates.
+    pub fn translates(&self) -> bool {
+        self.providers.iter().any(|(p, _)| p.translates())
     }
 
     /// Tries each provider in turn within its budget; the first answer wins.

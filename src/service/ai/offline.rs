@@ -24,6 +24,10 @@ impl Provider for Offline {
         "offline"
     }
 
+    fn translates(&self) -> bool {
+        false
+    }
+
     fn complete<'a>(
         &'a self,
         prompt: &'a Prompt,
