@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Identity;
@@ -13,12 +12,14 @@ use crate::domain::desk::PresenceStatus;
 use crate::domain::StatusText;
 use crate::error::ApiError;
 use crate::limits::{self, Write};
-use crate::service::{agents, messages, WireRow};
+use crate::service::{agents, WireRow};
 
 /// Announces that `caller` started or stopped typing in a conversation they
-/// can read; typing an internal note (`note`) is told to staff only, so a
-/// customer cannot tell that a note is being written. A start takes from the
-/// caller's `Ephemeral` bucket; a stop only follows a start, so it takes nothing.
+/// can read; typing an internal note (`note`) is staff's and is told to staff
+/// only, so a customer cannot tell that a note is being written. Both rules
+/// and the note's shape are the database's (`pgchat.announce_typing`:
+/// `not_found`, `staff_only`). A start takes from the caller's `Ephemeral`
+/// bucket; a stop only follows a start, so it takes nothing.
 pub async fn typing(
     db: &Db,
     caller: &Identity,
@@ -31,12 +32,10 @@ pub async fn typing(
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    messages::conversation_kind(&tx, conversation_id).await?;
-    let payload = json!({
-        "t": "typing", "c": conversation_id, "user_id": caller.sub,
-        "name": caller.name, "typing": typing, "internal": note,
-    });
-    tx.execute("SELECT pg_notify('pgchat', $1)", &[&payload.to_string()])
+    let statement = tx
+        .prepare_cached("SELECT pgchat.announce_typing($1, $2, $3, $4)")
+        .await?;
+    tx.execute(&statement, &[&conversation_id, &caller.name, &typing, &note])
         .await?;
     tx.commit().await?;
     Ok(())
