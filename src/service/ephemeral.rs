@@ -185,15 +185,19 @@ pub async fn set_presence(
 }
 
 /// `user`'s presence as `caller` may see it (themselves, staff, someone they
-/// share a conversation with: `pgchat.can_see_presence`), or 404.
+/// share a conversation with: `pgchat.can_see_presence`, the listener's
+/// re-check too), or 404: one statement in the caller's transaction.
 pub async fn presence(db: &Db, caller: &Identity, user: &str) -> Result<WireRow, ApiError> {
-    if !can_see_user(db, caller, user).await? {
-        return Err(ApiError::NotFound("user"));
-    }
-    let client = db.client().await?;
-    let row = client
-        .query_one("SELECT pgchat.presence_now($1)", &[&user])
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_one(
+            "SELECT CASE WHEN pgchat.can_see_presence(auth.uid(), auth.role(), $1)
+                         THEN pgchat.presence_now($1) END",
+            &[&user],
+        )
         .await?;
+    tx.commit().await?;
     row.get::<_, Option<WireRow>>(0)
         .ok_or(ApiError::NotFound("user"))
 }
@@ -237,20 +241,4 @@ pub async fn statuses(db: &Db, users: &[String]) -> Result<Vec<(String, String)>
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// Whether `caller` may follow `user`'s presence (themselves, staff, or
-/// someone they share a conversation with as current members:
-/// `pgchat.can_see_presence` decides, also when the listener re-checks).
-pub async fn can_see_user(db: &Db, caller: &Identity, user: &str) -> Result<bool, ApiError> {
-    let mut client = db.client().await?;
-    let tx = db.begin_as(&mut client, caller).await?;
-    let row = tx
-        .query_one(
-            "SELECT pgchat.can_see_presence($1, $2, $3)",
-            &[&caller.sub, &caller.role.as_str(), &user],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(row.get(0))
 }
