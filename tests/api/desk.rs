@@ -169,11 +169,17 @@ async fn websocket_presence_drives_an_enrolled_agents_desk_status() {
         .await;
     assert_eq!(answer["type"], "ack", "{answer}");
     wait_for("busy", || async { status().await == "busy" }).await;
-    // A REST change reaches support:queue as presence too.
+    // A REST change reaches support:queue as presence too, in the one
+    // presence shape (her status text with it).
+    let (code, body) = app
+        .patch(&ann, "/v1/presence/me", &json!({ "status_text": "Back at two" }))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
     put(&app, &ann, "/v1/agents/me", &json!({ "status": "away" })).await;
     loop {
         let event = watcher.event_of("presence").await;
         if event["user_id"] == "ann" && event["status"] == "away" {
+            assert_eq!(event["status_text"], "Back at two", "{event}");
             break;
         }
     }
