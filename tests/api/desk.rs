@@ -802,6 +802,19 @@ async fn in_sql_the_desks_role_gates_say_why() {
             .await,
         "customers_only",
     );
+    // teams, contacts and business hours pass gates too (the API below)
+    for (sub, role, gate, code) in [
+        ("carol", "user", "teams", "staff_only"),
+        ("ann", "agent", "manage_teams", "admins_only"),
+        ("carol", "user", "contacts", "staff_only"),
+        ("ann", "agent", "business_hours", "admins_only"),
+    ] {
+        assert_sql_refused(
+            app.sql_as(sub, role, "SELECT pgchat.gate($1)", &[&gate])
+                .await,
+            code,
+        );
+    }
     assert_sql_refused(
         app.sql_as(
             "carol",
@@ -859,6 +872,18 @@ async fn in_sql_the_desks_role_gates_say_why() {
     );
     assert_error(
         &app.delete(&ann, "/v1/agents/boss").await,
+        StatusCode::FORBIDDEN,
+        "admins_only",
+    );
+    for (token, path, code) in [
+        (&customer, "/v1/teams", "staff_only"),
+        (&customer, "/v1/contacts/ann", "staff_only"),
+        (&ann, "/v1/admin/business-hours", "admins_only"),
+    ] {
+        assert_error(&app.get(token, path).await, StatusCode::FORBIDDEN, code);
+    }
+    assert_error(
+        &app.post(&ann, "/v1/teams", &json!({ "name": "Tier 9" })).await,
         StatusCode::FORBIDDEN,
         "admins_only",
     );
