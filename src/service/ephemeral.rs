@@ -35,8 +35,11 @@ pub async fn typing(
     let statement = tx
         .prepare_cached("SELECT pgchat.announce_typing($1, $2, $3, $4)")
         .await?;
-    tx.execute(&statement, &[&conversation_id, &caller.name, &typing, &note])
-        .await?;
+    tx.execute(
+        &statement,
+        &[&conversation_id, &caller.name, &typing, &note],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -172,7 +172,11 @@ async fn websocket_presence_drives_an_enrolled_agents_desk_status() {
     // A REST change reaches support:queue as presence too, in the one
     // presence shape (her status text with it).
     let (code, body) = app
-        .patch(&ann, "/v1/presence/me", &json!({ "status_text": "Back at two" }))
+        .patch(
+            &ann,
+            "/v1/presence/me",
+            &json!({ "status_text": "Back at two" }),
+        )
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     put(&app, &ann, "/v1/agents/me", &json!({ "status": "away" })).await;
@@ -883,7 +887,8 @@ async fn in_sql_the_desks_role_gates_say_why() {
         assert_error(&app.get(token, path).await, StatusCode::FORBIDDEN, code);
     }
     assert_error(
-        &app.post(&ann, "/v1/teams", &json!({ "name": "Tier 9" })).await,
+        &app.post(&ann, "/v1/teams", &json!({ "name": "Tier 9" }))
+            .await,
         StatusCode::FORBIDDEN,
         "admins_only",
     );

@@ -480,7 +480,10 @@ async fn in_sql_who_may_change_a_session_says_why() {
     let session = claimed(&app, &carol, &ann).await;
     let id = uuid::Uuid::parse_str(as_id(&session["id"])).unwrap();
     // bob reads the chat (a member, as after a hand-over), but it is ann's
-    assert!(app.session_ids(&bob, "").await.is_empty(), "bob's first request");
+    assert!(
+        app.session_ids(&bob, "").await.is_empty(),
+        "bob's first request"
+    );
     app.db
         .execute(
             "INSERT INTO conversation_members (conversation_id, user_id, role)
@@ -504,8 +507,13 @@ async fn in_sql_who_may_change_a_session_says_why() {
         "not_assigned",
     );
     assert_error(
-        &app.session_action(&bob, &session["id"], "assign", &json!({ "agent_id": "bob" }))
-            .await,
+        &app.session_action(
+            &bob,
+            &session["id"],
+            "assign",
+            &json!({ "agent_id": "bob" }),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "not_assigned",
     );
@@ -532,7 +540,10 @@ async fn in_sql_who_may_change_a_session_says_why() {
         "UPDATE live_chat_sessions SET status = 'resolved' WHERE id = $1",
         "SELECT pgchat.may_change_session($1)",
     ] {
-        assert_sql_refused(app.sql_as("bob", "agent", sql, &[&id]).await, "not_assigned");
+        assert_sql_refused(
+            app.sql_as("bob", "agent", sql, &[&id]).await,
+            "not_assigned",
+        );
     }
     for sql in [
         "UPDATE live_chat_sessions SET labels = '{sneaky}' WHERE id = $1",
@@ -572,5 +583,8 @@ async fn in_sql_who_may_change_a_session_says_why() {
     .expect("ann changes her session");
     let (status, body) = patch(&app, &ann, &session, json!({ "category": "payment" })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((&body["priority"], &body["category"]), (&json!("high"), &json!("payment")));
+    assert_eq!(
+        (&body["priority"], &body["category"]),
+        (&json!("high"), &json!("payment"))
+    );
 }

@@ -631,7 +631,9 @@ async fn in_sql_who_may_follow_a_topic_and_type_a_note_says_why() {
         );
     }
     let answer = ws
-        .request(json!({ "type": "typing_start", "conversation_id": conversation, "internal": true }))
+        .request(
+            json!({ "type": "typing_start", "conversation_id": conversation, "internal": true }),
+        )
         .await;
     assert_eq!(answer["code"], "staff_only", "{answer}");
     let answer = ws
@@ -641,9 +643,18 @@ async fn in_sql_who_may_follow_a_topic_and_type_a_note_says_why() {
 
     let as_stranger = |sql: &'static str| app.sql_as("stranger", "user", sql, &[]);
     let refusals = [
-        ("SELECT pgchat.may_subscribe('support_queue', NULL)", "staff_only"),
-        ("SELECT pgchat.may_subscribe('inbox', 'cust')", "topic_not_found"),
-        ("SELECT pgchat.may_subscribe('presence', 'cust')", "user_not_found"),
+        (
+            "SELECT pgchat.may_subscribe('support_queue', NULL)",
+            "staff_only",
+        ),
+        (
+            "SELECT pgchat.may_subscribe('inbox', 'cust')",
+            "topic_not_found",
+        ),
+        (
+            "SELECT pgchat.may_subscribe('presence', 'cust')",
+            "user_not_found",
+        ),
     ];
     for (sql, code) in refusals {
         assert_sql_refused(as_stranger(sql).await, code);
@@ -661,9 +672,21 @@ async fn in_sql_who_may_follow_a_topic_and_type_a_note_says_why() {
     );
     // the same questions pass for those they are about
     for (sub, role, sql) in [
-        ("stranger", "user", "SELECT pgchat.may_subscribe('inbox', 'stranger')"),
-        ("cust", "user", "SELECT pgchat.may_subscribe('presence', 'cust')"),
-        ("boss", "admin", "SELECT pgchat.may_subscribe('support_queue', NULL)"),
+        (
+            "stranger",
+            "user",
+            "SELECT pgchat.may_subscribe('inbox', 'stranger')",
+        ),
+        (
+            "cust",
+            "user",
+            "SELECT pgchat.may_subscribe('presence', 'cust')",
+        ),
+        (
+            "boss",
+            "admin",
+            "SELECT pgchat.may_subscribe('support_queue', NULL)",
+        ),
     ] {
         app.sql_as(sub, role, sql, &[])
             .await
