@@ -25,19 +25,21 @@ DECLARE
   agent_name text;
   notice text;
 BEGIN
+  -- staff only, before anything is looked up (one answer for every id)
+  PERFORM pgchat.gate('assign_session');
   SELECT * INTO s FROM live_chat_sessions WHERE id = p_session FOR UPDATE;
   IF NOT FOUND THEN
     RAISE no_data_found USING MESSAGE = 'session ' || p_session || ' does not exist';
   END IF;
   IF pgchat.session_over(s.status) THEN
-    RAISE check_violation USING MESSAGE = 'a ' || s.status || ' session cannot be assigned';
+    PERFORM pgchat.refuse('session_ended', 'a ' || s.status || ' session cannot be assigned');
   END IF;
   IF s.agent_id IS NOT DISTINCT FROM p_agent THEN
     RETURN pgchat.session_json(s);
   END IF;
-  IF caller IS NOT NULL AND auth.role() <> 'admin'
-     AND NOT (auth.role() = 'agent' AND s.agent_id = caller) THEN
-    RAISE insufficient_privilege USING MESSAGE = 'only the assigned agent or an admin reassigns a session';
+  -- an agent hands on a waiting session or their own
+  IF pgchat.session_change_refusal(s) IS NOT NULL THEN
+    PERFORM pgchat.refuse(pgchat.session_change_refusal(s));
   END IF;
   SELECT coalesce(u.name, u.id) INTO agent_name FROM users u
    WHERE u.id = p_agent AND u.role IN ('agent', 'admin');

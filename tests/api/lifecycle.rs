@@ -539,6 +539,7 @@ async fn in_sql_who_may_change_a_session_says_why() {
         "UPDATE live_chat_sessions SET labels = '{vip}' WHERE id = $1",
         "UPDATE live_chat_sessions SET status = 'resolved' WHERE id = $1",
         "SELECT pgchat.may_change_session($1)",
+        "SELECT pgchat.desk_assign($1, 'bob')",
     ] {
         assert_sql_refused(
             app.sql_as("bob", "agent", sql, &[&id]).await,
@@ -548,6 +549,7 @@ async fn in_sql_who_may_change_a_session_says_why() {
     for sql in [
         "UPDATE live_chat_sessions SET labels = '{sneaky}' WHERE id = $1",
         "SELECT pgchat.may_change_session($1)",
+        "SELECT pgchat.desk_assign($1, 'carol')",
     ] {
         assert_sql_refused(app.sql_as("carol", "user", sql, &[&id]).await, "staff_only");
     }
