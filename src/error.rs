@@ -194,6 +194,8 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("outranked", ApiError::forbidden),
     ("room_full", ApiError::conflict),
     ("user_not_found", |_, _| ApiError::NotFound("user")),
+    // another's inbox, as a topic (pgchat.may_subscribe)
+    ("topic_not_found", |_, _| ApiError::NotFound("topic")),
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
     // room admission and profile (sql/45_rooms.sql, migrations/V23)
