@@ -12,7 +12,7 @@ GRANT INSERT (id, kind, title, description, settings, direct_key, created_by) ON
 GRANT UPDATE (title, description, settings) ON conversations TO pgchat_user;
 GRANT INSERT (conversation_id, user_id, role) ON conversation_members TO pgchat_user;
 GRANT UPDATE (pinned, muted, archived, deleted_at, hidden_before_seq, last_read_seq,
-              last_delivered_seq, left_at, role, banned) ON conversation_members TO pgchat_user;
+              last_delivered_seq, left_at, role, banned, lang) ON conversation_members TO pgchat_user;
 GRANT INSERT (id, conversation_id, customer_id, subject, category, priority) ON live_chat_sessions TO pgchat_user;
 GRANT UPDATE (agent_id, status, category, priority, assigned_at, first_response_at, ended_at,
               ended_by, rating, feedback, rated_at, description, snoozed_until, labels)
@@ -84,6 +84,10 @@ GRANT UPDATE (email_notifications) ON users TO pgchat_user;
 -- Translations (migrations/V20): cached by whoever may read the message.
 GRANT SELECT, INSERT ON message_translations TO pgchat_user;
 GRANT UPDATE (source, text, provider, model, created_at) ON message_translations TO pgchat_user;
+
+-- A model's sentiment scores (migrations/V31): cached by the staff who asked.
+GRANT SELECT, INSERT ON message_sentiment TO pgchat_user;
+GRANT UPDATE (source, score, provider, model, created_at) ON message_sentiment TO pgchat_user;
 
 -- Teams (migrations/V11): staff read them, admins write them (RLS); staff
 -- route a session to a team (the routing rule is pgchat.tg_session_team);

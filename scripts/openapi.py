@@ -98,6 +98,8 @@ schemas = {
         "created_at": ts, "edited_at": {"type": ["string", "null"], "format": "date-time"}, "deleted_at": {"type": ["string", "null"], "format": "date-time"},
         "moderation": {"type": ["string", "null"], "enum": ["held", "rejected", None],
                        "description": "held for review (or rejected while held): read only by its sender and the reviewers"},
+        "translation": obj({"lang": string(), "text": string()}, ["lang", "text"],
+                           desc="reading a page of messages with a language (?lang, or my lang in the conversation): its cached translation, when there is one"),
     }, ["id", "conversation_id", "seq", "change_seq", "body", "created_at"], extra=True, desc="A message as every path shows it (sql/05_json.sql)."),
     "Session": obj({
         "id": uuid, "conversation_id": uuid, "status": S("SessionStatus"), "customer_id": string(),
@@ -140,6 +142,7 @@ schemas = {
         "require_approval": {"type": "boolean", "description": "joining asks; a moderator approves"},
         "allowed_mime_types": {"type": ["array", "null"], "minItems": 1, "maxItems": 50,
                                "items": string(pattern="^[a-z0-9.+-]+/([a-z0-9.+-]+|\\*)$"), "description": "null: any type; image/* every image"},
+        "auto_translate": {"type": "boolean", "description": "translate new messages into the members' languages; needs enable_ai (422 auto_translate_needs_ai)"},
         "moderation": S("ModerationMode"),
     }),
     "ModerationMode": enum("off", "flag", "hold", "reject"),
@@ -249,7 +252,9 @@ for action, summary, body, errs in [
 
 # messages
 add("/v1/conversations/{id}/messages", "get", op("Page through messages by seq", "messages", obj({"items": {"type": "array", "items": S("Message")}, "has_more": boolean}, ["items", "has_more"]),
-    params=[ID, q("before", integer()), q("after", integer()), limit]))
+    params=[ID, q("before", integer()), q("after", integer()), limit,
+            q("lang", string(description="add each message's cached translation into this language (422 invalid_lang); default: my lang here"))],
+    errors=STD + (422,)))
 add("/v1/conversations/{id}/messages", "post", op("Send a message (idempotent by client_msg_id)", "messages", S("Message"), "201", params=[ID], body=message_input,
     errors=(400, 403, 404, 409, 413, 415, 422, 429, 503), desc="201 stored; 200 the message already stored under this client_msg_id."))
 add("/v1/conversations/{id}/read", "post", op("Mark read up to seq, or up to the newest of some messages", "messages", obj({"conversation_id": uuid, "last_read_seq": integer()}, extra=True), params=[ID],
@@ -266,8 +271,10 @@ add("/v1/conversations", "get", op("My conversations, pinned first, with the las
 add("/v1/conversations/direct", "post", op("Get or start the direct conversation with a user", "conversations", S("Conversation"), "201",
     body=obj({"user_id": string(minLength=1, maxLength=200)}, ["user_id"]), errors=(400, 404, 413, 415, 422, 503), desc="201 new, 200 existing (one per pair)."))
 add("/v1/conversations/{id}", "get", op("A conversation of mine", "conversations", S("Conversation"), params=[ID]))
-add("/v1/conversations/{id}/me", "patch", op("My flags: pinned, muted, archived", "conversations", {"type": "object"}, params=[ID],
-    body=obj({"pinned": boolean, "muted": boolean, "archived": boolean})))
+add("/v1/conversations/{id}/me", "patch", op("My flags (pinned, muted, archived) and the language I read it in", "conversations", {"type": "object"}, params=[ID],
+    body=obj({"pinned": boolean, "muted": boolean, "archived": boolean,
+              "lang": {"type": ["string", "null"], "description": "a BCP 47 tag (de, pt-BR), checked by the database (422 invalid_lang, too_many_languages); null clears it"}}),
+    errors=STD + (422,)))
 add("/v1/conversations/{id}/me", "delete", op("Delete the conversation for me", "conversations", {"type": "object"}, params=[ID]))
 add("/v1/conversations/{id}/delivered", "post", op("Mark delivered up to seq", "conversations", obj({"conversation_id": uuid, "last_delivered_seq": integer()}, extra=True), params=[ID],
     body=obj({"seq": integer(minimum=0)}, ["seq"])))

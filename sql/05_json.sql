@@ -186,6 +186,7 @@ BEGIN RETURN pgchat.member_wire(m, (SELECT u.name FROM users u WHERE u.id = m.us
 END $$;
 
 -- The member's own view of their flags (the `inbox` topic, `PATCH .../me`).
+-- `flags_version` orders copies of them that arrive by different paths.
 CREATE OR REPLACE FUNCTION pgchat.flags_json(m conversation_members) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object(
@@ -194,7 +195,8 @@ LANGUAGE sql STABLE AS $$
     'muted', m.muted,
     'archived', m.archived,
     'deleted_at', pgchat.ts(m.deleted_at),
-    'last_read_seq', m.last_read_seq)
+    'last_read_seq', m.last_read_seq,
+    'flags_version', m.flags_version)
 $$;
 
 -- A room's settings with the defaults filled in (absent keys take these).
@@ -216,7 +218,9 @@ LANGUAGE sql IMMUTABLE AS $$
                    'avatar_attachment_id', NULL,
                    'banner_attachment_id', NULL,
                    'require_approval', false,
-                   'allowed_mime_types', NULL) || coalesce(settings, '{}'::jsonb) AS s) d
+                   'allowed_mime_types', NULL,
+                   -- auto-translation into the members' languages (migrations/V27)
+                   'auto_translate', false) || coalesce(settings, '{}'::jsonb) AS s) d
 $$;
 
 -- A conversation as listed (GET /v1/conversations, rooms): what every member may know of it.
@@ -329,7 +333,9 @@ LANGUAGE sql STABLE AS $$
     'role', me.role,
     'last_delivered_seq', me.last_delivered_seq,
     'hidden_before_seq', me.hidden_before_seq,
-    'silenced', me.silenced_until IS NOT NULL AND me.silenced_until > now())
+    'silenced', me.silenced_until IS NOT NULL AND me.silenced_until > now(),
+    -- the language this member reads the conversation in (sql/77_translation.sql)
+    'lang', me.lang)
 $$;
 
 -- A conversation in the caller's list (GET /v1/conversations): the

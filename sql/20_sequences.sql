@@ -126,10 +126,16 @@ CREATE TRIGGER live_chat_sessions_seq BEFORE INSERT OR UPDATE ON live_chat_sessi
 
 -- Members: changes the other members see (join, leave, ban, role, silence, read
 -- and delivered cursors) take a change_seq and record which change it was; the
--- member's private flags (pinned, muted, archived, deleted) do not.
+-- member's private flags (pinned, muted, archived, deleted) do not: they
+-- raise the member's own flags_version instead (the read cursor raises both).
 CREATE OR REPLACE FUNCTION pgchat.tg_member_seq() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
+  IF TG_OP = 'UPDATE'
+     AND (NEW.pinned, NEW.muted, NEW.archived, NEW.deleted_at, NEW.last_read_seq)
+         IS DISTINCT FROM (OLD.pinned, OLD.muted, OLD.archived, OLD.deleted_at, OLD.last_read_seq) THEN
+    NEW.flags_version := OLD.flags_version + 1;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     NEW.last_change := 'joined';
   ELSIF (NEW.left_at IS NOT NULL AND OLD.left_at IS NULL) OR (NEW.banned AND NOT OLD.banned) THEN

@@ -108,6 +108,65 @@ DROP TRIGGER IF EXISTS live_chat_sessions_guard ON live_chat_sessions;
 CREATE TRIGGER live_chat_sessions_guard BEFORE UPDATE ON live_chat_sessions
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_guard();
 
+-- Who may change a support session once it is someone's: admins any
+-- session, an agent a waiting one or their own (`not_assigned` otherwise);
+-- NULL when the caller may. Customers are the guard's (above) and the
+-- update policy's: they never reach another customer's row. (NULL caller:
+-- the server's jobs and psql.)
+CREATE OR REPLACE FUNCTION pgchat.session_change_refusal(s live_chat_sessions) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT CASE
+    WHEN auth.role() = 'agent' AND s.status <> 'waiting' AND s.agent_id IS DISTINCT FROM auth.uid()
+    THEN 'not_assigned' END
+$$;
+
+-- Whoever writes the row: an agent who can read a session that is another
+-- agent's (the update policy admits them so that this says why) changes
+-- nothing of it; a session's details (priority, category, description,
+-- labels) are staff's (the gate `change_session`). Named to run before the
+-- guard, so a customer hears `staff_only` for details.
+CREATE OR REPLACE FUNCTION pgchat.tg_session_changer() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+  refusal text := pgchat.session_change_refusal(OLD);
+BEGIN
+  IF refusal IS NOT NULL THEN
+    PERFORM pgchat.refuse(refusal);
+  END IF;
+  IF (NEW.priority, NEW.category, NEW.description, NEW.labels)
+     IS DISTINCT FROM (OLD.priority, OLD.category, OLD.description, OLD.labels) THEN
+    PERFORM pgchat.gate('change_session');
+  END IF;
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS live_chat_sessions_changer ON live_chat_sessions;
+CREATE TRIGGER live_chat_sessions_changer BEFORE UPDATE ON live_chat_sessions
+  FOR EACH ROW EXECUTE FUNCTION pgchat.tg_session_changer();
+
+-- The same rule asked first, by a service about to change a session's
+-- details, labels or agent with an update that skips a change that changes
+-- nothing (which no trigger would see): a repeat is refused alike. The gate
+-- before anything is looked up (one answer for every id); false when the
+-- caller cannot see the session (the service answers 404). As the caller.
+CREATE OR REPLACE FUNCTION pgchat.may_change_session(p_session uuid) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  s live_chat_sessions;
+  refusal text;
+BEGIN
+  PERFORM pgchat.gate('change_session');
+  SELECT * INTO s FROM live_chat_sessions WHERE id = p_session;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  refusal := pgchat.session_change_refusal(s);
+  IF refusal IS NOT NULL THEN
+    PERFORM pgchat.refuse(refusal);
+  END IF;
+  RETURN true;
+END $$;
+
 -- A member may not promote, unban or re-admit themselves.
 CREATE OR REPLACE FUNCTION pgchat.tg_member_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$

@@ -25,19 +25,21 @@ DECLARE
   agent_name text;
   notice text;
 BEGIN
+  -- staff only, before anything is looked up (one answer for every id)
+  PERFORM pgchat.gate('assign_session');
   SELECT * INTO s FROM live_chat_sessions WHERE id = p_session FOR UPDATE;
   IF NOT FOUND THEN
     RAISE no_data_found USING MESSAGE = 'session ' || p_session || ' does not exist';
   END IF;
   IF pgchat.session_over(s.status) THEN
-    RAISE check_violation USING MESSAGE = 'a ' || s.status || ' session cannot be assigned';
+    PERFORM pgchat.refuse('session_ended', 'a ' || s.status || ' session cannot be assigned');
   END IF;
   IF s.agent_id IS NOT DISTINCT FROM p_agent THEN
     RETURN pgchat.session_json(s);
   END IF;
-  IF caller IS NOT NULL AND auth.role() <> 'admin'
-     AND NOT (auth.role() = 'agent' AND s.agent_id = caller) THEN
-    RAISE insufficient_privilege USING MESSAGE = 'only the assigned agent or an admin reassigns a session';
+  -- an agent hands on a waiting session or their own
+  IF pgchat.session_change_refusal(s) IS NOT NULL THEN
+    PERFORM pgchat.refuse(pgchat.session_change_refusal(s));
   END IF;
   SELECT coalesce(u.name, u.id) INTO agent_name FROM users u
    WHERE u.id = p_agent AND u.role IN ('agent', 'admin');
@@ -266,17 +268,22 @@ DROP TRIGGER IF EXISTS agents_guard ON agents;
 CREATE TRIGGER agents_guard BEFORE INSERT OR UPDATE ON agents
   FOR EACH ROW EXECUTE FUNCTION pgchat.tg_agent_guard();
 
--- A status change reaches `support:queue` and `presence:{id}` as a presence
--- event (unless it came from presence itself), and an agent who became
--- available (online, more capacity, re-enabled, new skills) wakes the assigners.
+-- A status change (unless it came from presence itself) becomes the status
+-- of the agent's live connections — their presence rows, the server's own
+-- table, in the same transaction, so presence and the desk agree (offline
+-- leaves the sockets as they are) — and reaches `support:queue` and
+-- `presence:{id}` as a presence event (pgchat.announce_presence: the one
+-- shape); an agent who became available (online, more capacity, re-enabled,
+-- new skills) wakes the assigners.
 CREATE OR REPLACE FUNCTION pgchat.tg_agent_notify() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
   IF (TG_OP = 'INSERT' AND NEW.status <> 'offline') OR (TG_OP = 'UPDATE' AND NEW.status <> OLD.status) THEN
     IF coalesce(current_setting('pgchat.presence_sync', true), '') <> 'on' THEN
-      PERFORM pg_notify('pgchat', jsonb_build_object(
-        't', 'presence', 'user_id', NEW.user_id, 'status', NEW.status,
-        'role', (SELECT u.role FROM users u WHERE u.id = NEW.user_id))::text);
+      IF NEW.status <> 'offline' THEN
+        UPDATE presence SET status = NEW.status WHERE user_id = NEW.user_id AND status <> NEW.status;
+      END IF;
+      PERFORM pgchat.announce_presence(NEW.user_id, NEW.status);
     END IF;
   END IF;
   IF NEW.enabled AND NEW.status = 'online' THEN

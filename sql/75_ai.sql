@@ -84,6 +84,7 @@ CREATE OR REPLACE FUNCTION pgchat.tg_messages_ai() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   queued integer;
+  translations integer;
 BEGIN
   INSERT INTO ai_jobs (kind, conversation_id, message_id, user_id, user_role)
   SELECT c.kind, n.conversation_id, n.id, n.sender_id, n.sender_role
@@ -96,7 +97,34 @@ BEGIN
    WHERE c.kind IS NOT NULL AND pgchat.ai_enabled(n.conversation_id)
    ORDER BY n.change_seq;
   GET DIAGNOSTICS queued = ROW_COUNT;
-  IF queued > 0 THEN
+  -- Auto-translation (sql/77_translation.sql): in the statement's rooms
+  -- whose settings say `auto_translate`, one job per message a person sent
+  -- and per language its room's members read (at most max_room_langs, read
+  -- once per room), but the sender's own. Other conversations cost one probe
+  -- per statement of the tiny index of auto-translated rooms
+  -- (conversations_auto_translate_idx; OFFSET 0 keeps it a probe whatever
+  -- size of statement the cached plan was made for).
+  INSERT INTO ai_jobs (kind, conversation_id, message_id, user_id, user_role, lang)
+  SELECT 'auto_translate', n.conversation_id, n.id, n.sender_id, n.sender_role, l.lang
+    FROM (SELECT DISTINCT i.conversation_id FROM inserted i) ic
+   CROSS JOIN LATERAL (
+          SELECT r.id, ARRAY(SELECT pgchat.room_langs(r.id)) AS langs
+            FROM conversations r
+           WHERE r.id = ic.conversation_id
+             AND r.settings @> '{"auto_translate": true}' AND pgchat.is_room(r.kind)
+             AND pgchat.ai_enabled(r.id)
+          OFFSET 0) room
+    JOIN inserted n ON n.conversation_id = room.id
+   CROSS JOIN LATERAL unnest(room.langs) AS l(lang)
+   WHERE n.sender_id IS NOT NULL AND n.sender_role IN ('user', 'agent', 'admin')
+     AND n.kind IN ('text', 'image', 'file', 'audio', 'video') AND NOT n.internal
+     AND n.deleted_at IS NULL AND n.moderation IS DISTINCT FROM 'held'
+     AND n.moderation IS DISTINCT FROM 'rejected' AND btrim(n.body) <> ''
+     AND l.lang IS DISTINCT FROM (SELECT s.lang FROM conversation_members s
+                                   WHERE s.conversation_id = n.conversation_id AND s.user_id = n.sender_id)
+   ORDER BY n.change_seq, l.lang;
+  GET DIAGNOSTICS translations = ROW_COUNT;
+  IF queued + translations > 0 THEN
     PERFORM pg_notify('pgchat_ai', 'job');
   END IF;
   RETURN NULL;

@@ -40,28 +40,49 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN score >= 0.05 THEN 'positive' WHEN score <= -0.05 THEN 'negative' ELSE 'neutral' END
 $$;
 
--- A support session's sentiment as the caller sees it (RLS: the session and
--- its messages as visible to them): the customer's messages, newest 100, each
--- scored, oldest first, and their mean; `recent` is the mean of the last
--- five, so an agent sees a chat turning either way.
+-- The messages a session's sentiment is read from, as the caller sees them
+-- (RLS): the customer's own, not deleted, newest 100.
+CREATE OR REPLACE FUNCTION pgchat.sentiment_messages(s live_chat_sessions) RETURNS SETOF chat_messages
+LANGUAGE sql STABLE AS $$
+  SELECT m.* FROM chat_messages m
+   WHERE m.conversation_id = s.conversation_id AND m.sender_id = s.customer_id
+     AND m.deleted_at IS NULL AND NOT m.internal
+   ORDER BY m.seq DESC LIMIT 100
+$$;
+
+-- Those of them a model has not scored as they read now (none scored, or
+-- edited since), newest first: what PGCHAT_AI_SENTIMENT=model asks it about.
+CREATE OR REPLACE FUNCTION pgchat.sentiment_unscored(s live_chat_sessions)
+RETURNS TABLE (id uuid, body text)
+LANGUAGE sql STABLE AS $$
+  SELECT m.id, m.body FROM pgchat.sentiment_messages(s) m
+   WHERE NOT EXISTS (SELECT 1 FROM message_sentiment c WHERE c.message_id = m.id AND c.source = m.body)
+   ORDER BY m.seq DESC
+$$;
+
+-- A support session's sentiment as the caller sees it: those messages, each
+-- scored, oldest first, and their mean; `recent` is the mean of the last five,
+-- so an agent sees a chat turning either way. A message a model scored for its
+-- current text (`message_sentiment`) takes the model's score and names its
+-- provider; any other is scored offline. The session's `provider` is the model's
+-- when it scored any of them.
 CREATE OR REPLACE FUNCTION pgchat.session_sentiment(s live_chat_sessions) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
   WITH scored AS (
-    SELECT m.id, m.seq, pgchat.sentiment_score(m.body) AS score,
+    SELECT m.id, m.seq, coalesce(c.score, pgchat.sentiment_score(m.body)) AS score,
+           coalesce(c.provider, 'offline') AS provider,
            row_number() OVER (ORDER BY m.seq DESC) AS back
-      FROM chat_messages m
-     WHERE m.conversation_id = s.conversation_id AND m.sender_id = s.customer_id
-       AND m.deleted_at IS NULL AND NOT m.internal
-     ORDER BY m.seq DESC LIMIT 100
+      FROM pgchat.sentiment_messages(s) m
+      LEFT JOIN message_sentiment c ON c.message_id = m.id AND c.source = m.body
   )
   SELECT jsonb_build_object(
     'session_id', s.id,
     'score', round(coalesce(avg(score), 0)::numeric, 3),
     'label', pgchat.sentiment_label(coalesce(avg(score), 0)::real),
     'recent', round(coalesce(avg(score) FILTER (WHERE back <= 5), 0)::numeric, 3),
-    'provider', 'offline',
+    'provider', coalesce(max(provider) FILTER (WHERE provider <> 'offline'), 'offline'),
     'messages', coalesce(jsonb_agg(jsonb_build_object(
                   'id', id, 'seq', seq, 'score', round(score::numeric, 3),
-                  'label', pgchat.sentiment_label(score)) ORDER BY seq), '[]'::jsonb))
+                  'label', pgchat.sentiment_label(score), 'provider', provider) ORDER BY seq), '[]'::jsonb))
   FROM scored
 $$;

@@ -665,6 +665,21 @@ pub struct AiConfig {
         default_value = "omni-moderation-latest"
     )]
     pub ai_moderation_model: String,
+
+    /// Who scores customers' sentiment for agents and reports: `offline` (a lexicon in the
+    /// database) or `model` (the API providers, asked when an agent looks; cached per message;
+    /// the offline score stands in for whatever the model did not score).
+    #[arg(long, env = "PGCHAT_AI_SENTIMENT", value_enum, default_value_t = SentimentScorer::Offline)]
+    pub ai_sentiment: SentimentScorer,
+}
+
+/// Who scores sentiment (`PGCHAT_AI_SENTIMENT`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentimentScorer {
+    /// The lexicon in `sql/76_sentiment.sql`.
+    Offline,
+    /// The API providers of the chain, the lexicon where they give no score.
+    Model,
 }
 
 /// A trigger phrase: 1 to 40 characters, no control characters, no comma.

@@ -194,6 +194,8 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("outranked", ApiError::forbidden),
     ("room_full", ApiError::conflict),
     ("user_not_found", |_, _| ApiError::NotFound("user")),
+    // another's inbox, as a topic (pgchat.may_subscribe)
+    ("topic_not_found", |_, _| ApiError::NotFound("topic")),
     ("already_member", ApiError::conflict),
     ("not_room_admin", ApiError::forbidden),
     // room admission and profile (sql/45_rooms.sql, migrations/V23)
@@ -262,6 +264,10 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("moderation_rejected", ApiError::unprocessable),
     ("invalid_pattern", ApiError::unprocessable),
     ("already_decided", ApiError::conflict),
+    // languages and auto-translation (sql/77_translation.sql)
+    ("invalid_lang", ApiError::unprocessable),
+    ("too_many_languages", ApiError::unprocessable),
+    ("auto_translate_needs_ai", ApiError::unprocessable),
 ];
 
 /// The one place where database errors become API errors.

@@ -70,10 +70,12 @@ impl Metrics {
         let dispatch_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "dispatch_latency_seconds",
-                "commit to hub dispatch of new messages",
+                "start of the inserting transaction to hub dispatch of new messages",
             )
+            // Fine around 50 ms: `pgchat bench` reads its p99 from these buckets.
             .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1,
+                0.25, 0.5, 1.0, 2.5,
             ]),
         )
         .expect("valid metric");

@@ -120,9 +120,19 @@ impl Context {
                 .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
+        // `pgchat_dispatch_latency_seconds_bucket{le="0.05"} 1234`; `+Inf` is infinite.
+        let dispatch_buckets = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("pgchat_dispatch_latency_seconds_bucket{le=\"")?;
+                let (le, count) = rest.split_once("\"} ")?;
+                Some((le.parse::<f64>().ok()?, count.trim().parse::<f64>().ok()?))
+            })
+            .collect();
         ServerSample {
             cpu_seconds: read("pgchat_process_cpu_seconds_total "),
             rss_bytes: read("pgchat_process_resident_memory_bytes "),
+            dispatch_buckets,
         }
     }
 }

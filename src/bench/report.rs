@@ -44,10 +44,36 @@ impl Latencies {
 }
 
 /// Server-side figures read from `/metrics` before and after.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ServerSample {
     pub cpu_seconds: f64,
     pub rss_bytes: f64,
+    /// `dispatch_latency_seconds`: (upper bound in seconds, cumulative count).
+    pub dispatch_buckets: Vec<(f64, f64)>,
+}
+
+/// The `q` quantile of what a cumulative Prometheus histogram counted between
+/// two samples, as the upper bound of the bucket it falls in (in ms): coarse,
+/// but the server's own share of the latency, apart from the load generator's.
+fn bucket_quantile_ms(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
+    let counted = |le: f64, sample: &[(f64, f64)]| {
+        sample
+            .iter()
+            .find(|(bound, _)| *bound == le)
+            .map_or(0.0, |(_, n)| *n)
+    };
+    let deltas: Vec<(f64, f64)> = after
+        .iter()
+        .map(|&(le, n)| (le, n - counted(le, before)))
+        .collect();
+    let total = deltas.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    deltas
+        .iter()
+        .find(|(_, n)| *n >= q * total)
+        .map(|(le, _)| le * 1000.0)
 }
 
 /// What the clients counted.
@@ -106,6 +132,12 @@ impl Report {
             round((after.cpu_seconds - before.cpu_seconds) / secs * 100.0),
         );
         self.set("server_rss_mb", round(after.rss_bytes / 1_048_576.0));
+        let dispatch = |q| {
+            bucket_quantile_ms(&before.dispatch_buckets, &after.dispatch_buckets, q)
+                .map_or(Value::Null, |ms| round(ms).into())
+        };
+        self.set("server_dispatch_p50_ms", dispatch(0.50));
+        self.set("server_dispatch_p99_ms", dispatch(0.99));
     }
 
     pub fn attach_pgbench(&mut self, figures: Map<String, Value>) {
@@ -146,4 +178,25 @@ impl Report {
 
 pub fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_quantile_ms;
+
+    #[test]
+    fn a_quantile_is_read_from_what_the_buckets_counted_between_two_samples() {
+        let before = [(0.01, 90.0), (0.05, 100.0), (f64::INFINITY, 100.0)];
+        // 100 more: 50 within 10 ms, 49 more within 50 ms, one slower.
+        let after = [(0.01, 140.0), (0.05, 199.0), (f64::INFINITY, 200.0)];
+        assert_eq!(bucket_quantile_ms(&before, &after, 0.5), Some(10.0));
+        assert_eq!(bucket_quantile_ms(&before, &after, 0.99), Some(50.0));
+        assert_eq!(
+            bucket_quantile_ms(&before, &after, 1.0),
+            Some(f64::INFINITY)
+        );
+        // Nothing counted in between: no figure rather than a made-up one.
+        assert_eq!(bucket_quantile_ms(&after, &after, 0.5), None);
+        assert_eq!(bucket_quantile_ms(&[], &[], 0.5), None);
+    }
 }

@@ -409,7 +409,7 @@ pub async fn capacity(ctx: &Context, args: &BenchArgs) -> anyhow::Result<Report>
     let (stop, stopped) = watch::channel(false);
     let budget = args.memory_mb as f64 * 1_048_576.0;
     let mut holders = Vec::with_capacity(args.connections);
-    let mut peak = before;
+    let mut peak = before.clone();
     for k in 0..args.connections {
         if k % 1000 == 999 {
             peak = ctx.sample().await;

@@ -680,6 +680,9 @@ pub struct RoomSettings {
     /// `null`: every type the server takes.
     #[serde(default, deserialize_with = "nullable")]
     pub allowed_mime_types: Option<Option<AllowedMimeTypes>>,
+    /// Translate each new message into the members' languages (needs
+    /// `enable_ai`; the database refuses one without the other).
+    pub auto_translate: Option<bool>,
     /// The content filter's mode in this room: a column of its own
     /// (`conversations.moderation`), not part of [`RoomSettings::to_patch`].
     pub moderation: Option<ModerationMode>,
@@ -724,6 +727,9 @@ impl RoomSettings {
         }
         if let Some(v) = &self.allowed_mime_types {
             put("allowed_mime_types", v.as_ref().map(|t| t.0.clone()).into());
+        }
+        if let Some(v) = self.auto_translate {
+            put("auto_translate", v.into());
         }
         serde_json::Value::Object(patch)
     }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Present and not `null` (with `#[serde(default)]`: absent is `None`).
+/// Present and not `null` (with the struct's `#[serde(default)]`: absent is `None`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -54,44 +54,20 @@ impl From<Seconds> for i64 {
 /// `null` is refused (every setting has a value). Serialized as the
 /// column → value object `pgchat.patch_desk_settings` takes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SettingsChanges {
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub assignment_mode: Option<AssignmentMode>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub sla_first_response_secs: Option<Seconds>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub inactivity_timeout_secs: Option<Seconds>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub reopen_window_secs: Option<Seconds>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub escalation_sla_secs: Option<Seconds>,
     /// The content filter's mode in support conversations (`desk_settings.moderation`).
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub moderation: Option<super::ModerationMode>,
 }
 

@@ -28,7 +28,7 @@ async fn sentiment(
     Caller(caller): Caller,
     Path(id): Path<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let sentiment = ai::sentiment::of_session(&state.db, &caller, id).await?;
+    let sentiment = ai::sentiment::of_session(&state.db, &state.ai, &caller, id).await?;
     Ok(axum::Json(sentiment))
 }
 

@@ -1,5 +1,5 @@
-//! My conversations: the list, direct conversations, my flags, delete for me,
-//! the delivered cursor.
+//! My conversations: the list, direct conversations, my flags and the
+//! language I read a conversation in, delete for me, the delivered cursor.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::{ConversationKind, Limit, UserId};
+use crate::domain::{nullable, ConversationKind, Limit, UserId};
 use crate::error::ApiError;
 use crate::http::{AppState, Caller, Json, Path, Query};
 use crate::service::conversations::{self, Flags, ListCursor, ListFilter};
@@ -91,6 +91,9 @@ struct FlagsInput {
     pinned: Option<bool>,
     muted: Option<bool>,
     archived: Option<bool>,
+    /// A BCP 47 tag, checked by the database; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    lang: Option<Option<String>>,
 }
 
 async fn set_flags(
@@ -103,6 +106,7 @@ async fn set_flags(
         pinned: input.pinned,
         muted: input.muted,
         archived: input.archived,
+        lang: input.lang,
     };
     Ok(axum::Json(
         conversations::set_flags(&state.db, &caller, id, flags).await?,

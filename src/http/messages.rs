@@ -62,6 +62,9 @@ struct PageQuery {
     after: Option<i64>,
     #[serde(default)]
     limit: Limit,
+    /// Add each message's cached translation into this language (checked
+    /// by the database: `invalid_lang`); default: the caller's `lang` here.
+    lang: Option<String>,
 }
 
 async fn list(
@@ -81,7 +84,7 @@ async fn list(
         (_, Some(after)) => Page::After(after),
         (before, None) => Page::Before(before),
     };
-    let page = messages::list(&state.db, &caller, id, page, limit).await?;
+    let page = messages::list(&state.db, &caller, id, page, limit, query.lang.as_deref()).await?;
     Ok(axum::Json(
         json!({ "items": page.items, "has_more": page.has_more }),
     ))

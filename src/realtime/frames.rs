@@ -213,6 +213,35 @@ pub fn hidden(conversation_id: Uuid, user_id: &str, message_id: Uuid) -> Event {
     }
 }
 
+/// A message's translation was stored (`message_translated`): told on its
+/// conversation's topic to whoever may read the message; a session drops it
+/// for a reader who hid the message, as it drops the message's changes.
+pub fn translated(
+    conversation_id: Uuid,
+    message_id: Uuid,
+    lang: &str,
+    text: &str,
+    audience: Audience,
+) -> Event {
+    let topic = Topic::Conversation(conversation_id);
+    let frame = json!({
+        "type": "message_translated",
+        "topic": topic.to_string(),
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "lang": lang,
+        "text": text,
+    });
+    Event {
+        topic,
+        change_seq: None,
+        audience,
+        frame: encode(&frame),
+        ends_subscription: false,
+        message: Some(MessageRef::Changed(message_id)),
+    }
+}
+
 /// Why a subscription ended on the server's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::pg_listen::{Notice, PgListen};
 use crate::realtime::announced::{Announced, Unannounced};
 use crate::realtime::frames;
-use crate::realtime::hub::{Hub, Topic};
+use crate::realtime::hub::{Audience, Hub, Topic};
 use crate::realtime::notices::{self, NoticeEvent};
 use crate::service::changes::{self, Backlog, Change, ChangeEvent, Position, Range, Table};
 
@@ -128,6 +128,18 @@ enum Note {
         c: Uuid,
         user_id: String,
         message_id: Uuid,
+    },
+    /// A message's translation was stored (sql/77_translation.sql): for the
+    /// readers of its message (`internal`: staff; `only`: the sender of a
+    /// message moderation holds). `text` absent when too big for NOTIFY.
+    Translation {
+        c: Uuid,
+        message_id: Uuid,
+        lang: String,
+        text: Option<String>,
+        #[serde(default)]
+        internal: bool,
+        only: Option<String>,
     },
 }
 
@@ -532,9 +544,43 @@ impl Listener {
         }
     }
 
-    /// The inbox and support-queue feeds of session and member changes.
+    /// The inbox and support-queue feeds of session and member changes, and
+    /// translations — after the round's messages, so a translation never
+    /// reaches a subscriber before the message it translates.
     async fn side_topics(&mut self, note: Note) {
         match note {
+            Note::Translation {
+                c,
+                message_id,
+                lang,
+                text,
+                internal,
+                only,
+            } => {
+                let topic = Topic::Conversation(c);
+                if !self.hub.has_subscribers(&topic) {
+                    return;
+                }
+                let text = match text {
+                    Some(text) => text,
+                    None => match self.translation_text(message_id, &lang).await {
+                        Ok(Some(text)) => text,
+                        // replaced or gone since: its own notice follows, or nothing
+                        Ok(None) => return,
+                        Err(error) => {
+                            tracing::warn!(%error, "reading a large translation");
+                            return;
+                        }
+                    },
+                };
+                let audience = match only {
+                    Some(user) => Audience::Only(user.into()),
+                    None if internal => Audience::Staff,
+                    None => Audience::Everyone,
+                };
+                self.hub
+                    .dispatch(frames::translated(c, message_id, &lang, &text, audience));
+            }
             Note::Session {
                 ev,
                 c,
@@ -625,6 +671,23 @@ impl Listener {
                 None
             }
         }
+    }
+
+    /// A translation too big for its notification, as stored now.
+    async fn translation_text(
+        &self,
+        message_id: Uuid,
+        lang: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let client = self.db.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT t.text FROM message_translations t JOIN chat_messages m ON m.id = t.message_id
+                  WHERE t.message_id = $1 AND t.lang = $2 AND t.source = m.body AND m.deleted_at IS NULL",
+                &[&message_id, &lang],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn members_of(&mut self, c: Uuid) -> Option<Arc<Vec<(String, bool)>>> {

@@ -43,7 +43,7 @@ use crate::realtime::frames;
 use crate::realtime::hub::{Connection, Event, MessageRef, Topic};
 use crate::realtime::RealtimeState;
 use crate::service::changes::{self, Position};
-use crate::service::ephemeral;
+use crate::service::topics::{self, Followed};
 
 /// The transport carrying a session (the gauge's label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -384,26 +384,16 @@ impl Session {
         self.cursors.remove(topic);
     }
 
-    /// May the caller subscribe to `topic`? (Conversations are checked by the
-    /// backlog read itself.)
+    /// May the caller subscribe to `topic`? The database says
+    /// (`service::topics`); a conversation's backlog read is its check.
     async fn authorize(&self, topic: &Topic) -> Result<(), ApiError> {
-        let caller = &self.caller;
-        match topic {
-            Topic::Conversation(_) => Ok(()),
-            Topic::Inbox(user) if **user == *caller.sub => Ok(()),
-            Topic::Inbox(_) => Err(ApiError::NotFound("topic")),
-            Topic::SupportQueue if caller.role.is_staff() => Ok(()),
-            Topic::SupportQueue => Err(ApiError::forbidden(
-                "staff_only",
-                "the support queue is for agents and admins",
-            )),
-            Topic::Presence(user) => {
-                match ephemeral::can_see_user(&self.state.db, caller, user).await? {
-                    true => Ok(()),
-                    false => Err(ApiError::NotFound("user")),
-                }
-            }
-        }
+        let followed = match topic {
+            Topic::Conversation(_) => return Ok(()),
+            Topic::Inbox(user) => Followed::Inbox(user),
+            Topic::SupportQueue => Followed::SupportQueue,
+            Topic::Presence(user) => Followed::Presence(user),
+        };
+        topics::may_follow(&self.state.db, &self.caller, followed).await
     }
 
     /// Waits for the next live event to deliver, or for the reason the

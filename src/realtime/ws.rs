@@ -368,12 +368,7 @@ impl WsSession {
                 conversation_id,
                 internal,
             } => {
-                if internal && !self.caller().role.is_staff() {
-                    return Err(Failure::Api(ApiError::forbidden(
-                        "staff_only",
-                        "only agents and admins write internal notes",
-                    )));
-                }
+                // who may type a note is the database's (`ephemeral::typing`)
                 let now = Instant::now();
                 let ttl = Duration::from_secs(state.realtime.config.typing_ttl_secs.max(1));
                 let previous = self.typing.get(&conversation_id).copied();

@@ -36,11 +36,7 @@ pub async fn update_me(
     if changes.skills.is_some() || changes.enabled.is_some() {
         gates.push(Gate::AgentSettings);
     }
-    let agent = upsert(db, caller, &caller.sub, changes, &gates).await?;
-    if let Some(status) = changes.status {
-        follow_presence(db, &caller.sub, status).await?;
-    }
-    Ok(agent)
+    upsert(db, caller, &caller.sub, changes, &gates).await
 }
 
 /// An admin enrols or changes an agent.
@@ -51,17 +47,14 @@ pub async fn update(
     agent_id: &str,
     changes: &AgentChanges,
 ) -> Result<WireRow, ApiError> {
-    let agent = upsert(db, caller, agent_id, changes, &[Gate::ManageAgents]).await?;
-    if let Some(status) = changes.status {
-        follow_presence(db, agent_id, status).await?;
-    }
-    Ok(agent)
+    upsert(db, caller, agent_id, changes, &[Gate::ManageAgents]).await
 }
 
 /// Enrols or changes `agent_id` after passing `gates`; the guard trigger
 /// (`pgchat.tg_agent_guard`) says why a row may not be written: an unknown
 /// user (404), a customer (`not_staff`), someone else's row or skills for a
-/// non-admin (`admins_only`).
+/// non-admin (`admins_only`). A new status also becomes the agent's presence,
+/// in the same transaction (`pgchat.tg_agent_notify`).
 async fn upsert(
     db: &Db,
     caller: &Identity,
@@ -101,23 +94,6 @@ async fn upsert(
         .await?;
     tx.commit().await?;
     Ok(row.get(0))
-}
-
-/// A status set through REST also becomes the status of the agent's live
-/// connections (their presence rows, the server's own table), so presence
-/// subscribers and the desk agree.
-async fn follow_presence(db: &Db, user: &str, status: AgentStatus) -> Result<(), ApiError> {
-    if status == AgentStatus::Offline {
-        return Ok(());
-    }
-    let client = db.client().await?;
-    client
-        .execute(
-            "UPDATE presence SET status = $2 WHERE user_id = $1 AND status <> $2",
-            &[&user, &status.as_str()],
-        )
-        .await?;
-    Ok(())
 }
 
 /// Agents of the desk (staff only), optionally only those with `status`.

@@ -11,7 +11,7 @@
 
 use uuid::Uuid;
 
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
 use crate::config::DeskConfig;
 use crate::db::{Db, Transaction};
 use crate::domain::SessionStatus;
@@ -107,7 +107,7 @@ pub async fn reassign(
 ) -> Result<WireRow, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    let session = reassign_in(&tx, caller, session_id, agent_id, how).await?;
+    let session = reassign_in(&tx, session_id, agent_id, how).await?;
     tx.commit().await?;
     Ok(session)
 }
@@ -115,7 +115,6 @@ pub async fn reassign(
 /// `reassign` inside the caller's transaction (bulk actions run several).
 pub(crate) async fn reassign_in(
     tx: &Transaction<'_>,
-    caller: &Identity,
     session_id: Uuid,
     agent_id: &str,
     how: Reassign,
@@ -125,7 +124,6 @@ pub(crate) async fn reassign_in(
     tx.execute("SELECT pg_advisory_xact_lock(pgchat.desk_lock_key())", &[])
         .await?;
     let state = support::state_of(tx, session_id).await?;
-    let mine = state.agent_id.as_deref() == Some(caller.sub.as_str());
     match (state.status, how) {
         (status, _) if status.is_over() => {
             return Err(ApiError::conflict(
@@ -139,15 +137,10 @@ pub(crate) async fn reassign_in(
                 "a waiting session has no agent to transfer from; assign it instead",
             ))
         }
-        // active, pending or snoozed: someone's
-        _ if state.agent_id.is_some() && !mine && caller.role != Role::Admin => {
-            return Err(ApiError::forbidden(
-                "not_assigned",
-                "this session is assigned to another agent",
-            ))
-        }
         _ => {}
     }
+    // active, pending or snoozed: someone's, and theirs to hand on (not_assigned)
+    support::may_change(tx, session_id).await?;
     if state.agent_id.as_deref() == Some(agent_id) {
         if how == Reassign::Transfer {
             return Err(ApiError::conflict(

@@ -39,20 +39,20 @@ impl Action {
     ) -> Result<(), ApiError> {
         match self {
             Self::Assign(agent) => {
-                assignment::reassign_in(tx, caller, id, agent, Reassign::Assign).await?;
+                assignment::reassign_in(tx, id, agent, Reassign::Assign).await?;
             }
             Self::Transfer(agent) => {
-                assignment::reassign_in(tx, caller, id, agent, Reassign::Transfer).await?;
+                assignment::reassign_in(tx, id, agent, Reassign::Transfer).await?;
             }
             Self::Status(change) => support::apply_status(tx, caller, id, *change).await?,
-            Self::Label(label) => support::label_in(tx, caller, id, label, true).await?,
-            Self::Unlabel(label) => support::label_in(tx, caller, id, label, false).await?,
+            Self::Label(label) => support::label_in(tx, id, label, true).await?,
+            Self::Unlabel(label) => support::label_in(tx, id, label, false).await?,
             Self::Priority(priority) => {
                 let changes = SessionChanges {
                     priority: Some(*priority),
                     ..SessionChanges::default()
                 };
-                support::apply_changes(tx, caller, id, &changes).await?;
+                support::apply_changes(tx, id, &changes).await?;
             }
         }
         Ok(())

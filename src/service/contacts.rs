@@ -22,6 +22,7 @@ use crate::domain::contact::{Attributes, DisplayName, UserHash};
 use crate::domain::email::EmailAddress;
 use crate::domain::UserId;
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
 
 /// What `PATCH /v1/contacts/me` changes; `None` keeps a field.
@@ -108,14 +109,9 @@ pub async fn update_me(
 /// latest session and their previous sessions (those RLS shows the caller).
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn get(db: &Db, caller: &Identity, user_id: &str) -> Result<WireRow, ApiError> {
-    if !caller.role.is_staff() {
-        return Err(ApiError::forbidden(
-            "staff_only",
-            "only agents and admins read other contacts",
-        ));
-    }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Contacts).await?;
     let row = tx
         .query_opt(
             "SELECT pgchat.contact_view(u) FROM users u WHERE u.id = $1",

@@ -257,11 +257,14 @@ pub(crate) async fn not_member(tx: &Transaction<'_>, conversation_id: Uuid) -> A
 }
 
 /// The flags a member sets on their own conversation; absent: unchanged.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Flags {
     pub pinned: Option<bool>,
     pub muted: Option<bool>,
     pub archived: Option<bool>,
+    /// The language I read this conversation in: `Some(None)` clears it.
+    /// As given: the database canonicalizes or refuses it (`invalid_lang`).
+    pub lang: Option<Option<String>>,
 }
 
 /// Sets my flags; other devices hear of it on the `inbox` topic (`flags`).
@@ -279,7 +282,8 @@ pub async fn set_flags(
         .prepare_cached(
             "UPDATE conversation_members
                 SET pinned = coalesce($3, pinned), muted = coalesce($4, muted),
-                    archived = coalesce($5, archived)
+                    archived = coalesce($5, archived),
+                    lang = CASE WHEN $6 THEN $7 ELSE lang END
               WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL AND NOT banned",
         )
         .await?;
@@ -291,6 +295,8 @@ pub async fn set_flags(
             &flags.pinned,
             &flags.muted,
             &flags.archived,
+            &flags.lang.is_some(),
+            &flags.lang.as_ref().and_then(|l| l.as_deref()),
         ],
     )
     .await?;

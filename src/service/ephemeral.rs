@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Identity;
@@ -13,12 +12,14 @@ use crate::domain::desk::PresenceStatus;
 use crate::domain::StatusText;
 use crate::error::ApiError;
 use crate::limits::{self, Write};
-use crate::service::{agents, messages, WireRow};
+use crate::service::{agents, WireRow};
 
 /// Announces that `caller` started or stopped typing in a conversation they
-/// can read; typing an internal note (`note`) is told to staff only, so a
-/// customer cannot tell that a note is being written. A start takes from the
-/// caller's `Ephemeral` bucket; a stop only follows a start, so it takes nothing.
+/// can read; typing an internal note (`note`) is staff's and is told to staff
+/// only, so a customer cannot tell that a note is being written. Both rules
+/// and the note's shape are the database's (`pgchat.announce_typing`:
+/// `not_found`, `staff_only`). A start takes from the caller's `Ephemeral`
+/// bucket; a stop only follows a start, so it takes nothing.
 pub async fn typing(
     db: &Db,
     caller: &Identity,
@@ -31,13 +32,14 @@ pub async fn typing(
     }
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
-    messages::conversation_kind(&tx, conversation_id).await?;
-    let payload = json!({
-        "t": "typing", "c": conversation_id, "user_id": caller.sub,
-        "name": caller.name, "typing": typing, "internal": note,
-    });
-    tx.execute("SELECT pg_notify('pgchat', $1)", &[&payload.to_string()])
+    let statement = tx
+        .prepare_cached("SELECT pgchat.announce_typing($1, $2, $3, $4)")
         .await?;
+    tx.execute(
+        &statement,
+        &[&conversation_id, &caller.name, &typing, &note],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -186,15 +188,19 @@ pub async fn set_presence(
 }
 
 /// `user`'s presence as `caller` may see it (themselves, staff, someone they
-/// share a conversation with: `pgchat.can_see_presence`), or 404.
+/// share a conversation with: `pgchat.can_see_presence`, the listener's
+/// re-check too), or 404: one statement in the caller's transaction.
 pub async fn presence(db: &Db, caller: &Identity, user: &str) -> Result<WireRow, ApiError> {
-    if !can_see_user(db, caller, user).await? {
-        return Err(ApiError::NotFound("user"));
-    }
-    let client = db.client().await?;
-    let row = client
-        .query_one("SELECT pgchat.presence_now($1)", &[&user])
+    let mut client = db.client().await?;
+    let tx = db.begin_as(&mut client, caller).await?;
+    let row = tx
+        .query_one(
+            "SELECT CASE WHEN pgchat.can_see_presence(auth.uid(), auth.role(), $1)
+                         THEN pgchat.presence_now($1) END",
+            &[&user],
+        )
         .await?;
+    tx.commit().await?;
     row.get::<_, Option<WireRow>>(0)
         .ok_or(ApiError::NotFound("user"))
 }
@@ -238,20 +244,4 @@ pub async fn statuses(db: &Db, users: &[String]) -> Result<Vec<(String, String)>
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// Whether `caller` may follow `user`'s presence (themselves, staff, or
-/// someone they share a conversation with as current members:
-/// `pgchat.can_see_presence` decides, also when the listener re-checks).
-pub async fn can_see_user(db: &Db, caller: &Identity, user: &str) -> Result<bool, ApiError> {
-    let mut client = db.client().await?;
-    let tx = db.begin_as(&mut client, caller).await?;
-    let row = tx
-        .query_one(
-            "SELECT pgchat.can_see_presence($1, $2, $3)",
-            &[&caller.sub, &caller.role.as_str(), &user],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(row.get(0))
 }

@@ -36,6 +36,17 @@ pub enum Gate {
     Sentiment,
     /// The moderation word lists and patterns (admins).
     ModerationLists,
+    /// Changing a support session's details, labels or agent (staff; which
+    /// sessions: `pgchat.may_change_session`).
+    ChangeSession,
+    /// Reading the teams (staff).
+    Teams,
+    /// Making, changing and deleting teams and their membership (admins).
+    ManageTeams,
+    /// Another user's contact details (staff).
+    Contacts,
+    /// Reading and setting business hours (admins).
+    BusinessHours,
 }
 
 impl Gate {
@@ -54,6 +65,11 @@ impl Gate {
             Self::Summarize => "summarize",
             Self::Sentiment => "sentiment",
             Self::ModerationLists => "moderation_lists",
+            Self::ChangeSession => "change_session",
+            Self::Teams => "teams",
+            Self::ManageTeams => "manage_teams",
+            Self::Contacts => "contacts",
+            Self::BusinessHours => "business_hours",
         }
     }
 }

@@ -7,29 +7,19 @@
 
 use uuid::Uuid;
 
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
 use crate::db::Db;
 use crate::domain::hours::Schedule;
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
-
-fn admins_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "admins_only",
-            "only admins read and set business hours",
-        ))
-    }
-}
 
 /// Every schedule: `{"desk": schedule | null, "teams": [{"team_id", ...}]}`.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn get(db: &Db, caller: &Identity) -> Result<WireRow, ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::BusinessHours).await?;
     let row = tx
         .query_one("SELECT pgchat.business_hours_json()", &[])
         .await?;
@@ -46,9 +36,9 @@ pub async fn replace(
     desk: Option<&Schedule>,
     teams: &[(Uuid, Schedule)],
 ) -> Result<WireRow, ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::BusinessHours).await?;
     tx.execute("DELETE FROM business_hours", &[]).await?;
     let insert = tx
         .prepare_cached(

@@ -37,6 +37,11 @@ pub struct MessagePage {
     pub has_more: bool,
 }
 
+/// A page of messages. Each carries its cached translation into `lang` (a
+/// tag as the client gave it: the database canonicalizes it or refuses it,
+/// `invalid_lang`) or, without one, into the language the caller reads this
+/// conversation in (`conversation_members.lang`), when there is one:
+/// `translation: {lang, text}` (`pgchat.translation_field`).
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn list(
     db: &Db,
@@ -44,25 +49,39 @@ pub async fn list(
     conversation_id: Uuid,
     page: Page,
     limit: Limit,
+    lang: Option<&str>,
 ) -> Result<MessagePage, ApiError> {
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
     conversation_kind(&tx, conversation_id).await?;
     let (sql, cursor) = match page {
         Page::Before(seq) => (
-            "SELECT pgchat.message_json(m) FROM chat_messages m
+            "SELECT pgchat.message_json(m)
+                    || CASE WHEN l.lang IS NULL THEN '{}'::jsonb ELSE pgchat.translation_field(m, l.lang) END
+               FROM chat_messages m,
+                    (SELECT coalesce(pgchat.lang_tag($4),
+                                     (SELECT me.lang FROM conversation_members me
+                                       WHERE me.conversation_id = $1 AND me.user_id = auth.uid())) AS lang) l
               WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
             seq.unwrap_or(i64::MAX),
         ),
         Page::After(seq) => (
-            "SELECT pgchat.message_json(m) FROM chat_messages m
+            "SELECT pgchat.message_json(m)
+                    || CASE WHEN l.lang IS NULL THEN '{}'::jsonb ELSE pgchat.translation_field(m, l.lang) END
+               FROM chat_messages m,
+                    (SELECT coalesce(pgchat.lang_tag($4),
+                                     (SELECT me.lang FROM conversation_members me
+                                       WHERE me.conversation_id = $1 AND me.user_id = auth.uid())) AS lang) l
               WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3",
             seq,
         ),
     };
     let statement = tx.prepare_cached(sql).await?;
     let rows = tx
-        .query(&statement, &[&conversation_id, &cursor, &(limit.get() + 1)])
+        .query(
+            &statement,
+            &[&conversation_id, &cursor, &(limit.get() + 1), &lang],
+        )
         .await?;
     tx.commit().await?;
     let has_more = rows.len() as i64 > limit.get();

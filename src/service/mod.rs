@@ -37,6 +37,7 @@ pub mod settings;
 pub mod stats;
 pub mod support;
 pub mod teams;
+pub mod topics;
 
 /// A row in its wire shape, as built by `pgchat.*_json()`.
 pub type WireRow = serde_json::Value;

@@ -6,33 +6,12 @@
 
 use uuid::Uuid;
 
-use crate::auth::{Identity, Role};
+use crate::auth::Identity;
 use crate::db::{Db, Transaction};
 use crate::domain::desk::{EscalationSla, TeamDescription, TeamName};
 use crate::error::ApiError;
+use crate::service::gates::{self, Gate};
 use crate::service::WireRow;
-
-fn staff_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role.is_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "staff_only",
-            "teams are for agents and admins",
-        ))
-    }
-}
-
-fn admins_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "admins_only",
-            "only admins change teams",
-        ))
-    }
-}
 
 fn name_taken(name: &TeamName) -> ApiError {
     ApiError::conflict(
@@ -63,9 +42,9 @@ impl TeamFields {
 /// Every team, by name.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn list(db: &Db, caller: &Identity) -> Result<Vec<WireRow>, ApiError> {
-    staff_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::Teams).await?;
     let rows = tx
         .query(
             "SELECT pgchat.team_json(t) FROM teams t ORDER BY lower(t.name) LIMIT 500",
@@ -84,9 +63,9 @@ pub async fn create(
     name: &TeamName,
     fields: &TeamFields,
 ) -> Result<WireRow, ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::ManageTeams).await?;
     let escalate_to = fields.escalate_to.flatten();
     check_team_exists(&tx, escalate_to).await?;
     let row = tx
@@ -137,9 +116,9 @@ pub async fn update(
     id: Uuid,
     changes: &TeamFields,
 ) -> Result<WireRow, ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::ManageTeams).await?;
     check_team_exists(&tx, changes.escalate_to.flatten()).await?;
     if changes.escalate_to == Some(Some(id)) {
         return Err(ApiError::unprocessable(
@@ -195,9 +174,9 @@ pub async fn update(
 /// Deletes a team; its sessions keep their agents and lose the team.
 #[tracing::instrument(skip(db, caller), fields(user = %caller.sub))]
 pub async fn delete(db: &Db, caller: &Identity, id: Uuid) -> Result<(), ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::ManageTeams).await?;
     if tx
         .execute("DELETE FROM teams WHERE id = $1", &[&id])
         .await?
@@ -219,9 +198,9 @@ pub async fn membership(
     agent_id: &str,
     add: bool,
 ) -> Result<WireRow, ApiError> {
-    admins_only(caller)?;
     let mut client = db.client().await?;
     let tx = db.begin_as(&mut client, caller).await?;
+    gates::pass(&tx, Gate::ManageTeams).await?;
     let team = tx
         .query_opt("SELECT 1 FROM teams WHERE id = $1 FOR UPDATE", &[&id])
         .await?;

@@ -26,6 +26,8 @@ enum Behaviour {
     Slow(Duration, &'static str),
     /// Fails the first n calls with the status, then answers.
     FailFirst(usize, u16, &'static str),
+    /// Scores a sentiment prompt's "Messages (n):" with n times this score.
+    Scores(f64),
 }
 
 struct Shared {
@@ -129,7 +131,23 @@ async fn completions(
         }
         Behaviour::FailFirst(n, status, _) if calls <= n => fail(status),
         Behaviour::FailFirst(_, _, text) => answer(text),
+        Behaviour::Scores(score) => {
+            let prompt = last_user_prompt(&shared);
+            let n: usize = prompt
+                .strip_prefix("Messages (")
+                .and_then(|rest| rest.split_once(')'))
+                .and_then(|(n, _)| n.parse().ok())
+                .expect("a sentiment prompt");
+            answer(&json!(vec![score; n]).to_string())
+        }
     }
+}
+
+/// The user message of the request just recorded.
+fn last_user_prompt(shared: &Shared) -> String {
+    let seen = shared.seen.lock().unwrap();
+    let (_, body) = seen.last().expect("a request");
+    body["messages"][1]["content"].as_str().unwrap().to_owned()
 }
 
 /// Whether the request just recorded asked for log-probabilities.
@@ -819,6 +837,124 @@ async fn staff_see_how_a_support_chat_is_going() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+}
+
+/// A support session of carol's with two messages, and the admin's path to its sentiment.
+async fn a_chat_to_score(app: &TestApp) -> (String, String, Vec<Value>) {
+    let carol = app.token_named("carol", "user", "Carol");
+    let session = app.open_session(&carol).await;
+    let conversation = session["conversation_id"].clone();
+    let mut sent = Vec::new();
+    for body in ["Thanks, the app is great", "Order 1234"] {
+        sent.push(app.send(&carol, &conversation, body).await);
+    }
+    let path = format!("/v1/support/sessions/{}/sentiment", as_id(&session["id"]));
+    (carol, path, sent)
+}
+
+#[tokio::test]
+async fn a_model_scores_sentiment_once_per_message_text_and_reports_use_its_scores() {
+    let llm = FakeLlm::start(Behaviour::Scores(-0.9)).await;
+    let app = spawn_app_with(|c| {
+        c.ai.ai_base_url = Some(llm.base_url.clone());
+        c.ai.ai_sentiment = pgchat::config::SentimentScorer::Model;
+    })
+    .await;
+    let admin = app.token("root", "admin");
+    let (carol, path, sent) = a_chat_to_score(&app).await;
+
+    let (status, body) = app.get(&admin, &path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The lexicon would call "great" positive: the model's score is what counts.
+    let messages = body["messages"].as_array().unwrap();
+    assert!(messages.len() >= 2, "{body}");
+    for m in messages {
+        assert_eq!(
+            (&m["score"], &m["provider"]),
+            (&json!(-0.9), &json!("openai")),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        (&body["label"], &body["provider"]),
+        (&json!("negative"), &json!("openai"))
+    );
+    let prompt = llm.last_prompt();
+    assert!(
+        prompt.contains("Thanks, the app is great") && prompt.contains("Order 1234"),
+        "{prompt}"
+    );
+    assert_eq!(llm.seen().len(), 1);
+
+    // Cached: looking again asks nothing.
+    let (_, again) = app.get(&admin, &path).await;
+    assert_eq!(again["messages"], body["messages"]);
+    assert_eq!(llm.seen().len(), 1);
+
+    // An edited message is scored again, and only it.
+    let (status, _) = app
+        .patch(
+            &carol,
+            &format!("/v1/messages/{}", as_id(&sent[1]["id"])),
+            &json!({ "body": "Order 1234 never arrived" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.get(&admin, &path).await;
+    assert_eq!(llm.seen().len(), 2);
+    let prompt = llm.last_prompt();
+    assert!(
+        prompt.starts_with("Messages (1):") && prompt.contains("never arrived"),
+        "{prompt}"
+    );
+
+    // Reports read the same scores (pgchat.session_sentiment).
+    let (status, report) = app.get(&admin, "/v1/admin/reports?group_by=agent").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(rows[0]["sentiment"]["average"], json!(-0.9), "{report}");
+
+    // Scores are staff's: in SQL a customer sees none, an admin all of them.
+    let count = "SELECT count(*) FROM message_sentiment";
+    let seen = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    assert_eq!(
+        seen(app.sql_as("carol", "user", count, &[]).await.unwrap()),
+        0
+    );
+    assert_eq!(
+        seen(app.sql_as("root", "admin", count, &[]).await.unwrap()) as usize,
+        messages.len()
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_fails_or_answers_nonsense_leaves_the_offline_score() {
+    for behaviour in [Behaviour::Fail(500), Behaviour::Answer("mostly positive")] {
+        let llm = FakeLlm::start(behaviour).await;
+        let app = spawn_app_with(|c| {
+            c.ai.ai_base_url = Some(llm.base_url.clone());
+            c.ai.ai_retries = 0;
+            c.ai.ai_sentiment = pgchat::config::SentimentScorer::Model;
+        })
+        .await;
+        let admin = app.token("root", "admin");
+        let (_, path, sent) = a_chat_to_score(&app).await;
+        let (status, body) = app.get(&admin, &path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!llm.seen().is_empty(), "the model was asked");
+        assert_eq!(body["provider"], "offline", "{body}");
+        let great = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == sent[0]["id"])
+            .unwrap();
+        assert_eq!(
+            (&great["label"], &great["provider"]),
+            (&json!("positive"), &json!("offline"))
+        );
+    }
 }
 
 #[tokio::test]

@@ -169,11 +169,21 @@ async fn websocket_presence_drives_an_enrolled_agents_desk_status() {
         .await;
     assert_eq!(answer["type"], "ack", "{answer}");
     wait_for("busy", || async { status().await == "busy" }).await;
-    // A REST change reaches support:queue as presence too.
+    // A REST change reaches support:queue as presence too, in the one
+    // presence shape (her status text with it).
+    let (code, body) = app
+        .patch(
+            &ann,
+            "/v1/presence/me",
+            &json!({ "status_text": "Back at two" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
     put(&app, &ann, "/v1/agents/me", &json!({ "status": "away" })).await;
     loop {
         let event = watcher.event_of("presence").await;
         if event["user_id"] == "ann" && event["status"] == "away" {
+            assert_eq!(event["status_text"], "Back at two", "{event}");
             break;
         }
     }
@@ -796,6 +806,19 @@ async fn in_sql_the_desks_role_gates_say_why() {
             .await,
         "customers_only",
     );
+    // teams, contacts and business hours pass gates too (the API below)
+    for (sub, role, gate, code) in [
+        ("carol", "user", "teams", "staff_only"),
+        ("ann", "agent", "manage_teams", "admins_only"),
+        ("carol", "user", "contacts", "staff_only"),
+        ("ann", "agent", "business_hours", "admins_only"),
+    ] {
+        assert_sql_refused(
+            app.sql_as(sub, role, "SELECT pgchat.gate($1)", &[&gate])
+                .await,
+            code,
+        );
+    }
     assert_sql_refused(
         app.sql_as(
             "carol",
@@ -853,6 +876,19 @@ async fn in_sql_the_desks_role_gates_say_why() {
     );
     assert_error(
         &app.delete(&ann, "/v1/agents/boss").await,
+        StatusCode::FORBIDDEN,
+        "admins_only",
+    );
+    for (token, path, code) in [
+        (&customer, "/v1/teams", "staff_only"),
+        (&customer, "/v1/contacts/ann", "staff_only"),
+        (&ann, "/v1/admin/business-hours", "admins_only"),
+    ] {
+        assert_error(&app.get(token, path).await, StatusCode::FORBIDDEN, code);
+    }
+    assert_error(
+        &app.post(&ann, "/v1/teams", &json!({ "name": "Tier 9" }))
+            .await,
         StatusCode::FORBIDDEN,
         "admins_only",
     );

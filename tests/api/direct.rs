@@ -229,6 +229,35 @@ async fn flags_are_mine_alone_and_reach_my_other_devices() {
     let flags = other_device.event_of("flags").await;
     assert_eq!(flags["conversation_id"], conversation["id"]);
     assert_eq!(flags["flags"]["archived"], true);
+    // Every change raises the version, so copies arriving out of order can be
+    // told apart: the answer, the event and a later read agree on it.
+    let version = body["me"]["flags_version"]
+        .as_i64()
+        .expect("a flags_version");
+    assert!(version > conversation["me"]["flags_version"].as_i64().unwrap());
+    assert_eq!(flags["flags"]["flags_version"], version);
+    let (_, unmuted) = app
+        .patch(
+            &alice,
+            &conversation_path(&conversation, "/me"),
+            &json!({ "muted": false }),
+        )
+        .await;
+    assert_eq!(unmuted["me"]["flags_version"], version + 1);
+    let flags = other_device.event_of("flags").await;
+    assert_eq!(
+        (&flags["flags"]["muted"], &flags["flags"]["flags_version"]),
+        (&json!(false), &json!(version + 1))
+    );
+    // Setting a flag to the value it has is no change.
+    let (_, same) = app
+        .patch(
+            &alice,
+            &conversation_path(&conversation, "/me"),
+            &json!({ "muted": false }),
+        )
+        .await;
+    assert_eq!(same["me"]["flags_version"], version + 1);
 
     // archived conversations leave the default list
     assert!(list(&app, &alice, "").await.is_empty());

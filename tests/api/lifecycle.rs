@@ -9,7 +9,9 @@ use chrono::{Duration as Span, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{
+    as_id, assert_error, assert_sql_refused, spawn_app, spawn_app_with, wait_for, TestApp,
+};
 
 /// Opens carol's session and lets ann claim it; returns the session.
 async fn claimed(app: &TestApp, carol: &str, ann: &str) -> Value {
@@ -461,4 +463,130 @@ async fn a_bulk_action_authorizes_each_session_and_an_atomic_one_is_all_or_nothi
     ] {
         assert_error(&bulk(&admin, body).await, StatusCode::BAD_REQUEST, code);
     }
+}
+
+/// Who may change a session is the database's rule (`pgchat.may_change_session`,
+/// the `live_chat_sessions_changer` trigger): an agent who can read a session
+/// that is another agent's hears `not_assigned` — from the API and from psql,
+/// for its details, labels, status and agent alike —, a customer `staff_only`
+/// for its details, and an agent who cannot see it `404`.
+#[tokio::test]
+async fn in_sql_who_may_change_a_session_says_why() {
+    let app = spawn_app().await;
+    let carol = app.token("carol", "user");
+    let ann = app.token("ann", "agent");
+    let bob = app.token("bob", "agent");
+    let dave = app.token("dave", "agent");
+    let session = claimed(&app, &carol, &ann).await;
+    let id = uuid::Uuid::parse_str(as_id(&session["id"])).unwrap();
+    // bob reads the chat (a member, as after a hand-over), but it is ann's
+    assert!(
+        app.session_ids(&bob, "").await.is_empty(),
+        "bob's first request"
+    );
+    app.db
+        .execute(
+            "INSERT INTO conversation_members (conversation_id, user_id, role)
+             SELECT conversation_id, 'bob', 'agent' FROM live_chat_sessions WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .expect("bob joins the chat");
+    assert_eq!(app.session(&bob, &session["id"]).await["agent_id"], "ann");
+
+    let label = format!("/v1/support/sessions/{id}/labels/vip");
+    assert_error(
+        &patch(&app, &bob, &session, json!({ "priority": "high" })).await,
+        StatusCode::FORBIDDEN,
+        "not_assigned",
+    );
+    assert_error(
+        &app.call(app.http.put(app.url(&label)).bearer_auth(&bob))
+            .await,
+        StatusCode::FORBIDDEN,
+        "not_assigned",
+    );
+    assert_error(
+        &app.session_action(
+            &bob,
+            &session["id"],
+            "assign",
+            &json!({ "agent_id": "bob" }),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_assigned",
+    );
+    assert_error(
+        &app.session_action(&bob, &session["id"], "resolve", &json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "not_assigned",
+    );
+    assert_error(
+        &patch(&app, &carol, &session, json!({ "priority": "high" })).await,
+        StatusCode::FORBIDDEN,
+        "staff_only",
+    );
+    assert_error(
+        &patch(&app, &dave, &session, json!({ "priority": "high" })).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    for sql in [
+        "UPDATE live_chat_sessions SET priority = 'high' WHERE id = $1",
+        "UPDATE live_chat_sessions SET labels = '{vip}' WHERE id = $1",
+        "UPDATE live_chat_sessions SET status = 'resolved' WHERE id = $1",
+        "SELECT pgchat.may_change_session($1)",
+        "SELECT pgchat.desk_assign($1, 'bob')",
+    ] {
+        assert_sql_refused(
+            app.sql_as("bob", "agent", sql, &[&id]).await,
+            "not_assigned",
+        );
+    }
+    for sql in [
+        "UPDATE live_chat_sessions SET labels = '{sneaky}' WHERE id = $1",
+        "SELECT pgchat.may_change_session($1)",
+        "SELECT pgchat.desk_assign($1, 'carol')",
+    ] {
+        assert_sql_refused(app.sql_as("carol", "user", sql, &[&id]).await, "staff_only");
+    }
+    // an agent who cannot see it changes nothing, and hears nothing of it
+    let rows = app
+        .sql_as(
+            "dave",
+            "agent",
+            "UPDATE live_chat_sessions SET priority = 'high' WHERE id = $1 RETURNING id",
+            &[&id],
+        )
+        .await
+        .expect("an update that matches nothing");
+    assert!(rows.is_empty());
+    let unchanged = app.session(&ann, &session["id"]).await;
+    assert_eq!(
+        (
+            &unchanged["priority"],
+            &unchanged["labels"],
+            &unchanged["status"]
+        ),
+        (&session["priority"], &json!([]), &json!("active"))
+    );
+
+    // the session's agent may, in SQL as through the API
+    app.sql_as(
+        "ann",
+        "agent",
+        "UPDATE live_chat_sessions SET priority = 'high' WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .expect("ann changes her session");
+    let (status, body) = patch(&app, &ann, &session, json!({ "category": "payment" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["priority"], &body["category"]),
+        (&json!("high"), &json!("payment"))
+    );
 }

@@ -10,6 +10,7 @@ mod ai;
 mod assignment;
 mod attachments;
 mod auth;
+mod auto_translate;
 mod background;
 mod bad_input;
 mod business_hours;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::helpers::{as_id, spawn_app, wait_for, TestApp};
+use crate::helpers::{as_id, assert_sql_refused, spawn_app, wait_for, TestApp};
 use crate::ws_client::{queue_fence, Node, Ws};
 
 /// A claimed support chat: a customer, an agent, and an admin watching.
@@ -605,6 +605,96 @@ async fn an_agent_peeking_at_a_waiting_session_loses_it_when_another_claims_it()
         later.iter().all(|f| f["type"] != "message_new"),
         "{later:?}"
     );
+}
+
+/// Who may follow a topic and type a note is the database's rule
+/// (`pgchat.may_subscribe`, `pgchat.announce_typing`): psql hears the same
+/// reasons as the socket, and a refused subscription joins nothing.
+#[tokio::test]
+async fn in_sql_who_may_follow_a_topic_and_type_a_note_says_why() {
+    let app = spawn_app().await;
+    let chat = Chat::open(&app).await;
+    let conversation = Uuid::parse_str(&chat.conversation).unwrap();
+    let stranger = app.token("stranger", "user");
+    let mut ws = Ws::connect(app.port, &stranger).await;
+    for (topic, code) in [
+        ("support:queue", "staff_only"),
+        ("presence:cust", "not_found"),
+    ] {
+        let answer = ws
+            .request(json!({ "type": "subscribe", "topic": topic }))
+            .await;
+        assert_eq!(
+            (answer["type"].as_str(), answer["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{topic}: {answer}"
+        );
+    }
+    let answer = ws
+        .request(
+            json!({ "type": "typing_start", "conversation_id": conversation, "internal": true }),
+        )
+        .await;
+    assert_eq!(answer["code"], "staff_only", "{answer}");
+    let answer = ws
+        .request(json!({ "type": "typing_start", "conversation_id": conversation }))
+        .await;
+    assert_eq!(answer["code"], "not_found", "{answer}");
+
+    let as_stranger = |sql: &'static str| app.sql_as("stranger", "user", sql, &[]);
+    let refusals = [
+        (
+            "SELECT pgchat.may_subscribe('support_queue', NULL)",
+            "staff_only",
+        ),
+        (
+            "SELECT pgchat.may_subscribe('inbox', 'cust')",
+            "topic_not_found",
+        ),
+        (
+            "SELECT pgchat.may_subscribe('presence', 'cust')",
+            "user_not_found",
+        ),
+    ];
+    for (sql, code) in refusals {
+        assert_sql_refused(as_stranger(sql).await, code);
+    }
+    let typing = "SELECT pgchat.announce_typing($1, NULL, true, $2)";
+    assert_sql_refused(
+        app.sql_as("cust", "user", typing, &[&conversation, &true])
+            .await,
+        "staff_only",
+    );
+    assert_sql_refused(
+        app.sql_as("stranger", "user", typing, &[&conversation, &false])
+            .await,
+        "not_found",
+    );
+    // the same questions pass for those they are about
+    for (sub, role, sql) in [
+        (
+            "stranger",
+            "user",
+            "SELECT pgchat.may_subscribe('inbox', 'stranger')",
+        ),
+        (
+            "cust",
+            "user",
+            "SELECT pgchat.may_subscribe('presence', 'cust')",
+        ),
+        (
+            "boss",
+            "admin",
+            "SELECT pgchat.may_subscribe('support_queue', NULL)",
+        ),
+    ] {
+        app.sql_as(sub, role, sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sub}: {sql}: {e}"));
+    }
+    app.sql_as("cust", "user", typing, &[&conversation, &false])
+        .await
+        .expect("the customer types in her chat");
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ async fn rooms_of_each_kind_are_created_with_their_owner_and_settings() {
                 "enable_ai": true, "retention_days": 30, "anonymous_posting": false,
                 "max_upload_bytes": null, "avatar_attachment_id": null,
                 "banner_attachment_id": null, "require_approval": false,
-                "allowed_mime_types": null, "moderation": "off" })
+                "allowed_mime_types": null, "auto_translate": false, "moderation": "off" })
     );
 
     let group = room(

@@ -97,7 +97,31 @@ pub fn openapi_operations(doc: &Value) -> BTreeSet<(String, String)> {
     ops
 }
 
-/// A request path for a route: its parameters filled with plausible values.
+/// docs/openapi.json, read once: `concrete` takes parameter types from it.
+fn documented() -> &'static Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+        serde_json::from_str(&std::fs::read_to_string(file).expect("docs/openapi.json"))
+            .expect("docs/openapi.json is JSON")
+    })
+}
+
+/// The schema docs/openapi.json gives a path parameter (any operation of the path).
+fn parameter_schema(path: &str, name: &str) -> Value {
+    let openapi_path = path.replace("{*", "{");
+    let Some(item) = documented()["paths"][openapi_path.as_str()].as_object() else {
+        return Value::Null;
+    };
+    item.values()
+        .filter_map(|op| op["parameters"].as_array())
+        .flatten()
+        .find(|p| p["in"] == "path" && p["name"] == name)
+        .map_or(Value::Null, |p| p["schema"].clone())
+}
+
+/// A request path for a route: each parameter filled with a plausible value of
+/// the type docs/openapi.json documents for it.
 pub fn concrete(path: &str) -> String {
     let mut out = String::new();
     let mut rest = path;
@@ -105,14 +129,18 @@ pub fn concrete(path: &str) -> String {
         out.push_str(&rest[..open]);
         let close = rest[open..].find('}').expect("a closing brace") + open;
         let name = rest[open + 1..close].trim_start_matches('*');
-        out.push_str(match name {
-            "file" => "pgchat.js",
-            "emoji" => "%F0%9F%91%8D",
-            "user_id" => "someone",
-            // the review queue's items are numbered
-            "id" if out.ends_with("/moderation/queue/") => "7",
-            _ => "7d0c1f6e-4a9b-4f0e-9a51-0d3f2b1c5e77",
-        });
+        let schema = parameter_schema(path, name);
+        let typed = match (name, schema["type"].as_str(), schema["format"].as_str()) {
+            ("file", ..) => "pgchat.js",
+            ("emoji", ..) => "%F0%9F%91%8D",
+            (_, Some("integer"), _) => "7",
+            (_, Some("string"), Some("uuid")) | (_, None, _) => {
+                "7d0c1f6e-4a9b-4f0e-9a51-0d3f2b1c5e77"
+            }
+            _ => "someone",
+        };
+        // An enumerated parameter takes its first allowed value.
+        out.push_str(schema["enum"][0].as_str().unwrap_or(typed));
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
@@ -149,6 +177,15 @@ fn the_scan_reads_methods_and_paths() {
     assert_eq!(
         concrete("/v1/x/{id}/y/{*file}"),
         "/v1/x/7d0c1f6e-4a9b-4f0e-9a51-0d3f2b1c5e77/y/pgchat.js"
+    );
+    // Types come from docs/openapi.json: the review queue's items are numbered.
+    assert_eq!(
+        concrete("/v1/moderation/queue/{id}/approve"),
+        "/v1/moderation/queue/7/approve"
+    );
+    assert_eq!(
+        concrete("/v1/rooms/{id}/requests/{user_id}/approve"),
+        "/v1/rooms/7d0c1f6e-4a9b-4f0e-9a51-0d3f2b1c5e77/requests/someone/approve"
     );
 }
 

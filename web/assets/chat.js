@@ -90,7 +90,10 @@ function upsertConversation(c) {
   const id = c.id || c.conversation_id;
   if (!id) return;
   const merged = { ...state.conversations.get(id), ...state.archived.get(id), ...c, id };
-  if (c.me) merged.me = { ...state.conversations.get(id)?.me, ...c.me };
+  const known = state.conversations.get(id)?.me;
+  // Flags come from a PATCH answer, the `flags` frame and refetches, in any
+  // order: the highest flags_version is the newest.
+  if (c.me) merged.me = (known?.flags_version ?? -1) > (c.me.flags_version ?? -1) ? known : { ...known, ...c.me };
   state.conversations.set(id, merged);
   renderList();
   if (state.active === id) renderHeader(id);

@@ -13,6 +13,7 @@
 //! the next; when all fail the caller gets a clear error, never a hung
 //! request: each API provider has a time budget, retries included.
 
+pub mod auto_translate;
 pub mod moderate;
 pub mod offline;
 pub mod openai;
@@ -29,7 +30,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::Identity;
-use crate::config::AiConfig;
+use crate::config::{AiConfig, SentimentScorer};
 use crate::db::{Db, Transaction};
 use crate::error::ApiError;
 use crate::service::gates::{self, Gate};
@@ -89,6 +90,9 @@ pub enum Task {
     FirstResponse { subject: String, question: String },
     /// Translate a message's text into a language (a BCP 47 tag).
     Translate { text: String, lang: String },
+    /// Score the sentiment of each text from -1 to 1: the answer is a JSON
+    /// array of numbers, one per text, in order (`sentiment::parse_scores`).
+    Sentiment { texts: Vec<String> },
 }
 
 impl Task {
@@ -98,6 +102,7 @@ impl Task {
             Task::Summarize => "summary",
             Task::FirstResponse { .. } => "first_response",
             Task::Translate { .. } => "translate",
+            Task::Sentiment { .. } => "sentiment",
         }
     }
 }
@@ -153,6 +158,10 @@ pub enum ProviderError {
 /// Something that answers prompts: an API, or the offline provider.
 pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether it can translate (`Task::Translate`): the offline provider cannot.
+    fn translates(&self) -> bool {
+        true
+    }
     fn complete<'a>(
         &'a self,
         prompt: &'a Prompt,
@@ -212,6 +221,8 @@ pub struct Assistant {
     pub translate_triggers: Vec<String>,
     /// Messages the content filter checks also get the model check (`moderate`).
     pub moderation_check: bool,
+    /// Sentiment is asked of the API providers (`PGCHAT_AI_SENTIMENT=model`).
+    pub sentiment_by_model: bool,
 }
 
 /// Time given to a provider without a budget of its own (the offline one).
@@ -269,12 +280,18 @@ impl Assistant {
             triggers: config.ai_triggers.clone(),
             translate_triggers: config.ai_translate_triggers.clone(),
             moderation_check: config.ai_moderation,
+            sentiment_by_model: config.ai_sentiment == SentimentScorer::Model,
         })
     }
 
     /// The names of the providers, in the order they are tried.
     pub fn chain(&self) -> Vec<&str> {
         self.providers.iter().map(|(p, _)| p.name()).collect()
+    }
+
+    /// Whether some provider of the chain translates.
+    pub fn translates(&self) -> bool {
+        self.providers.iter().any(|(p, _)| p.translates())
     }
 
     /// Tries each provider in turn within its budget; the first answer wins.

@@ -24,6 +24,10 @@ impl Provider for Offline {
         "offline"
     }
 
+    fn translates(&self) -> bool {
+        false
+    }
+
     fn complete<'a>(
         &'a self,
         prompt: &'a Prompt,
@@ -33,6 +37,14 @@ impl Provider for Offline {
             Task::Translate { .. } => {
                 return futures::future::ready(Err(ProviderError::Invalid(
                     "the offline provider has no translation model".into(),
+                )))
+                .boxed()
+            }
+            // Offline sentiment is the database's lexicon (sql/76_sentiment.sql),
+            // which stands in for every text no model scored.
+            Task::Sentiment { .. } => {
+                return futures::future::ready(Err(ProviderError::Invalid(
+                    "offline sentiment is scored in the database".into(),
                 )))
                 .boxed()
             }

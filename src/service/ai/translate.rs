@@ -14,8 +14,10 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::service::WireRow;
 
-/// A target language: a BCP 47 tag such as `de`, `pt-BR` or `zh-Hant`,
-/// stored lower-case for its primary part (the table checks the same shape).
+/// A target language: a BCP 47 tag such as `de`, `pt-BR` or `zh-Hant`, in
+/// its canonical case (language lower, script title, region upper) — the
+/// shape and case of `pgchat.lang_canonical` (sql/77_translation.sql), which
+/// decides members' languages; tests/api/auto_translate.rs compares the two.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Lang(String);
@@ -34,9 +36,17 @@ impl TryFrom<String> for Lang {
         if !primary_ok || !rest_ok || rest.len() > 3 {
             return Err("lang must be a language tag such as \"de\" or \"pt-BR\"".into());
         }
+        let subtag = |p: &str| {
+            let alpha = p.bytes().all(|b| b.is_ascii_alphabetic());
+            match p.len() {
+                4 if alpha => p[..1].to_ascii_uppercase() + &p[1..].to_ascii_lowercase(),
+                2 if alpha => p.to_ascii_uppercase(),
+                _ => p.to_ascii_lowercase(),
+            }
+        };
         Ok(Self(
-            std::iter::once(primary.as_str())
-                .chain(rest)
+            std::iter::once(primary)
+                .chain(rest.into_iter().map(subtag))
                 .collect::<Vec<_>>()
                 .join("-"),
         ))
@@ -143,6 +153,9 @@ mod tests {
         assert_eq!(ok("de"), Ok("de".into()));
         assert_eq!(ok("PT-BR"), Ok("pt-BR".into()));
         assert_eq!(ok("zh-Hant"), Ok("zh-Hant".into()));
+        assert_eq!(ok("zh-hant"), Ok("zh-Hant".into()));
+        assert_eq!(ok("sr-latn-rs"), Ok("sr-Latn-RS".into()));
+        assert_eq!(ok("es-419"), Ok("es-419".into()));
         for bad in ["", "d", "deutsch", "de_DE", "de-", "1a", "en-x", "de-<b>"] {
             assert!(ok(bad).is_err(), "{bad}");
         }

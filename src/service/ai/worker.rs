@@ -1,7 +1,8 @@
 //! The assistant's background work, on every node: answering messages that
 //! call it (`@ai …`, `Translate to de: …`; the phrases are configured, and
-//! `pgchat.ai_call` reads them) and greeting new support sessions while no
-//! agent is online. Triggers (sql/75_ai.sql) queue `ai_jobs` rows and wake the workers
+//! `pgchat.ai_call` reads them), greeting new support sessions while no
+//! agent is online, and translating the messages of auto-translated rooms
+//! (`auto_translate.rs`). Triggers (sql/75_ai.sql) queue `ai_jobs` rows and wake the workers
 //! with `NOTIFY pgchat_ai`; a node takes a job with `FOR UPDATE SKIP LOCKED`
 //! and a lease, so each job is answered once however many nodes run, and a job
 //! whose node died is taken again when its lease runs out.
@@ -134,6 +135,8 @@ struct Job {
     user_id: String,
     user_role: String,
     attempts: i32,
+    /// The target language of an `auto_translate` job.
+    lang: Option<String>,
 }
 
 async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, ApiError> {
@@ -144,7 +147,7 @@ async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, ApiError> {
               WHERE id = (SELECT id FROM ai_jobs
                            WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
                            ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING id, kind, conversation_id, message_id, user_id, user_role, attempts",
+             RETURNING id, kind, conversation_id, message_id, user_id, user_role, attempts, lang",
         )
         .await?;
     let row = client
@@ -158,6 +161,7 @@ async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, ApiError> {
         user_id: r.get(4),
         user_role: r.get(5),
         attempts: r.get(6),
+        lang: r.get(7),
     }))
 }
 
@@ -189,7 +193,13 @@ async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
             "mention" => mention(db, assistant, &job).await?,
             "translate" => translate(db, assistant, &job).await?,
             "first_response" => first_response(db, assistant, &job).await?,
-
+            "auto_translate" => {
+                if let (Some(message_id), Some(lang)) = (job.message_id, job.lang.as_deref()) {
+                    super::auto_translate::run(db, assistant, &identity(&job), message_id, lang)
+                        .await?;
+                }
+                None
+            }
             other => {
                 tracing::warn!(job = job.id, kind = other, "unknown assistant job");
                 None
