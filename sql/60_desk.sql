@@ -71,6 +71,59 @@ BEGIN
   RETURN (SELECT pgchat.session_json(x) FROM live_chat_sessions x WHERE x.id = p_session);
 END $$;
 
+-- Handing a session to an agent by hand (`POST …/assign`, `POST …/transfer`,
+-- bulk assignment), and why not — the one copy of these rules, for the API
+-- and psql. Runs as the caller: a session they cannot see is NULL (the API's
+-- 404). The refusals, in the order a client hears them: `session_ended`,
+-- `session_not_active` (a transfer of a waiting session), `not_assigned`,
+-- `same_agent` (a transfer to its own agent; an assignment to them changes
+-- nothing), `unknown_agent`, `agent_disabled`, `agent_at_capacity`. One
+-- capacity-checking assignment at a time (the desk's lock, taken before any
+-- row lock: no deadlock); `desk_assign` then does it.
+CREATE OR REPLACE FUNCTION pgchat.desk_reassign(p_session uuid, p_agent text, p_transfer boolean)
+RETURNS jsonb LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+  s live_chat_sessions;
+  target record;
+BEGIN
+  PERFORM pgchat.gate('assign_session');
+  PERFORM pg_advisory_xact_lock(pgchat.desk_lock_key());
+  SELECT * INTO s FROM live_chat_sessions WHERE id = p_session;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  IF pgchat.session_over(s.status) THEN
+    PERFORM pgchat.refuse('session_ended', 'this session has ended');
+  END IF;
+  IF p_transfer AND s.status = 'waiting' THEN
+    PERFORM pgchat.refuse('session_not_active',
+      'a waiting session has no agent to transfer from; assign it instead');
+  END IF;
+  IF pgchat.session_change_refusal(s) IS NOT NULL THEN
+    PERFORM pgchat.refuse(pgchat.session_change_refusal(s));
+  END IF;
+  IF s.agent_id IS NOT DISTINCT FROM p_agent THEN
+    IF p_transfer THEN
+      PERFORM pgchat.refuse('same_agent', 'the session is already with this agent');
+    END IF;
+    RETURN pgchat.session_json(s);
+  END IF;
+  SELECT a.enabled, a.capacity, pgchat.agent_load(a.user_id) AS load INTO target
+    FROM agents a JOIN users u ON u.id = a.user_id AND u.role IN ('agent', 'admin')
+   WHERE a.user_id = p_agent;
+  IF NOT FOUND THEN
+    PERFORM pgchat.refuse('unknown_agent', p_agent || ' is not an agent of the desk');
+  END IF;
+  IF NOT target.enabled THEN
+    PERFORM pgchat.refuse('agent_disabled', p_agent || ' is taken out of the desk');
+  END IF;
+  IF target.load >= target.capacity THEN
+    PERFORM pgchat.refuse('agent_at_capacity',
+      format('%s already has %s active sessions (capacity %s)', p_agent, target.load, target.capacity));
+  END IF;
+  RETURN pgchat.desk_assign(p_session, p_agent);
+END $$;
+
 -- Auto-assignment: drains the waiting queue by priority, then age, onto agents
 -- who are online, enabled, skilled for the category and below capacity — for
 -- a session with a team, only that team's members (its own queue).

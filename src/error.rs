@@ -176,6 +176,12 @@ const REFUSALS: &[(&str, Refusal)] = &[
     ("not_found", |_, _| ApiError::NotFound("conversation")),
     ("session_ended", ApiError::conflict),
     ("not_assigned", ApiError::forbidden),
+    // handing a session to an agent (pgchat.desk_reassign)
+    ("session_not_active", ApiError::conflict),
+    ("same_agent", ApiError::conflict),
+    ("unknown_agent", ApiError::unprocessable),
+    ("agent_disabled", ApiError::conflict),
+    ("agent_at_capacity", ApiError::conflict),
     ("not_a_participant", ApiError::forbidden),
     ("silenced", ApiError::forbidden),
     ("read_only", ApiError::forbidden),

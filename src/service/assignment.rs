@@ -14,9 +14,7 @@ use uuid::Uuid;
 use crate::auth::Identity;
 use crate::config::DeskConfig;
 use crate::db::{Db, Transaction};
-use crate::domain::SessionStatus;
 use crate::error::ApiError;
-use crate::service::gates::{self, Gate};
 use crate::service::support;
 use crate::service::WireRow;
 
@@ -113,77 +111,24 @@ pub async fn reassign(
 }
 
 /// `reassign` inside the caller's transaction (bulk actions run several).
+/// Who may hand the session on, to whom, and why not is `pgchat.desk_reassign`'s.
 pub(crate) async fn reassign_in(
     tx: &Transaction<'_>,
     session_id: Uuid,
     agent_id: &str,
     how: Reassign,
 ) -> Result<WireRow, ApiError> {
-    gates::pass(tx, Gate::AssignSession).await?;
-    // One capacity-checking assignment at a time (before any row lock: no deadlock).
-    tx.execute("SELECT pg_advisory_xact_lock(pgchat.desk_lock_key())", &[])
+    let statement = tx
+        .prepare_cached("SELECT pgchat.desk_reassign($1, $2, $3)")
         .await?;
-    let state = support::state_of(tx, session_id).await?;
-    match (state.status, how) {
-        (status, _) if status.is_over() => {
-            return Err(ApiError::conflict(
-                "session_ended",
-                "this session has ended",
-            ))
-        }
-        (SessionStatus::Waiting, Reassign::Transfer) => {
-            return Err(ApiError::conflict(
-                "session_not_active",
-                "a waiting session has no agent to transfer from; assign it instead",
-            ))
-        }
-        _ => {}
-    }
-    // active, pending or snoozed: someone's, and theirs to hand on (not_assigned)
-    support::may_change(tx, session_id).await?;
-    if state.agent_id.as_deref() == Some(agent_id) {
-        if how == Reassign::Transfer {
-            return Err(ApiError::conflict(
-                "same_agent",
-                "the session is already with this agent",
-            ));
-        }
-        return support::view_in(tx, session_id).await;
-    }
-    let target = tx
-        .query_opt(
-            "SELECT a.enabled, a.capacity, pgchat.agent_load(a.user_id)
-               FROM agents a JOIN users u ON u.id = a.user_id AND u.role IN ('agent', 'admin')
-              WHERE a.user_id = $1",
-            &[&agent_id],
-        )
-        .await?;
-    let Some(target) = target else {
-        return Err(ApiError::unprocessable(
-            "unknown_agent",
-            format!("{agent_id} is not an agent of the desk"),
-        ));
-    };
-    let (enabled, capacity, load): (bool, i32, i32) = (target.get(0), target.get(1), target.get(2));
-    if !enabled {
-        return Err(ApiError::conflict(
-            "agent_disabled",
-            format!("{agent_id} is taken out of the desk"),
-        ));
-    }
-    if load >= capacity {
-        return Err(ApiError::conflict(
-            "agent_at_capacity",
-            format!("{agent_id} already has {load} active sessions (capacity {capacity})"),
-        ));
-    }
     let assigned: WireRow = tx
         .query_one(
-            "SELECT pgchat.desk_assign($1, $2)",
-            &[&session_id, &agent_id],
+            &statement,
+            &[&session_id, &agent_id, &(how == Reassign::Transfer)],
         )
         .await?
-        .get(0);
+        .get::<_, Option<WireRow>>(0)
+        .ok_or(ApiError::NotFound("session"))?;
     // With the caller's unread count, unless they just handed it away (and can no longer read it).
     match support::view_in(tx, session_id).await {
         Ok(session) => Ok(session),

@@ -528,6 +528,75 @@ async fn transfers_and_assignments_that_make_no_sense_are_refused() {
 }
 
 #[tokio::test]
+async fn in_sql_handing_a_session_to_an_agent_says_why() {
+    // pgchat.desk_reassign is the one copy of these rules: the API's assign
+    // and transfer (above) and psql hear the same reasons.
+    let app = spawn_app_with(|c| c.desk.assignment_mode = AssignmentMode::Manual).await;
+    enrol(&app, "ann", "online", 5).await;
+    enrol(&app, "bob", "online", 1).await;
+    enrol(&app, "dave", "online", 5).await;
+    app.db
+        .execute(
+            "UPDATE agents SET enabled = false WHERE user_id = 'dave'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let waiting = app.open_session(&app.token("carol", "user")).await;
+    let other = app.open_session(&app.token("erin", "user")).await;
+    let id = |s: &Value| uuid::Uuid::parse_str(as_id(&s["id"])).unwrap();
+    let (w, o) = (id(&waiting), id(&other));
+    // the admin's first request makes their user (the notices name them)
+    app.session(&app.token("boss", "admin"), &waiting["id"])
+        .await;
+    let reassign = "SELECT pgchat.desk_reassign($1, $2, $3)";
+    let as_admin = |session: uuid::Uuid, agent: &'static str, transfer: bool| {
+        let app = &app;
+        async move {
+            app.sql_as("boss", "admin", reassign, &[&session, &agent, &transfer])
+                .await
+        }
+    };
+
+    assert_sql_refused(as_admin(w, "bob", true).await, "session_not_active");
+    assert_sql_refused(as_admin(w, "carol", false).await, "unknown_agent");
+    assert_sql_refused(as_admin(w, "dave", false).await, "agent_disabled");
+    as_admin(o, "bob", false)
+        .await
+        .expect("bob takes erin's chat");
+    assert_sql_refused(as_admin(w, "bob", false).await, "agent_at_capacity");
+    assert_sql_refused(
+        app.sql_as("carol", "user", reassign, &[&w, &"ann", &false])
+            .await,
+        "staff_only",
+    );
+    // bob's session is not for ann to see (not_assigned, for an agent who can
+    // read another's session, is in lifecycle::in_sql_who_may_change_a_session_says_why)
+    let rows = app
+        .sql_as("ann", "agent", reassign, &[&o, &"ann", &true])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, Option<Value>>(0), None);
+    let rows = as_admin(w, "ann", false)
+        .await
+        .expect("ann takes carol's chat");
+    let session: Value = rows[0].get(0);
+    assert_eq!(session["agent_id"], "ann");
+    assert_sql_refused(as_admin(w, "ann", true).await, "same_agent");
+    app.session_action(
+        &app.token("ann", "agent"),
+        &waiting["id"],
+        "end",
+        &json!({}),
+    )
+    .await;
+    assert_sql_refused(as_admin(w, "bob", false).await, "session_ended");
+    // a session the caller cannot see (or that does not exist) is NULL: the API's 404
+    let rows = as_admin(uuid::Uuid::new_v4(), "ann", false).await.unwrap();
+    assert_eq!(rows[0].get::<_, Option<Value>>(0), None);
+}
+
+#[tokio::test]
 async fn staff_change_priority_and_category_and_customers_cannot() {
     let app = spawn_app_with(|c| c.desk.assignment_mode = AssignmentMode::Manual).await;
     let customer = app.token("carol", "user");

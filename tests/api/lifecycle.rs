@@ -540,6 +540,7 @@ async fn in_sql_who_may_change_a_session_says_why() {
         "UPDATE live_chat_sessions SET status = 'resolved' WHERE id = $1",
         "SELECT pgchat.may_change_session($1)",
         "SELECT pgchat.desk_assign($1, 'bob')",
+        "SELECT pgchat.desk_reassign($1, 'bob', true)",
     ] {
         assert_sql_refused(
             app.sql_as("bob", "agent", sql, &[&id]).await,
