@@ -99,7 +99,7 @@ BEGIN
          IS DISTINCT FROM
          (OLD.agent_id, OLD.subject, OLD.category, OLD.priority, OLD.assigned_at, OLD.first_response_at,
           OLD.customer_id, OLD.description, OLD.labels, OLD.team_id) THEN
-    RAISE insufficient_privilege USING MESSAGE = 'customers may only end or rate their session';
+    PERFORM pgchat.refuse('staff_only', 'customers may only end, rate or reopen their session');
   END IF;
   RETURN NEW;
 END $$;

@@ -304,11 +304,9 @@ impl From<tokio_postgres::Error> for ApiError {
         } else if *code == SqlState::CHECK_VIOLATION || *code == SqlState::NOT_NULL_VIOLATION {
             Self::unprocessable("constraint_violated", message)
         } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-            if message.contains("row-level security") || message.starts_with("permission denied") {
-                Self::forbidden("forbidden", "you may not do that here")
-            } else {
-                Self::forbidden("forbidden", message)
-            }
+            // PostgreSQL's own refusal (a policy, a grant): our rules say why
+            // with a refusal above, so its text is not shown.
+            Self::forbidden("forbidden", "you may not do that here")
         } else if *code == SqlState::INVALID_TEXT_REPRESENTATION
             || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
             || *code == SqlState::UNTRANSLATABLE_CHARACTER

@@ -370,7 +370,7 @@ async fn in_sql_a_customer_cannot_take_over_or_reassign_a_session() {
         .await
         .expect("update");
     assert!(rows.is_empty());
-    // The customer may not assign an agent of their choosing.
+    // The customer may not assign an agent of their choosing, and hears why.
     let denied = app
         .sql_as(
             "carol",
@@ -379,7 +379,7 @@ async fn in_sql_a_customer_cannot_take_over_or_reassign_a_session() {
             &[&s],
         )
         .await;
-    assert_rls_denied(denied);
+    assert_sql_refused(denied, "staff_only");
     // Another agent's UPDATE matches no row.
     let rows = app
         .sql_as(

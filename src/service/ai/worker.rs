@@ -174,6 +174,25 @@ struct Post {
     metadata: serde_json::Value,
 }
 
+/// Answers to a message that called the assistant: in reply to it, internal
+/// when it was (a mention's answer and a translation's alike).
+struct ReplyTo {
+    message_id: Uuid,
+    internal: bool,
+}
+
+impl ReplyTo {
+    fn post(&self, kind: &'static str, body: String, metadata: serde_json::Value) -> Post {
+        Post {
+            reply_to: Some(self.message_id),
+            internal: self.internal,
+            kind,
+            body,
+            metadata,
+        }
+    }
+}
+
 async fn run(db: &Db, assistant: &Assistant, job: Job) -> Result<(), ApiError> {
     let post = if job.kind == "moderation" {
         // given up, the message is queued for a reviewer: never left unchecked
@@ -259,18 +278,15 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
     };
     let (question, internal, seq): (Option<String>, bool, i64) =
         (found.get(0), found.get(1), found.get(2));
-    let reply = |kind: &'static str, body: String, metadata: serde_json::Value| Post {
-        reply_to: Some(message_id),
+    let reply = ReplyTo {
+        message_id,
         internal,
-        kind,
-        body,
-        metadata,
     };
     match super::take_quota(&tx, &assistant.limits).await {
         Ok(()) => {}
         Err(ApiError::RateLimited { retry_after_secs }) => {
             tx.commit().await?;
-            return Ok(Some(reply(
+            return Ok(Some(reply.post(
             "system",
             format!(
                 "The assistant answers at most {} questions per person every {} s; ask again in {retry_after_secs} s.",
@@ -308,9 +324,9 @@ async fn mention(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<Pos
     Ok(Some(match assistant.complete(&prompt).await {
         Ok(completion) => {
             let metadata = super::answer_metadata(&completion, task_name, &job.user_id);
-            reply("ai_response", completion.text, metadata)
+            reply.post("ai_response", completion.text, metadata)
         }
-        Err(failure) => reply(
+        Err(failure) => reply.post(
             "system",
             format!("The assistant could not answer: {failure}. Please try again later."),
             json!({ "ai_error": failure.code(), "asked_by": job.user_id }),
@@ -344,15 +360,12 @@ async fn translate(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<P
     };
     let (lang, text, parent, internal): (Option<String>, String, Option<Uuid>, bool) =
         (found.get(0), found.get(1), found.get(2), found.get(3));
-    let reply = |kind: &'static str, body: String, metadata: serde_json::Value| Post {
-        reply_to: Some(message_id),
+    let reply = ReplyTo {
+        message_id,
         internal,
-        kind,
-        body,
-        metadata,
     };
     let notice = |error: ApiError| {
-        reply(
+        reply.post(
             "system",
             format!(
                 "The assistant could not translate: {}",
@@ -396,7 +409,7 @@ async fn translate(db: &Db, assistant: &Assistant, job: &Job) -> Result<Option<P
         ))));
     };
     Ok(Some(match translated {
-        Ok((text, provider, model)) => reply(
+        Ok((text, provider, model)) => reply.post(
             "ai_response",
             text,
             json!({ "ai": {
