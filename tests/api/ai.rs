@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::chat_helpers::{direct, room, user};
 use crate::helpers::{as_id, assert_error, spawn_app_with, wait_for, TestApp};
+use crate::stub_http::StubHttp;
 use crate::ws_client::Ws;
 
 /// How the fake API answers.
@@ -40,7 +41,7 @@ struct FakeLlm {
     /// The base URL to configure (`…/v1`).
     base_url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
+    _server: StubHttp,
 }
 
 impl FakeLlm {
@@ -52,15 +53,11 @@ impl FakeLlm {
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(completions))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = StubHttp::start(app).await;
         FakeLlm {
-            base_url: format!("http://127.0.0.1:{port}/v1"),
+            base_url: format!("{}/v1", server.base),
             shared,
-            server,
+            _server: server,
         }
     }
 
@@ -74,12 +71,6 @@ impl FakeLlm {
         let seen = self.seen();
         let (_, body) = seen.last().expect("a request to the API");
         body["messages"][1]["content"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for FakeLlm {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::chat_helpers::{invite, room, user};
 use crate::helpers::{as_id, assert_error, assert_sql_refused, spawn_app_with, wait_for, TestApp};
+use crate::stub_http::StubHttp;
 use crate::ws_client::Ws;
 
 /// A chat-completions server that answers a translation of `text` into
@@ -19,7 +20,7 @@ use crate::ws_client::Ws;
 struct Translator {
     base_url: String,
     calls: Arc<Mutex<Vec<String>>>,
-    server: tokio::task::JoinHandle<()>,
+    _server: StubHttp,
 }
 
 impl Translator {
@@ -28,15 +29,11 @@ impl Translator {
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(translate))
             .with_state(calls.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = StubHttp::start(app).await;
         Translator {
-            base_url: format!("http://127.0.0.1:{port}/v1"),
+            base_url: format!("{}/v1", server.base),
             calls,
-            server,
+            _server: server,
         }
     }
 
@@ -45,12 +42,6 @@ impl Translator {
         let mut calls = self.calls.lock().unwrap().clone();
         calls.sort();
         calls
-    }
-}
-
-impl Drop for Translator {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

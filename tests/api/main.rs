@@ -55,6 +55,7 @@ mod settings;
 mod socket_parity;
 mod stats;
 mod stomp;
+mod stub_http;
 mod support;
 mod teams;
 mod tls;

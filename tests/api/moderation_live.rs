@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::chat_helpers::{invite, join, room, room_path, user};
 use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
+use crate::stub_http::StubHttp;
 use crate::ws_client::Ws;
 
 // ── a moderations server ────────────────────────────────────────────────────
@@ -34,7 +35,7 @@ struct Shared {
 struct FakeModeration {
     base_url: String,
     shared: Arc<Shared>,
-    server: tokio::task::JoinHandle<()>,
+    _server: StubHttp,
 }
 
 impl FakeModeration {
@@ -47,26 +48,16 @@ impl FakeModeration {
         let app = axum::Router::new()
             .route("/v1/moderations", post(moderations))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = StubHttp::start(app).await;
         FakeModeration {
-            base_url: format!("http://127.0.0.1:{port}/v1"),
+            base_url: format!("{}/v1", server.base),
             shared,
-            server,
+            _server: server,
         }
     }
 
     fn seen(&self) -> Vec<Value> {
         self.shared.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeModeration {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app_with, wait_for, TestApp};
+use crate::stub_http::StubHttp;
 use crate::ws_client::{Node, Ws};
 
 const SECRET: &str = "whsec_test";
@@ -39,7 +40,7 @@ struct Inbox {
 struct Receiver {
     url: String,
     inbox: Arc<Mutex<Inbox>>,
-    _server: tokio::task::JoinHandle<()>,
+    _server: StubHttp,
 }
 
 impl Receiver {
@@ -49,13 +50,9 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook", post(receive))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let server = StubHttp::start(app).await;
         Receiver {
-            url,
+            url: format!("{}/hook", server.base),
             inbox,
             _server: server,
         }
