@@ -251,6 +251,7 @@ pub fn web_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("MESSAGE_KINDS", MessageKind::ALL),
         ("ROOM_TYPES", RoomType::ALL),
         ("MEMBER_ROLES", MemberRole::ALL),
+        ("MODERATOR_ROLES", MemberRole::MODERATORS),
         ("AGENT_STATUSES", desk::AgentStatus::ALL),
         ("PRESENCE_STATUSES", desk::PresenceStatus::ALL),
     ]
@@ -510,6 +511,10 @@ word_enum!(
 );
 
 impl MemberRole {
+    /// The roles that moderate a room (rank of `moderator` and up): what the
+    /// web clients offer moderators (`MODERATOR_ROLES`).
+    pub const MODERATORS: &'static [&'static str] = &["owner", "admin", "moderator"];
+
     /// owner 4, admin 3, moderator 2, member 1 (as `pgchat.role_rank`).
     pub fn rank(self) -> i32 {
         match self {
@@ -819,6 +824,12 @@ mod tests {
         assert!(RetentionDays::try_from(0).is_err());
         assert!(SilenceMinutes::try_from(525_601).is_err());
         assert!(MemberRole::Owner.rank() > MemberRole::Admin.rank());
+        let moderators: Vec<&str> = MemberRole::ALL
+            .iter()
+            .filter(|r| r.parse::<MemberRole>().unwrap().rank() >= MemberRole::Moderator.rank())
+            .copied()
+            .collect();
+        assert_eq!(moderators, MemberRole::MODERATORS);
     }
 
     #[test]

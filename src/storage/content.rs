@@ -49,7 +49,9 @@ impl FileName {
 pub struct MimeType(&'static str);
 
 /// The types with a known signature. (`text/plain` is recognized as UTF-8
-/// text without NUL or binary control characters.)
+/// text without NUL or binary control characters.) The browser client keeps
+/// a copy (`ATTACHMENT_TYPES` in web/client/pgchat.js, which has no
+/// dependencies so that it can be copied into an app); a test holds it equal.
 const KNOWN: &[&str] = &[
     "image/png",
     "image/jpeg",
@@ -195,6 +197,22 @@ pub fn disposition(inline: bool, name: &FileName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_browser_clients_attachment_types_are_these() {
+        let js = include_str!("../../web/client/pgchat.js");
+        let list = js
+            .split("export const ATTACHMENT_TYPES = [")
+            .nth(1)
+            .and_then(|rest| rest.split("];").next())
+            .expect("ATTACHMENT_TYPES in pgchat.js");
+        let types: Vec<&str> = list
+            .split(',')
+            .map(|t| t.trim().trim_matches('\''))
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(types, KNOWN);
+    }
 
     #[test]
     fn file_names_lose_paths_controls_and_leading_dots() {

@@ -5,12 +5,12 @@
 // OpenAPI document (a GET), never probed with writes.
 import { ATTACHMENT_TYPES, PgChat } from '/client/pgchat.js';
 import { h, icon, MessageList, Receipts, ago, initials, label } from '/client/ui.js';
+import { MODERATOR_ROLES } from '/client/vocabulary.js';
 import { signIn, signOut } from '/assets/signin.js';
 import { routes } from '/assets/routes.js';
 
 const KEY = 'pgchat:chat:token';
 const REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
-const MODERATORS = ['owner', 'admin', 'moderator'];
 const root = document.getElementById('app');
 const { token, getToken } = await signIn({ key: KEY, role: 'user', root, title: 'Chat' });
 const client = new PgChat({ token, getToken });
@@ -226,7 +226,7 @@ function messageActions(v, m) {
   const c = state.conversations.get(v.id) || {};
   const mine = m.sender_id === me;
   const role = c.my_role || c.me?.role;
-  const moderator = platformAdmin || MODERATORS.includes(role);
+  const moderator = platformAdmin || MODERATOR_ROLES.includes(role);
   const system = m.kind === 'system' || m.sender_role === 'system';
   const act = (text, name, onclick, extra = '') => h('button', { type: 'button', class: `pc-act ${extra}`, 'aria-label': name, title: name, onclick }, text);
   if (system) return null;
