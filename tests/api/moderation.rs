@@ -10,12 +10,12 @@ use crate::chat_helpers::{join, room, room_path, user};
 use crate::helpers::{as_id, assert_error, spawn_app, TestApp};
 use crate::ws_client::Ws;
 
-fn admin(app: &TestApp) -> String {
+pub(crate) fn admin(app: &TestApp) -> String {
     app.token("root", "admin")
 }
 
 /// Sets the lists (asserting 200).
-async fn lists(app: &TestApp, words: Value, patterns: Value) -> Value {
+pub(crate) async fn lists(app: &TestApp, words: Value, patterns: Value) -> Value {
     let (status, body) = app
         .call(
             app.http
@@ -29,7 +29,7 @@ async fn lists(app: &TestApp, words: Value, patterns: Value) -> Value {
 }
 
 /// A public room of alice's with moderation `mode`, bob and carol members.
-async fn moderated_room(app: &TestApp, mode: &str) -> (String, String, String, Value) {
+pub(crate) async fn moderated_room(app: &TestApp, mode: &str) -> (String, String, String, Value) {
     let alice = user(app, "alice").await;
     let bob = user(app, "bob").await;
     let carol = user(app, "carol").await;
@@ -64,7 +64,7 @@ async fn decide(
     app.post(token, &path, &json!({ "reason": reason })).await
 }
 
-fn bodies(page: &Value) -> Vec<String> {
+pub(crate) fn bodies(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
         .expect("items")

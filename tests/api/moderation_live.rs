@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::chat_helpers::{invite, join, room, room_path, user};
 use crate::helpers::{as_id, assert_error, spawn_app, spawn_app_with, wait_for, TestApp};
+use crate::moderation::{admin, bodies, lists, moderated_room};
 use crate::stub_http::StubHttp;
 use crate::ws_client::Ws;
 
@@ -101,38 +102,6 @@ async fn model_app(fake: Option<&FakeModeration>) -> TestApp {
     .await
 }
 
-fn admin(app: &TestApp) -> String {
-    app.token("root", "admin")
-}
-
-async fn lists(app: &TestApp, words: Value) {
-    let (status, body) = app
-        .call(
-            app.http
-                .put(app.url("/v1/admin/moderation"))
-                .bearer_auth(admin(app))
-                .json(&json!({ "words": words, "patterns": [] })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-/// A public room of alice's with moderation `mode` (and `extra` settings), bob and carol members.
-async fn moderated_room(app: &TestApp, mode: &str) -> (String, String, String, Value) {
-    let alice = user(app, "alice").await;
-    let bob = user(app, "bob").await;
-    let carol = user(app, "carol").await;
-    let room = room(
-        app,
-        &alice,
-        json!({ "name": "Checked", "type": "public", "settings": { "moderation": mode } }),
-    )
-    .await;
-    join(app, &bob, &room).await;
-    join(app, &carol, &room).await;
-    (alice, bob, carol, room)
-}
-
 async fn set_mode(app: &TestApp, owner: &str, room: &Value, mode: &str) {
     let (status, body) = app
         .patch(
@@ -180,15 +149,6 @@ async fn send_with_id(app: &TestApp, token: &str, room: &Value, body: &str, id: 
         .await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     sent
-}
-
-fn bodies(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 // ── the model check ─────────────────────────────────────────────────────────
@@ -412,7 +372,7 @@ async fn stored_body(app: &TestApp, message: &Value) -> String {
 #[tokio::test]
 async fn an_edit_is_checked_with_the_lists_and_mode_of_a_send() {
     let app = spawn_app().await;
-    lists(&app, json!(["secret"])).await;
+    lists(&app, json!(["secret"]), json!([])).await;
     let (alice, bob, carol, room) = moderated_room(&app, "reject").await;
     let mut alice_inbox = Ws::connect(app.port, &alice).await;
     alice_inbox.subscribe("inbox", None).await;
@@ -568,7 +528,7 @@ async fn listener_outage(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_held_message_approved_during_a_listener_outage_arrives_once_afterwards() {
     let app = spawn_app().await;
-    lists(&app, json!(["secret"])).await;
+    lists(&app, json!(["secret"]), json!([])).await;
     let (alice, bob, carol, room) = moderated_room(&app, "hold").await;
     let mut carol_ws = Ws::connect(app.port, &carol).await;
     carol_ws.subscribe(&topic(&room), None).await;
