@@ -24,7 +24,6 @@ export async function settingsScreen({ client, area, toast, isCurrent, has }) {
     has('GET', '/v1/admin/webhooks') ? client.api('GET', '/v1/admin/webhooks?limit=10').catch(failed('load the webhook status')) : null,
   ]);
   if (!isCurrent() || !settings) return;
-  const redraw = () => settingsScreen({ client, area, toast, isCurrent, has });
 
   // --- the desk --------------------------------------------------------------------
   const mode = h('select', { id: 'set-mode', name: 'assignment_mode' }, MODES.map(([v, t]) => h('option', { value: v, selected: v === settings.assignment_mode }, t)));
@@ -33,6 +32,10 @@ export async function settingsScreen({ client, area, toast, isCurrent, has }) {
     h('input', { id: `set-${key}`, name: key, type: 'number', min: 0, max: 31536000, step: 1, required: true, value: String(settings[key] ?? 0), 'aria-describedby': `set-${key}-hint` }),
     h('p', { id: `set-${key}-hint`, class: 'muted hint' }, hint)]);
   const extra = Object.entries(settings).filter(([k, v]) => !KNOWN.has(k) && v !== null && typeof v !== 'object');
+  const adminSetText = () => (settings.admin_set?.length
+    ? `Set here (kept across restarts): ${settings.admin_set.map((k) => k.replace(/_(secs)$/, '').replace(/_/g, ' ')).join(', ')}. The others follow the server's flags.`
+    : 'Every setting follows the server\'s flags until it is changed here.');
+  const adminSetHint = h('p', { class: 'muted hint' }, adminSetText());
   const deskForm = h('form', {
     class: 'panel-form settings-form', 'aria-label': 'Desk settings', onsubmit: async (e) => {
       e.preventDefault();
@@ -44,16 +47,20 @@ export async function settingsScreen({ client, area, toast, isCurrent, has }) {
         if (v !== settings[key]) changes[key] = v;
       }
       if (!Object.keys(changes).length) { toast('Nothing changed.'); return; }
-      await client.api('PATCH', '/v1/admin/settings', changes).then(() => { toast('Settings saved.'); redraw(); }, failed('save the settings'));
+      // Only this form's state changes: redrawing the screen would throw away an
+      // email template being edited beside it.
+      await client.api('PATCH', '/v1/admin/settings', changes).then((saved) => {
+        Object.assign(settings, saved);
+        adminSetHint.replaceChildren(adminSetText());
+        toast('Settings saved.');
+      }, failed('save the settings'));
     },
   },
   h('h2', {}, 'Desk'),
   h('label', { for: 'set-mode' }, 'Assignment'), mode,
   durations,
   extra.length ? h('dl', { class: 'extra-settings' }, extra.map(([k, v]) => h('div', { class: 'kv' }, h('dt', {}, k.replace(/_/g, ' ')), h('dd', {}, String(v))))) : null,
-  h('p', { class: 'muted hint' }, settings.admin_set?.length
-    ? `Set here (kept across restarts): ${settings.admin_set.map((k) => k.replace(/_(secs)$/, '').replace(/_/g, ' ')).join(', ')}. The others follow the server's flags.`
-    : 'Every setting follows the server\'s flags until it is changed here.'),
+  adminSetHint,
   h('button', { class: 'btn primary', type: 'submit' }, 'Save settings'));
 
   // --- email templates ---------------------------------------------------------------
