@@ -40,7 +40,8 @@ REVOKE EXECUTE ON FUNCTION pgchat.assign_waiting(integer), pgchat.end_inactive(i
                            pgchat.agent_presence(text, text) FROM PUBLIC, pgchat_user;
 -- Every reader of a conversation's changes goes through changes_as_caller,
 -- which applies the caller's visibility; this one is the server's (fan-out).
-REVOKE EXECUTE ON FUNCTION pgchat.changes(uuid, bigint, bigint, bigint, bigint, boolean, bigint)
+REVOKE EXECUTE ON FUNCTION pgchat.changes(uuid, bigint, bigint, bigint, bigint, boolean, bigint),
+                           pgchat.changes_of(uuid[], bigint[], bigint[], bigint[], bigint)
   FROM PUBLIC, pgchat_user;
 
 -- Direct conversations, rooms and message features (migrations/V3): reactions

@@ -59,12 +59,22 @@ $$;
 -- policies), internal notes for staff, nothing below their delete-for-me point.
 -- The first row carries only where the conversation stands (`head`, its last
 -- change_seq); no row at all means the caller may not read it.
+--
+-- Generic plans (here and in pgchat.changes_of): the parameters are a
+-- conversation and a range, whose values do not change the best plan, while
+-- planning the inlined union again on every call cost several times its
+-- execution (measured: 4.7 ms custom against 1.0 ms generic for a 10-row range).
 CREATE OR REPLACE FUNCTION pgchat.changes_as_caller(conv uuid, after bigint, upto bigint, origin bigint,
                                                     lim bigint)
 RETURNS TABLE (head bigint, change_seq bigint, t text, ev text, internal boolean, user_id text, wire jsonb)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   last bigint;
+  -- the reader's visibility, decided here once: passed as calls, they would
+  -- be inlined into pgchat.changes and asked again for every row it scans
+  staff boolean := auth.is_staff();
+  hidden bigint := pgchat.hidden_before(conv, auth.uid());
 BEGIN
   IF NOT pgchat.can_read(conv, auth.uid(), auth.role()) THEN
     RETURN;
@@ -73,7 +83,27 @@ BEGIN
   head := last;
   RETURN NEXT;
   RETURN QUERY
-    SELECT last, x.*
-      FROM pgchat.changes(conv, after, least(upto, last), origin, lim, auth.is_staff(),
-                          pgchat.hidden_before(conv, auth.uid())) x;
+    SELECT last, x.* FROM pgchat.changes(conv, after, least(upto, last), origin, lim, staff, hidden) x;
+END $$;
+
+-- Several conversations' ranges at once, as the server sees them (no claims):
+-- the listener's fan-out of notified ranges and the hub's refills. Each
+-- range is (conversation, after, upto, origin); its rows come together, in
+-- the ranges' order, the first with `head` (the conversation's last
+-- change_seq); a conversation without changes in range is one row of NULLs
+-- after its head, and one that no longer exists is left out. The server's
+-- alone, like pgchat.changes (policies/00_grants.sql).
+CREATE OR REPLACE FUNCTION pgchat.changes_of(convs uuid[], afters bigint[], uptos bigint[],
+                                             origins bigint[], lim bigint)
+RETURNS TABLE (c uuid, head bigint, change_seq bigint, t text, ev text, internal boolean,
+               user_id text, wire jsonb)
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+  RETURN QUERY
+    SELECT r.c, cv.last_seq, x.*
+      FROM unnest(convs, afters, uptos, origins) WITH ORDINALITY AS r(c, after, upto, origin, ord)
+      JOIN conversations cv ON cv.id = r.c
+      LEFT JOIN LATERAL pgchat.changes(r.c, r.after, least(r.upto, cv.last_seq), r.origin, lim, true, 0) x
+        ON true
+     ORDER BY r.ord, x.change_seq;
 END $$;

@@ -199,15 +199,7 @@ pub struct Range {
 pub async fn fetch(db: &Db, ranges: &[Range]) -> Result<Vec<(Uuid, Backlog)>, ApiError> {
     let client = db.client().await?;
     let statement = client
-        .prepare_cached(
-            "SELECT r.c, c.last_seq AS head, x.*
-               FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) WITH ORDINALITY
-                    AS r(c, after, upto, origin, ord)
-               JOIN conversations c ON c.id = r.c
-               LEFT JOIN LATERAL pgchat.changes(r.c, r.after, least(r.upto, c.last_seq), r.origin,
-                                                $5, true, 0) x ON true
-              ORDER BY r.ord, x.change_seq",
-        )
+        .prepare_cached("SELECT * FROM pgchat.changes_of($1, $2, $3, $4, $5)")
         .await?;
     let ids: Vec<Uuid> = ranges.iter().map(|r| r.conversation_id).collect();
     let afters: Vec<i64> = ranges.iter().map(|r| r.after).collect();

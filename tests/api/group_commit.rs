@@ -131,3 +131,43 @@ async fn a_retry_inside_the_same_batch_is_answered_with_the_stored_message() {
         "one seq per stored message, none for retries"
     );
 }
+
+/// A batch asks the write rule once per sender and conversation, not once
+/// per item. The planner pulls a plain CTE up into its one use, and then
+/// called `can_write` (and the moderation settings) for every item: a third
+/// of a batch's time, measured.
+#[tokio::test]
+async fn a_batch_asks_the_write_rule_once_per_sender_and_conversation() {
+    let app = spawn_app().await;
+    let mut items = Vec::new();
+    let mut senders = serde_json::Map::new();
+    for who in ["pa", "pb"] {
+        let token = app.token(who, "user");
+        let session = app.open_session(&token).await;
+        senders.insert(who.into(), json!("user"));
+        for n in 0..6 {
+            items.push(
+                json!({ "sub": who, "role": "user", "conversation_id": session["conversation_id"],
+                               "client_msg_id": Uuid::new_v4(), "kind": "text",
+                               "body": format!("{who} {n}"), "internal": false }),
+            );
+        }
+    }
+    let (items, senders) = (json!(items), serde_json::Value::Object(senders));
+    let (rows, calls) = app
+        .calls_of(
+            "write_refusal",
+            "",
+            "SELECT outcome FROM pgchat.send_batch($1, $2)",
+            &[&items, &senders],
+        )
+        .await;
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|r| r.get::<_, &str>(0) == "created"));
+    // two pairs, each asked by the plan and by the insert policy
+    assert!(
+        calls <= 4,
+        "the write rule was asked {calls} times for 2 pairs"
+    );
+    assert!(calls > 0, "the statistics counted nothing");
+}

@@ -723,6 +723,42 @@ impl TestApp {
         tx.commit().await?;
         Ok(rows)
     }
+
+    /// Runs `sql` as `sql_with_claims` does, and counts how often it called
+    /// the PL/pgSQL function `pgchat.<function>` (PostgreSQL's own function
+    /// statistics of the transaction, which is rolled back): for tests that a
+    /// per-call decision is not taken per row.
+    pub async fn calls_of(
+        &self,
+        function: &str,
+        claims: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> (Vec<Row>, i64) {
+        let mut client = pgchat::db::connect(&self.db_config)
+            .await
+            .expect("connecting to the test database");
+        let tx = client.transaction().await.unwrap();
+        tx.execute(
+            "SELECT set_config('track_functions', 'pl', true), set_config('role', 'pgchat_user', true),
+                    set_config('request.jwt.claims', $1, true)",
+            &[&claims],
+        )
+        .await
+        .unwrap();
+        let rows = tx.query(sql, params).await.unwrap();
+        tx.batch_execute("RESET ROLE").await.unwrap();
+        let calls: i64 = tx
+            .query_one(
+                "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_xact_user_functions
+                  WHERE schemaname = 'pgchat' AND funcname = $1",
+                &[&function],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (rows, calls)
+    }
 }
 
 /// A JSON id (string) as text for a path.

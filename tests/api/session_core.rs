@@ -427,3 +427,36 @@ fn transports_contain_no_sql() {
         found.join("\n")
     );
 }
+
+/// A backlog decides the reader's visibility once per read, not per row. The
+/// reader's delete-for-me point, passed to `pgchat.changes` as a call, was
+/// inlined into it and asked again for every row scanned: a chunk of 1,000
+/// messages took five times as long.
+#[tokio::test]
+async fn a_backlog_decides_the_readers_visibility_once_per_read() {
+    let app = spawn_app().await;
+    let token = app.token("reader", "user");
+    let session = app.open_session(&token).await;
+    let conversation = &session["conversation_id"];
+    for n in 0..20 {
+        let body = json!({ "body": format!("m{n}"), "client_msg_id": Uuid::new_v4() });
+        let (status, _) = app.send_json(&token, conversation, &body).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let id = Uuid::parse_str(as_id(conversation)).unwrap();
+    let claims = json!({ "sub": "reader", "role": "user" }).to_string();
+    let (rows, calls) = app
+        .calls_of(
+            "hidden_before",
+            &claims,
+            "SELECT * FROM pgchat.changes_as_caller($1, 0, 9223372036854775807, 0, 1000)",
+            &[&id],
+        )
+        .await;
+    assert!(
+        rows.len() > 20,
+        "the head and every change: {} rows",
+        rows.len()
+    );
+    assert_eq!(calls, 1, "the delete-for-me point was asked {calls} times");
+}
