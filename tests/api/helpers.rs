@@ -714,11 +714,7 @@ impl TestApp {
             .await
             .expect("connecting to the test database");
         let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT set_config('role', 'pgchat_user', true), set_config('request.jwt.claims', $1, true)",
-            &[&claims],
-        )
-        .await?;
+        as_caller(&tx, claims).await?;
         let rows = tx.query(sql, params).await?;
         tx.commit().await?;
         Ok(rows)
@@ -739,13 +735,10 @@ impl TestApp {
             .await
             .expect("connecting to the test database");
         let tx = client.transaction().await.unwrap();
-        tx.execute(
-            "SELECT set_config('track_functions', 'pl', true), set_config('role', 'pgchat_user', true),
-                    set_config('request.jwt.claims', $1, true)",
-            &[&claims],
-        )
-        .await
-        .unwrap();
+        tx.batch_execute("SET LOCAL track_functions = 'pl'")
+            .await
+            .unwrap();
+        as_caller(&tx, claims).await.unwrap();
         let rows = tx.query(sql, params).await.unwrap();
         tx.batch_execute("RESET ROLE").await.unwrap();
         let calls: i64 = tx
@@ -759,6 +752,20 @@ impl TestApp {
             .get(0);
         (rows, calls)
     }
+}
+
+/// Makes the rest of `tx` run as a request does: role `pgchat_user` with
+/// these `request.jwt.claims` ("" for none).
+async fn as_caller(
+    tx: &tokio_postgres::Transaction<'_>,
+    claims: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "SELECT set_config('role', 'pgchat_user', true), set_config('request.jwt.claims', $1, true)",
+        &[&claims],
+    )
+    .await
+    .map(drop)
 }
 
 /// A JSON id (string) as text for a path.
