@@ -11,6 +11,10 @@
 # limits off so the generator is not throttled; BIN picks another binary
 # (a before/after comparison in the same run). Output: OUT (target/bench)
 # holds runs.jsonl and the server's log.
+#
+# `fresh` is the highest-rate scenario on a database created for the run, with
+# a server of its own (port PORT+1): a new deployment's first seconds, while
+# the planner's statistics still describe empty tables.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,22 +34,29 @@ declare -A SCENARIO=(
   [resume]="resume --backlog 10000"
   [storm]="storm --connections 1000 --rooms 100 --backlog 100"
   [support]="support --pairs 100 --duration 10"
+  [fresh]="fan-out --rate 0 --rooms 10 --subscribers 1 --publishers 20 --duration 10"
 )
-ORDER=(rate fanout1k fanout5k resume storm support)
+ORDER=(rate fanout1k fanout5k resume storm support fresh)
 [ $# -gt 0 ] && ORDER=("$@")
+
+# serve DATABASE PORT LOG: starts a release server and waits until it is ready;
+# its pid is in $SERVER.
+serve() {
+  PGCHAT_SEND_RATE=0 PGCHAT_WS_MAX_PER_USER=0 PGCHAT_WS_MAX_PER_IP=0 \
+    DATABASE_URL="$PGURL/$1" PGCHAT_BIND="127.0.0.1:$2" \
+    "$BIN" serve >"$3" 2>&1 &
+  SERVER=$!
+  until curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; do
+    kill -0 $SERVER || { cat "$3"; exit 1; }
+    sleep 0.2
+  done
+}
 
 psql "$PGURL/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 \
   || psql "$PGURL/postgres" -qc "CREATE DATABASE bench"
-
-PGCHAT_SEND_RATE=0 PGCHAT_WS_MAX_PER_USER=0 PGCHAT_WS_MAX_PER_IP=0 \
-  DATABASE_URL="$PGURL/bench" PGCHAT_BIND="127.0.0.1:$PORT" \
-  "$BIN" serve >"$OUT/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
-until curl -fsS "$URL/readyz" >/dev/null 2>&1; do
-  kill -0 $SERVER || { cat "$OUT/server.log"; exit 1; }
-  sleep 0.2
-done
+serve bench "$PORT" "$OUT/server.log"
+MAIN=$SERVER
+trap 'kill $MAIN $SERVER 2>/dev/null; wait $MAIN $SERVER 2>/dev/null || true' EXIT
 
 idle() {
   while awk '{ exit !($1 >= 0.5) }' /proc/loadavg; do sleep 5; done
@@ -54,11 +65,22 @@ idle() {
 for name in "${ORDER[@]}"; do
   for run in $(seq "$RUNS"); do
     idle
-    psql "$PGURL/bench" -qc ANALYZE
+    url=$URL database=bench
+    if [ "$name" = fresh ]; then
+      database=bench_fresh url="http://127.0.0.1:$((PORT + 1))"
+      psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database"
+      serve "$database" "$((PORT + 1))" "$OUT/server-fresh.log"
+      idle
+    fi
+    psql "$PGURL/$database" -qc ANALYZE
     load=$(cut -d' ' -f1 /proc/loadavg)
     # shellcheck disable=SC2086 # the scenario's words are its arguments
-    line=$(DATABASE_URL="$PGURL/postgres" "$BIN" bench ${SCENARIO[$name]} --url "$URL" --json | tail -1)
+    line=$(DATABASE_URL="$PGURL/postgres" "$BIN" bench ${SCENARIO[$name]} --url "$url" --json | tail -1)
     echo "{\"scenario\": \"$name\", \"run\": $run, \"load_before\": $load, \"report\": $line}" | tee -a "$OUT/runs.jsonl"
+    if [ "$name" = fresh ]; then
+      kill $SERVER
+      wait $SERVER 2>/dev/null || true
+    fi
   done
 done
 

@@ -727,6 +727,13 @@ pub struct OpsConfig {
     /// PostgreSQL's `max_connections` cannot hold all their pools.
     #[arg(long, env = "PGCHAT_EXPECTED_NODES", default_value_t = 1)]
     pub expected_nodes: usize,
+
+    /// Seconds between checks for a table that outgrew its planner statistics (its
+    /// live rows more than doubled since they were taken, as on a fresh database
+    /// under load): it is analyzed, so that cached plans are made again for its
+    /// size. 0: never (leave it to autovacuum).
+    #[arg(long, env = "PGCHAT_STATS_CHECK_SECS", default_value_t = 2)]
+    pub stats_check_secs: u64,
 }
 
 impl Default for OpsConfig {

@@ -152,6 +152,10 @@ impl Application {
                 crate::service::retention::run(db.clone(), every),
             );
         }
+        if config.ops.stats_check_secs > 0 {
+            let every = std::time::Duration::from_secs(config.ops.stats_check_secs);
+            supervisor.spawn("planner statistics", db::statistics::run(db.clone(), every));
+        }
         let storage = Arc::new(
             Storage::open(&config.storage, &config.database.data.path)
                 .await

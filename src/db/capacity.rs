@@ -1,9 +1,8 @@
 //! The start-up check that the database can carry this deployment: enough
 //! connections for every node's pool and LISTEN connections, a NOTIFY queue
-//! that is being drained, and autovacuum on (without it the planner never
-//! learns how big the message tables grew, and the send path slows down run
-//! after run: BENCHMARKS.md measured 6,000 → 2,000 msgs/s, back to 8,000 after
-//! one ANALYZE). It only warns: a server that starts and says
+//! that is being drained, and autovacuum on (without it dead rows stay, and the
+//! planner's statistics lag behind the tables until they double and the node
+//! analyzes them: `db::statistics`). It only warns: a server that starts and says
 //! why it may struggle beats one that refuses to start.
 
 /// Connections each node holds outside its pool: the realtime listener, the
@@ -77,8 +76,9 @@ impl Settings {
         }
         if !self.autovacuum {
             warnings.push(
-                "PostgreSQL's autovacuum is off: the planner's statistics of the message tables go stale as they \
-                 grow and sends slow down; turn it on, or run ANALYZE regularly"
+                "PostgreSQL's autovacuum is off: dead rows of edits, receipts and presence are never reclaimed, \
+                 and the planner's statistics lag behind the tables (pgchat analyzes a table only once it has \
+                 doubled: PGCHAT_STATS_CHECK_SECS); turn it on, or run VACUUM ANALYZE regularly"
                     .to_owned(),
             );
         }

@@ -7,6 +7,7 @@
 
 pub mod capacity;
 pub mod migrate;
+pub mod statistics;
 pub mod tls;
 
 use std::collections::HashMap;

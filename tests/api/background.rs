@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pgchat::pg_listen::{Notice, PgListen};
 
-use crate::helpers::{spawn_app, wait_for};
+use crate::helpers::{spawn_app, spawn_app_with, wait_for};
 use crate::ws_client::PATIENCE;
 
 #[tokio::test]
@@ -83,4 +83,51 @@ async fn pg_listen_reports_its_connection_and_comes_back_after_losing_it() {
         .await
         .expect("the task ends with its consumer")
         .unwrap();
+}
+
+/// A table that outgrew its planner statistics — analyzed empty, then filled,
+/// with autovacuum off for it, as on a fresh database under load — is analyzed
+/// by the server, so that every connection's cached plans are made again for
+/// its size (src/db/statistics.rs).
+#[tokio::test]
+async fn a_table_that_outgrew_its_planner_statistics_is_analyzed() {
+    let app = spawn_app_with(|config| config.ops.stats_check_secs = 1).await;
+    let analyzed =
+        "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = 'chat_messages'::regclass";
+    app.db
+        .batch_execute(
+            "ALTER TABLE chat_messages SET (autovacuum_enabled = false);
+             ANALYZE chat_messages;
+             INSERT INTO users (id, role) VALUES ('stats-u', 'user');
+             INSERT INTO conversations (id, kind, created_by)
+               VALUES ('5ea70000-0000-0000-0000-000000000001', 'group', 'stats-u');",
+        )
+        .await
+        .expect("an empty table, analyzed");
+    let before = app.count(analyzed).await;
+    let rows = pgchat::db::statistics::FLOOR_ROWS + 200;
+    app.db
+        .execute(
+            "INSERT INTO chat_messages (conversation_id, sender_id, sender_role, body)
+             SELECT '5ea70000-0000-0000-0000-000000000001', 'stats-u', 'user', 'b'
+               FROM generate_series(1, $1::bigint)",
+            &[&rows],
+        )
+        .await
+        .expect("filling it");
+    // this session's counts reach pg_stat_user_tables now, not in a second
+    app.db
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .expect("flushing statistics");
+    wait_for("the server to analyze the grown table", || async {
+        app.count(analyzed).await > before
+            && app
+                .count(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = 'chat_messages'::regclass",
+                )
+                .await
+                >= rows
+    })
+    .await;
 }
