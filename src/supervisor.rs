@@ -1,6 +1,6 @@
 //! Every background task of a node under one roof: the realtime listener, the
 //! presence heartbeat, the desk's jobs, the assistant's worker, retention, the
-//! upload purge. They are spawned into one `JoinSet` and stopped with one
+//! upload purge, the planner statistics check. They are spawned into one `JoinSet` and stopped with one
 //! `CancellationToken`, so shutdown can stop them all and wait until they
 //! have, instead of leaving detached tasks running against a closing pool.
 
