@@ -1,8 +1,9 @@
 //! Every background task of a node under one roof: the realtime listener, the
 //! presence heartbeat, the desk's jobs, the assistant's worker, retention, the
-//! upload purge, the planner statistics check. They are spawned into one `JoinSet` and stopped with one
-//! `CancellationToken`, so shutdown can stop them all and wait until they
-//! have, instead of leaving detached tasks running against a closing pool.
+//! upload purge, the planner statistics check. They are spawned into one
+//! `JoinSet` and stopped with one `CancellationToken`, so shutdown can stop
+//! them all and wait until they have, instead of leaving detached tasks
+//! running against a closing pool.
 
 use std::future::Future;
 use std::time::Duration;
